@@ -1,0 +1,61 @@
+"""dandi-compute-plugin: manage pipeline versions of DANDI compute-derivative dandisets.
+
+The public API is imported lazily (:pep:`562`), so that importing this package -- as
+the ``.pth`` start-up hook does for :mod:`dandi_compute_plugin._host` -- costs next to
+nothing and pulls in neither click, dandi, ijson nor pluggy.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+#: public name -> module that defines it
+_EXPORTS = {
+    "AssetMetadata": "manifest",
+    "AssetsJsonldMetadata": "manifest",
+    "load_assets_jsonld_metadata": "manifest",
+    "iter_asset_metadata": "manifest",
+    "InvalidVersionError": "versions",
+    "VersionDirectory": "versions",
+    "scan_version_directories": "versions",
+    "iter_version_directories": "versions",
+    "validate_version": "versions",
+    "delete_dandiset_version": "deletion",
+    "hookimpl": "hookspecs",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .deletion import delete_dandiset_version
+    from .hookspecs import hookimpl
+    from .manifest import (
+        AssetMetadata,
+        AssetsJsonldMetadata,
+        iter_asset_metadata,
+        load_assets_jsonld_metadata,
+    )
+    from .versions import (
+        InvalidVersionError,
+        VersionDirectory,
+        iter_version_directories,
+        scan_version_directories,
+        validate_version,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

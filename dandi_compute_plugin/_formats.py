@@ -1,0 +1,103 @@
+"""Output formats of the ``dandi compute`` commands, through dandi's own formatters.
+
+The choices are those of ``dandi ls``: ``auto``, ``pyout``, ``json``, ``json_pp``,
+``json_lines`` and ``yaml``.  ``auto`` means a ``pyout`` table on a terminal and one
+plain line per record (its ``path``) in a pipe, so that ``dandi compute ... | xargs``
+works.  Only click is imported at module level; dandi's formatters (ruamel.yaml,
+pyout) are imported when output is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+import sys
+from typing import Any
+
+import click
+
+FORMATS = ("auto", "pyout", "json", "json_pp", "json_lines", "yaml")
+
+
+def format_option(help_text: str | None = None) -> Callable:
+    """Return the ``-f/--format`` option, as in ``dandi ls``."""
+    return click.option(
+        "-f",
+        "--format",
+        "output_format",
+        type=click.Choice(FORMATS),
+        default="auto",
+        show_default=True,
+        help=help_text
+        or "Output format: 'auto' is a table on a terminal and one path per line "
+        "in a pipe; the others are those of 'dandi ls'.",
+    )
+
+
+def resolve_format(output_format: str, stream: Any = None) -> str:
+    """Turn ``auto`` into ``pyout`` on a terminal and ``lines`` otherwise."""
+    if output_format != "auto":
+        return output_format
+    stream = stream or sys.stdout
+    isatty = getattr(stream, "isatty", None)
+    return "pyout" if isatty is not None and isatty() else "lines"
+
+
+def write_records(
+    records: Iterable[dict[str, Any]],
+    output_format: str,
+    fields: Sequence[str],
+    line: Callable[[dict[str, Any]], str] | None = None,
+) -> int:
+    """Write ``records`` in ``output_format`` to standard output.
+
+    Parameters
+    ----------
+    records
+        Plain dictionaries (JSON-serialisable values).
+    output_format
+        One of :data:`FORMATS`.
+    fields
+        The columns of the ``pyout`` table, in order.
+    line
+        For ``auto`` in a pipe: the text of one record's line (default: its
+        ``path``).
+
+    Returns
+    -------
+    int
+        The number of records written.
+    """
+    from dandi.cli.formatter import (
+        JSONFormatter,
+        JSONLinesFormatter,
+        PYOUTFormatter,
+        YAMLFormatter,
+    )
+
+    fmt = resolve_format(output_format)
+    count = 0
+    if fmt == "lines":
+        line = line or (lambda rec: str(rec["path"]))
+        for rec in records:
+            click.echo(line(rec))
+            count += 1
+        return count
+    if fmt == "pyout":
+        out = PYOUTFormatter(fields=list(fields))
+        # pyout shows None as "None": show an empty cell instead
+        records = ({k: ("" if v is None else v) for k, v in r.items()} for r in records)
+    elif fmt == "json":
+        out = JSONFormatter()
+    elif fmt == "json_pp":
+        out = JSONFormatter(indent=2)
+    elif fmt == "json_lines":
+        out = JSONLinesFormatter()
+    elif fmt == "yaml":
+        out = YAMLFormatter()
+    else:  # pragma: no cover - click.Choice guards this
+        raise ValueError(f"Unknown output format {output_format!r}")
+    with out:
+        for rec in records:
+            out(rec)
+            count += 1
+    return count

@@ -1,0 +1,172 @@
+"""Put ``dandi.commands`` entry points into the stock ``dandi`` command group.
+
+dandi-cli has no plugin loader: ``dandi.cli.command.main`` is a click group with a
+fixed list of commands.  The wheel of this project ships
+``dandi_compute_plugin.pth`` at the top of site-packages; Python runs its single line
+at every start, which calls :func:`install`.  :func:`install` only appends a tiny
+finder to :data:`sys.meta_path` (no import beyond the standard library's ``os`` and
+``sys``, which every Python start has loaded already).  When -- and only when --
+``dandi.cli.command`` is imported, the finder wraps its loader so that, right after
+the module has run, :func:`register_entry_point_commands` adds every entry point of
+the group ``dandi.commands`` to ``main``.
+
+Rules kept here:
+
+- ``DANDI_DISABLE_PLUGINS=1`` (any value but ``""``/``0``/``false``/``no``)
+  disables the loading entirely;
+- a command whose name ``main`` already has is never replaced: a built-in command
+  is never shadowed, and a future dandi that loads these entry points itself gets
+  nothing twice;
+- an entry point whose import fails is logged as a warning naming its distribution
+  and the error, and skipped: ``dandi`` keeps working.
+
+This module must stay importable without click, dandi or any third-party package.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+HOST_MODULE = "dandi.cli.command"
+ENTRY_POINT_GROUP = "dandi.commands"
+DISABLE_ENV = "DANDI_DISABLE_PLUGINS"
+
+
+def plugins_disabled() -> bool:
+    """Tell whether ``DANDI_DISABLE_PLUGINS`` turns the loading off.
+
+    Returns
+    -------
+    bool
+        True when the variable is set to anything but an empty string, ``0``,
+        ``false``, ``no`` or ``off`` (case-insensitive).
+    """
+    value = os.environ.get(DISABLE_ENV, "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
+
+
+class _HookedLoader:
+    """Delegate to the real loader, then register the plugin commands."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._loader.exec_module(module)
+        main = getattr(module, "main", None)
+        if main is not None:
+            register_entry_point_commands(main)
+
+    def __getattr__(self, name: str) -> Any:
+        # get_source, get_filename, is_package ... for tracebacks and inspect
+        return getattr(self._loader, name)
+
+
+class _HostFinder:
+    """A one-shot :data:`sys.meta_path` finder for ``dandi.cli.command``."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != HOST_MODULE:
+            return None
+        # One shot: take ourselves out before asking the other finders.
+        uninstall()
+        import importlib.util
+
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = _HookedLoader(spec.loader)
+        return spec
+
+
+_FINDER = _HostFinder()
+
+
+def install() -> None:
+    """Arm the post-import hook on ``dandi.cli.command`` (called by the ``.pth``).
+
+    Does nothing when plugins are disabled or when the hook is already armed.  If
+    ``dandi.cli.command`` was imported already (not possible at interpreter start,
+    but possible when called by hand), registers the commands right away.
+    """
+    if plugins_disabled() or _FINDER in sys.meta_path:
+        return
+    module = sys.modules.get(HOST_MODULE)
+    if module is not None:
+        register_entry_point_commands(module.main)
+        return
+    sys.meta_path.insert(0, _FINDER)
+
+
+def uninstall() -> None:
+    """Disarm the post-import hook if it is armed."""
+    try:
+        sys.meta_path.remove(_FINDER)
+    except ValueError:
+        pass
+
+
+def register_entry_point_commands(main: Any, group: str = ENTRY_POINT_GROUP) -> list:
+    """Add the click commands of the entry points in ``group`` to ``main``.
+
+    Parameters
+    ----------
+    main
+        The ``dandi`` click group (``dandi.cli.command.main``).
+    group
+        The entry-point group to load, ``dandi.commands`` by default.
+
+    Returns
+    -------
+    list of str
+        The names of the commands that were added.
+    """
+    import logging
+    from importlib.metadata import entry_points
+
+    lgr = logging.getLogger("dandi.compute")
+    added: list[str] = []
+    if plugins_disabled():
+        return added
+    for ep in entry_points(group=group):
+        dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+        existing = main.commands.get(ep.name)
+        if existing is not None:
+            module = getattr(getattr(existing, "callback", None), "__module__", "")
+            if module == "dandi" or module.startswith("dandi."):
+                lgr.warning(
+                    "Ignoring command %r of %s: it would shadow dandi's own command",
+                    ep.name,
+                    dist,
+                )
+            else:
+                lgr.debug("Command %r of %s is already registered", ep.name, dist)
+            continue
+        try:
+            command = ep.load()
+        except Exception as exc:  # a broken plugin must not break dandi
+            lgr.warning(
+                "Could not load command %r from %s (%s = %s): %s: %s",
+                ep.name,
+                dist,
+                ep.name,
+                ep.value,
+                type(exc).__name__,
+                exc,
+            )
+            continue
+        if not callable(getattr(command, "main", None)) or not hasattr(
+            command, "get_short_help_str"
+        ):
+            lgr.warning(
+                "Ignoring %r of %s: %s is not a click command", ep.name, dist, ep.value
+            )
+            continue
+        main.add_command(command, ep.name)
+        added.append(ep.name)
+    return added

@@ -1,0 +1,1 @@
+example content of submit.sh
