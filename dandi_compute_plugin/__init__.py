@@ -27,7 +27,20 @@ _EXPORTS = {
     "hookimpl": "hookspecs",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "AssetMetadata",
+    "AssetsJsonldMetadata",
+    "InvalidVersionError",
+    "VersionDirectory",
+    "__version__",
+    "delete_dandiset_version",
+    "hookimpl",
+    "iter_asset_metadata",
+    "iter_version_directories",
+    "load_assets_jsonld_metadata",
+    "scan_version_directories",
+    "validate_version",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .deletion import delete_dandiset_version

@@ -20,6 +20,11 @@ Rules kept here:
 - an entry point whose import fails is logged as a warning naming its distribution
   and the error, and skipped: ``dandi`` keeps working.
 
+A finder placed in front of ours that loads ``dandi.cli.command`` itself bypasses the
+hook; the one known case is pytest's assertion rewriter while dandi's own pytest plugin
+is active.  Calling :func:`install` after
+``dandi.cli.command`` was imported registers the commands right away.
+
 This module must stay importable without click, dandi or any third-party package.
 """
 
@@ -92,20 +97,23 @@ def install() -> None:
 
     Does nothing when plugins are disabled or when the hook is already armed.  If
     ``dandi.cli.command`` was imported already (not possible at interpreter start,
-    but possible when called by hand), registers the commands right away.
+    but possible when called by hand), registers the commands right away; commands
+    ``main`` already has are left alone, so calling it twice is harmless.
     """
-    if plugins_disabled() or _FINDER in sys.meta_path:
+    if plugins_disabled():
         return
     module = sys.modules.get(HOST_MODULE)
     if module is not None:
+        uninstall()
         register_entry_point_commands(module.main)
-        return
-    sys.meta_path.insert(0, _FINDER)
+    elif _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
 
 
 def uninstall() -> None:
     """Disarm the post-import hook if it is armed."""
-    try:
+    # not contextlib.suppress: this module runs at every Python start
+    try:  # noqa: SIM105
         sys.meta_path.remove(_FINDER)
     except ValueError:
         pass
@@ -126,8 +134,8 @@ def register_entry_point_commands(main: Any, group: str = ENTRY_POINT_GROUP) -> 
     list of str
         The names of the commands that were added.
     """
-    import logging
     from importlib.metadata import entry_points
+    import logging
 
     lgr = logging.getLogger("dandi.compute")
     added: list[str] = []

@@ -120,7 +120,9 @@ class VersionDirectory:
     version: str
 
     @classmethod
-    def from_relpath(cls, dandiset_directory: str | Path, relpath: str) -> VersionDirectory:
+    def from_relpath(
+        cls, dandiset_directory: str | Path, relpath: str
+    ) -> VersionDirectory:
         """Build from a POSIX path relative to the dandiset's top directory.
 
         Parameters
@@ -248,11 +250,10 @@ def iter_version_directories(
             raise NotADirectoryError(f"Not a directory: {str(top)!r}")
         raise FileNotFoundError(f"No such dandiset directory: {str(top)!r}")
     on_error = on_error or _log_walk_error
+    lgr.debug("Scanning %s for directories of version %r", top, version)
     derivatives = top / DERIVATIVES
     if derivatives.is_symlink() or not derivatives.is_dir():
-        lgr.info(
-            "%s has no %s/ directory: no version directories", top, DERIVATIVES
-        )
+        lgr.info("%s has no %s/ directory: no version directories", top, DERIVATIVES)
         return
     # stack of (absolute dir, relative POSIX path)
     stack: list[tuple[str, str]] = []

@@ -16,7 +16,9 @@ import uuid
 
 API = "https://api.dandiarchive.org/api"
 S3 = "https://dandiarchive.s3.amazonaws.com"
-CONTEXT = "https://raw.githubusercontent.com/dandi/schema/master/releases/0.7.0/context.json"
+CONTEXT = (
+    "https://raw.githubusercontent.com/dandi/schema/master/releases/0.7.0/context.json"
+)
 
 
 def _uuid(seed: str) -> str:
@@ -102,7 +104,11 @@ def version_files(
     session: str | None = None,
     pipeline: str = "aind+ephys",
     attempt: int = 1,
-    names: Sequence[str] = ("code/submit.sh", "logs/nextflow.log", "output/summary.json"),
+    names: Sequence[str] = (
+        "code/submit.sh",
+        "logs/nextflow.log",
+        "output/summary.json",
+    ),
 ) -> list[str]:
     """The file paths of one pipeline version directory in the real layout."""
     parts = ["derivatives", f"dandiset-{dandiset}", f"sub-{subject}"]
@@ -119,9 +125,13 @@ def example_paths() -> list[str]:
     paths = ["README.md", "dataset_description.json"]
     paths += version_files("000233", "CGM3", "v1.1.1+b268fd2", session="CGM3")
     paths += version_files("000233", "CGM3", "v1.1.0", session="CGM3")
-    paths += version_files("000363", "480134", "v1.1.1+b268fd2", session="20210107T120825")
+    paths += version_files(
+        "000363", "480134", "v1.1.1+b268fd2", session="20210107T120825"
+    )
     paths += version_files("001469", "Chronic-Implant-2", "v1.1.1+b268fd2")
-    paths += version_files("001470", "M489", "v1.1.1+b268fd2+b268fd2", session="2024-08-05")
+    paths += version_files(
+        "001470", "M489", "v1.1.1+b268fd2+b268fd2", session="2024-08-05"
+    )
     paths += version_files("001470", "M489", "v1.1.1-rc", session="2024-08-05")
     paths += version_files("001747", "chip19894", "v1.1.1", session="recording049")
     paths += version_files("001747", "chip19894", "v1.1.1.1", session="recording049")
