@@ -8,7 +8,7 @@ module level; each command imports its library module when it runs, so that
 from __future__ import annotations
 
 import click
-from dandi.cli.base import map_to_click_exceptions
+from dandi.cli.base import instance_option, map_to_click_exceptions
 
 from ._formats import format_option, write_records
 
@@ -73,3 +73,103 @@ def scan_versions(dandiset_dir: str, version: str, output_format: str) -> None:
         SCAN_FIELDS,
         line=lambda rec: paths[rec["path"]],
     )
+
+
+DELETE_FIELDS = (
+    "path",
+    "status",
+    "remote_assets",
+    "remote_bytes",
+    "local_files",
+    "reason",
+)
+
+
+def _delete_line(rec: dict) -> str:
+    reason = f": {rec['reason']}" if rec.get("reason") else ""
+    return f"{rec['status']} {rec['path']}{reason}"
+
+
+@compute.command("delete-version")
+@dandiset_dir_argument
+@version_argument
+@instance_option()
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan; change nothing (no API key needed).",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "-J",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="How many remote deletions (and listings) run at once.",
+)
+@click.option(
+    "--include-unuploaded",
+    is_flag=True,
+    help="Also delete version directories holding local files that the server "
+    "does not have (they are lost).",
+)
+@format_option(
+    "Output format of the report: 'auto' is a table on a terminal and one "
+    "'STATUS PATH[: REASON]' line per directory in a pipe; the others are "
+    "those of 'dandi ls'."
+)
+@map_to_click_exceptions
+def delete_version(
+    dandiset_dir: str,
+    version: str,
+    dandi_instance: str,
+    dry_run: bool,
+    yes: bool,
+    jobs: int,
+    include_unuploaded: bool,
+    output_format: str,
+) -> None:
+    """Delete pipeline version VERSION from the archive, then from the clone.
+
+    For every directory that scan-versions lists, the assets below its path on
+    the draft of the dandiset named by DANDISET_DIR/dandiset.yaml are deleted
+    on the server first; the local directory is removed only once all of them
+    are confirmed gone. A directory holding local files that the server does
+    not have is refused (see --include-unuploaded). An interrupted run leaves a
+    journal in DANDISET_DIR/.dandi-compute/: running again finishes the job.
+
+    The API key comes from {INSTANCE}_API_KEY (DANDI_API_KEY for the main
+    instance) or the keyring, as for 'dandi upload'. Exit status: 0 when every
+    directory was deleted (or had nothing to delete), 1 otherwise, 130 after
+    Ctrl-C.
+    """
+    import sys
+
+    from .deletion import run_deletion
+
+    can_ask = sys.stdin.isatty() and sys.stderr.isatty()
+    if not (dry_run or yes or can_ask):
+        raise click.UsageError(
+            "Not deleting without confirmation: there is no terminal to ask on. "
+            "Pass --yes to confirm, or --dry-run to see the plan. Nothing was changed."
+        )
+
+    def confirm(plan) -> bool:
+        if yes:
+            return True
+        return click.confirm(plan.summary(), default=False, err=True)
+
+    report = run_deletion(
+        dandiset_dir,
+        version,
+        dandi_instance=dandi_instance,
+        dry_run=dry_run,
+        include_unuploaded=include_unuploaded,
+        jobs=jobs,
+        confirm=confirm,
+    )
+    write_records(report.as_records(), output_format, DELETE_FIELDS, line=_delete_line)
+    click.echo(report.summary(), err=True)
+    if report.exit_code:
+        sys.exit(report.exit_code)

@@ -1,0 +1,288 @@
+"""The archive side of a deletion, through dandi's own client.
+
+Everything that talks to the DANDI Archive goes through :mod:`dandi`:
+:meth:`DandiAPIClient.for_dandi_instance` (instance names and URLs, exactly as
+``dandi -i``), dandi's key lookup (``{INSTANCE}_API_KEY``, then the keyring),
+:class:`dandi.delete.Deleter` to turn a local directory into the remote assets below
+its path, and :meth:`RemoteAsset.delete` for each asset, so that the result of every
+single deletion is known (``dandi.delete.delete()`` would swallow them).
+
+The API key never leaves this module in a message: errors are rewritten with
+:func:`redact` before they are raised or reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+import contextlib
+import io
+import logging
+import os
+from pathlib import Path
+import sys
+from typing import Any
+
+lgr = logging.getLogger("dandi.compute")
+
+#: result of one remote deletion: the request succeeded (204)
+DELETED = "deleted"
+#: result of one remote deletion: the server says it is not there (404)
+GONE = "gone"
+
+
+class ArchiveError(RuntimeError):
+    """The archive could not be used (instance, dandiset, connection)."""
+
+
+class AuthenticationError(ArchiveError):
+    """No usable API key; nothing was changed."""
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Return ``text`` with every secret replaced by ``<redacted>``.
+
+    Parameters
+    ----------
+    text
+        Any message.
+    secrets
+        Strings that must not appear (empty and None ones are ignored).
+
+    Returns
+    -------
+    str
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, one-line description of a failed request."""
+    response = getattr(exc, "response", None)
+    if response is not None:
+        body = " ".join((response.text or "").split())[:200]
+        return f"HTTP {response.status_code}" + (f": {body}" if body else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def _no_prompts():
+    """Make a stray prompt fail at once instead of waiting on standard input.
+
+    dandi's keyring lookup may ask questions (``click.confirm`` for a new
+    encrypted keyring, ``getpass`` for its password).  Without a terminal they
+    must not wait for input, nor print their question to standard output, where
+    the report goes.
+    """
+    with contextlib.redirect_stdout(sys.stderr):
+        saved, sys.stdin = sys.stdin, io.StringIO("")
+        try:
+            yield
+        finally:
+            sys.stdin = saved
+
+
+def _keyring_key(app_id: str) -> str | None:
+    from dandi.keyring_utils import keyring_lookup
+
+    try:
+        with _no_prompts():
+            _backend, key = keyring_lookup(app_id, "key")
+    except Exception as exc:  # click.Abort, EOFError, a broken backend...
+        lgr.debug("No API key from the keyring: %s", type(exc).__name__)
+        return None
+    return key or None
+
+
+class ArchiveSession:
+    """A dandiset on a DANDI instance, seen through dandi's client.
+
+    Parameters
+    ----------
+    dandi_instance
+        An instance name (``dandi``, ``dandi-sandbox``) or URL, as ``dandi -i``.
+    dandiset_id
+        The dandiset of the local clone (from its ``dandiset.yaml``).
+    authenticate
+        Find and check the API key (needed to delete; a dry run needs none).
+    jobs
+        How many requests may run at once (sizes the connection pool).
+
+    Raises
+    ------
+    AuthenticationError
+        When ``authenticate`` and no key is found (and no terminal to ask on),
+        or the server rejects the key.
+    ArchiveError
+        When the dandiset does not exist on the instance or the server cannot
+        be reached.
+    """
+
+    def __init__(
+        self,
+        dandi_instance: Any,
+        dandiset_id: str,
+        *,
+        authenticate: bool,
+        jobs: int = 4,
+    ) -> None:
+        from dandi.consts import DRAFT
+        from dandi.dandiapi import DandiAPIClient
+        from dandi.exceptions import NotFoundError
+        import requests
+
+        self._secrets: list[str] = []
+        try:
+            self.client = DandiAPIClient.for_dandi_instance(dandi_instance)
+        except Exception as exc:
+            raise ArchiveError(
+                f"Cannot use DANDI instance {dandi_instance!r}: {exc}"
+            ) from None
+        self.instance = self.client.dandi_instance
+        if jobs > 8:
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=4, pool_maxsize=jobs + 8
+            )
+            self.client.session.mount("http://", adapter)
+            self.client.session.mount("https://", adapter)
+        if authenticate:
+            self._authenticate()
+        try:
+            self.dandiset = self.client.get_dandiset(dandiset_id, DRAFT, lazy=False)
+        except NotFoundError:
+            raise ArchiveError(
+                f"Dandiset {dandiset_id} does not exist on {self.instance.api}"
+                " (or the API key has no access to it)"
+            ) from None
+        except requests.RequestException as exc:
+            raise ArchiveError(
+                self.redact(
+                    f"Cannot read dandiset {dandiset_id} from {self.instance.api}: "
+                    + describe_error(exc)
+                )
+            ) from None
+
+    # -- authentication --------------------------------------------------------
+
+    def _authenticate(self) -> None:
+        from dandi.utils import is_interactive
+        import requests
+
+        client = self.client
+        env_var = client.api_key_env_var
+        _name, app_id = client._get_keyring_ids()
+        key = os.environ.get(env_var) or None
+        source = f"the {env_var} environment variable"
+        if key is None:
+            key = _keyring_key(app_id)
+            source = f"the keyring (service {app_id!r})"
+        if key is None:
+            if not is_interactive():
+                raise AuthenticationError(
+                    f"No API key for {self.instance.name} ({self.instance.api}): "
+                    f"set {env_var} or store a key in the keyring (service "
+                    f"{app_id!r}, user 'key'). Not asking for one: no terminal. "
+                    "Nothing was changed."
+                )
+            # a terminal: dandi's own prompt (and its saving to the keyring)
+            try:
+                client.dandi_authenticate()
+            except requests.HTTPError as exc:
+                raise AuthenticationError(self._rejected("the prompt", exc)) from None
+            header = client.session.headers.get("Authorization", "")
+            self._secrets.append(str(header).removeprefix("token "))
+            return
+        self._secrets.append(key)
+        try:
+            client.authenticate(key)
+        except requests.HTTPError as exc:
+            raise AuthenticationError(self._rejected(source, exc)) from None
+        except requests.RequestException as exc:
+            raise ArchiveError(
+                self.redact(
+                    f"Cannot reach {self.instance.api} to check the API key: "
+                    + describe_error(exc)
+                )
+            ) from None
+
+    def _rejected(self, source: str, exc: Exception) -> str:
+        status = getattr(getattr(exc, "response", None), "status_code", "?")
+        return self.redact(
+            f"The API key from {source} was rejected by {self.instance.api} "
+            f"(HTTP {status}). Nothing was changed."
+        )
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` without the API key in it."""
+        return redact(text, self._secrets)
+
+    # -- assets ----------------------------------------------------------------
+
+    def assets_under(self, directory: Path, relpath: str) -> list[Any]:
+        """Return the remote assets (dandi ``RemoteAsset``) below a local directory.
+
+        dandi's :class:`~dandi.delete.Deleter` resolves the local directory to its
+        path in the dandiset (via the ``dandiset.yaml`` above it) and lists the
+        draft's assets under that path.  The server's ``path`` filter is a
+        case-insensitive prefix: only assets whose path starts with exactly
+        ``relpath + "/"`` are kept.
+
+        Parameters
+        ----------
+        directory
+            The local version directory (it must exist).
+        relpath
+            Its POSIX path relative to the dandiset's top directory.
+
+        Returns
+        -------
+        list
+            Sorted by path.
+        """
+        from dandi.delete import Deleter
+
+        deleter = Deleter(client=self.client, dandiset=self.dandiset, skip_missing=True)
+        deleter.register_local_path_equivalent(self.instance, str(directory))
+        prefix = relpath.rstrip("/") + "/"
+        kept = []
+        for asset in deleter.remote_assets:
+            if asset.path.startswith(prefix):
+                kept.append(asset)
+            else:
+                lgr.debug("Not under %s (case differs): %s", prefix, asset.path)
+        return sorted(kept, key=lambda a: a.path)
+
+    def remaining(self, relpath: str) -> dict[str, str]:
+        """Return ``{asset id: path}`` of the draft's assets still below ``relpath``."""
+        prefix = relpath.rstrip("/") + "/"
+        return {
+            a.identifier: a.path
+            for a in self.dandiset.get_assets_with_path_prefix(prefix)
+            if a.path.startswith(prefix)
+        }
+
+    def delete_asset(self, asset: Any) -> str:
+        """Delete one asset from the draft.
+
+        Returns
+        -------
+        str
+            :data:`DELETED`, or :data:`GONE` when the server answers 404.
+
+        Raises
+        ------
+        ArchiveError
+            With a redacted description of the failure (after dandi's retries).
+        """
+        from dandi.exceptions import HTTP404Error
+        import requests
+
+        try:
+            asset.delete()
+        except HTTP404Error:
+            return GONE
+        except requests.RequestException as exc:
+            raise ArchiveError(self.redact(describe_error(exc))) from None
+        return DELETED

@@ -1,0 +1,354 @@
+"""Retract a pipeline version: plan, vetoes, remote, local, report.
+
+The safety rules of ARCHITECTURE.md, as code:
+
+1. VERSION is validated (:func:`~.versions.validate_version`).
+2. Targets come from :func:`~.versions.iter_version_directories` (no links followed,
+   never inside a version directory).
+3. :func:`plan_deletion` changes nothing and needs no API key for a dry run.
+4. Per target, every remote asset is deleted first (up to ``jobs`` at once); only
+   when each one is confirmed gone (204 or 404) *and* a fresh listing of the
+   directory's path is empty is the local directory removed, after checking it is
+   still a real directory inside ``derivatives/dandiset-*`` (:mod:`._clone`).
+5. A target holding local files that the server lacks is refused before anything
+   is touched, unless ``include_unuploaded``.
+6. The journal (:mod:`._journal`) lets a re-run after a crash finish the job.
+7. A failing target never stops the others; the report says what happened.
+
+Policy hooks (issue 5) plug in through :class:`DeletionHooks`: vetoes are consulted
+in :func:`plan_deletion`, the other hooks in :func:`execute_plan`.  A veto or
+before-hook that raises blocks its target (fail closed); an after- or end-hook that
+raises is logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed, wait
+import logging
+import os
+from pathlib import Path
+import threading
+from typing import Any
+
+from ._clone import find_unuploaded, inventory, remove_version_directory
+from ._remote import ArchiveSession, describe_error
+from .planning import DEFAULT_JOBS, DeletionPlan, PlanItem, plan_deletion
+from .targets import (
+    AssetFailure,
+    DeletionHooks,
+    DeletionIncomplete,
+    DeletionReport,
+    TargetResult,
+    TargetStatus,
+)
+
+__all__ = [
+    "DeletionHooks",
+    "DeletionIncomplete",
+    "DeletionPlan",
+    "DeletionReport",
+    "delete_dandiset_version",
+    "execute_plan",
+    "plan_deletion",
+    "run_deletion",
+]
+
+lgr = logging.getLogger("dandi.compute")
+
+_SKIPPED = "skipped"
+
+
+def _delete_one(session: ArchiveSession, asset: Any, stop: threading.Event) -> str:
+    if stop.is_set():
+        return _SKIPPED
+    return session.delete_asset(asset)
+
+
+class _Interrupted(Exception):
+    def __init__(self, result: TargetResult) -> None:
+        self.result = result
+
+
+def _delete_remote(
+    plan: DeletionPlan, item: PlanItem, pool: ThreadPoolExecutor, stop: threading.Event
+) -> tuple[int, list[AssetFailure]]:
+    """Delete the target's remote assets; raise :class:`_Interrupted` on Ctrl-C."""
+    session, journal, target = plan.session, plan.journal, item.target
+    assert session is not None and journal is not None
+    journal.record_intents(target.relpath, target.assets)
+    futures = {
+        pool.submit(_delete_one, session, obj, stop): planned
+        for obj, planned in zip(item.remote_objects, target.assets, strict=True)
+    }
+    interrupted = False
+    try:
+        for _ in as_completed(futures):
+            pass
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+        for fut in futures:
+            fut.cancel()
+        wait(futures)  # let the requests in flight finish
+    deleted, failures = 0, []
+    for fut, planned in futures.items():
+        try:
+            outcome = fut.result()
+        except CancelledError:
+            outcome = _SKIPPED
+        except Exception as exc:
+            failures.append(AssetFailure(planned.path, planned.asset_id, str(exc)))
+            continue
+        if outcome == _SKIPPED:
+            failures.append(
+                AssetFailure(planned.path, planned.asset_id, "not attempted")
+            )
+        else:
+            deleted += 1
+            journal.record_deleted(target.relpath, planned.asset_id)
+    failures.sort(key=lambda f: f.path)
+    if interrupted:
+        raise _Interrupted(
+            TargetResult(
+                target,
+                TargetStatus.FAILED,
+                "interrupted; the local directory is kept",
+                deleted_assets=deleted,
+                failed_assets=tuple(failures),
+            )
+        )
+    return deleted, failures
+
+
+def _run_target(
+    plan: DeletionPlan, item: PlanItem, pool: ThreadPoolExecutor, stop: threading.Event
+) -> TargetResult:
+    session, journal, target = plan.session, plan.journal, item.target
+    assert session is not None and journal is not None
+    n = len(target.assets)
+    deleted, failures = _delete_remote(plan, item, pool, stop)
+    if failures:
+        return TargetResult(
+            target,
+            TargetStatus.FAILED,
+            f"{len(failures)} of {n} remote assets could not be deleted; "
+            "the local directory is kept",
+            deleted_assets=deleted,
+            failed_assets=tuple(failures),
+        )
+    try:
+        left = session.remaining(target.relpath)
+    except Exception as exc:
+        why: str | None = session.redact(describe_error(exc))
+    else:
+        why = None
+        if left:
+            example = min(left.values())
+            why = f"{len(left)} assets still below it on the server, e.g. {example}"
+    if why is not None:
+        return TargetResult(
+            target,
+            TargetStatus.FAILED,
+            f"cannot confirm the remote deletion ({why}); the local directory is kept",
+            deleted_assets=deleted,
+        )
+    try:
+        if not plan.include_unuploaded and os.path.lexists(target.path):
+            known = dict(journal.known_deleted)
+            known.update((a.path, a.size) for a in target.assets)
+            changed = find_unuploaded(
+                inventory(plan.dandiset_directory, target.relpath), {}, known
+            )
+            if changed:
+                return TargetResult(
+                    target,
+                    TargetStatus.FAILED,
+                    f"local files changed since the plan, e.g. {changed[0].path} "
+                    f"({changed[0].reason}); the local directory is kept",
+                    deleted_assets=deleted,
+                )
+        removed = remove_version_directory(plan.dandiset_directory, target.relpath)
+    except (OSError, RuntimeError) as exc:
+        return TargetResult(
+            target,
+            TargetStatus.FAILED,
+            f"remote assets deleted, local removal failed: {exc}",
+            deleted_assets=deleted,
+        )
+    journal.record_done(target.relpath)
+    if not removed and not deleted:
+        return TargetResult(target, TargetStatus.NOTHING_TO_DO, "already gone")
+    return TargetResult(target, TargetStatus.DELETED, None, deleted, (), removed)
+
+
+def execute_plan(
+    plan: DeletionPlan, *, jobs: int = DEFAULT_JOBS, hooks: DeletionHooks | None = None
+) -> DeletionReport:
+    """Carry out a plan made without ``dry_run``: target after target.
+
+    Ctrl-C stops new deletions, lets requests in flight finish, keeps every
+    unfinished target's local directory and returns the partial report
+    (``interrupted``).
+
+    Returns
+    -------
+    DeletionReport
+    """
+    hooks = hooks or DeletionHooks()
+    report = plan.report()
+    if plan.dry_run:
+        raise ValueError("A dry-run plan cannot be executed")
+    stop = threading.Event()
+    results: list[TargetResult] = []
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            for item in plan.items:
+                target = item.target
+                if item.verdict is not None:
+                    results.append(item.verdict)
+                    continue
+                if stop.is_set():
+                    results.append(
+                        TargetResult(
+                            target, TargetStatus.FAILED, "interrupted before it started"
+                        )
+                    )
+                    continue
+                try:
+                    hooks.before_target(target)
+                except Exception as exc:
+                    result = TargetResult(
+                        target, TargetStatus.REFUSED, f"blocked by a before-hook: {exc}"
+                    )
+                else:
+                    try:
+                        result = _run_target(plan, item, pool, stop)
+                    except _Interrupted as exc:
+                        result = exc.result
+                    except KeyboardInterrupt:
+                        stop.set()
+                        result = TargetResult(
+                            target,
+                            TargetStatus.FAILED,
+                            "interrupted; the local directory is kept",
+                        )
+                lgr.debug(
+                    "%s: %s%s",
+                    target.relpath,
+                    result.status.value,
+                    f": {result.reason}" if result.reason else "",
+                )
+                results.append(result)
+                try:
+                    hooks.after_target(target, result)
+                except Exception:
+                    lgr.exception("An after-target hook failed for %s", target.relpath)
+    finally:
+        plan.close()
+    report.results = results
+    report.interrupted = stop.is_set()
+    try:
+        hooks.run_finished(report)
+    except Exception:
+        lgr.exception("An end-of-run hook failed")
+    return report
+
+
+def run_deletion(
+    dandiset_directory: str | Path,
+    version: str,
+    *,
+    dandi_instance: Any = None,
+    dry_run: bool = False,
+    include_unuploaded: bool = False,
+    jobs: int = DEFAULT_JOBS,
+    confirm: Callable[[DeletionPlan], bool] | None = None,
+    hooks: DeletionHooks | None = None,
+) -> DeletionReport:
+    """Plan, confirm and carry out the deletion of a pipeline version.
+
+    Parameters are those of :func:`plan_deletion`, and
+
+    confirm
+        Called with the plan when there is something to delete (not for a dry
+        run); returning False refuses every target ("not confirmed").
+
+    Returns
+    -------
+    DeletionReport
+    """
+    plan = plan_deletion(
+        dandiset_directory,
+        version,
+        dandi_instance=dandi_instance,
+        dry_run=dry_run,
+        include_unuploaded=include_unuploaded,
+        jobs=jobs,
+        hooks=hooks,
+    )
+    if dry_run or not plan.to_delete:
+        plan.close()
+        return plan.report()
+    if confirm is not None and not confirm(plan):
+        plan.close()
+        for item in plan.items:
+            if item.verdict is None:
+                item.verdict = TargetResult(
+                    item.target, TargetStatus.REFUSED, "not confirmed"
+                )
+        return plan.report()
+    return execute_plan(plan, jobs=jobs, hooks=hooks)
+
+
+def delete_dandiset_version(
+    dandiset_directory: str | Path,
+    version: str,
+    *,
+    dandi_instance: Any = None,
+    dry_run: bool = False,
+    include_unuploaded: bool = False,
+    jobs: int = DEFAULT_JOBS,
+    hooks: DeletionHooks | None = None,
+) -> list[Path]:
+    """Delete pipeline version ``version`` from the archive and the local clone.
+
+    Seed-compatible: ``delete_dandiset_version(dandiset_directory, version)``
+    returns the sorted directories it deleted.  No confirmation is asked: calling
+    it is the confirmation.  The API key comes from ``{INSTANCE}_API_KEY``
+    (``DANDI_API_KEY`` for the main instance) or the keyring.
+
+    Parameters
+    ----------
+    dandiset_directory, version, dandi_instance, dry_run
+        As for :func:`plan_deletion`.
+    include_unuploaded, jobs, hooks
+        As for :func:`plan_deletion`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted: the directories deleted (for a dry run: those that would be).
+
+    Raises
+    ------
+    DeletionIncomplete
+        When any target was refused or failed -- after every other target was
+        processed; ``.report`` has the details.
+    """
+    report = run_deletion(
+        dandiset_directory,
+        version,
+        dandi_instance=dandi_instance,
+        dry_run=dry_run,
+        include_unuploaded=include_unuploaded,
+        jobs=jobs,
+        hooks=hooks,
+    )
+    if not report.ok:
+        raise DeletionIncomplete(report)
+    if dry_run:
+        return sorted(
+            r.target.path for r in report.results if r.status is TargetStatus.PLANNED
+        )
+    return report.deleted

@@ -1,0 +1,275 @@
+"""Plan a deletion: the targets of a version, what each holds here and remotely.
+
+:func:`plan_deletion` changes nothing (safety rule 3).  For every version directory
+of the scan (rule 2) and every one a hook adds (validated the same way), it lists
+the local files and the remote assets below the directory's path, finds local files
+the server lacks (rule 5; the journal's knowledge counts, rule 6) and consults the
+vetoes.  Without ``dry_run`` it authenticates first, so that a missing or rejected
+API key stops the run before any change.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ._clone import check_removable, find_unuploaded, inventory
+from ._journal import Journal
+from ._remote import ArchiveSession, describe_error
+from .targets import (
+    MAX_LISTED,
+    DeletionHooks,
+    DeletionReport,
+    DeletionTarget,
+    PlannedAsset,
+    TargetResult,
+    TargetStatus,
+)
+from .versions import (
+    VersionDirectory,
+    iter_version_directories,
+    validate_version,
+    version_name_matches,
+)
+
+lgr = logging.getLogger("dandi.compute")
+
+DEFAULT_JOBS = 4
+
+
+@dataclass
+class PlanItem:
+    """A target of a plan, with dandi's asset objects and a verdict if refused."""
+
+    target: DeletionTarget
+    remote_objects: list[Any] = field(default_factory=list)
+    verdict: TargetResult | None = None
+
+
+@dataclass
+class DeletionPlan:
+    """What a run would do; :func:`execute_plan` does it.
+
+    ``items`` are sorted by path; those without a ``verdict`` are to be deleted.
+    """
+
+    dandiset_directory: Path
+    version: str
+    dry_run: bool
+    include_unuploaded: bool
+    dandiset_id: str | None = None
+    session: ArchiveSession | None = None
+    journal: Journal | None = None
+    items: list[PlanItem] = field(default_factory=list)
+
+    @property
+    def to_delete(self) -> list[DeletionTarget]:
+        """The targets that are neither refused nor failed."""
+        return [i.target for i in self.items if i.verdict is None]
+
+    def summary(self) -> str:
+        """What a confirmation asks about: directories, assets, bytes."""
+        todo = self.to_delete
+        api = self.session.instance.api if self.session else "?"
+        text = (
+            f"Delete {len(todo)} version directories of {self.version} from dandiset "
+            f"{self.dandiset_id} on {api}: {sum(len(t.assets) for t in todo)} remote "
+            f"assets ({_size(sum(t.remote_bytes for t in todo))}), then "
+            f"{sum(t.local_files for t in todo)} local files "
+            f"({_size(sum(t.local_bytes for t in todo))})"
+        )
+        refused = len(self.items) - len(todo)
+        if refused:
+            text += f"; {refused} more directories are refused or failed"
+        return text + "?"
+
+    def report(self) -> DeletionReport:
+        """The report of the plan itself (dry run, or before execution)."""
+        results = [
+            i.verdict or TargetResult(i.target, TargetStatus.PLANNED)
+            for i in self.items
+        ]
+        return DeletionReport(
+            dandiset_directory=self.dandiset_directory,
+            version=self.version,
+            dandiset_id=self.dandiset_id,
+            api_url=self.session.instance.api if self.session else None,
+            dry_run=self.dry_run,
+            results=results,
+        )
+
+    def close(self) -> None:
+        """Release the journal (without a run: nothing changed)."""
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+
+def _size(n: int) -> str:
+    import humanize
+
+    return f"{n} bytes" if n < 1000 else f"{humanize.naturalsize(n)}, {n} bytes"
+
+
+def _dandiset_id(top: Path) -> str:
+    from dandi.dandiset import Dandiset
+
+    try:
+        identifier = Dandiset(top).identifier
+    except Exception as exc:
+        raise ValueError(f"Cannot read the dandiset id of {top}: {exc}") from None
+    if not identifier:
+        raise ValueError(f"{top}/dandiset.yaml names no dandiset identifier")
+    return identifier
+
+
+def _extra_directories(
+    top: Path, version: str, hooks: DeletionHooks
+) -> list[VersionDirectory]:
+    """Validate hook-added targets exactly like scanned ones."""
+    extra = []
+    for path in hooks.extra_targets(top, version):
+        rel = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(top)))
+        relpath = rel.as_posix()
+        try:
+            check_removable(top, relpath)
+            vd = VersionDirectory.from_relpath(top, relpath)
+        except (OSError, ValueError, RuntimeError) as exc:
+            lgr.warning("Ignoring the added target %s: %s", path, exc)
+            continue
+        if not version_name_matches(Path(relpath).name, version):
+            lgr.warning("Ignoring the added target %s: not version %s", path, version)
+            continue
+        extra.append(vd)
+    return extra
+
+
+def _plan_item(
+    plan: DeletionPlan, vd: VersionDirectory, hooks: DeletionHooks
+) -> PlanItem:
+    top, session = plan.dandiset_directory, plan.session
+    assert session is not None
+    base = DeletionTarget(
+        path=vd.path,
+        relpath=vd.relpath,
+        version=vd.version,
+        dandiset=vd.dandiset,
+        subject=vd.subject,
+        session=vd.session,
+        pipeline=vd.pipeline,
+    )
+    try:
+        local = inventory(top, vd.relpath)
+    except OSError as exc:
+        reason = (
+            f"cannot read the local directory: {exc.strerror or exc}: {exc.filename}"
+        )
+        return PlanItem(base, verdict=TargetResult(base, TargetStatus.FAILED, reason))
+    try:
+        remote = session.assets_under(vd.path, vd.relpath)
+    except Exception as exc:
+        reason = session.redact(f"cannot list the remote assets: {describe_error(exc)}")
+        return PlanItem(base, verdict=TargetResult(base, TargetStatus.FAILED, reason))
+    journal = plan.journal.known_deleted if plan.journal else {}
+    missing = find_unuploaded(local, {a.path: a.size for a in remote}, journal)
+    target = replace(
+        base,
+        assets=tuple(PlannedAsset(a.path, a.size, a.identifier) for a in remote),
+        local_files=len(local),
+        local_bytes=sum(f.size or 0 for f in local),
+        unuploaded=tuple((m.path, m.reason) for m in missing),
+    )
+    item = PlanItem(target, remote_objects=remote)
+    reasons = []
+    if missing and not plan.include_unuploaded:
+        shown = "; ".join(f"{m.path} ({m.reason})" for m in missing[:MAX_LISTED])
+        more = (
+            f" and {len(missing) - MAX_LISTED} more"
+            if len(missing) > MAX_LISTED
+            else ""
+        )
+        reasons.append(
+            f"{len(missing)} local file(s) not on the server: {shown}{more} "
+            "(--include-unuploaded deletes them anyway)"
+        )
+    try:
+        reasons.extend(str(r) for r in hooks.veto(target) if r)
+    except Exception as exc:
+        reasons.append(f"a veto hook failed, so the target is blocked: {exc}")
+    if reasons:
+        item.verdict = TargetResult(target, TargetStatus.REFUSED, "; ".join(reasons))
+    return item
+
+
+def plan_deletion(
+    dandiset_directory: str | Path,
+    version: str,
+    *,
+    dandi_instance: Any = None,
+    dry_run: bool = False,
+    include_unuploaded: bool = False,
+    jobs: int = DEFAULT_JOBS,
+    hooks: DeletionHooks | None = None,
+) -> DeletionPlan:
+    """Find the targets of ``version`` and what deleting each would take.
+
+    Changes nothing.  Unless ``dry_run``, authenticates first (no key and no
+    terminal, or a rejected key: an error, before any change) and takes the
+    clone's journal lock, held until :func:`execute_plan` or
+    :meth:`DeletionPlan.close`.
+
+    Parameters
+    ----------
+    dandiset_directory
+        The local clone (its ``dandiset.yaml`` names the dandiset).
+    version
+        The pipeline version, e.g. ``v1.1.1``.
+    dandi_instance
+        An instance name or URL as ``dandi -i``; default ``$DANDI_INSTANCE`` or
+        ``dandi``.
+    dry_run
+        Plan only; needs no API key.
+    include_unuploaded
+        Do not refuse targets holding files the server lacks.
+    jobs
+        Parallel requests.
+    hooks
+        Policy hooks (default: none).
+
+    Returns
+    -------
+    DeletionPlan
+    """
+    validate_version(version)
+    hooks = hooks or DeletionHooks()
+    top = Path(dandiset_directory)
+    found = {vd.relpath: vd for vd in iter_version_directories(top, version)}
+    for vd in _extra_directories(top, version, hooks):
+        found.setdefault(vd.relpath, vd)
+    plan = DeletionPlan(top, version, dry_run, include_unuploaded)
+    if not found:
+        return plan
+    plan.dandiset_id = _dandiset_id(top)
+    plan.journal = Journal(top, writable=not dry_run)
+    try:
+        plan.session = ArchiveSession(
+            dandi_instance or os.environ.get("DANDI_INSTANCE", "dandi"),
+            plan.dandiset_id,
+            authenticate=not dry_run,
+            jobs=jobs,
+        )
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            plan.items = list(
+                pool.map(
+                    lambda vd: _plan_item(plan, vd, hooks),
+                    sorted(found.values(), key=lambda v: v.relpath),
+                )
+            )
+    except BaseException:
+        plan.close()
+        raise
+    return plan

@@ -1,0 +1,131 @@
+"""Fault injection and request accounting for the fake DANDI Archive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import re
+import threading
+import time
+
+
+@dataclass
+class Fault:
+    """What to do to matching requests instead of (or before) serving them.
+
+    Attributes
+    ----------
+    method
+        HTTP method to match (``None``: any).
+    pattern
+        Regular expression searched in the request path (``None``: any).
+    status
+        Answer with this status (and a DRF-shaped ``{"detail": ...}`` body)
+        instead of serving the request.
+    delay
+        Seconds to wait before answering (or serving).
+    drop
+        Close the connection without any answer.
+    times
+        How many requests it applies to (``None``: all of them).
+    after
+        Let this many matching requests through untouched first.
+    hold
+        Keep each matching request waiting until this many are in flight at
+        once (or ``hold_timeout`` passed): makes parallelism observable without
+        timing anything.
+    """
+
+    method: str | None = None
+    pattern: str | None = None
+    status: int | None = None
+    delay: float = 0.0
+    drop: bool = False
+    times: int | None = None
+    after: int = 0
+    hold: int = 0
+    hold_timeout: float = 10.0
+    #: matching requests seen, including those let through by ``after``
+    seen: int = 0
+    #: requests it was applied to
+    hits: int = 0
+    _regex: re.Pattern | None = field(default=None, repr=False)
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method is not None and method != self.method:
+            return False
+        if self.pattern is None:
+            return True
+        if self._regex is None:
+            self._regex = re.compile(self.pattern)
+        return self._regex.search(path) is not None
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request the server received."""
+
+    method: str
+    path: str
+    query: str
+    status: int | None
+    authorization: str | None
+
+
+class Accounting:
+    """Faults, the request log and in-flight counters, shared by handler threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.faults: list[Fault] = []
+        self.log: list[LoggedRequest] = []
+        self.in_flight: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+
+    def add(self, fault: Fault) -> Fault:
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def pick(self, method: str, path: str) -> Fault | None:
+        """The fault to apply to this request, counted; None to serve it."""
+        with self.lock:
+            for fault in self.faults:
+                if not fault.matches(method, path):
+                    continue
+                fault.seen += 1
+                if fault.seen <= fault.after:
+                    continue
+                if fault.times is not None and fault.hits >= fault.times:
+                    continue
+                fault.hits += 1
+                return fault
+        return None
+
+    def enter(self, method: str) -> None:
+        with self.lock:
+            self.in_flight[method] = self.in_flight.get(method, 0) + 1
+            self.peak[method] = max(self.peak.get(method, 0), self.in_flight[method])
+            self.lock.notify_all()
+
+    def leave(self, method: str) -> None:
+        with self.lock:
+            self.in_flight[method] -= 1
+            self.lock.notify_all()
+
+    def hold(self, method: str, count: int, timeout: float) -> None:
+        """Wait until ``count`` requests of ``method`` are in flight."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while self.in_flight.get(method, 0) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self.lock.wait(left)
+
+    def record(self, entry: LoggedRequest) -> None:
+        with self.lock:
+            self.log.append(entry)

@@ -1,0 +1,463 @@
+"""A fake DANDI Archive: the REST API endpoints that dandi's client uses to delete.
+
+Shapes follow dandi-archive's views and serializers (``dandiapi/api/views``):
+
+- ``GET /server-info`` and ``GET /api/info/``: the ``ApiInfoSerializer`` fields
+  (``dandi.utils.get_instance`` resolves ``-i http://127.0.0.1:PORT`` through them);
+- ``GET /api/auth/token`` -> 301 to ``/api/auth/token/`` (Django's APPEND_SLASH), which
+  answers the token as a JSON string; any request with an unknown
+  ``Authorization: token ...`` gets DRF's 401 ``{"detail": "Invalid token."}``;
+- ``GET /api/dandisets/{id}/``: ``DandisetDetailSerializer``;
+- ``GET /api/dandisets/{id}/versions/{v}/assets/``: ``LazyPagination`` (``count``
+  on page 1 only, ``next``/``previous`` absolute links, ``page_size`` <= 1000), the
+  ``path`` filter a case-*insensitive* prefix (``istartswith``), except that a path
+  naming one asset exactly returns only that asset;
+- ``GET .../assets/{asset_id}/`` (metadata), ``.../info/``, ``GET /api/assets/{id}/``;
+- ``DELETE .../assets/{asset_id}/``: 401 without a key, 403 for a non-owner, 405 on a
+  published version, 404 when the asset is not in the version, else 204.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import json
+import re
+import socket
+import threading
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from .faults import Accounting, Fault, LoggedRequest
+
+NOW = "2026-05-01T12:00:00.000000Z"
+ASSETS = re.compile(
+    r"^/api/dandisets/(\d{6})/versions/([^/]+)/assets/(?:([^/]+)/(info/)?)?$"
+)
+
+
+def _blob_id(record: dict[str, Any]) -> tuple[str | None, str | None]:
+    for url in record.get("contentUrl", []):
+        if "/zarr/" in url:
+            return None, url.rstrip("/").rsplit("/", 1)[-1]
+        if "/blobs/" in url:
+            return url.rsplit("/", 1)[-1], None
+    return record["identifier"], None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 512
+
+
+class FakeArchive:
+    """A DANDI Archive on ``127.0.0.1`` (ephemeral port) in a thread.
+
+    Parameters
+    ----------
+    latency
+        Seconds added to every request.
+    tokens
+        ``{API key: user}``; ``owners`` may delete.
+    """
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        tokens: dict[str, str] | None = None,
+        owners: Iterable[str] = ("owner",),
+    ) -> None:
+        self.latency = latency
+        self.tokens = dict(
+            tokens if tokens is not None else {"secret-key-0123": "owner"}
+        )
+        self.owners = set(owners)
+        self.accounting = Accounting()
+        self._lock = threading.RLock()
+        # dandiset id -> {"draft": {asset_id: asset}, "published": {...} | None}
+        self._dandisets: dict[str, dict[str, Any]] = {}
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle ------------------------------------------------------------
+
+    def start(self) -> FakeArchive:
+        archive = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.archive = archive
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeArchive:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The instance URL for ``dandi -i`` (its ``/server-info`` resolves the API)."""
+        assert self._httpd is not None
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api"
+
+    @property
+    def instance_name(self) -> str:
+        """The name dandi gives this instance (``127.0.0.1:PORT``)."""
+        return self.url.removeprefix("http://")
+
+    @property
+    def api_key_env_var(self) -> str:
+        """The variable dandi reads the key from: ``{INSTANCE}_API_KEY``."""
+        return f"{self.instance_name.upper().replace('-', '_')}_API_KEY"
+
+    # -- content ---------------------------------------------------------------
+
+    def add_dandiset(
+        self,
+        identifier: str,
+        records: Iterable[dict[str, Any]],
+        *,
+        published: bool = False,
+    ) -> None:
+        """Seed a dandiset's draft from asset records in the ``assets.jsonld`` shape.
+
+        With ``published``, a published version holds the same assets (they stay
+        there when the draft's are deleted, as on the real archive).
+        """
+        draft = {}
+        for rec in records:
+            blob, zarr = _blob_id(rec)
+            draft[rec["identifier"]] = {
+                "asset_id": rec["identifier"],
+                "blob": blob,
+                "zarr": zarr,
+                "path": rec["path"],
+                "size": rec["contentSize"],
+                "created": NOW,
+                "modified": rec.get("dateModified", NOW),
+                "metadata": rec,
+            }
+        with self._lock:
+            self._dandisets[identifier] = {
+                "draft": draft,
+                "published": dict(draft) if published else None,
+            }
+
+    def paths(self, identifier: str, version: str = "draft") -> list[str]:
+        """The sorted asset paths of a version."""
+        with self._lock:
+            return sorted(
+                a["path"] for a in self._dandisets[identifier][version].values()
+            )
+
+    def asset_ids(self, identifier: str) -> dict[str, str]:
+        """``{path: asset id}`` of the draft."""
+        with self._lock:
+            return {
+                a["path"]: i for i, a in self._dandisets[identifier]["draft"].items()
+            }
+
+    # -- faults and accounting -------------------------------------------------
+
+    def fail(
+        self, method: str | None = None, pattern: str | None = None, **kw: Any
+    ) -> Fault:
+        """Add a :class:`~.faults.Fault` (see there for the keywords)."""
+        return self.accounting.add(Fault(method=method, pattern=pattern, **kw))
+
+    def clear_faults(self) -> None:
+        self.accounting.clear()
+
+    @property
+    def log(self) -> list[LoggedRequest]:
+        with self.accounting.lock:
+            return list(self.accounting.log)
+
+    def count(self, method: str | None = None, pattern: str | None = None) -> int:
+        """How many requests matched ``method`` and the path regex ``pattern``."""
+        return sum(
+            1
+            for r in self.log
+            if (method is None or r.method == method)
+            and (pattern is None or re.search(pattern, r.path))
+        )
+
+    def peak(self, method: str) -> int:
+        """The most requests of ``method`` ever in flight at once."""
+        with self.accounting.lock:
+            return self.accounting.peak.get(method, 0)
+
+    # -- views -----------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "instance_config": {"instance_name": "FAKE"},
+            "schema_version": "0.7.0",
+            "schema_url": self.api_url + "/schemas/?model=Dandiset",
+            "allowed_schema_versions": ["0.7.0"],
+            "version": "0.0.0+fake",
+            "cli-minimal-version": "0.60.0",
+            "cli-requires-python": ">=3.10",
+            "cli-bad-versions": [],
+            "services": {
+                "api": {"url": self.api_url},
+                "webui": {"url": self.url},
+                "jupyterhub": {"url": "https://hub.example.invalid"},
+            },
+        }
+
+    def _version(self, identifier: str, name: str) -> dict[str, Any] | None:
+        ds = self._dandisets[identifier]
+        assets = ds[name]
+        if assets is None:
+            return None
+        return {
+            "version": "0.260501.1200" if name == "published" else "draft",
+            "name": f"Dandiset {identifier}",
+            "asset_count": len(assets),
+            "active_uploads": 0,
+            "size": sum(a["size"] for a in assets.values()),
+            "status": "Published" if name == "published" else "Valid",
+            "created": NOW,
+            "modified": NOW,
+        }
+
+    def dandiset(self, identifier: str) -> dict[str, Any] | None:
+        with self._lock:
+            if identifier not in self._dandisets:
+                return None
+            return {
+                "identifier": identifier,
+                "created": NOW,
+                "modified": NOW,
+                "contact_person": "Doe, Jane",
+                "embargo_status": "OPEN",
+                "star_count": 0,
+                "is_starred": False,
+                "most_recent_published_version": self._version(identifier, "published"),
+                "draft_version": self._version(identifier, "draft"),
+            }
+
+    def version_assets(self, identifier: str, version: str) -> dict[str, Any] | None:
+        with self._lock:
+            ds = self._dandisets.get(identifier)
+            if ds is None:
+                return None
+            if version == "draft":
+                return ds["draft"]
+            if ds["published"] is not None and version == "0.260501.1200":
+                return ds["published"]
+            return None
+
+    def delete_asset(self, identifier: str, version: str, asset_id: str) -> int:
+        with self._lock:
+            assets = self.version_assets(identifier, version)
+            if assets is None or asset_id not in assets:
+                return 404
+            if version != "draft":
+                return 405
+            del assets[asset_id]
+            return 204
+
+
+class _Handler(BaseHTTPRequestHandler):
+    archive: FakeArchive
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _send(self, status: int, body: Any = None, headers: dict | None = None) -> None:
+        data = b"" if status == 204 or body is None else json.dumps(body).encode()
+        self.send_response(status)
+        if data:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+        self._status = status
+
+    def _handle(self, method: str) -> None:
+        archive = self.archive
+        acc = archive.accounting
+        split = urlsplit(self.path)
+        self._status = None
+        auth = self.headers.get("Authorization")
+        acc.enter(method)
+        try:
+            fault = acc.pick(method, split.path)
+            if archive.latency:
+                time.sleep(archive.latency)
+            if fault is not None:
+                if fault.hold:
+                    acc.hold(method, fault.hold, fault.hold_timeout)
+                if fault.delay:
+                    time.sleep(fault.delay)
+                if fault.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if fault.status is not None:
+                    self._send(
+                        fault.status, {"detail": f"Injected error {fault.status}."}
+                    )
+                    return
+            self._route(method, split.path, parse_qs(split.query), auth)
+        finally:
+            acc.leave(method)
+            acc.record(
+                LoggedRequest(method, split.path, split.query, self._status, auth)
+            )
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._handle("GET")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._handle("DELETE")
+
+    # -- routes ----------------------------------------------------------------
+
+    def _user(self, auth: str | None) -> tuple[str | None, bool]:
+        """(user, ok): ok is False for a key the server does not know."""
+        if not auth:
+            return None, True
+        scheme, _, key = auth.partition(" ")
+        user = self.archive.tokens.get(key) if scheme.lower() == "token" else None
+        return user, user is not None
+
+    def _route(self, method: str, path: str, query: dict, auth: str | None) -> None:
+        archive = self.archive
+        user, ok = self._user(auth)
+        if not ok:
+            return self._send(401, {"detail": "Invalid token."})
+        if method == "GET" and path in ("/server-info", "/api/info/"):
+            return self._send(200, archive.info())
+        if method == "GET" and path == "/api/auth/token":
+            return self._send(301, None, {"Location": path + "/"})
+        if path == "/api/auth/token/" and method == "GET":
+            if user is None:
+                return self._send(
+                    401, {"detail": "Authentication credentials were not provided."}
+                )
+            return self._send(200, auth.partition(" ")[2])
+        m = re.fullmatch(r"/api/dandisets/(\d{6})/", path)
+        if m and method == "GET":
+            data = archive.dandiset(m.group(1))
+            return self._send(
+                *((200, data) if data else (404, {"detail": "Not found."}))
+            )
+        m = ASSETS.match(path)
+        if m:
+            return self._assets(method, query, user, *m.groups())
+        return self._send(404, {"detail": "Not found."})
+
+    def _assets(
+        self,
+        method: str,
+        query: dict,
+        user: str | None,
+        ds: str,
+        version: str,
+        asset_id: str | None,
+        info: str | None,
+    ) -> None:
+        archive = self.archive
+        assets = archive.version_assets(ds, version)
+        if assets is None:
+            return self._send(404, {"detail": "Not found."})
+        if method == "DELETE" and asset_id and not info:
+            if user is None:
+                return self._send(
+                    401, {"detail": "Authentication credentials were not provided."}
+                )
+            if user not in archive.owners:
+                return self._send(
+                    403,
+                    {"detail": "You do not have permission to perform this action."},
+                )
+            status = archive.delete_asset(ds, version, asset_id)
+            body = {"detail": "Not found."} if status == 404 else None
+            if status == 405:
+                body = {"detail": "Only draft versions can be modified."}
+            return self._send(status, body)
+        if method != "GET":
+            return self._send(405, {"detail": f'Method "{method}" not allowed.'})
+        if asset_id:
+            with archive._lock:
+                asset = assets.get(asset_id)
+            if asset is None:
+                return self._send(404, {"detail": "Not found."})
+            if info:
+                return self._send(200, {k: v for k, v in asset.items()})
+            return self._send(200, asset["metadata"])
+        return self._list(assets, query)
+
+    def _list(self, assets: dict[str, Any], query: dict) -> None:
+        def one(name: str, default: str | None = None) -> str | None:
+            return query.get(name, [default])[0]
+
+        with self.archive._lock:
+            rows = list(assets.values())
+        prefix = one("path")
+        if prefix:
+            exact = [a for a in rows if a["path"] == prefix]
+            rows = exact or [
+                a for a in rows if a["path"].lower().startswith(prefix.lower())
+            ]
+        order = one("order")
+        if order:
+            rows.sort(key=lambda a: a[order.lstrip("-")], reverse=order.startswith("-"))
+        try:
+            page = int(one("page", "1"))
+            size = min(int(one("page_size", "100")), 1000)
+        except ValueError:
+            return self._send(404, {"detail": "Invalid page."})
+        chunk = rows[(page - 1) * size : page * size]
+        if page > 1 and not chunk:
+            return self._send(404, {"detail": "Invalid page."})
+        with_metadata = one("metadata", "false").lower() in ("1", "true")
+        results = [
+            {k: v for k, v in a.items() if with_metadata or k != "metadata"}
+            for a in chunk
+        ]
+
+        def link(n: int) -> str:
+            q = {k: v for k, v in query.items() if k != "page"}
+            if n > 1:
+                q["page"] = [str(n)]
+            qs = urlencode(sorted(q.items()), doseq=True)
+            base = f"http://{self.headers['Host']}{urlsplit(self.path).path}"
+            return base + (f"?{qs}" if qs else "")
+
+        self._send(
+            200,
+            {
+                "count": len(rows) if page == 1 else None,
+                "next": link(page + 1) if len(rows) > page * size else None,
+                "previous": link(page - 1) if page > 1 else None,
+                "results": results,
+            },
+        )
