@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 import logging
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 lgr = logging.getLogger("dandi.compute")
@@ -136,26 +136,32 @@ class VersionDirectory:
         -------
         VersionDirectory
         """
-        parts = PurePosixPath(relpath).parts
+        # plain string work: this runs once per directory of large scans
+        parts = [p for p in relpath.split("/") if p not in ("", ".")]
         if (
             len(parts) < 3
             or parts[0] != DERIVATIVES
             or not parts[1].startswith(DANDISET_PREFIX)
             or not parts[-1].startswith(VERSION_PREFIX)
+            or ".." in parts
         ):
             raise ValueError(f"Not a version directory path: {relpath!r}")
-        labels: dict[str, str] = {}
+        subject = session = pipeline = None
         for part in parts[2:-1]:
-            for prefix in ("sub-", "ses-", "pipeline-"):
-                if part.startswith(prefix) and prefix not in labels:
-                    labels[prefix] = part[len(prefix) :]
+            if part.startswith("sub-") and subject is None:
+                subject = part[4:]
+            elif part.startswith("ses-") and session is None:
+                session = part[4:]
+            elif part.startswith("pipeline-") and pipeline is None:
+                pipeline = part[9:]
+        relpath = "/".join(parts)
         return cls(
-            path=Path(dandiset_directory, *parts),
-            relpath="/".join(parts),
+            path=Path(os.path.join(dandiset_directory, relpath)),
+            relpath=relpath,
             dandiset=parts[1][len(DANDISET_PREFIX) :],
-            subject=labels.get("sub-"),
-            session=labels.get("ses-"),
-            pipeline=labels.get("pipeline-"),
+            subject=subject,
+            session=session,
+            pipeline=pipeline,
             version=parts[-1][len(VERSION_PREFIX) :],
         )
 
@@ -243,6 +249,17 @@ def iter_version_directories(
     FileNotFoundError, NotADirectoryError
         When ``dandiset_directory`` is missing or not a directory.
     """
+    top = os.fspath(dandiset_directory)
+    for relpath in _walk(top, version, on_error):
+        yield VersionDirectory.from_relpath(top, relpath)
+
+
+def _walk(
+    dandiset_directory: str,
+    version: str,
+    on_error: Callable[[OSError], None] | None,
+) -> Iterator[str]:
+    """Yield the relative POSIX paths of the directories of ``version``."""
     validate_version(version)
     top = Path(dandiset_directory)
     if not top.is_dir():
@@ -255,26 +272,27 @@ def iter_version_directories(
     if derivatives.is_symlink() or not derivatives.is_dir():
         lgr.info("%s has no %s/ directory: no version directories", top, DERIVATIVES)
         return
-    # stack of (absolute dir, relative POSIX path)
-    stack: list[tuple[str, str]] = []
+    start = len(os.fspath(top).rstrip("/")) + 1
+    stack: list[str] = []
     try:
         with os.scandir(derivatives) as it:
             for entry in it:
                 if entry.name.startswith(DANDISET_PREFIX) and entry.is_dir(
                     follow_symlinks=False
                 ):
-                    stack.append((entry.path, f"{DERIVATIVES}/{entry.name}"))
+                    stack.append(entry.path)
     except OSError as exc:
         on_error(exc)
         return
     while stack:
-        directory, rel = stack.pop()
+        directory = stack.pop()
         try:
             with os.scandir(directory) as it:
+                # d_type only: no stat call, and links are never directories here
                 entries = [
                     (e.name, e.path)
                     for e in it
-                    if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+                    if e.name[0] != "." and e.is_dir(follow_symlinks=False)
                 ]
         except OSError as exc:
             on_error(exc)
@@ -282,10 +300,10 @@ def iter_version_directories(
         for name, path in entries:
             if name.startswith(VERSION_PREFIX):
                 if version_name_matches(name, version):
-                    yield VersionDirectory.from_relpath(top, f"{rel}/{name}")
+                    yield path[start:]
                 # never descend into a version directory
                 continue
-            stack.append((path, f"{rel}/{name}"))
+            stack.append(path)
 
 
 def scan_version_directories(
@@ -309,4 +327,8 @@ def scan_version_directories(
     list of pathlib.Path
         Sorted; empty when there is no ``derivatives/`` directory.
     """
-    return sorted(d.path for d in iter_version_directories(dandiset_directory, version))
+    top = os.fspath(dandiset_directory)
+    found = list(_walk(top, version, None))
+    # the order of Path objects below one top directory: by path components
+    found.sort(key=lambda relpath: relpath.split("/"))
+    return [Path(os.path.join(top, relpath)) for relpath in found]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import sysconfig
 
+import dandi.cli.command  # noqa: F401 - imported before install() below
 import pytest
 
 from dandi_compute_plugin import _host

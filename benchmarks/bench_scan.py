@@ -1,0 +1,162 @@
+"""Benchmark the version-directory scan against the seed's approach and GNU find.
+
+Builds a compute-derivatives clone of at least 200,000 files (1,000 sessions x 4
+versions, each version directory with code/, logs/ and output/ folders of files) and
+prints, in the same run, the median time of
+
+(a) the seed: for each ``dandiset-*`` directory ``sorted(Path.rglob("version-V*"))``,
+    then keep the directories named ``version-V`` or starting with ``version-V+``;
+(b) :func:`dandi_compute_plugin.scan_version_directories`;
+(c) GNU ``find`` with ``-prune`` doing the same match.
+
+Goals: (b) at least 20x faster than (a), and no slower than (c).
+
+Usage: ``python benchmarks/bench_scan.py [--sessions 1000] [--repeat 5] [--tree DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from dandi_compute_plugin import scan_version_directories
+
+VERSIONS = ("v1.0.0", "v1.1.1", "v1.1.1+b268fd2", "v1.1.10")
+TARGET = "v1.1.1"
+FILES = {"code": 15, "logs": 15, "output": 20}  # 50 files per version directory
+
+
+def build_tree(root: Path, sessions: int) -> int:
+    """Create the clone; return the number of files."""
+    count = 0
+    per_dandiset = 100
+    for s in range(sessions):
+        dandiset = f"dandiset-{s // per_dandiset:06d}"
+        subject = f"sub-{s // 4:05d}"
+        base = root / "derivatives" / dandiset / subject / f"ses-{s:05d}" / "pipeline-p"
+        for version in VERSIONS:
+            attempt = (
+                base / f"version-{version}" / "params-98fd947_config-6568dda_attempt-1"
+            )
+            for folder, n in FILES.items():
+                d = attempt / folder
+                d.mkdir(parents=True)
+                for i in range(n):
+                    (d / f"file-{i:02d}.txt").touch()
+                    count += 1
+    (root / "dandiset.yaml").write_text("identifier: DANDI:001697\n")
+    return count
+
+
+def seed_scan(root: Path, version: str) -> list[Path]:
+    found: list[Path] = []
+    for d in sorted((root / "derivatives").glob("dandiset-*")):
+        for p in sorted(d.rglob(f"version-{version}*")):
+            if p.is_dir() and (
+                p.name == f"version-{version}"
+                or p.name.startswith(f"version-{version}+")
+            ):
+                found.append(p)
+    return found
+
+
+def find_scan(root: Path, version: str) -> list[Path]:
+    starts = [str(p) for p in sorted((root / "derivatives").glob("dandiset-*"))]
+    out = subprocess.run(
+        [
+            "find",
+            *starts,
+            "-type",
+            "d",
+            "-name",
+            "version-*",
+            "-prune",
+            "(",
+            "-name",
+            f"version-{version}",
+            "-o",
+            "-name",
+            f"version-{version}+*",
+            ")",
+            "-print",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [Path(line) for line in out.splitlines()]
+
+
+def median_time(fn: Callable[[], list[Path]], repeat: int) -> tuple[float, list[Path]]:
+    fn()  # warm-up (page cache, imports)
+    times = []
+    result: list[Path] = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--tree", type=Path, help="reuse/keep the tree in this directory"
+    )
+    args = parser.parse_args()
+
+    tmp = None
+    if args.tree is None:
+        tmp = tempfile.mkdtemp(prefix="bench-scan-")
+        root = Path(tmp)
+    else:
+        root = args.tree
+    try:
+        if not (root / "derivatives").is_dir():
+            t0 = time.perf_counter()
+            n = build_tree(root, args.sessions)
+            print(f"built {n:,} files in {time.perf_counter() - t0:.1f} s under {root}")
+        else:
+            n = sum(1 for _ in root.rglob("file-*"))
+            print(f"reusing {n:,} files under {root}")
+
+        t_seed, r_seed = median_time(lambda: seed_scan(root, TARGET), args.repeat)
+        t_ours, r_ours = median_time(
+            lambda: scan_version_directories(root, TARGET), args.repeat
+        )
+        t_find, r_find = median_time(lambda: find_scan(root, TARGET), args.repeat)
+        assert sorted(r_seed) == r_ours == sorted(r_find), "the three scans disagree"
+
+        print(
+            f"version {TARGET!r}: {len(r_ours):,} directories, median of {args.repeat}"
+        )
+        print(f"(a) seed rglob     {t_seed * 1000:10.1f} ms")
+        print(f"(b) this project   {t_ours * 1000:10.1f} ms")
+        print(f"(c) GNU find       {t_find * 1000:10.1f} ms")
+        speedup = t_seed / t_ours
+        vs_find = t_ours / t_find
+        print(
+            f"(a)/(b) = {speedup:.1f}x faster than the seed   (goal >= 20x: "
+            f"{'met' if speedup >= 20 else 'NOT met'})"
+        )
+        print(
+            f"(b)/(c) = {vs_find:.2f} of find's time          (goal <= 1.0: "
+            f"{'met' if vs_find <= 1.0 else 'NOT met'})"
+        )
+        return 0
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
