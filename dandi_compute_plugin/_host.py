@@ -28,11 +28,12 @@ is active.  Calling :func:`install` after
 This module must stay importable without click, dandi or any third-party package.
 """
 
-from __future__ import annotations
-
 import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing is slow to import
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 HOST_MODULE = "dandi.cli.command"
 ENTRY_POINT_GROUP = "dandi.commands"
@@ -55,19 +56,19 @@ def plugins_disabled() -> bool:
 class _HookedLoader:
     """Delegate to the real loader, then register the plugin commands."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: "Any") -> None:
         self._loader = loader
 
-    def create_module(self, spec: Any) -> Any:
+    def create_module(self, spec: "Any") -> "Any":
         return self._loader.create_module(spec)
 
-    def exec_module(self, module: Any) -> None:
+    def exec_module(self, module: "Any") -> None:
         self._loader.exec_module(module)
         main = getattr(module, "main", None)
         if main is not None:
             register_entry_point_commands(main)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> "Any":
         # get_source, get_filename, is_package ... for tracebacks and inspect
         return getattr(self._loader, name)
 
@@ -75,7 +76,9 @@ class _HookedLoader:
 class _HostFinder:
     """A one-shot :data:`sys.meta_path` finder for ``dandi.cli.command``."""
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(
+        self, fullname: str, path: "Any" = None, target: "Any" = None
+    ) -> "Any":
         if fullname != HOST_MODULE:
             return None
         # One shot: take ourselves out before asking the other finders.
@@ -119,7 +122,7 @@ def uninstall() -> None:
         pass
 
 
-def register_entry_point_commands(main: Any, group: str = ENTRY_POINT_GROUP) -> list:
+def register_entry_point_commands(main: "Any", group: str = ENTRY_POINT_GROUP) -> list:
     """Add the click commands of the entry points in ``group`` to ``main``.
 
     Parameters
