@@ -7,10 +7,15 @@ module level; each command imports its library module when it runs, so that
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
 import click
 from dandi.cli.base import instance_option, map_to_click_exceptions
 
 from ._formats import format_option, write_records
+
+T = TypeVar("T")
 
 
 def _validate_version_param(
@@ -47,12 +52,119 @@ def compute() -> None:
 SCAN_FIELDS = ("path", "dandiset", "subject", "session", "pipeline", "version")
 
 
+def _validate_dandiset_id(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    import re
+
+    if value is None:
+        return None
+    if re.fullmatch(r"(?i:DANDI:)?[0-9]{6}", value) is None:
+        raise click.BadParameter(
+            f"{value!r} is not a dandiset id (six digits, e.g. 001697)",
+            ctx=ctx,
+            param=param,
+        )
+    return value[-6:]
+
+
+def manifest_options(f: Callable) -> Callable:
+    """The options choosing a manifest source and the cache."""
+    f = click.option(
+        "--refresh",
+        is_flag=True,
+        help="Download the manifest again even if the cached copy is current.",
+    )(f)
+    f = click.option(
+        "--no-cache",
+        is_flag=True,
+        help="Neither use nor update the download cache.",
+    )(f)
+    return click.option(
+        "--source",
+        metavar="URL|FILE|-",
+        help="Read this manifest (an http(s) URL, a file, or - for standard input) "
+        "instead of the dandiset's on the instance.",
+    )(f)
+
+
+def _manifest_source(source: str | None) -> object:
+    if source == "-":
+        return click.get_binary_stream("stdin")
+    return source
+
+
+def _read_manifest(
+    consume: Callable[[Iterator[Any]], T],
+    dandiset_id: str | None,
+    dandiset_version: str,
+    dandi_instance: str,
+    source: str | None,
+    cache: bool,
+    refresh: bool,
+) -> T:
+    """Stream a manifest's assets into ``consume``; a progress line on a TTY."""
+    from ._progress import terminal_progress
+    from .manifest import iter_asset_metadata
+
+    progress = terminal_progress(f"assets.jsonld of {dandiset_id or source}")
+    try:
+        return consume(
+            iter_asset_metadata(
+                dandiset_id or "",
+                dandiset_version,
+                dandi_instance=dandi_instance,
+                source=_manifest_source(source),
+                cache=cache,
+                refresh=refresh,
+                progress=progress,
+            )
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _dandiset_dir_or_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if ctx.params.get("remote"):
+        return _validate_dandiset_id(ctx, param, value)
+    return click.Path(exists=True, file_okay=False, dir_okay=True).convert(
+        value, param, ctx
+    )
+
+
 @compute.command("scan-versions")
-@dandiset_dir_argument
+@click.argument(
+    "dandiset_dir", metavar="DANDISET_DIR|DANDISET_ID", callback=_dandiset_dir_or_id
+)
 @version_argument
+@click.option(
+    "--remote",
+    is_flag=True,
+    is_eager=True,
+    help="Scan the asset paths of the dandiset's manifest on the archive instead "
+    "of a local clone; the first argument is then a dandiset id.",
+)
+@click.option(
+    "--dandiset-version",
+    default="draft",
+    show_default=True,
+    help="With --remote: the version of the dandiset whose manifest is read.",
+)
+@instance_option(help="With --remote: the DANDI instance.")
+@manifest_options
 @format_option()
-@map_to_click_exceptions
-def scan_versions(dandiset_dir: str, version: str, output_format: str) -> None:
+def scan_versions(
+    dandiset_dir: str,
+    version: str,
+    remote: bool,
+    dandiset_version: str,
+    dandi_instance: str,
+    source: str | None,
+    no_cache: bool,
+    refresh: bool,
+    output_format: str,
+) -> None:
     """List the directories of pipeline version VERSION in a local clone.
 
     Walks DANDISET_DIR/derivatives/dandiset-*/ without following symbolic links
@@ -60,7 +172,30 @@ def scan_versions(dandiset_dir: str, version: str, output_format: str) -> None:
     (for example version-v1.1.1+b268fd2). Glob characters in VERSION are literal.
     Paths are relative to DANDISET_DIR, except with '-f auto' in a pipe, where
     each line is a path usable from the current directory.
+
+    With --remote, the same directories are found among the asset paths of the
+    manifest (assets.jsonld) of dandiset DANDISET_ID on the archive; each record
+    also has asset_count and total_bytes.
     """
+    if remote:
+        _scan_remote(
+            dandiset_dir,
+            version,
+            dandiset_version,
+            dandi_instance,
+            source,
+            not no_cache,
+            refresh,
+            output_format,
+        )
+    else:
+        if source is not None or dandiset_version != "draft":
+            raise click.UsageError("--source and --dandiset-version need --remote")
+        _scan_local(dandiset_dir, version, output_format)
+
+
+@map_to_click_exceptions
+def _scan_local(dandiset_dir: str, version: str, output_format: str) -> None:
     from .versions import iter_version_directories
 
     found = sorted(
@@ -173,3 +308,134 @@ def delete_version(
     click.echo(report.summary(), err=True)
     if report.exit_code:
         sys.exit(report.exit_code)
+
+
+REMOTE_SCAN_FIELDS = (*SCAN_FIELDS, "asset_count", "total_bytes")
+
+
+@map_to_click_exceptions
+def _scan_remote(
+    dandiset_id: str,
+    version: str,
+    dandiset_version: str,
+    dandi_instance: str,
+    source: str | None,
+    cache: bool,
+    refresh: bool,
+    output_format: str,
+) -> None:
+    from .manifest import remote_version_directories
+
+    found = _read_manifest(
+        lambda assets: remote_version_directories(assets, version, dandiset_id),
+        dandiset_id,
+        dandiset_version,
+        dandi_instance,
+        source,
+        cache,
+        refresh,
+    )
+    write_records((d.as_record() for d in found), output_format, REMOTE_SCAN_FIELDS)
+
+
+INDEX_FIELDS = ("path", "date_modified", "content_size", "content_id")
+
+
+@compute.command("index")
+@click.argument(
+    "dandiset_id",
+    metavar="[DANDISET_ID]",
+    required=False,
+    callback=_validate_dandiset_id,
+)
+@click.option(
+    "--version",
+    "dandiset_version",
+    default="draft",
+    show_default=True,
+    help="The dandiset version: draft or a published version (0.YYMMDD.NNNN).",
+)
+@instance_option()
+@manifest_options
+@click.option(
+    "--path-prefix",
+    metavar="PREFIX",
+    help="Only the assets whose path starts with PREFIX (a plain string prefix: "
+    "end it with / for a directory).",
+)
+@format_option(
+    "Output format: 'auto' is a table on a terminal and one path per line in "
+    "a pipe; the others are those of 'dandi ls'."
+)
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Print only the number of assets and their total size in bytes.",
+)
+def index(
+    dandiset_id: str | None,
+    dandiset_version: str,
+    dandi_instance: str,
+    source: str | None,
+    no_cache: bool,
+    refresh: bool,
+    path_prefix: str | None,
+    output_format: str,
+    summary: bool,
+) -> None:
+    """List the assets of a dandiset version from its assets.jsonld manifest.
+
+    The manifest of DANDISET_ID (default version: draft) on the instance is
+    downloaded and parsed as it arrives, or --source names another one. Each
+    record has path, date_modified, content_size and content_id (the blob or
+    zarr id). Downloads are cached with their ETag/Last-Modified: an unchanged
+    manifest is neither downloaded nor parsed again. Set DANDI_COMPUTE_CACHE_DIR
+    to move the cache, DANDI_COMPUTE_MANIFEST_URL to a URL template with
+    {dandiset_id} and {version} to read manifests from elsewhere.
+    """
+    if (dandiset_id is None) == (source is None):
+        raise click.UsageError("Give DANDISET_ID or --source (exactly one of them)")
+    _index(
+        dandiset_id,
+        dandiset_version,
+        dandi_instance,
+        source,
+        not no_cache,
+        refresh,
+        path_prefix,
+        output_format,
+        summary,
+    )
+
+
+@map_to_click_exceptions
+def _index(
+    dandiset_id: str | None,
+    dandiset_version: str,
+    dandi_instance: str,
+    source: str | None,
+    cache: bool,
+    refresh: bool,
+    path_prefix: str | None,
+    output_format: str,
+    summary: bool,
+) -> None:
+    def keep(assets: Iterator[Any]) -> list[Any]:
+        # all of it first: a failure must not leave a plausible partial listing
+        if path_prefix:
+            return [a for a in assets if a.path.startswith(path_prefix)]
+        return list(assets)
+
+    found = _read_manifest(
+        keep, dandiset_id, dandiset_version, dandi_instance, source, cache, refresh
+    )
+    if summary:
+        total = sum(a.content_size for a in found)
+        write_records(
+            [{"assets": len(found), "total_bytes": total}],
+            output_format,
+            ("assets", "total_bytes"),
+            line=lambda rec: f"{rec['assets']} assets, {rec['total_bytes']} bytes",
+        )
+    else:
+        write_records((a.as_record() for a in found), output_format, INDEX_FIELDS)

@@ -1,0 +1,364 @@
+"""Parsing ``assets.jsonld`` as it is read: the record checks and the ijson reader.
+
+Private to :mod:`dandi_compute_plugin.manifest`, which is the public face.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+import logging
+import os
+from pathlib import Path
+import sys
+from typing import IO, Any
+
+from .manifest import (
+    CHUNK_SIZE,
+    AssetMetadata,
+    ManifestFormatError,
+    ManifestUnavailableError,
+    ProgressCallback,
+)
+
+lgr = logging.getLogger("dandi.compute")
+
+
+# ----------------------------------------------------------------- records
+
+
+def _path_problem(path: object) -> str | None:
+    if not isinstance(path, str):
+        return f"'path' is {_json_type(path)}, not a string"
+    if not path:
+        return "'path' is empty"
+    if path[0] == "/" or "\x00" in path:
+        return f"'path' is not a relative POSIX path: {path!r}"
+    if ("//" in path or "." in path) and any(
+        part in ("", ".", "..") for part in path.split("/")
+    ):
+        return f"'path' has an empty, '.' or '..' component: {path!r}"
+    return None
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    return "a number"
+
+
+def content_id_of(content_urls: object) -> str | None:
+    """Return the blob or zarr id of an asset record's ``contentUrl``.
+
+    Parameters
+    ----------
+    content_urls
+        The record's ``contentUrl`` value (a list of URLs).
+
+    Returns
+    -------
+    str or None
+        The last path component (query and fragment dropped) of the first URL that
+        contains ``/blobs/`` or ``/zarr/``; None when there is none.
+    """
+    if not isinstance(content_urls, list):
+        return None
+    for url in content_urls:
+        if isinstance(url, str) and ("/blobs/" in url or "/zarr/" in url):
+            last = url.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            if last and last not in ("blobs", "zarr") and "\x00" not in last:
+                return last
+    return None
+
+
+def asset_metadata_from_record(
+    record: object, number: int | None = None, source: str = "<record>"
+) -> AssetMetadata:
+    """Check one asset record and reduce it to :class:`AssetMetadata`.
+
+    Parameters
+    ----------
+    record
+        One element of the manifest's array.
+    number
+        Its number in the manifest (from 1), for the error message.
+    source
+        Where the manifest came from, for the error message.
+
+    Returns
+    -------
+    AssetMetadata
+
+    Raises
+    ------
+    ManifestFormatError
+        When the record is not an object, or its ``path``, ``contentSize`` (an int
+        or a string of digits), ``dateModified`` (ISO 8601) or blob/zarr
+        ``contentUrl`` is missing or invalid.
+    """
+    if type(record) is not dict:
+        raise ManifestFormatError(
+            source, f"{_json_type(record)}, not an object", number
+        )
+    path = record.get("path")
+    problem = _path_problem(path) if "path" in record else "'path' is missing"
+    if problem:
+        raise ManifestFormatError(source, problem, number)
+    size = record.get("contentSize")
+    if type(size) is not int:
+        if isinstance(size, str) and size.isascii() and size.isdigit():
+            size = int(size)
+        else:
+            problem = (
+                "'contentSize' is missing"
+                if "contentSize" not in record
+                else f"'contentSize' is not a size in bytes: {size!r}"
+            )
+            raise ManifestFormatError(source, problem, number, path)
+    elif size < 0:
+        raise ManifestFormatError(
+            source, f"'contentSize' is negative: {size}", number, path
+        )
+    date = record.get("dateModified")
+    try:
+        datetime.fromisoformat(date)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        problem = (
+            "'dateModified' is missing"
+            if "dateModified" not in record
+            else f"'dateModified' is not an ISO 8601 date: {date!r}"
+        )
+        raise ManifestFormatError(source, problem, number, path) from None
+    content_id = content_id_of(record.get("contentUrl"))
+    if content_id is None:
+        raise ManifestFormatError(
+            source,
+            "no blob or zarr URL in 'contentUrl': "
+            f"{str(record.get('contentUrl', '(missing)'))[:300]}",
+            number,
+            path,
+        )
+    return AssetMetadata(path, date, size, content_id)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------- parsing
+
+_ijson_backend: Any = None
+
+
+def ijson_backend() -> Any:
+    """Return ijson's C backend ``yajl2_c``, or warn and return the best other one."""
+    global _ijson_backend
+    if _ijson_backend is None:
+        import ijson
+
+        try:
+            _ijson_backend = ijson.get_backend("yajl2_c")
+        except ImportError as exc:
+            _ijson_backend = ijson.backend
+            lgr.warning(
+                "ijson's C backend yajl2_c is not available (%s): parsing manifests "
+                "with the much slower %r backend",
+                exc,
+                getattr(_ijson_backend, "backend_name", _ijson_backend.__name__),
+            )
+    return _ijson_backend
+
+
+_WHAT_STARTS = {ord("{"): "a JSON object", ord('"'): "a JSON string"}
+
+
+class ChunkReader:
+    """A binary ``read(n)`` over byte chunks, checking that they start a JSON array.
+
+    Parameters
+    ----------
+    chunks
+        The bytes, in pieces of any size.
+    source
+        Where they come from, for error messages.
+    sink
+        Called with every chunk as it is read (the cache's copy), or None.
+    progress
+        Called with (bytes read, ``total``) after every chunk, or None.
+    total
+        The expected number of bytes, when known.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        source: str,
+        sink: Callable[[bytes], object] | None = None,
+        progress: ProgressCallback | None = None,
+        total: int | None = None,
+    ) -> None:
+        self._chunks = iter(chunks)
+        self._source, self._sink, self._progress, self._total = (
+            source,
+            sink,
+            progress,
+            total,
+        )
+        self._buf = memoryview(b"")
+        self._started = False
+        self.bytes_read = 0
+
+    def _next_chunk(self) -> bytes:
+        for chunk in self._chunks:
+            if not chunk:
+                continue
+            self.bytes_read += len(chunk)
+            if self._sink is not None:
+                self._sink(chunk)
+            if self._progress is not None:
+                self._progress(self.bytes_read, self._total)
+            return chunk
+        return b""
+
+    def _start(self) -> bytes:
+        first = True
+        while chunk := self._next_chunk():
+            if first and chunk.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM
+                chunk = chunk[3:]
+            first = False
+            stripped = chunk.lstrip(b" \t\r\n")
+            if not stripped:
+                continue
+            if stripped[0] != ord("["):
+                what = _WHAT_STARTS.get(stripped[0], "not a JSON array")
+                raise ManifestFormatError(
+                    self._source,
+                    f"{what}, not a JSON array of asset records "
+                    f"(starts with {stripped[:20]!r})",
+                )
+            self._started = True
+            return stripped
+        raise ManifestFormatError(
+            self._source,
+            "no JSON array: " + ("only white space" if not first else "empty"),
+        )
+
+    def read(self, size: int = -1) -> bytes:
+        """Return up to ``size`` bytes (never more: ijson's C backend needs that)."""
+        if not self._buf:
+            chunk = self._next_chunk() if self._started else self._start()
+            if not chunk:
+                return b""
+            if size < 0 or len(chunk) <= size:
+                return chunk
+            self._buf = memoryview(chunk)
+        if size < 0:
+            size = len(self._buf)
+        out = bytes(self._buf[:size])
+        self._buf = self._buf[size:]
+        return out
+
+
+def iter_file_chunks(stream: IO[bytes], size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Yield the bytes of a binary stream in chunks of ``size``."""
+    while chunk := stream.read(size):
+        yield chunk
+
+
+def _json_error(exc: Exception, source: str, done: int, last: str | None) -> Exception:
+    text = exc.args[0] if exc.args else str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = str(text).strip().splitlines()[0] if str(text).strip() else repr(exc)
+    after = f" (after record {done}, path {last!r})" if done else ""
+    if isinstance(exc, UnicodeDecodeError) or "UTF8" in text or "UTF-8" in text:
+        problem = f"invalid UTF-8{after}"
+    elif "premature EOF" in text or "Incomplete" in text:
+        problem = f"truncated JSON: the data ends before the closing ']'{after}"
+    elif "trailing garbage" in text or "Additional data" in text:
+        return ManifestFormatError(
+            source, f"data after the closing ']' of the array{after}"
+        )
+    else:
+        problem = f"invalid JSON{after}: {text}"
+    return ManifestFormatError(source, problem, done + 1)
+
+
+def parse_manifest(
+    reader: Any, source: str, keep_records: bool = False
+) -> Iterator[tuple[AssetMetadata, dict[str, Any] | None]]:
+    """Parse a manifest as it is read; yield each record's metadata.
+
+    Parameters
+    ----------
+    reader
+        A binary file-like object (``read(n)``) such as :class:`ChunkReader`.
+    source
+        Where the manifest comes from, for error messages.
+    keep_records
+        Yield the full record (with ``contentSize`` as an int) next to its
+        metadata; otherwise None, and the record is dropped at once.
+
+    Yields
+    ------
+    tuple of (AssetMetadata, dict or None)
+
+    Raises
+    ------
+    ManifestFormatError
+        On the first invalid record or invalid JSON, naming the record.
+    """
+    import ijson
+
+    done, last = 0, None
+    items = ijson_backend().items(reader, "item", buf_size=CHUNK_SIZE)
+    try:
+        for record in items:
+            done += 1
+            meta = asset_metadata_from_record(record, done, source)
+            last = meta.path
+            if keep_records:
+                record["contentSize"] = meta.content_size
+                yield meta, record
+            else:
+                yield meta, None
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
+        raise _json_error(exc, source, done, last) from exc
+
+
+def parse_source(
+    source: str | os.PathLike | IO[bytes], keep_records: bool
+) -> Iterator[tuple[AssetMetadata, dict[str, Any] | None]]:
+    """Parse a manifest file, ``"-"`` (standard input) or a binary stream.
+
+    A missing file raises :class:`ManifestUnavailableError` at once, not when
+    the iteration starts.
+    """
+    if isinstance(source, str | os.PathLike):
+        if str(source) == "-":
+            return _parse_stream(sys.stdin.buffer, "<stdin>", keep_records)
+        path = Path(source)
+        if not path.is_file():
+            raise ManifestUnavailableError(f"No manifest file {str(path)!r}", str(path))
+        return _parse_file(path, keep_records)
+    label = str(getattr(source, "name", None) or "<stream>")
+    return _parse_stream(source, label, keep_records)
+
+
+def _parse_stream(
+    stream: IO[bytes], label: str, keep_records: bool
+) -> Iterator[tuple[AssetMetadata, dict[str, Any] | None]]:
+    return parse_manifest(
+        ChunkReader(iter_file_chunks(stream), label), label, keep_records
+    )
+
+
+def _parse_file(
+    path: Path, keep_records: bool
+) -> Iterator[tuple[AssetMetadata, dict[str, Any] | None]]:
+    with open(path, "rb") as f:
+        yield from _parse_stream(f, str(path), keep_records)
