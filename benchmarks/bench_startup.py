@@ -58,7 +58,13 @@ def make_venv(root: Path) -> Path:
         text=True,
         check=True,
     ).stdout.strip()
-    Path(site, "_parent_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # the current environment's packages without this project, as a plain path
+    deps = root.parent / f"{root.name}-parent-packages"
+    deps.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if entry.suffix != ".pth" and "dandi_compute_plugin" not in entry.name:
+            (deps / entry.name).symlink_to(entry)
+    Path(site, "_parent_env.pth").write_text(f"{deps}\n")
     return python
 
 

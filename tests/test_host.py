@@ -36,6 +36,23 @@ def pip(*args: str, python: Path | None = None) -> subprocess.CompletedProcess:
     return proc
 
 
+def parent_packages(root: Path) -> Path:
+    """The test environment's packages (dandi...) without this project.
+
+    A directory of links to every entry of the running environment's
+    site-packages except this project's files and the ``.pth`` files, for a plain
+    path line in a throw-away environment: pip there neither sees this project
+    as installed nor could ever touch the parent environment.
+    """
+    deps = root.parent / f"{root.name}-parent-packages"
+    deps.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if entry.suffix == ".pth" or "dandi_compute_plugin" in entry.name:
+            continue
+        (deps / entry.name).symlink_to(entry)
+    return deps
+
+
 class Venv:
     """A virtual environment that sees the test environment's packages (dandi...)."""
 
@@ -56,9 +73,7 @@ class Venv:
             check=True,
         )
         self.site = Path(out.stdout.strip())
-        # a plain path line: the parent's packages, without running its .pth files
-        parent = sysconfig.get_paths()["purelib"]
-        (self.site / "_parent_env.pth").write_text(parent + "\n")
+        (self.site / "_parent_env.pth").write_text(f"{parent_packages(root)}\n")
 
     def install(self, *args: str) -> None:
         pip(

@@ -1,0 +1,277 @@
+"""Loading deletion policy plugins and calling their hooks, failing closed.
+
+Plugins are found through the entry-point group ``dandi_compute`` (see
+:mod:`.hookspecs` for the contract) and can be passed as objects to the Python
+API.  :class:`PluginHooks` adapts a pluggy :class:`~pluggy.PluginManager` to the
+:class:`~.targets.DeletionHooks` seam of the deletion pipeline: each hook
+implementation is called on its own, so that a veto, a result or an error is
+always attributed to the plugin that gave it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .hookspecs import PROJECT_NAME
+from .targets import DeletionHooks, DeletionReport, DeletionTarget, TargetResult
+
+lgr = logging.getLogger("dandi.compute")
+
+#: entry-point group of hook plugins
+ENTRY_POINT_GROUP = PROJECT_NAME
+#: comma-separated plugin names to run without
+DISABLE_ENV = "DANDI_COMPUTE_DISABLE_PLUGINS"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What ``dandi compute plugins`` shows of one hook plugin.
+
+    Attributes
+    ----------
+    name
+        The plugin's name (its entry-point name, or the name given to the API).
+    distribution, version
+        The distribution that provides it and its version (None for objects
+        passed to the API).
+    hooks
+        The hooks it implements, sorted.
+    status
+        ``loaded``, ``disabled`` or ``failed``.
+    error
+        Why it failed to load.
+    """
+
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: tuple[str, ...] = ()
+    status: str = "loaded"
+    error: str | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        """The output record (JSON-serialisable)."""
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "status": self.status,
+            "hooks": list(self.hooks),
+            "error": self.error,
+        }
+
+
+def disabled_from_env() -> set[str]:
+    """The plugin names listed in ``DANDI_COMPUTE_DISABLE_PLUGINS``."""
+    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
+def _plugin_name(plugin: object) -> str:
+    name = getattr(plugin, "__name__", None) or type(plugin).__name__
+    return str(name)
+
+
+class PluginHooks(DeletionHooks):
+    """The policy hooks of a run, backed by a pluggy plugin manager.
+
+    Parameters
+    ----------
+    plugins
+        Plugin objects to register besides the entry points (modules, classes or
+        instances with :data:`~.hookspecs.hookimpl` functions).
+    disable
+        Names of plugins (entry-point names, distribution names, or names of
+        objects in ``plugins``) to run without; ``DANDI_COMPUTE_DISABLE_PLUGINS``
+        adds to them.
+    load_entry_points
+        Whether to load the plugins of the ``dandi_compute`` entry-point group.
+    """
+
+    def __init__(
+        self,
+        plugins: Iterable[object] = (),
+        disable: Iterable[str] = (),
+        *,
+        load_entry_points: bool = True,
+    ) -> None:
+        self.manager = pluggy.PluginManager(PROJECT_NAME)
+        self.manager.add_hookspecs(hookspecs)
+        self.disabled = set(disable) | disabled_from_env()
+        self.infos: list[PluginInfo] = []
+        if load_entry_points:
+            self._load_entry_points()
+        for plugin in plugins:
+            name = _plugin_name(plugin)
+            if name in self.disabled:
+                self.infos.append(PluginInfo(name, None, None, status="disabled"))
+                continue
+            self._register(plugin, name, None, None)
+
+    # -- loading ---------------------------------------------------------------
+
+    def _load_entry_points(self) -> None:
+        from importlib.metadata import entry_points
+
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = ep.dist.name if ep.dist is not None else None
+            version = ep.dist.version if ep.dist is not None else None
+            if ep.name in self.disabled or (dist and dist in self.disabled):
+                self.infos.append(PluginInfo(ep.name, dist, version, status="disabled"))
+                lgr.info("Hook plugin %r of %s is disabled", ep.name, dist)
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                lgr.error(
+                    "Hook plugin %r of %s failed to load: %s", ep.name, dist, error
+                )
+                self.infos.append(
+                    PluginInfo(ep.name, dist, version, status="failed", error=error)
+                )
+                continue
+            self._register(plugin, ep.name, dist, version)
+
+    def _register(
+        self, plugin: object, name: str, dist: str | None, version: str | None
+    ) -> None:
+        try:
+            self.manager.register(plugin, name=name)
+        except Exception as exc:  # pluggy validates the implementations
+            error = f"{type(exc).__name__}: {exc}"
+            lgr.error("Hook plugin %r cannot be registered: %s", name, error)
+            self.infos.append(
+                PluginInfo(name, dist, version, status="failed", error=error)
+            )
+            return
+        hooks = tuple(
+            sorted(
+                caller.name
+                for caller in self.manager.get_hookcallers(plugin) or ()
+                if caller.name.startswith("dandi_compute_")
+            )
+        )
+        self.infos.append(PluginInfo(name, dist, version, hooks))
+
+    @property
+    def failed(self) -> list[PluginInfo]:
+        """The plugins that could not be loaded or registered."""
+        return [i for i in self.infos if i.status == "failed"]
+
+    # -- calling ---------------------------------------------------------------
+
+    def _impls(self, hook: str) -> Iterator[tuple[str, Any]]:
+        """Yield ``(plugin name, call)`` in pluggy's calling order."""
+        caller = getattr(self.manager.hook, hook)
+        for impl in reversed(caller.get_hookimpls()):
+            if getattr(impl, "wrapper", False) or getattr(impl, "hookwrapper", False):
+                lgr.warning(
+                    "Hook wrapper %s of plugin %r is not supported; not called",
+                    hook,
+                    impl.plugin_name,
+                )
+                continue
+
+            def call(_impl: Any = impl, **kwargs: Any) -> Any:
+                return _impl.function(*(kwargs[a] for a in _impl.argnames))
+
+            yield impl.plugin_name, call
+
+    def extra_targets(self, dandiset_directory: Path, version: str) -> list[Path]:
+        """Collect :func:`~.hookspecs.dandi_compute_add_targets` (errors logged)."""
+        extra: list[Path] = []
+        for name, call in self._impls("dandi_compute_add_targets"):
+            try:
+                paths = call(dandiset_directory=dandiset_directory, version=version)
+                for path in paths or ():
+                    path = Path(path)
+                    if not path.is_absolute():
+                        path = Path(dandiset_directory, path)
+                    extra.append(path)
+            except Exception as exc:
+                lgr.error(
+                    "Hook plugin %r failed to add targets: %s: %s",
+                    name,
+                    type(exc).__name__,
+                    exc,
+                )
+        return extra
+
+    def veto(self, target: DeletionTarget) -> list[str]:
+        """Every veto reason, each naming its plugin; errors and load failures veto."""
+        reasons = [
+            f"hook plugin {i.name!r} ({i.distribution}) failed to load, so nothing "
+            f"is deleted without it: {i.error} (--disable-plugin {i.name} to go on)"
+            for i in self.failed
+        ]
+        for name, call in self._impls("dandi_compute_veto_deletion"):
+            try:
+                reason = call(target=target)
+            except Exception as exc:
+                reasons.append(
+                    f"veto hook of plugin {name!r} failed, so the target is blocked: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                continue
+            if reason:
+                reasons.append(f"vetoed by plugin {name!r}: {reason}")
+        return reasons
+
+    def before_target(self, target: DeletionTarget) -> None:
+        """Call every before-hook; the first error aborts the target."""
+        for name, call in self._impls("dandi_compute_before_target"):
+            try:
+                call(target=target)
+            except Exception as exc:
+                raise HookFailed(name, exc) from exc
+
+    def after_target(self, target: DeletionTarget, result: TargetResult) -> None:
+        """Call every after-hook; errors are logged."""
+        self._call_logged("dandi_compute_after_target", target=target, result=result)
+
+    def run_finished(self, report: DeletionReport) -> None:
+        """Call every end-of-run hook; errors are logged."""
+        self._call_logged("dandi_compute_run_finished", report=report)
+
+    def _call_logged(self, hook: str, **kwargs: Any) -> None:
+        for name, call in self._impls(hook):
+            try:
+                call(**kwargs)
+            except Exception:
+                lgr.exception("Hook %s of plugin %r failed (ignored)", hook, name)
+
+
+class HookFailed(RuntimeError):
+    """A before-hook raised: the target is not touched."""
+
+    def __init__(self, plugin: str, error: BaseException) -> None:
+        self.plugin = plugin
+        self.error = error
+        super().__init__(
+            f"before-target hook of plugin {plugin!r} failed: "
+            f"{type(error).__name__}: {error}"
+        )
+
+
+def list_plugins(disable: Iterable[str] = ()) -> list[PluginInfo]:
+    """Return every hook plugin of the ``dandi_compute`` entry points.
+
+    Parameters
+    ----------
+    disable
+        Names to report as disabled (besides ``DANDI_COMPUTE_DISABLE_PLUGINS``).
+
+    Returns
+    -------
+    list of PluginInfo
+        Loaded, disabled and failed plugins, sorted by name.
+    """
+    return sorted(PluginHooks(disable=disable).infos, key=lambda i: i.name)
