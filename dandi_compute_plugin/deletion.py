@@ -23,11 +23,13 @@ raises is logged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed, wait
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+import contextlib
 import logging
 import os
 from pathlib import Path
+import signal
 import threading
 from typing import Any
 
@@ -65,15 +67,36 @@ def _delete_one(session: ArchiveSession, asset: Any, stop: threading.Event) -> s
     return session.delete_asset(asset)
 
 
-class _Interrupted(Exception):
-    def __init__(self, result: TargetResult) -> None:
-        self.result = result
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
+    """While running: the first Ctrl-C only sets ``stop`` (no new deletion starts,
+    the requests in flight finish); a second one raises KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only: KeyboardInterrupt as usual
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        lgr.warning(
+            "Interrupted: starting no new deletions; the requests in flight "
+            "finish (Ctrl-C again to abort at once)"
+        )
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _delete_remote(
     plan: DeletionPlan, item: PlanItem, pool: ThreadPoolExecutor, stop: threading.Event
 ) -> tuple[int, list[AssetFailure]]:
-    """Delete the target's remote assets; raise :class:`_Interrupted` on Ctrl-C."""
+    """Delete the target's remote assets, up to ``jobs`` at once; each outcome is
+    journaled.  Returns the number confirmed gone and the failures (assets not
+    attempted after Ctrl-C included)."""
     session, journal, target = plan.session, plan.journal, item.target
     assert session is not None and journal is not None
     journal.record_intents(target.relpath, target.assets)
@@ -81,22 +104,11 @@ def _delete_remote(
         pool.submit(_delete_one, session, obj, stop): planned
         for obj, planned in zip(item.remote_objects, target.assets, strict=True)
     }
-    interrupted = False
-    try:
-        for _ in as_completed(futures):
-            pass
-    except KeyboardInterrupt:
-        interrupted = True
-        stop.set()
-        for fut in futures:
-            fut.cancel()
-        wait(futures)  # let the requests in flight finish
+    wait(futures)
     deleted, failures = 0, []
     for fut, planned in futures.items():
         try:
             outcome = fut.result()
-        except CancelledError:
-            outcome = _SKIPPED
         except Exception as exc:
             failures.append(AssetFailure(planned.path, planned.asset_id, str(exc)))
             continue
@@ -108,16 +120,6 @@ def _delete_remote(
             deleted += 1
             journal.record_deleted(target.relpath, planned.asset_id)
     failures.sort(key=lambda f: f.path)
-    if interrupted:
-        raise _Interrupted(
-            TargetResult(
-                target,
-                TargetStatus.FAILED,
-                "interrupted; the local directory is kept",
-                deleted_assets=deleted,
-                failed_assets=tuple(failures),
-            )
-        )
     return deleted, failures
 
 
@@ -128,6 +130,14 @@ def _run_target(
     assert session is not None and journal is not None
     n = len(target.assets)
     deleted, failures = _delete_remote(plan, item, pool, stop)
+    if stop.is_set():
+        return TargetResult(
+            target,
+            TargetStatus.FAILED,
+            "interrupted; the local directory is kept",
+            deleted_assets=deleted,
+            failed_assets=tuple(failures),
+        )
     if failures:
         return TargetResult(
             target,
@@ -202,7 +212,7 @@ def execute_plan(
     stop = threading.Event()
     results: list[TargetResult] = []
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        with _ctrl_c_stops(stop), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             for item in plan.items:
                 target = item.target
                 if item.verdict is not None:
@@ -224,14 +234,12 @@ def execute_plan(
                 else:
                     try:
                         result = _run_target(plan, item, pool, stop)
-                    except _Interrupted as exc:
-                        result = exc.result
-                    except KeyboardInterrupt:
+                    except KeyboardInterrupt:  # the second Ctrl-C
                         stop.set()
                         result = TargetResult(
                             target,
                             TargetStatus.FAILED,
-                            "interrupted; the local directory is kept",
+                            "interrupted before its local directory was removed",
                         )
                 lgr.debug(
                     "%s: %s%s",

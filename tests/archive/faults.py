@@ -31,8 +31,8 @@ class Fault:
         Let this many matching requests through untouched first.
     hold
         Keep each matching request waiting until this many are in flight at
-        once (or ``hold_timeout`` passed): makes parallelism observable without
-        timing anything.
+        once (or :meth:`Accounting.release`, or ``hold_timeout`` passed): makes
+        parallelism observable without timing anything.
     """
 
     method: str | None = None
@@ -80,6 +80,7 @@ class Accounting:
         self.log: list[LoggedRequest] = []
         self.in_flight: dict[str, int] = {}
         self.peak: dict[str, int] = {}
+        self.released = False
 
     def add(self, fault: Fault) -> Fault:
         with self.lock:
@@ -116,11 +117,18 @@ class Accounting:
             self.in_flight[method] -= 1
             self.lock.notify_all()
 
+    def release(self) -> None:
+        """Let every held request go on (and hold none from now on)."""
+        with self.lock:
+            self.released = True
+            self.lock.notify_all()
+
     def hold(self, method: str, count: int, timeout: float) -> None:
-        """Wait until ``count`` requests of ``method`` are in flight."""
+        """Wait until ``count`` requests of ``method`` are in flight, or
+        :meth:`release`, or ``timeout`` seconds (a guard against hanging only)."""
         deadline = time.monotonic() + timeout
         with self.lock:
-            while self.in_flight.get(method, 0) < count:
+            while self.in_flight.get(method, 0) < count and not self.released:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return

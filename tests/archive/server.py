@@ -350,13 +350,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, path: str, query: dict, auth: str | None) -> None:
         archive = self.archive
+        if method == "GET" and path == "/server-info":  # the web app's, no auth
+            return self._send(200, archive.info())
+        if method == "GET" and path == "/api/auth/token":  # Django's APPEND_SLASH
+            return self._send(301, None, {"Location": path + "/"})
         user, ok = self._user(auth)
         if not ok:
             return self._send(401, {"detail": "Invalid token."})
-        if method == "GET" and path in ("/server-info", "/api/info/"):
+        if method == "GET" and path == "/api/info/":
             return self._send(200, archive.info())
-        if method == "GET" and path == "/api/auth/token":
-            return self._send(301, None, {"Location": path + "/"})
         if path == "/api/auth/token/" and method == "GET":
             if user is None:
                 return self._send(

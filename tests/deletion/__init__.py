@@ -1,0 +1,1 @@
+"""Tests of ``dandi compute delete-version`` against the fake archive."""

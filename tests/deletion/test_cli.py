@@ -1,0 +1,345 @@
+"""``dandi compute delete-version`` as users run it: the real ``dandi`` executable.
+
+Every test runs dandi's own, unpatched client against the fake archive on
+127.0.0.1 and checks the clone and the server afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+
+from ..archive import FakeArchive
+from ..archive.clones import DANDISET, KEY, many_versions, seed, tree_state, under
+from ..conftest import dandi_executable, run_dandi
+from ..records import example_paths
+from .conftest import cli_env
+
+V1 = (
+    "derivatives/dandiset-000233/sub-CGM3/ses-CGM3/pipeline-aind+ephys/"
+    "version-v1.1.1+b268fd2"
+)
+TARGETS = [
+    V1,
+    "derivatives/dandiset-000363/sub-480134/ses-20210107T120825/pipeline-aind+ephys/"
+    "version-v1.1.1+b268fd2",
+    "derivatives/dandiset-001469/sub-Chronic-Implant-2/pipeline-aind+ephys/"
+    "version-v1.1.1+b268fd2",
+    "derivatives/dandiset-001470/sub-M489/ses-2024-08-05/pipeline-aind+ephys/"
+    "version-v1.1.1+b268fd2+b268fd2",
+    "derivatives/dandiset-001747/sub-chip19894/ses-recording049/pipeline-aind+ephys/"
+    "version-v1.1.1",
+]
+
+
+@pytest.fixture
+def clone(archive: FakeArchive, tmp_path: Path) -> Path:
+    return seed(archive, tmp_path / "clone", example_paths())
+
+
+def command(archive: FakeArchive, clone: Path, *args: str) -> list[str]:
+    """The ``dandi compute delete-version`` command line for ``clone``, v1.1.1."""
+    return [
+        dandi_executable(),
+        "compute",
+        "delete-version",
+        str(clone),
+        "v1.1.1",
+        "-i",
+        archive.url,
+        *args,
+    ]
+
+
+def delete(
+    archive: FakeArchive, clone: Path, *args: str, env: dict
+) -> subprocess.CompletedProcess:
+    return run_dandi(*command(archive, clone, *args)[1:], env=env)
+
+
+def kept_paths() -> list[str]:
+    return [
+        p for p in example_paths() if not any(p.startswith(t + "/") for t in TARGETS)
+    ]
+
+
+def assert_untouched(archive: FakeArchive, clone: Path, before: dict) -> None:
+    assert tree_state(clone) == before
+    assert archive.paths(DANDISET) == sorted(example_paths())
+    assert archive.count("DELETE") == 0
+
+
+def test_dry_run_needs_no_key_and_changes_nothing(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    before = tree_state(clone)
+    proc = delete(
+        archive,
+        clone,
+        "--dry-run",
+        "-f",
+        "json",
+        env=cli_env(archive, tmp_path, key=None),
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(proc.stdout)
+    assert [r["path"] for r in records] == TARGETS
+    assert {r["status"] for r in records} == {"planned"}
+    assert all(r["remote_assets"] == 3 and r["local_files"] == 3 for r in records)
+    assert records[0]["remote_bytes"] == sum(
+        len(f"content of {p}\n") for p in under(example_paths(), V1)
+    )
+    assert_untouched(archive, clone, before)
+    assert archive.count("GET", r"^/api/auth/token") == 0
+
+
+def test_no_key_and_no_terminal_is_an_error_before_any_change(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    before = tree_state(clone)
+    # standard input stays open and silent: a prompt would wait forever
+    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+        proc = subprocess.Popen(
+            command(archive, clone, "--yes"),
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
+            env=cli_env(archive, tmp_path, key=None),
+        )
+        try:
+            returncode = proc.wait(timeout=120)
+        finally:
+            proc.stdin.close()
+            proc.kill()
+    stderr = (tmp_path / "err").read_text()
+    assert returncode == 1, stderr
+    assert archive.api_key_env_var in stderr and "no terminal" in stderr
+    assert "Nothing was changed" in stderr
+    assert (tmp_path / "out").read_text() == ""
+    assert_untouched(archive, clone, before)
+
+
+def test_invalid_key_is_an_error_before_any_change(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    before = tree_state(clone)
+    proc = delete(
+        archive, clone, "--yes", env=cli_env(archive, tmp_path, key="wrong-key-89")
+    )
+    assert proc.returncode == 1
+    assert "rejected" in proc.stderr and "HTTP 401" in proc.stderr
+    assert "wrong-key-89" not in proc.stdout + proc.stderr
+    assert archive.count("GET", r"^/api/auth/token/$") == 1
+    assert_untouched(archive, clone, before)
+
+
+def test_no_terminal_and_no_yes_refuses_without_a_request(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    before = tree_state(clone)
+    proc = delete(archive, clone, env=cli_env(archive, tmp_path))
+    assert proc.returncode != 0
+    assert "--yes" in proc.stderr and "Nothing was changed" in proc.stderr
+    assert tree_state(clone) == before
+    assert archive.log == []
+
+
+def test_deletes_remote_then_local_and_nothing_else(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    before = tree_state(clone)
+    proc = delete(
+        archive, clone, "--yes", "-f", "json_lines", env=cli_env(archive, tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(r["path"], r["status"], r["deleted_assets"]) for r in records] == [
+        (t, "deleted", 3) for t in TARGETS
+    ]
+    assert archive.paths(DANDISET) == sorted(kept_paths())
+    # published assets stay: only the draft changes
+    assert archive.paths(DANDISET, "published") == sorted(example_paths())
+    for t in TARGETS:
+        assert not (clone / t).exists()
+    assert tree_state(clone) == {
+        k: v
+        for k, v in before.items()
+        if not any(k == t or k.startswith(t + "/") for t in TARGETS)
+    }
+    assert not (clone / ".dandi-compute").exists()
+    assert all(
+        r.authorization == f"token {KEY}" for r in archive.log if r.method == "DELETE"
+    )
+
+
+def test_partial_remote_failure_keeps_the_local_directory_and_a_rerun_finishes(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    env = cli_env(archive, tmp_path)
+    bad = under(example_paths(), V1)[1]
+    archive.fail("DELETE", archive.asset_ids(DANDISET)[bad], status=403)
+    before_v1 = tree_state(clone / V1)
+    proc = delete(archive, clone, "--yes", "-f", "json", "-J", "2", env=env)
+    assert proc.returncode == 1
+    by_path = {r["path"]: r for r in json.loads(proc.stdout)}
+    failed = by_path.pop(V1)
+    assert failed["status"] == "failed" and failed["local_removed"] is False
+    assert [f["path"] for f in failed["failed_assets"]] == [bad]
+    assert "HTTP 403" in failed["failed_assets"][0]["error"]
+    assert failed["deleted_assets"] == 2
+    assert {r["status"] for r in by_path.values()} == {"deleted"}
+    assert tree_state(clone / V1) == before_v1
+    assert under(archive.paths(DANDISET), V1) == [bad]
+    assert (clone / ".dandi-compute" / "delete-journal.jsonl").exists()
+
+    # two of its local files are no longer on the server: the journal says we
+    # deleted them, so the re-run finishes instead of refusing
+    archive.clear_faults()
+    proc = delete(archive, clone, "--yes", "-f", "json", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [(r["path"], r["status"]) for r in json.loads(proc.stdout)] == [
+        (V1, "deleted")
+    ]
+    assert archive.paths(DANDISET) == sorted(kept_paths())
+    assert not (clone / V1).exists()
+    assert not (clone / ".dandi-compute").exists()
+
+
+def test_the_key_never_appears_in_output_or_log(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    archive.fail(
+        "DELETE",
+        archive.asset_ids(DANDISET)[under(example_paths(), V1)[0]],
+        status=500,
+        times=1,
+    )
+    archive.fail(
+        "DELETE", archive.asset_ids(DANDISET)[under(example_paths(), V1)[2]], status=403
+    )
+    env = cli_env(archive, tmp_path)
+    args = command(archive, clone, "--yes", "-f", "yaml")
+    proc = run_dandi("-l", "DEBUG", *args[1:], env=env)
+    assert proc.returncode == 1
+    logs = list((tmp_path / "state").rglob("*.log"))
+    assert len(logs) == 1
+    text = proc.stdout + proc.stderr + logs[0].read_text()
+    assert "HTTP 403" in text and "DELETE" in text  # the log is really there
+    assert archive.count("DELETE") >= 15
+    assert KEY not in text
+
+
+def wait_for_text(path: Path, text: str) -> None:
+    """Wait until ``text`` shows up in the file ``path`` (guarded: 120 s)."""
+    for _ in range(2400):
+        if text in path.read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} never showed up in {path}")
+
+
+def _pty_run(
+    archive: FakeArchive, clone: Path, env: dict, answer: bytes
+) -> tuple[int, str]:
+    """Run with a terminal on every standard stream; answer the confirmation."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        command(archive, clone, "-f", "json"),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    seen, answered = b"", False
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 120)
+            if not ready:
+                raise AssertionError(f"no output from dandi; so far: {seen!r}")
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not answered and b"[y/N]" in seen:
+                os.write(master, answer)
+                answered = True
+        return proc.wait(timeout=120), seen.decode(errors="replace")
+    finally:
+        os.close(master)
+        proc.kill()
+
+
+def test_confirmation_on_a_terminal(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    env = cli_env(archive, tmp_path)
+    before = tree_state(clone)
+    code, text = _pty_run(archive, clone, env, b"n\n")
+    assert "Delete 5 version directories of v1.1.1" in text
+    assert "15 remote assets" in text and "15 local files" in text
+    assert code == 1
+    assert '"not confirmed"' in text
+    assert_untouched(archive, clone, before)
+
+    code, text = _pty_run(archive, clone, env, b"y\n")
+    assert code == 0, text
+    assert archive.paths(DANDISET) == sorted(kept_paths())
+    assert not any((clone / t).exists() for t in TARGETS)
+
+
+def test_ctrl_c_stops_new_deletions_and_keeps_local_directories(
+    archive: FakeArchive, tmp_path: Path
+) -> None:
+    paths = many_versions(3, 6)
+    clone = seed(archive, tmp_path / "clone", paths)
+    before = tree_state(clone)
+    # the first two deletions wait until Ctrl-C has been sent
+    interrupt_sent = archive.fail("DELETE", hold=99, times=2, hold_timeout=60)
+    env = cli_env(archive, tmp_path)
+    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+        proc = subprocess.Popen(
+            command(archive, clone, "--yes", "-J", "2", "-f", "json"),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=env,
+        )
+        try:
+            archive.accounting.hold("DELETE", 2, 120)
+            assert interrupt_sent.hits == 2
+            proc.send_signal(signal.SIGINT)
+            wait_for_text(tmp_path / "err", "Interrupted: starting no new deletions")
+            archive.accounting.release()
+            code = proc.wait(timeout=120)
+        finally:
+            proc.kill()
+    stderr = (tmp_path / "err").read_text()
+    assert code == 130, stderr
+    records = json.loads((tmp_path / "out").read_text())
+    assert len(records) == 3
+    assert {r["status"] for r in records} == {"failed"}
+    assert "interrupted" in records[0]["reason"]
+    assert records[0]["deleted_assets"] == 2  # the requests in flight finished
+    assert archive.count("DELETE") == 2
+    assert tree_state(clone, skip=[".dandi-compute"]) == before
+
+    proc = delete(archive, clone, "--yes", "-f", "json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert {r["status"] for r in json.loads(proc.stdout)} == {"deleted"}
+    assert archive.paths(DANDISET) == sorted(
+        p for p in paths if "/version-v1.1.1/" not in p
+    )
