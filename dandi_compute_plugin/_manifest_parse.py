@@ -163,12 +163,12 @@ def ijson_backend() -> Any:
         try:
             _ijson_backend = ijson.get_backend("yajl2_c")
         except ImportError as exc:
-            _ijson_backend = ijson.backend
+            _ijson_backend = ijson  # the best backend that imports
             lgr.warning(
                 "ijson's C backend yajl2_c is not available (%s): parsing manifests "
                 "with the much slower %r backend",
                 exc,
-                getattr(_ijson_backend, "backend_name", _ijson_backend.__name__),
+                ijson.backend_name,
             )
     return _ijson_backend
 

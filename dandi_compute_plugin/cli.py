@@ -88,12 +88,6 @@ def manifest_options(f: Callable) -> Callable:
     )(f)
 
 
-def _manifest_source(source: str | None) -> object:
-    if source == "-":
-        return click.get_binary_stream("stdin")
-    return source
-
-
 def _read_manifest(
     consume: Callable[[Iterator[Any]], T],
     dandiset_id: str | None,
@@ -114,7 +108,7 @@ def _read_manifest(
                 dandiset_id or "",
                 dandiset_version,
                 dandi_instance=dandi_instance,
-                source=_manifest_source(source),
+                source=source,
                 cache=cache,
                 refresh=refresh,
                 progress=progress,

@@ -1,0 +1,284 @@
+"""The download cache: conditional requests, 304 reuse, damage, concurrency."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import pytest
+
+from dandi_compute_plugin import iter_asset_metadata, load_assets_jsonld_metadata
+from dandi_compute_plugin._manifest_cache import CacheEntry, cache_directory
+
+from ..records import asset_record, example_paths
+from .common import PATH, dumps, expected_metadata
+from .server import ManifestServer
+
+
+def records(tag: str = "") -> list[dict[str, Any]]:
+    return [asset_record(p + tag) for p in example_paths()]
+
+
+def entry_of(url: str) -> CacheEntry:
+    return CacheEntry(url)
+
+
+def cached_files(cache: Path) -> list[str]:
+    return sorted(p.name for p in cache.rglob("*") if p.is_file())
+
+
+def test_cache_directory_is_relocatable_and_defaults_next_to_dandis(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert cache_directory() == tmp_path / "cache"
+    monkeypatch.delenv("DANDI_COMPUTE_CACHE_DIR")
+    import platformdirs
+
+    default = cache_directory()
+    assert default.name == "dandi-compute"
+    assert default.parent == Path(platformdirs.user_cache_dir("dandi", "dandi")).parent
+
+
+def test_second_load_is_a_304_answered_from_the_cached_index(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    recs = records()
+    entry = server.add(PATH, dumps(recs))
+    url = server.url(PATH)
+    first = load_assets_jsonld_metadata(source=url)
+    assert server.statuses(PATH) == [200]
+    assert server.requests[0].if_none_match is None
+    names = cached_files(cache_dir)
+    assert names[-1] == "meta.json" and len(names) == 3
+    # the raw copy is not needed to answer a 304: the index is reused, unparsed
+    raw = next(cache_dir.rglob("assets-*.jsonld"))
+    assert raw.read_bytes() == entry.body
+    raw.unlink()
+    second = load_assets_jsonld_metadata(source=url)
+    assert second == first
+    assert server.statuses(PATH) == [200, 304]
+    assert server.requests[1].if_none_match == entry.etag
+    assert server.requests[1].if_modified_since == entry.last_modified
+    assert list(iter_asset_metadata(source=url)) == list(
+        first.path_to_asset_metadata.values()
+    )
+
+
+def test_a_304_needs_no_json_parser_at_all(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    server.add(PATH, dumps(records()))
+    url = server.url(PATH)
+    load_assets_jsonld_metadata(source=url)
+    code = (
+        "import sys\n"
+        "sys.modules['ijson'] = None  # any parse would fail\n"
+        "from dandi_compute_plugin import load_assets_jsonld_metadata\n"
+        f"index = load_assets_jsonld_metadata(source={url!r})\n"
+        "print(len(index.path_to_asset_metadata))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"DANDI_COMPUTE_CACHE_DIR": str(cache_dir), "PATH": ""},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(len(records()))
+    assert server.statuses(PATH) == [200, 304]
+
+
+def test_keep_records_on_a_304_reparses_the_cached_copy(server: ManifestServer) -> None:
+    recs = records()
+    server.add(PATH, dumps(recs))
+    url = server.url(PATH)
+    load_assets_jsonld_metadata(source=url)
+    index = load_assets_jsonld_metadata(source=url, keep_records=True)
+    assert server.statuses(PATH) == [200, 304]
+    assert sorted(r["path"] for r in index.content_id_to_asset.values()) == sorted(
+        r["path"] for r in recs
+    )
+
+
+def test_a_changed_manifest_is_downloaded_again(server: ManifestServer) -> None:
+    server.add(PATH, dumps(records()))
+    url = server.url(PATH)
+    load_assets_jsonld_metadata(source=url)
+    new = records(tag=".new")
+    server.add(PATH, dumps(new))
+    index = load_assets_jsonld_metadata(source=url)
+    assert list(index.path_to_asset_metadata) == [r["path"] for r in new]
+    assert server.statuses(PATH) == [200, 200]
+    assert load_assets_jsonld_metadata(source=url) == index
+    assert server.statuses(PATH) == [200, 200, 304]
+
+
+def test_only_last_modified_is_enough(server: ManifestServer) -> None:
+    entry = server.add(PATH, dumps(records()))
+    entry.etag = None  # a server that sends Last-Modified only
+    url = server.url(PATH)
+    load_assets_jsonld_metadata(source=url)
+    load_assets_jsonld_metadata(source=url)
+    assert server.statuses(PATH) == [200, 304]
+    assert server.requests[1].if_none_match is None
+    assert server.requests[1].if_modified_since == entry.last_modified
+
+
+def test_refresh_and_no_cache(server: ManifestServer, cache_dir: Path) -> None:
+    server.add(PATH, dumps(records()))
+    url = server.url(PATH)
+    first = load_assets_jsonld_metadata(source=url, cache=False)
+    assert not cache_dir.exists() or cached_files(cache_dir) == []
+    load_assets_jsonld_metadata(source=url)
+    before = cached_files(cache_dir)
+    assert load_assets_jsonld_metadata(source=url, refresh=True) == first
+    assert load_assets_jsonld_metadata(source=url, cache=False) == first
+    assert server.statuses(PATH) == [200, 200, 200, 200]
+    assert [r.if_none_match for r in server.requests] == [None] * 4
+    after = cached_files(cache_dir)
+    assert len(after) == 3 and after != before  # refreshed: a new entry
+    load_assets_jsonld_metadata(source=url)
+    assert server.statuses(PATH)[-1] == 304
+
+
+def test_no_validators_no_cache(server: ManifestServer, cache_dir: Path) -> None:
+    server.add(PATH, dumps(records()), mode="no-validators")
+    url = server.url(PATH)
+    load_assets_jsonld_metadata(source=url)
+    load_assets_jsonld_metadata(source=url)
+    assert server.statuses(PATH) == [200, 200]
+    assert not list(cache_dir.rglob("meta.json"))
+
+
+def damage_index(cache: Path) -> None:
+    index = next(cache.rglob("index-*.txt"))
+    data = bytearray(index.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    index.write_bytes(bytes(data))
+
+
+def damage_meta(cache: Path) -> None:
+    next(cache.rglob("meta.json")).write_text("{not json")
+
+
+def remove_index(cache: Path) -> None:
+    next(cache.rglob("index-*.txt")).unlink()
+
+
+def shorten_index(cache: Path) -> None:
+    index = next(cache.rglob("index-*.txt"))
+    index.write_bytes(index.read_bytes()[:-10])
+
+
+def wrong_count(cache: Path) -> None:
+    meta_path = next(cache.rglob("meta.json"))
+    meta = json.loads(meta_path.read_text())
+    meta["index"]["count"] += 1
+    meta_path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "damage", [damage_index, damage_meta, remove_index, shorten_index, wrong_count]
+)
+def test_a_damaged_entry_is_detected_and_fetched_again(
+    server: ManifestServer,
+    cache_dir: Path,
+    damage: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recs = records()
+    server.add(PATH, dumps(recs))
+    url = server.url(PATH)
+    first = load_assets_jsonld_metadata(source=url)
+    damage(cache_dir)
+    with caplog.at_level(logging.WARNING, logger="dandi.compute"):
+        again = load_assets_jsonld_metadata(source=url)
+    assert again == first
+    assert "damaged" in caplog.text
+    assert server.statuses(PATH) == [200, 200]
+    assert server.requests[1].if_none_match is None  # unconditional
+    load_assets_jsonld_metadata(source=url)
+    assert server.statuses(PATH) == [200, 200, 304]  # and repaired
+
+
+def test_keep_records_with_a_damaged_manifest_copy_fetches_again(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    server.add(PATH, dumps(records()))
+    url = server.url(PATH)
+    load_assets_jsonld_metadata(source=url)
+    raw = next(cache_dir.rglob("assets-*.jsonld"))
+    raw.write_bytes(raw.read_bytes().replace(b"sub-CGM3", b"sub-CGM4", 1))
+    index = load_assets_jsonld_metadata(source=url, keep_records=True)
+    assert server.statuses(PATH) == [200, 200]
+    assert {r["path"] for r in index.content_id_to_asset.values()} == {
+        r["path"] for r in records()
+    }
+
+
+def test_an_unfinished_iteration_caches_nothing(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    server.add(PATH, dumps(records()))
+    url = server.url(PATH)
+    assets = iter_asset_metadata(source=url)
+    next(assets)
+    assets.close()
+    assert not list(cache_dir.rglob("meta.json"))
+    assert not list(cache_dir.rglob("*.tmp"))
+    assert len(list(iter_asset_metadata(source=url))) == len(records())
+    assert server.statuses(PATH) == [200, 200]
+
+
+def test_concurrent_runs_leave_one_consistent_entry(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    recs = [asset_record(f"many/{i:05d}.txt") for i in range(3000)]
+    server.add(PATH, dumps(recs))
+    url = server.url(PATH)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(load_assets_jsonld_metadata(source=url))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    expected = [expected_metadata(r) for r in recs]
+    assert all(list(r.path_to_asset_metadata.values()) == expected for r in results)
+    entry = entry_of(url)
+    meta = entry.load_meta()
+    assert meta is not None
+    assert len(entry.read_index(meta)) == 4 * len(recs)
+    assert len(cached_files(cache_dir)) == 3  # the losers' files are gone
+    load_assets_jsonld_metadata(source=url)
+    assert server.statuses(PATH)[-1] == 304
+
+
+def test_an_unwritable_cache_is_logged_and_ignored(
+    server: ManifestServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("DANDI_COMPUTE_CACHE_DIR", str(blocker / "cache"))
+    server.add(PATH, dumps(records()))
+    with caplog.at_level(logging.WARNING, logger="dandi.compute"):
+        index = load_assets_jsonld_metadata(source=server.url(PATH))
+    assert len(index.path_to_asset_metadata) == len(records())
+    assert "Not caching" in caplog.text
