@@ -130,6 +130,27 @@ class FakeArchive:
 
     # -- content ---------------------------------------------------------------
 
+    def add_assets(self, identifier: str, records: Iterable[dict[str, Any]]) -> None:
+        """Add asset records to an existing dandiset's draft (an upload)."""
+        with self._lock:
+            draft = self._dandisets[identifier]["draft"]
+            for rec in records:
+                draft[rec["identifier"]] = self._asset(rec)
+
+    @staticmethod
+    def _asset(rec: dict[str, Any]) -> dict[str, Any]:
+        blob, zarr = _blob_id(rec)
+        return {
+            "asset_id": rec["identifier"],
+            "blob": blob,
+            "zarr": zarr,
+            "path": rec["path"],
+            "size": rec["contentSize"],
+            "created": NOW,
+            "modified": rec.get("dateModified", NOW),
+            "metadata": rec,
+        }
+
     def add_dandiset(
         self,
         identifier: str,
@@ -142,19 +163,7 @@ class FakeArchive:
         With ``published``, a published version holds the same assets (they stay
         there when the draft's are deleted, as on the real archive).
         """
-        draft = {}
-        for rec in records:
-            blob, zarr = _blob_id(rec)
-            draft[rec["identifier"]] = {
-                "asset_id": rec["identifier"],
-                "blob": blob,
-                "zarr": zarr,
-                "path": rec["path"],
-                "size": rec["contentSize"],
-                "created": NOW,
-                "modified": rec.get("dateModified", NOW),
-                "metadata": rec,
-            }
+        draft = {rec["identifier"]: self._asset(rec) for rec in records}
         with self._lock:
             self._dandisets[identifier] = {
                 "draft": draft,
