@@ -87,13 +87,13 @@ class TargetStatus(enum.StrEnum):
 
     #: remote assets gone and the local directory removed
     DELETED = "deleted"
-    #: not touched: un-uploaded files, a veto, no confirmation
+    #: not touched (un-uploaded files, a veto, no confirmation)
     REFUSED = "refused"
-    #: touched but not finished (or not even planned): see the reason
+    #: touched but not finished, or not even planned (see the reason)
     FAILED = "failed"
     #: nothing was left to delete
     NOTHING_TO_DO = "nothing-to-do"
-    #: dry run: would be deleted
+    #: would be deleted (dry run only)
     PLANNED = "planned"
 
 
