@@ -23,8 +23,9 @@ raises is logged.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 import contextlib
 import logging
 import os
@@ -41,6 +42,7 @@ from .targets import (
     DeletionHooks,
     DeletionIncomplete,
     DeletionReport,
+    DeletionTarget,
     TargetResult,
     TargetStatus,
 )
@@ -69,19 +71,16 @@ def _delete_one(session: ArchiveSession, asset: Any, stop: threading.Event) -> s
 
 @contextlib.contextmanager
 def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
-    """While running: the first Ctrl-C only sets ``stop`` (no new deletion starts,
-    the requests in flight finish); a second one raises KeyboardInterrupt."""
+    """While running, Ctrl-C only sets ``stop``: no new deletion starts, the
+    requests in flight finish, unfinished targets keep their local directory."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach the main thread only: KeyboardInterrupt as usual
         return
 
     def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
         stop.set()
         lgr.warning(
-            "Interrupted: starting no new deletions; the requests in flight "
-            "finish (Ctrl-C again to abort at once)"
+            "Interrupted: starting no new deletions; waiting for the requests in flight"
         )
 
     previous = signal.signal(signal.SIGINT, handler)
@@ -192,14 +191,32 @@ def _run_target(
     return TargetResult(target, TargetStatus.DELETED, None, deleted, (), removed)
 
 
+def _finish(
+    future: Future, target: DeletionTarget, stop: threading.Event
+) -> TargetResult:
+    while True:
+        try:
+            return future.result()
+        except KeyboardInterrupt:  # outside the main thread's handler: wait on
+            stop.set()
+        except Exception as exc:  # a bug: the target is not finished
+            lgr.exception("Deleting %s failed", target.relpath)
+            return TargetResult(
+                target, TargetStatus.FAILED, f"{type(exc).__name__}: {exc}"
+            )
+
+
 def execute_plan(
     plan: DeletionPlan, *, jobs: int = DEFAULT_JOBS, hooks: DeletionHooks | None = None
 ) -> DeletionReport:
-    """Carry out a plan made without ``dry_run``: target after target.
+    """Carry out a plan made without ``dry_run``.
 
-    Ctrl-C stops new deletions, lets requests in flight finish, keeps every
-    unfinished target's local directory and returns the partial report
-    (``interrupted``).
+    Targets go in plan order; with ``jobs`` > 1 the next target's deletions start
+    while the previous one is verified and removed locally (two targets in
+    flight), so that the ``jobs`` deletion workers stay busy.  Hooks are called
+    from the calling thread, in plan order.  Ctrl-C stops new deletions, lets
+    requests in flight finish, keeps every unfinished target's local directory
+    and returns the partial report (``interrupted``).
 
     Returns
     -------
@@ -210,51 +227,53 @@ def execute_plan(
     if plan.dry_run:
         raise ValueError("A dry-run plan cannot be executed")
     stop = threading.Event()
-    results: list[TargetResult] = []
+    results: dict[int, TargetResult] = {}
+    lanes = 1 if jobs <= 1 else 2
+    in_flight: deque[tuple[int, PlanItem, Future]] = deque()
+
+    def settle_oldest() -> None:
+        index, item, future = in_flight.popleft()
+        result = results[index] = _finish(future, item.target, stop)
+        lgr.debug(
+            "%s: %s (%s)", item.target.relpath, result.status.value, result.reason
+        )
+        try:
+            hooks.after_target(item.target, result)
+        except Exception:
+            lgr.exception("An after-target hook failed for %s", item.target.relpath)
+
     try:
-        with _ctrl_c_stops(stop), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for item in plan.items:
-                target = item.target
+        with (
+            _ctrl_c_stops(stop),
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as pool,
+            ThreadPoolExecutor(max_workers=lanes) as lanes_pool,
+        ):
+            for index, item in enumerate(plan.items):
                 if item.verdict is not None:
-                    results.append(item.verdict)
+                    results[index] = item.verdict
                     continue
+                while len(in_flight) >= lanes:
+                    settle_oldest()
+                target = item.target
                 if stop.is_set():
-                    results.append(
-                        TargetResult(
-                            target, TargetStatus.FAILED, "interrupted before it started"
-                        )
+                    results[index] = TargetResult(
+                        target, TargetStatus.FAILED, "interrupted before it started"
                     )
                     continue
                 try:
                     hooks.before_target(target)
                 except Exception as exc:
-                    result = TargetResult(
+                    results[index] = TargetResult(
                         target, TargetStatus.REFUSED, f"blocked by a before-hook: {exc}"
                     )
-                else:
-                    try:
-                        result = _run_target(plan, item, pool, stop)
-                    except KeyboardInterrupt:  # the second Ctrl-C
-                        stop.set()
-                        result = TargetResult(
-                            target,
-                            TargetStatus.FAILED,
-                            "interrupted before its local directory was removed",
-                        )
-                lgr.debug(
-                    "%s: %s%s",
-                    target.relpath,
-                    result.status.value,
-                    f": {result.reason}" if result.reason else "",
-                )
-                results.append(result)
-                try:
-                    hooks.after_target(target, result)
-                except Exception:
-                    lgr.exception("An after-target hook failed for %s", target.relpath)
+                    continue
+                future = lanes_pool.submit(_run_target, plan, item, pool, stop)
+                in_flight.append((index, item, future))
+            while in_flight:
+                settle_oldest()
     finally:
         plan.close()
-    report.results = results
+    report.results = [results[i] for i in range(len(plan.items))]
     report.interrupted = stop.is_set()
     try:
         hooks.run_finished(report)
