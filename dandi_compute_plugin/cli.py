@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 from dandi.cli.base import instance_option, map_to_click_exceptions
 
-from ._formats import format_option, write_records
+from ._formats import format_option, resolve_format, write_records
 
 T = TypeVar("T")
 
@@ -298,7 +298,10 @@ def delete_version(
         jobs=jobs,
         confirm=confirm,
     )
-    write_records(report.as_records(), output_format, DELETE_FIELDS, line=_delete_line)
+    records = report.as_records()
+    if resolve_format(output_format) == "pyout":  # the table: the main columns
+        records = [{k: rec[k] for k in DELETE_FIELDS} for rec in records]
+    write_records(records, output_format, DELETE_FIELDS, line=_delete_line)
     click.echo(report.summary(), err=True)
     if report.exit_code:
         sys.exit(report.exit_code)

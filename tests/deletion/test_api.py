@@ -5,11 +5,16 @@ dandi's client is real and unpatched; the clone is a real directory tree.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
+import shutil
 
+from click.testing import CliRunner
+from dandi.cli.command import main
 import pytest
+import ruamel.yaml
 
 from dandi_compute_plugin import delete_dandiset_version
 from dandi_compute_plugin._journal import Journal, JournalBusyError
@@ -23,7 +28,9 @@ from dandi_compute_plugin.targets import (
 
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, many_versions, seed, tree_state, under
+from ..conftest import run_dandi, subprocess_env
 from ..records import asset_record, version_files
+from .conftest import NULL_KEYRING
 
 VERSION_DIR = "derivatives/dandiset-{ds}/sub-{sub}/pipeline-aind+ephys/version-v1.1.1"
 
@@ -340,3 +347,54 @@ def test_no_version_directory_means_no_request(
     report = run_deletion(clone, "v9", dandi_instance=archive.url)
     assert report.results == [] and report.exit_code == 0
     assert archive.log == []
+
+
+def test_a_target_gone_before_its_turn_is_nothing_to_do(
+    keyed: FakeArchive, tmp_path: Path
+) -> None:
+    clone = seed(keyed, tmp_path / "clone", [], local_only=files(sub="A"))
+    plan = plan_deletion(
+        clone, "v1.1.1", dandi_instance=keyed.url, include_unuploaded=True
+    )
+    shutil.rmtree(clone / vdir(sub="A"))
+    report = execute_plan(plan)
+    assert [(r.status, r.reason) for r in report.results] == [
+        (TargetStatus.NOTHING_TO_DO, "already gone")
+    ]
+    assert report.exit_code == 0 and report.deleted == []
+
+
+@pytest.mark.parametrize(
+    "fmt", ["auto", "json", "json_pp", "json_lines", "yaml", "pyout"]
+)
+def test_the_report_in_every_format(
+    archive: FakeArchive, tmp_path: Path, fmt: str
+) -> None:
+    clone = seed(archive, tmp_path / "clone", files(sub="A"), local_only=files(sub="B"))
+    args = ["compute", "delete-version", str(clone), "v1.1.1", "-i", archive.url,
+            "--dry-run", "-f", fmt]  # fmt: skip
+    if fmt == "pyout":  # pyout writes around CliRunner's capture: a real process
+        proc = run_dandi(*args, env=subprocess_env(PYTHON_KEYRING_BACKEND=NULL_KEYRING))
+        exit_code, out = proc.returncode, proc.stdout
+    else:
+        result = CliRunner().invoke(main, args)
+        exit_code, out = result.exit_code, result.stdout
+    assert exit_code == 1, out  # B would be refused
+    if fmt in ("json", "json_pp"):
+        records = json.loads(out)
+    elif fmt == "json_lines":
+        records = [json.loads(line) for line in out.splitlines()]
+    elif fmt == "yaml":
+        records = ruamel.yaml.YAML(typ="safe").load(out)
+    else:
+        assert vdir(sub="A") in out and vdir(sub="B") in out
+        if fmt == "auto":  # not a terminal: one line per directory
+            assert out.splitlines()[0] == f"planned {vdir(sub='A')}"
+            assert out.splitlines()[1].startswith(f"refused {vdir(sub='B')}: 3 local")
+        return
+    assert [(r["path"], r["status"]) for r in records] == [
+        (vdir(sub="A"), "planned"),
+        (vdir(sub="B"), "refused"),
+    ]
+    assert records[1]["unuploaded_count"] == 3
+    assert archive.count("DELETE") == 0
