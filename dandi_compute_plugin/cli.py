@@ -243,6 +243,14 @@ def _delete_line(rec: dict) -> str:
     help="Also delete version directories holding local files that the server "
     "does not have (they are lost).",
 )
+@click.option(
+    "--disable-plugin",
+    "disable_plugins",
+    metavar="NAME",
+    multiple=True,
+    help="Run without the hook plugin NAME (repeatable; see 'dandi compute "
+    "plugins'). DANDI_COMPUTE_DISABLE_PLUGINS (comma-separated) adds to these.",
+)
 @format_option(
     "Output format of the report: 'auto' is a table on a terminal and one "
     "'STATUS PATH[: REASON]' line per directory in a pipe; the others are "
@@ -257,6 +265,7 @@ def delete_version(
     yes: bool,
     jobs: int,
     include_unuploaded: bool,
+    disable_plugins: tuple[str, ...],
     output_format: str,
 ) -> None:
     """Delete pipeline version VERSION from the archive, then from the clone.
@@ -267,6 +276,8 @@ def delete_version(
     are confirmed gone. A directory holding local files that the server does
     not have is refused (see --include-unuploaded). An interrupted run leaves a
     journal in DANDISET_DIR/.dandi-compute/: running again finishes the job.
+    Installed hook plugins (see 'dandi compute plugins') may veto directories;
+    --dry-run shows their vetoes.
 
     The API key comes from {INSTANCE}_API_KEY (DANDI_API_KEY for the main
     instance) or the keyring, as for 'dandi upload'. Exit status: 0 when every
@@ -297,6 +308,7 @@ def delete_version(
         include_unuploaded=include_unuploaded,
         jobs=jobs,
         confirm=confirm,
+        disable_plugins=disable_plugins,
     )
     records = report.as_records()
     if resolve_format(output_format) == "pyout":  # the table: the main columns
@@ -436,3 +448,47 @@ def _index(
         )
     else:
         write_records((a.as_record() for a in found), output_format, INDEX_FIELDS)
+
+
+PLUGIN_FIELDS = ("name", "distribution", "version", "status", "hooks", "error")
+
+
+@compute.command("plugins")
+@click.option(
+    "--disable-plugin",
+    "disable_plugins",
+    metavar="NAME",
+    multiple=True,
+    help="Show the hook plugin NAME as disabled (repeatable).",
+)
+@format_option(
+    "Output format: 'auto' is a table on a terminal and one 'NAME STATUS' line "
+    "per plugin in a pipe; the others are those of 'dandi ls'."
+)
+@map_to_click_exceptions
+def plugins(disable_plugins: tuple[str, ...], output_format: str) -> None:
+    """List the deletion policy (hook) plugins that delete-version loads.
+
+    Hook plugins are installed packages with an entry point in the group
+    'dandi_compute'. For each: its name, distribution and version, whether it
+    is loaded, disabled (--disable-plugin, DANDI_COMPUTE_DISABLE_PLUGINS) or
+    failed to load (then delete-version refuses every directory until it is
+    fixed or disabled), and the hooks it implements.
+    """
+    from .plugins import list_plugins
+
+    infos = list_plugins(disable_plugins)
+    if not infos:
+        click.echo(
+            "No hook plugins are installed (entry-point group 'dandi_compute').",
+            err=True,
+        )
+    records = [i.as_record() for i in infos]
+    if resolve_format(output_format) == "pyout":
+        records = [dict(r, hooks=", ".join(r["hooks"])) for r in records]
+    write_records(
+        records,
+        output_format,
+        PLUGIN_FIELDS,
+        line=lambda rec: f"{rec['name']} {rec['status']}",
+    )

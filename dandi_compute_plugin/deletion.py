@@ -24,7 +24,7 @@ raises is logged.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 import contextlib
 import logging
@@ -222,7 +222,10 @@ def execute_plan(
     -------
     DeletionReport
     """
-    hooks = hooks or DeletionHooks()
+    if hooks is None:
+        from .plugins import PluginHooks
+
+        hooks = PluginHooks()
     report = plan.report()
     if plan.dry_run:
         raise ValueError("A dry-run plan cannot be executed")
@@ -231,16 +234,17 @@ def execute_plan(
     lanes = 1 if jobs <= 1 else 2
     in_flight: deque[tuple[int, PlanItem, Future]] = deque()
 
+    def ended(target: DeletionTarget, result: TargetResult) -> None:
+        lgr.debug("%s: %s (%s)", target.relpath, result.status.value, result.reason)
+        try:
+            hooks.after_target(target, result)
+        except Exception:
+            lgr.exception("An after-target hook failed for %s", target.relpath)
+
     def settle_oldest() -> None:
         index, item, future = in_flight.popleft()
-        result = results[index] = _finish(future, item.target, stop)
-        lgr.debug(
-            "%s: %s (%s)", item.target.relpath, result.status.value, result.reason
-        )
-        try:
-            hooks.after_target(item.target, result)
-        except Exception:
-            lgr.exception("An after-target hook failed for %s", item.target.relpath)
+        results[index] = _finish(future, item.target, stop)
+        ended(item.target, results[index])
 
     try:
         with (
@@ -266,6 +270,7 @@ def execute_plan(
                     results[index] = TargetResult(
                         target, TargetStatus.REFUSED, f"blocked by a before-hook: {exc}"
                     )
+                    ended(target, results[index])
                     continue
                 future = lanes_pool.submit(_run_target, plan, item, pool, stop)
                 in_flight.append((index, item, future))
@@ -292,10 +297,13 @@ def run_deletion(
     jobs: int = DEFAULT_JOBS,
     confirm: Callable[[DeletionPlan], bool] | None = None,
     hooks: DeletionHooks | None = None,
+    plugins: Iterable[object] = (),
+    disable_plugins: Iterable[str] = (),
 ) -> DeletionReport:
     """Plan, confirm and carry out the deletion of a pipeline version.
 
-    Parameters are those of :func:`plan_deletion`, and
+    Parameters are those of :func:`plan_deletion` (the same hooks serve the
+    plan and the execution), and
 
     confirm
         Called with the plan when there is something to delete (not for a dry
@@ -305,6 +313,10 @@ def run_deletion(
     -------
     DeletionReport
     """
+    if hooks is None:
+        from .plugins import PluginHooks
+
+        hooks = PluginHooks(plugins, disable_plugins)
     plan = plan_deletion(
         dandiset_directory,
         version,
@@ -337,6 +349,8 @@ def delete_dandiset_version(
     include_unuploaded: bool = False,
     jobs: int = DEFAULT_JOBS,
     hooks: DeletionHooks | None = None,
+    plugins: Iterable[object] = (),
+    disable_plugins: Iterable[str] = (),
 ) -> list[Path]:
     """Delete pipeline version ``version`` from the archive and the local clone.
 
@@ -349,8 +363,9 @@ def delete_dandiset_version(
     ----------
     dandiset_directory, version, dandi_instance, dry_run
         As for :func:`plan_deletion`.
-    include_unuploaded, jobs, hooks
-        As for :func:`plan_deletion`.
+    include_unuploaded, jobs, hooks, plugins, disable_plugins
+        As for :func:`plan_deletion`: installed hook plugins apply unless
+        disabled, and ``plugins`` adds plugin objects.
 
     Returns
     -------
@@ -371,6 +386,8 @@ def delete_dandiset_version(
         include_unuploaded=include_unuploaded,
         jobs=jobs,
         hooks=hooks,
+        plugins=plugins,
+        disable_plugins=disable_plugins,
     )
     if not report.ok:
         raise DeletionIncomplete(report)

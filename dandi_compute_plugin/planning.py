@@ -10,6 +10,7 @@ API key stops the run before any change.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 import logging
@@ -214,6 +215,8 @@ def plan_deletion(
     include_unuploaded: bool = False,
     jobs: int = DEFAULT_JOBS,
     hooks: DeletionHooks | None = None,
+    plugins: Iterable[object] = (),
+    disable_plugins: Iterable[str] = (),
 ) -> DeletionPlan:
     """Find the targets of ``version`` and what deleting each would take.
 
@@ -238,14 +241,23 @@ def plan_deletion(
     jobs
         Parallel requests.
     hooks
-        Policy hooks (default: none).
+        Policy hooks; by default the hook plugins of the ``dandi_compute``
+        entry points plus ``plugins``, without ``disable_plugins``
+        (:class:`~.plugins.PluginHooks`).
+    plugins
+        Hook plugin objects to use besides the installed ones.
+    disable_plugins
+        Names of hook plugins to run without.
 
     Returns
     -------
     DeletionPlan
     """
     validate_version(version)
-    hooks = hooks or DeletionHooks()
+    if hooks is None:
+        from .plugins import PluginHooks
+
+        hooks = PluginHooks(plugins, disable_plugins)
     top = Path(dandiset_directory)
     found = {vd.relpath: vd for vd in iter_version_directories(top, version)}
     for vd in _extra_directories(top, version, hooks):

@@ -268,11 +268,13 @@ def _walk(
         raise FileNotFoundError(f"No such dandiset directory: {str(top)!r}")
     on_error = on_error or _log_walk_error
     lgr.debug("Scanning %s for directories of version %r", top, version)
-    derivatives = top / DERIVATIVES
-    if derivatives.is_symlink() or not derivatives.is_dir():
+    # strings, not Path: Path("./x") drops the "./" that os.scandir keeps
+    prefix = os.path.join(dandiset_directory, "")
+    derivatives = prefix + DERIVATIVES
+    if os.path.islink(derivatives) or not os.path.isdir(derivatives):
         lgr.info("%s has no %s/ directory: no version directories", top, DERIVATIVES)
         return
-    start = len(os.fspath(top).rstrip("/")) + 1
+    start = len(prefix)
     stack: list[str] = []
     try:
         with os.scandir(derivatives) as it:

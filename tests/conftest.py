@@ -67,3 +67,11 @@ def installed() -> Path:
             pytest.fail("dandi_compute_plugin.pth is not installed in the test env")
         pytest.skip("the package is not installed in this environment (use tox)")
     return purelib
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This project's wheel, built once per session."""
+    from .venvs import build_wheel
+
+    return build_wheel(tmp_path_factory.mktemp("wheel"))

@@ -292,3 +292,20 @@ def test_real_001697_tree(tmp_path: Path) -> None:
     assert rel(clone, scan_version_directories(clone, "v1.1.1")) == rel(
         clone, seed_scan(clone, "v1.1.1")
     )
+
+
+@pytest.mark.parametrize(
+    "spelling", [".", "./", "sub/..", "{abs}", "{abs}/", "{abs}//"]
+)
+def test_any_spelling_of_the_clone_directory(
+    clone: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    (clone / "sub").mkdir()
+    monkeypatch.chdir(clone)
+    top = spelling.format(abs=clone)
+    expected = rel(clone, seed_scan(clone, "v1.1.1+b268fd2"))
+    assert len(expected) == 4
+    found = [d.relpath for d in iter_version_directories(top, "v1.1.1+b268fd2")]
+    assert sorted(found) == expected
+    paths = scan_version_directories(top, "v1.1.1+b268fd2")
+    assert [p.resolve() for p in paths] == [clone / e for e in expected]
