@@ -27,26 +27,29 @@ import logging
 import os
 from pathlib import Path
 import secrets
+import threading
 import time
 from typing import IO, Any
 import zlib
 
 from . import __version__
-from ._manifest_parse import ChunkReader, iter_file_chunks, parse_manifest
-from .manifest import (
-    AssetMetadata,
-    ManifestUnavailableError,
-    ProgressCallback,
-    _Opened,
+from ._asset_index import AssetIndex, IndexBuilder
+from ._manifest_parse import (
+    ChunkReader,
+    Fields,
+    iter_file_chunks,
+    parse_manifest,
+    prefetch,
 )
+from .manifest import ManifestUnavailableError, ProgressCallback, _Opened
 
 lgr = logging.getLogger("dandi.compute")
 
 CACHE_DIR_ENV = "DANDI_COMPUTE_CACHE_DIR"
 #: bump when what the index holds, or how records are checked, changes
 INDEX_FORMAT = 1
-_ROWS_PER_FLUSH = 4096
 _STALE_TMP_SECONDS = 24 * 3600
+_COMMIT_LOCK = threading.Lock()
 
 
 def cache_directory() -> Path:
@@ -101,6 +104,7 @@ class CacheEntry:
                     for part in ("manifest", "index")
                 )
                 and isinstance(meta["index"]["count"], int)
+                and isinstance(meta["index"]["unique"], bool)
             )
         except FileNotFoundError:
             return None
@@ -120,19 +124,13 @@ class CacheEntry:
             raise CacheCorruptError(f"{path} is damaged (size or CRC-32 differ)")
         return data
 
-    def read_index(self, meta: dict[str, Any]) -> list[str]:
-        """Return the cached index as flat rows ``[path, date, size, id, ...]``."""
+    def read_index(self, meta: dict[str, Any]) -> AssetIndex:
+        """Return the cached index, checked (size, CRC-32, row count)."""
         data = self._checked_bytes(meta, "index")
-        try:
-            rows = data.decode("utf-8").split("\x00")
-        except UnicodeDecodeError as exc:
-            raise CacheCorruptError(f"index of {self.url}: {exc}") from exc
         count = meta["index"]["count"]
-        if len(rows) != 4 * count + 1 or rows.pop() != "":
+        if data.count(b"\x00") != 4 * count or (count and data[-1] != 0):
             raise CacheCorruptError(f"index of {self.url} does not hold {count} rows")
-        if not all(size.isdigit() for size in rows[2::4]):
-            raise CacheCorruptError(f"index of {self.url} has a bad size")
-        return rows
+        return AssetIndex(data, count, meta["index"]["unique"])
 
     def open_manifest(self, meta: dict[str, Any]) -> IO[bytes]:
         """Open the cached manifest after checking its size and CRC-32."""
@@ -151,8 +149,8 @@ class CacheEntry:
         return f
 
     def clear(self) -> None:
-        """Remove the entry's files (but not the fresh temporary files of others)."""
-        self.remove_except(set())
+        """Remove the entry's files (not the lock, nor others' fresh .tmp files)."""
+        self.remove_except({"lock"})
 
     def remove_except(self, keep: set[str]) -> None:
         """Remove the entry's files but ``keep`` and fresh temporary files."""
@@ -178,11 +176,13 @@ class CacheEntry:
 class CacheWriter:
     """Writes a new cache entry while its manifest is downloaded and parsed.
 
-    A failure to write disables the writer (logged); it never fails the parse.
+    The manifest's bytes come through :meth:`write_manifest`, the index rows
+    through ``builder`` (its ``sink``).  A failure to write disables the writer
+    (logged); it never fails the parse.
     """
 
-    def __init__(self, entry: CacheEntry) -> None:
-        self.entry = entry
+    def __init__(self, entry: CacheEntry, builder: IndexBuilder) -> None:
+        self.entry, self.builder = entry, builder
         token = secrets.token_hex(8)
         self.names = {
             "manifest": f"assets-{token}.jsonld",
@@ -190,15 +190,16 @@ class CacheWriter:
         }
         self.crc = {"manifest": 0, "index": 0}
         self.size = {"manifest": 0, "index": 0}
-        self.count = 0
-        self._rows: list[str] = []
         self._files: dict[str, IO[bytes]] = {}
         try:
             entry.directory.mkdir(parents=True, exist_ok=True)
             for part, name in self.names.items():
-                self._files[part] = open(entry.directory / (name + ".tmp"), "wb")  # noqa: SIM115
+                tmp = entry.directory / (name + ".tmp")
+                self._files[part] = open(tmp, "wb")  # noqa: SIM115
         except OSError as exc:
             self._fail(exc)
+        else:
+            builder.sink = self.write_index
 
     @property
     def active(self) -> bool:
@@ -210,6 +211,8 @@ class CacheWriter:
         self.abort()
 
     def _write(self, part: str, data: bytes) -> None:
+        if not self._files:
+            return
         try:
             self._files[part].write(data)
         except OSError as exc:
@@ -220,66 +223,60 @@ class CacheWriter:
 
     def write_manifest(self, chunk: bytes) -> None:
         """Append downloaded bytes to the cached manifest."""
-        if self._files:
-            self._write("manifest", chunk)
+        self._write("manifest", chunk)
 
-    def add(self, meta: AssetMetadata) -> None:
-        """Append one asset to the cached index."""
-        self._rows.append(
-            f"{meta.path}\x00{meta.date_modified}\x00{meta.content_size}\x00"
-            f"{meta.content_id}\x00"
-        )
-        self.count += 1
-        if len(self._rows) >= _ROWS_PER_FLUSH:
-            self._flush_rows()
-
-    def _flush_rows(self) -> None:
-        if self._files and self._rows:
-            self._write("index", "".join(self._rows).encode("utf-8"))
-        self._rows.clear()
+    def write_index(self, chunk: bytes) -> None:
+        """Append index rows to the cached index."""
+        self._write("index", chunk)
 
     def commit(self, etag: str | None, last_modified: str | None) -> None:
         """Put the entry in place: rename the files, then write ``meta.json``."""
-        self._flush_rows()
+        self.builder.flush()
+        self.builder.sink = None
         if not self._files:
             return
+        import fasteners  # a dependency of dandi
+
         directory = self.entry.directory
         try:
-            for part, f in self._files.items():
+            for f in self._files.values():
                 f.close()
-                os.replace(
-                    directory / (self.names[part] + ".tmp"),
-                    directory / self.names[part],
-                )
-            self._files = {}
-            meta = {
+            meta: dict[str, Any] = {
                 "format": INDEX_FORMAT,
                 "url": self.entry.url,
                 "etag": etag,
                 "last_modified": last_modified,
                 "written": time.time(),
                 "plugin_version": __version__,
-                **{
-                    part: {
-                        "file": self.names[part],
-                        "size": self.size[part],
-                        "crc32": self.crc[part],
-                    }
-                    for part in self.names
-                },
             }
-            meta["index"]["count"] = self.count
+            for part, name in self.names.items():
+                meta[part] = {
+                    "file": name,
+                    "size": self.size[part],
+                    "crc32": self.crc[part],
+                }
+            meta["index"]["count"] = self.builder.count
+            meta["index"]["unique"] = self.builder.unique
             tmp = directory / f"meta-{secrets.token_hex(4)}.json.tmp"
             tmp.write_text(json.dumps(meta, indent=1))
-            os.replace(tmp, directory / "meta.json")
+            # one writer at a time puts its files in place and removes the others'
+            # (the file lock is per process: threads take the thread lock first)
+            with _COMMIT_LOCK, fasteners.InterProcessLock(str(directory / "lock")):
+                for name in self.names.values():
+                    os.replace(directory / (name + ".tmp"), directory / name)
+                self._files = {}
+                os.replace(tmp, directory / "meta.json")
+                self.entry.remove_except({*self.names.values(), "meta.json", "lock"})
         except OSError as exc:
             self._fail(exc)
             return
-        lgr.debug("Cached %s (%d assets) in %s", self.entry.url, self.count, directory)
-        self.entry.remove_except({*self.names.values(), "meta.json"})
+        lgr.debug(
+            "Cached %s (%d assets) in %s", self.entry.url, self.builder.count, directory
+        )
 
     def abort(self) -> None:
         """Drop the files written so far."""
+        self.builder.sink = None
         files, self._files = self._files, {}
         for part, f in files.items():
             try:
@@ -381,12 +378,17 @@ def open_url(
     cache: bool,
     refresh: bool,
     keep_records: bool,
+    builder: IndexBuilder | None,
     progress: ProgressCallback | None,
     timeout: float,
 ) -> _Opened:
-    """Fetch a manifest, conditionally when it is cached; see ``manifest._open``."""
+    """Fetch a manifest, conditionally when it is cached; see ``manifest._open``.
+
+    Returns the cached index on a 304 (the cached manifest, re-parsed, with
+    ``keep_records``), else the records parsed as they are downloaded.
+    """
     entry = CacheEntry(url) if cache else None
-    meta, rows, cached = None, None, None
+    meta, index, cached = None, None, None
     if entry is not None and not refresh:
         try:
             meta = entry.load_meta()
@@ -394,7 +396,7 @@ def open_url(
                 if keep_records:
                     cached = entry.open_manifest(meta)
                 else:
-                    rows = entry.read_index(meta)
+                    index = entry.read_index(meta)
         except CacheCorruptError as exc:
             lgr.warning(
                 "Cache entry of %s is damaged (%s): downloading again", url, exc
@@ -417,22 +419,18 @@ def open_url(
         resp.close()
         if meta is None:
             raise ManifestUnavailableError(
-                f"HTTP 304 Not Modified for an unconditional request: {url}",
-                url,
-                304,
+                f"HTTP 304 Not Modified for an unconditional request: {url}", url, 304
             )
         lgr.info("Manifest %s unchanged (HTTP 304): using the cached copy", url)
         if cached is not None:
-            return _Opened(pairs=_parse_cached(cached, url))
-        return _Opened(rows=rows)
+            return _Opened(pairs=_parse_cached(cached, url, builder))
+        return _Opened(index=index)
     if cached is not None:
         cached.close()
     total = None
-    if (
-        not resp.headers.get("Content-Encoding")
-        and resp.headers.get("Content-Length", "").isdigit()
-    ):
-        total = int(resp.headers["Content-Length"])
+    length = resp.headers.get("Content-Length", "")
+    if not resp.headers.get("Content-Encoding") and length.isdigit():
+        total = int(length)
     validators = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
     return _Opened(
         pairs=_download(
@@ -441,15 +439,19 @@ def open_url(
             entry if any(validators) else None,
             validators,
             keep_records,
+            builder,
             progress,
             total,
         )
     )
 
 
-def _parse_cached(f: IO[bytes], url: str) -> Iterator[tuple[AssetMetadata, Any]]:
+def _parse_cached(
+    f: IO[bytes], url: str, builder: IndexBuilder | None
+) -> Iterator[tuple[Fields, Any]]:
     with f:
-        yield from parse_manifest(ChunkReader(iter_file_chunks(f), url), url, True)
+        reader = ChunkReader(iter_file_chunks(f), url)
+        yield from parse_manifest(reader, url, True, builder)
 
 
 def _download(
@@ -458,24 +460,29 @@ def _download(
     entry: CacheEntry | None,
     validators: tuple[str | None, str | None],
     keep_records: bool,
+    builder: IndexBuilder | None,
     progress: Callable[[int, int | None], None] | None,
     total: int | None,
-) -> Iterator[tuple[AssetMetadata, Any]]:
-    writer = CacheWriter(entry) if entry is not None else None
-    if writer is not None and not writer.active:
-        writer = None
-    reader = ChunkReader(
-        response_chunks(resp, url),
-        url,
-        sink=writer.write_manifest if writer else None,
-        progress=progress,
-        total=total,
-    )
+) -> Iterator[tuple[Fields, Any]]:
+    writer = None
+    if entry is not None:
+        builder = builder or IndexBuilder(keep=False)
+        writer = CacheWriter(entry, builder)
+        if not writer.active:
+            writer = None
+    received = 0
+
+    def tee(chunk: bytes) -> None:  # in the download thread
+        nonlocal received
+        received += len(chunk)
+        if writer is not None:
+            writer.write_manifest(chunk)
+        if progress is not None:
+            progress(received, total)
+
+    reader = ChunkReader(prefetch(response_chunks(resp, url), tee), url)
     try:
-        for meta, record in parse_manifest(reader, url, keep_records):
-            if writer is not None:
-                writer.add(meta)
-            yield meta, record
+        yield from parse_manifest(reader, url, keep_records, builder)
     except BaseException:
         resp.close()
         if writer is not None:

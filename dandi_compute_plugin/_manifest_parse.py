@@ -10,8 +10,10 @@ from datetime import datetime
 import logging
 import os
 from pathlib import Path
+import queue
 import sys
-from typing import IO, Any
+import threading
+from typing import IO, TYPE_CHECKING, Any
 
 from .manifest import (
     CHUNK_SIZE,
@@ -21,6 +23,9 @@ from .manifest import (
     ProgressCallback,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ._asset_index import IndexBuilder
+
 lgr = logging.getLogger("dandi.compute")
 
 
@@ -28,13 +33,14 @@ lgr = logging.getLogger("dandi.compute")
 
 
 def _path_problem(path: object) -> str | None:
-    if not isinstance(path, str):
+    if type(path) is not str:
         return f"'path' is {_json_type(path)}, not a string"
     if not path:
         return "'path' is empty"
     if path[0] == "/" or "\x00" in path:
         return f"'path' is not a relative POSIX path: {path!r}"
-    if ("//" in path or "." in path) and any(
+    # "", "." and ".." components show as "//", a "/" at the end, or a "." first
+    if ("//" in path or path[-1] == "/" or path[0] == "." or "/." in path) and any(
         part in ("", ".", "..") for part in path.split("/")
     ):
         return f"'path' has an empty, '.' or '..' component: {path!r}"
@@ -69,14 +75,74 @@ def content_id_of(content_urls: object) -> str | None:
         The last path component (query and fragment dropped) of the first URL that
         contains ``/blobs/`` or ``/zarr/``; None when there is none.
     """
-    if not isinstance(content_urls, list):
+    if type(content_urls) is not list:
         return None
     for url in content_urls:
-        if isinstance(url, str) and ("/blobs/" in url or "/zarr/" in url):
-            last = url.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-            if last and last not in ("blobs", "zarr") and "\x00" not in last:
+        if type(url) is str and ("/blobs/" in url or "/zarr/" in url):
+            if "?" in url or "#" in url:
+                url = url.split("?", 1)[0].split("#", 1)[0]
+            last = url.rstrip("/").rpartition("/")[2]
+            if last and last != "blobs" and last != "zarr" and "\x00" not in last:
                 return last
     return None
+
+
+#: the checked fields of a record: path, date_modified, content_size, content_id
+Fields = tuple[str, str, int, str]
+
+
+def check_record(record: object, number: int | None, source: str) -> Fields:
+    """Check one asset record; return its path, date, size and content id.
+
+    Raises
+    ------
+    ManifestFormatError
+        See :func:`asset_metadata_from_record`.
+    """
+    if type(record) is not dict:
+        raise ManifestFormatError(
+            source, f"{_json_type(record)}, not an object", number
+        )
+    path = record.get("path")
+    problem = _path_problem(path) if "path" in record else "'path' is missing"
+    if problem:
+        raise ManifestFormatError(source, problem, number)
+    size = record.get("contentSize")
+    if type(size) is not int or size < 0:
+        if type(size) is str and size.isascii() and size.isdigit():
+            size = int(size)
+        else:
+            problem = (
+                "'contentSize' is missing"
+                if "contentSize" not in record
+                else f"'contentSize' is not a size in bytes: {size!r}"
+                if type(size) is not int
+                else f"'contentSize' is negative: {size}"
+            )
+            raise ManifestFormatError(source, problem, number, path)
+    date = record.get("dateModified")
+    try:
+        _fromisoformat(date)
+    except (TypeError, ValueError):
+        problem = (
+            "'dateModified' is missing"
+            if "dateModified" not in record
+            else f"'dateModified' is not an ISO 8601 date: {date!r}"
+        )
+        raise ManifestFormatError(source, problem, number, path) from None
+    content_id = content_id_of(record.get("contentUrl"))
+    if content_id is None:
+        raise ManifestFormatError(
+            source,
+            "no blob or zarr URL in 'contentUrl': "
+            f"{str(record.get('contentUrl', '(missing)'))[:300]}",
+            number,
+            path,
+        )
+    return path, date, size, content_id  # type: ignore[return-value]
+
+
+_fromisoformat = datetime.fromisoformat
 
 
 def asset_metadata_from_record(
@@ -104,49 +170,7 @@ def asset_metadata_from_record(
         or a string of digits), ``dateModified`` (ISO 8601) or blob/zarr
         ``contentUrl`` is missing or invalid.
     """
-    if type(record) is not dict:
-        raise ManifestFormatError(
-            source, f"{_json_type(record)}, not an object", number
-        )
-    path = record.get("path")
-    problem = _path_problem(path) if "path" in record else "'path' is missing"
-    if problem:
-        raise ManifestFormatError(source, problem, number)
-    size = record.get("contentSize")
-    if type(size) is not int:
-        if isinstance(size, str) and size.isascii() and size.isdigit():
-            size = int(size)
-        else:
-            problem = (
-                "'contentSize' is missing"
-                if "contentSize" not in record
-                else f"'contentSize' is not a size in bytes: {size!r}"
-            )
-            raise ManifestFormatError(source, problem, number, path)
-    elif size < 0:
-        raise ManifestFormatError(
-            source, f"'contentSize' is negative: {size}", number, path
-        )
-    date = record.get("dateModified")
-    try:
-        datetime.fromisoformat(date)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        problem = (
-            "'dateModified' is missing"
-            if "dateModified" not in record
-            else f"'dateModified' is not an ISO 8601 date: {date!r}"
-        )
-        raise ManifestFormatError(source, problem, number, path) from None
-    content_id = content_id_of(record.get("contentUrl"))
-    if content_id is None:
-        raise ManifestFormatError(
-            source,
-            "no blob or zarr URL in 'contentUrl': "
-            f"{str(record.get('contentUrl', '(missing)'))[:300]}",
-            number,
-            path,
-        )
-    return AssetMetadata(path, date, size, content_id)  # type: ignore[arg-type]
+    return AssetMetadata(*check_record(record, number, source))
 
 
 # ----------------------------------------------------------------- parsing
@@ -263,6 +287,60 @@ class ChunkReader:
         return out
 
 
+_DONE = object()
+
+
+def prefetch(
+    chunks: Iterable[bytes],
+    on_chunk: Callable[[bytes], object] | None = None,
+    depth: int = 64,
+) -> Iterator[bytes]:
+    """Yield ``chunks``, read ahead by a background thread.
+
+    The thread also calls ``on_chunk`` (the cache's copy, the progress line), so
+    network reads, file writes and CRC-32s -- which release the GIL -- overlap
+    with the parse on another core.  Errors of the thread are raised here;
+    closing this generator stops the thread.
+    """
+    pending: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        source = iter(chunks)
+        try:
+            for chunk in source:
+                if on_chunk is not None:
+                    on_chunk(chunk)
+                if not put(chunk):
+                    return
+            end: object = _DONE
+        except BaseException as exc:  # handed to the consumer
+            end = exc
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+        put(end)
+
+    threading.Thread(target=pump, name="dandi-compute-download", daemon=True).start()
+    try:
+        while (item := pending.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+
+
 def iter_file_chunks(stream: IO[bytes], size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """Yield the bytes of a binary stream in chunks of ``size``."""
     while chunk := stream.read(size):
@@ -289,9 +367,12 @@ def _json_error(exc: Exception, source: str, done: int, last: str | None) -> Exc
 
 
 def parse_manifest(
-    reader: Any, source: str, keep_records: bool = False
-) -> Iterator[tuple[AssetMetadata, dict[str, Any] | None]]:
-    """Parse a manifest as it is read; yield each record's metadata.
+    reader: Any,
+    source: str,
+    keep_records: bool = False,
+    builder: IndexBuilder | None = None,
+) -> Iterator[tuple[Fields, dict[str, Any] | None]]:
+    """Parse a manifest as it is read; yield each record's checked fields.
 
     Parameters
     ----------
@@ -301,11 +382,13 @@ def parse_manifest(
         Where the manifest comes from, for error messages.
     keep_records
         Yield the full record (with ``contentSize`` as an int) next to its
-        metadata; otherwise None, and the record is dropped at once.
+        fields; otherwise None, and the record is dropped at once.
+    builder
+        Each record's fields are added to it, if given.
 
     Yields
     ------
-    tuple of (AssetMetadata, dict or None)
+    tuple of (Fields, dict or None)
 
     Raises
     ------
@@ -316,23 +399,28 @@ def parse_manifest(
 
     done, last = 0, None
     items = ijson_backend().items(reader, "item", buf_size=CHUNK_SIZE)
+    add = builder.add if builder is not None else None
     try:
         for record in items:
             done += 1
-            meta = asset_metadata_from_record(record, done, source)
-            last = meta.path
+            fields = check_record(record, done, source)
+            last = fields[0]
+            if add is not None:
+                add(*fields)
             if keep_records:
-                record["contentSize"] = meta.content_size
-                yield meta, record
+                record["contentSize"] = fields[2]
+                yield fields, record
             else:
-                yield meta, None
+                yield fields, None
     except (ijson.JSONError, UnicodeDecodeError) as exc:
         raise _json_error(exc, source, done, last) from exc
 
 
 def parse_source(
-    source: str | os.PathLike | IO[bytes], keep_records: bool
-) -> Iterator[tuple[AssetMetadata, dict[str, Any] | None]]:
+    source: str | os.PathLike | IO[bytes],
+    keep_records: bool,
+    builder: IndexBuilder | None = None,
+) -> Iterator[tuple[Fields, dict[str, Any] | None]]:
     """Parse a manifest file, ``"-"`` (standard input) or a binary stream.
 
     A missing file raises :class:`ManifestUnavailableError` at once, not when
@@ -340,25 +428,27 @@ def parse_source(
     """
     if isinstance(source, str | os.PathLike):
         if str(source) == "-":
-            return _parse_stream(sys.stdin.buffer, "<stdin>", keep_records)
+            return _parse_stream(sys.stdin.buffer, "<stdin>", keep_records, builder)
         path = Path(source)
         if not path.is_file():
             raise ManifestUnavailableError(f"No manifest file {str(path)!r}", str(path))
-        return _parse_file(path, keep_records)
+        return _parse_file(path, keep_records, builder)
     label = str(getattr(source, "name", None) or "<stream>")
-    return _parse_stream(source, label, keep_records)
+    return _parse_stream(source, label, keep_records, builder)
 
 
 def _parse_stream(
-    stream: IO[bytes], label: str, keep_records: bool
-) -> Iterator[tuple[AssetMetadata, dict[str, Any] | None]]:
-    return parse_manifest(
-        ChunkReader(iter_file_chunks(stream), label), label, keep_records
-    )
+    stream: IO[bytes],
+    label: str,
+    keep_records: bool,
+    builder: IndexBuilder | None,
+) -> Iterator[tuple[Fields, dict[str, Any] | None]]:
+    reader = ChunkReader(iter_file_chunks(stream), label)
+    return parse_manifest(reader, label, keep_records, builder)
 
 
 def _parse_file(
-    path: Path, keep_records: bool
-) -> Iterator[tuple[AssetMetadata, dict[str, Any] | None]]:
+    path: Path, keep_records: bool, builder: IndexBuilder | None
+) -> Iterator[tuple[Fields, dict[str, Any] | None]]:
     with open(path, "rb") as f:
-        yield from _parse_stream(f, str(path), keep_records)
+        yield from _parse_stream(f, str(path), keep_records, builder)

@@ -19,7 +19,7 @@ Every failure raises -- bad input as :class:`ManifestFormatError` naming the rec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 import logging
 import os
@@ -27,6 +27,8 @@ import re
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._asset_index import AssetIndex, IndexBuilder
+    from ._manifest_parse import Fields
     from .versions import VersionDirectory
 
 lgr = logging.getLogger("dandi.compute")
@@ -87,14 +89,19 @@ class AssetsJsonldMetadata:
     Attributes
     ----------
     content_id_to_asset
-        content id -> :class:`AssetMetadata`; with ``keep_records=True`` -> the full
-        asset record (a dict), as the seed kept.  Assets sharing a blob: the last wins.
+        content id -> :class:`AssetMetadata`; with ``keep_records=True`` a dict of
+        content id -> the full asset record, as the seed kept.  Assets sharing a
+        blob: the last wins.
     path_to_asset_metadata
         asset path -> :class:`AssetMetadata`, in manifest order.
+
+    Both are read-only mappings (``[]``, ``get``, ``in``, ``len``, iteration,
+    ``keys``/``values``/``items``, ``==``), built lazily by
+    :func:`load_assets_jsonld_metadata`; ``dict(...)`` makes plain dicts.
     """
 
-    content_id_to_asset: dict[str, Any]
-    path_to_asset_metadata: dict[str, AssetMetadata]
+    content_id_to_asset: Mapping[str, Any]
+    path_to_asset_metadata: Mapping[str, AssetMetadata]
 
 
 class ManifestError(Exception):
@@ -252,10 +259,10 @@ def _is_url(source: object) -> bool:
 
 @dataclass
 class _Opened:
-    """An opened manifest: cached index rows, or records parsed as they arrive."""
+    """An opened manifest: the cached index, or records parsed as they arrive."""
 
-    rows: list[str] | None = None
-    pairs: Iterator[tuple[AssetMetadata, dict[str, Any] | None]] | None = None
+    index: AssetIndex | None = None
+    pairs: Iterator[tuple[Fields, dict[str, Any] | None]] | None = None
 
 
 def _open(
@@ -267,6 +274,7 @@ def _open(
     cache: bool,
     refresh: bool,
     keep_records: bool,
+    builder: IndexBuilder | None,
     progress: ProgressCallback | None,
     url_template: str | None,
     timeout: float,
@@ -287,17 +295,13 @@ def _open(
             cache=cache,
             refresh=refresh,
             keep_records=keep_records,
+            builder=builder,
             progress=progress,
             timeout=timeout,
         )
     from ._manifest_parse import parse_source
 
-    return _Opened(pairs=parse_source(source, keep_records))
-
-
-def rows_to_metadata(rows: list[str]) -> Iterator[AssetMetadata]:
-    """Turn the cached index's flat rows (path, date, size, id, ...) into metadata."""
-    return map(AssetMetadata, rows[0::4], rows[1::4], map(int, rows[2::4]), rows[3::4])
+    return _Opened(pairs=parse_source(source, keep_records, builder))
 
 
 def iter_asset_metadata(
@@ -354,14 +358,15 @@ def iter_asset_metadata(
         cache=cache,
         refresh=refresh,
         keep_records=False,
+        builder=None,
         progress=progress,
         url_template=url_template,
         timeout=timeout,
     )
-    if opened.rows is not None:
-        return rows_to_metadata(opened.rows)
+    if opened.index is not None:
+        return opened.index.iter_all()
     assert opened.pairs is not None
-    return (meta for meta, _ in opened.pairs)
+    return (AssetMetadata(*fields) for fields, _ in opened.pairs)
 
 
 def load_assets_jsonld_metadata(
@@ -379,13 +384,18 @@ def load_assets_jsonld_metadata(
 ) -> AssetsJsonldMetadata:
     """Load a manifest into the index by path and by content id.
 
+    The index is compact: one buffer of rows, from which dicts and
+    :class:`AssetMetadata` objects are made on first use (see
+    :class:`~dandi_compute_plugin._asset_index.AssetIndex`); an unchanged
+    manifest (HTTP 304) is answered from the cached index without parsing.
+
     Parameters
     ----------
     dandiset_id, version
         Which dandiset version (default: 001697's draft, as in the seed).
     keep_records
-        Keep every full asset record in ``content_id_to_asset`` (the seed's
-        behaviour; memory grows with the manifest).  Default: ``AssetMetadata``.
+        Keep every full asset record in ``content_id_to_asset`` (a dict, the
+        seed's behaviour; memory grows with the manifest).
     dandi_instance, source, cache, refresh, progress, url_template, timeout
         As for :func:`iter_asset_metadata`.
 
@@ -399,6 +409,9 @@ def load_assets_jsonld_metadata(
     ManifestLocationError, ManifestUnavailableError, ManifestFormatError
         Never an empty index instead.
     """
+    from ._asset_index import IndexBuilder
+
+    builder = IndexBuilder()
     opened = _open(
         dandiset_id,
         version,
@@ -407,31 +420,33 @@ def load_assets_jsonld_metadata(
         cache=cache,
         refresh=refresh,
         keep_records=keep_records,
+        builder=builder,
         progress=progress,
         url_template=url_template,
         timeout=timeout,
     )
-    if opened.rows is not None:
-        metas = list(rows_to_metadata(opened.rows))
-        by_path = dict(zip(opened.rows[0::4], metas, strict=True))
-        by_id: dict[str, Any] = dict(zip(opened.rows[3::4], metas, strict=True))
-        count = len(metas)
+    records: dict[str, Any] = {}
+    if opened.index is not None:
+        index = opened.index
     else:
         assert opened.pairs is not None
-        by_path, by_id, count = {}, {}, 0
-        for meta, record in opened.pairs:
-            by_path[meta.path] = meta
-            by_id[meta.content_id] = meta if record is None else record
-            count += 1
-    if len(by_path) != count:
+        if keep_records:
+            for fields, record in opened.pairs:
+                records[fields[3]] = record
+        else:
+            for _ in opened.pairs:
+                pass
+        index = builder.index()
+    if len(index) != index.record_count:
         lgr.warning(
             "The manifest has %d records for %d paths: for a repeated path the "
             "last record is kept",
-            count,
-            len(by_path),
+            index.record_count,
+            len(index),
         )
     return AssetsJsonldMetadata(
-        content_id_to_asset=by_id, path_to_asset_metadata=by_path
+        content_id_to_asset=records if keep_records else index.by_content_id(),
+        path_to_asset_metadata=index,
     )
 
 

@@ -29,7 +29,8 @@ def entry_of(url: str) -> CacheEntry:
 
 
 def cached_files(cache: Path) -> list[str]:
-    return sorted(p.name for p in cache.rglob("*") if p.is_file())
+    """The files of the cache entries (the lock file aside)."""
+    return sorted(p.name for p in cache.rglob("*") if p.is_file() and p.name != "lock")
 
 
 def test_cache_directory_is_relocatable_and_defaults_next_to_dandis(
@@ -262,7 +263,7 @@ def test_concurrent_runs_leave_one_consistent_entry(
     entry = entry_of(url)
     meta = entry.load_meta()
     assert meta is not None
-    assert len(entry.read_index(meta)) == 4 * len(recs)
+    assert list(entry.read_index(meta).values()) == expected
     assert len(cached_files(cache_dir)) == 3  # the losers' files are gone
     load_assets_jsonld_metadata(source=url)
     assert server.statuses(PATH)[-1] == 304
@@ -282,3 +283,33 @@ def test_an_unwritable_cache_is_logged_and_ignored(
         index = load_assets_jsonld_metadata(source=server.url(PATH))
     assert len(index.path_to_asset_metadata) == len(records())
     assert "Not caching" in caplog.text
+
+
+def test_concurrent_processes_leave_one_consistent_entry(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    recs = [asset_record(f"many/{i:05d}.txt") for i in range(3000)]
+    server.add(PATH, dumps(recs))
+    url = server.url(PATH)
+    code = (
+        "import sys\n"
+        "from dandi_compute_plugin import load_assets_jsonld_metadata\n"
+        "index = load_assets_jsonld_metadata(source=sys.argv[1], refresh=True)\n"
+        "print(len(index.path_to_asset_metadata))\n"
+    )
+    env = {"DANDI_COMPUTE_CACHE_DIR": str(cache_dir), "PATH": ""}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url], stdout=subprocess.PIPE, env=env
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4
+    assert outputs == [b"3000\n"] * 4
+    entry = entry_of(url)
+    meta = entry.load_meta()
+    assert meta is not None
+    expected = [expected_metadata(r) for r in recs]
+    assert list(entry.read_index(meta).values()) == expected
+    assert len(cached_files(cache_dir)) == 3

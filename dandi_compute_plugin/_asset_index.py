@@ -1,0 +1,206 @@
+"""The compact index of a manifest: rows of bytes, looked up through lazy dicts.
+
+A manifest of a million assets would take seconds just to turn into a million
+Python objects.  The index instead keeps one ``bytes`` buffer of rows
+``path NUL date NUL size NUL content-id NUL`` (manifest order; paths, dates and ids
+never hold NUL) -- the same bytes as the cached index file -- and makes Python
+objects only when asked: the rows are split on first use, the path -> row dict is
+built on the first lookup, and an :class:`AssetMetadata` is made per access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
+from typing import Any
+
+from .manifest import AssetMetadata
+
+_ROWS_PER_FLUSH = 4096
+
+
+class AssetIndex(Mapping[str, AssetMetadata]):
+    """Read-only ``path -> AssetMetadata`` of a manifest (a dict-like Mapping).
+
+    ``index[path]``, ``get``, ``in``, ``len``, iteration (manifest order),
+    ``keys()``/``values()``/``items()`` and ``==`` work as on a dict;
+    ``dict(index)`` makes a plain one.  When a path repeats, the last record
+    wins, as in a dict built from the records.
+
+    Parameters
+    ----------
+    data
+        The rows (UTF-8).
+    count
+        How many rows ``data`` holds.
+    unique
+        True when the paths are known to be distinct.
+    """
+
+    __slots__ = ("_data", "_count", "_unique", "_fields", "_rows")
+
+    def __init__(self, data: bytes | bytearray, count: int, unique: bool) -> None:
+        self._data, self._count, self._unique = data, count, unique
+        self._fields: list[str] | None = None
+        self._rows: dict[str, int] | None = None
+
+    @property
+    def record_count(self) -> int:
+        """How many records the manifest had (``len`` counts distinct paths)."""
+        return self._count
+
+    def fields(self) -> list[str]:
+        """All rows split: ``[path, date, size, id, path, ...]`` (made once)."""
+        if self._fields is None:
+            fields = self._data.decode("utf-8").split("\x00")
+            if len(fields) != 4 * self._count + 1 or fields.pop() != "":
+                raise ValueError(f"the index does not hold {self._count} rows")
+            self._fields = fields
+            self._data = b""  # the strings now hold it all
+        return self._fields
+
+    def _row_of(self) -> dict[str, int]:
+        if self._rows is None:
+            paths = self.fields()[0::4]
+            self._rows = dict(zip(paths, range(len(paths)), strict=True))
+        return self._rows
+
+    def _meta(self, row: int) -> AssetMetadata:
+        f, i = self.fields(), 4 * row
+        return AssetMetadata(f[i], f[i + 1], int(f[i + 2]), f[i + 3])
+
+    def iter_all(self) -> Iterator[AssetMetadata]:
+        """Every row in manifest order, repeated paths included."""
+        f = self.fields()
+        return map(AssetMetadata, f[0::4], f[1::4], map(int, f[2::4]), f[3::4])
+
+    def __getitem__(self, path: str) -> AssetMetadata:
+        return self._meta(self._row_of()[path])
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._row_of()
+
+    def __len__(self) -> int:
+        return self._count if self._unique else len(self._row_of())
+
+    def __iter__(self) -> Iterator[str]:
+        if self._unique:
+            return iter(self.fields()[0::4])
+        return iter(self._row_of())
+
+    def values(self) -> ValuesView[AssetMetadata]:
+        """The metadata, in manifest order."""
+        return _Values(self)
+
+    def items(self) -> ItemsView[str, AssetMetadata]:
+        """(path, metadata) pairs, in manifest order."""
+        return _Items(self)
+
+    def _iter_values(self) -> Iterator[AssetMetadata]:
+        if self._unique:
+            return self.iter_all()
+        return map(self._meta, self._row_of().values())
+
+    def by_content_id(self) -> ContentIdIndex:
+        """The ``content id -> AssetMetadata`` view of the same rows."""
+        return ContentIdIndex(self)
+
+    def __repr__(self) -> str:
+        return f"<AssetIndex of {self._count} records>"
+
+
+class _Values(ValuesView):
+    _mapping: AssetIndex
+
+    def __iter__(self) -> Iterator[AssetMetadata]:
+        return self._mapping._iter_values()
+
+
+class _Items(ItemsView):
+    _mapping: AssetIndex
+
+    def __iter__(self) -> Iterator[tuple[str, AssetMetadata]]:
+        return ((m.path, m) for m in self._mapping._iter_values())
+
+
+class ContentIdIndex(Mapping[str, AssetMetadata]):
+    """Read-only ``content id -> AssetMetadata`` over an :class:`AssetIndex`.
+
+    Assets sharing a blob share its id: the last record wins.
+    """
+
+    __slots__ = ("_index", "_rows")
+
+    def __init__(self, index: AssetIndex) -> None:
+        self._index = index
+        self._rows: dict[str, int] | None = None
+
+    def _row_of(self) -> dict[str, int]:
+        if self._rows is None:
+            ids = self._index.fields()[3::4]
+            self._rows = dict(zip(ids, range(len(ids)), strict=True))
+        return self._rows
+
+    def __getitem__(self, content_id: str) -> AssetMetadata:
+        return self._index._meta(self._row_of()[content_id])
+
+    def __contains__(self, content_id: object) -> bool:
+        return content_id in self._row_of()
+
+    def __len__(self) -> int:
+        return len(self._row_of())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row_of())
+
+    def __repr__(self) -> str:
+        return f"<ContentIdIndex of {len(self)} content ids>"
+
+
+class IndexBuilder:
+    """Collects the rows of an index while a manifest is parsed.
+
+    Parameters
+    ----------
+    keep
+        Keep the rows in memory for :meth:`index` (and check paths are unique);
+        without it the rows only go to ``sink``.
+    """
+
+    def __init__(self, keep: bool = True) -> None:
+        self.data: bytearray | None = bytearray() if keep else None
+        self.count = 0
+        self.sink: Callable[[bytes], Any] | None = None
+        self._rows: list[str] = []
+        self._hashes: set[int] | None = set() if keep else None
+
+    def add(self, path: str, date: str, size: int, content_id: str) -> None:
+        """Append one asset's row."""
+        self._rows.append(f"{path}\x00{date}\x00{size}\x00{content_id}\x00")
+        if self._hashes is not None:
+            self._hashes.add(hash(path))
+        self.count += 1
+        if len(self._rows) >= _ROWS_PER_FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Pass the pending rows on to ``data`` and ``sink``."""
+        if not self._rows:
+            return
+        chunk = "".join(self._rows).encode("utf-8")
+        self._rows.clear()
+        if self.data is not None:
+            self.data += chunk
+        if self.sink is not None:
+            self.sink(chunk)
+
+    @property
+    def unique(self) -> bool:
+        """True when the paths are known to be distinct (hash collisions: False)."""
+        return self._hashes is not None and len(self._hashes) == self.count
+
+    def index(self) -> AssetIndex:
+        """The :class:`AssetIndex` of the rows added (needs ``keep``)."""
+        self.flush()
+        if self.data is None:
+            raise ValueError("an IndexBuilder(keep=False) keeps no index")
+        return AssetIndex(self.data, self.count, self.unique)

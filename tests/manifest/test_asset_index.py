@@ -1,0 +1,97 @@
+"""The index ``load_assets_jsonld_metadata`` returns answers like the seed's dicts."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dandi_compute_plugin import AssetMetadata, load_assets_jsonld_metadata
+
+from ..records import asset_record
+from .common import PATH, dumps, example_records, expected_metadata
+from .server import ManifestServer
+
+
+def seed_dicts(records: list[dict[str, Any]]) -> tuple[dict, dict]:
+    """What the seed built: plain dicts, the last record of a key winning."""
+    by_path: dict[str, AssetMetadata] = {}
+    by_id: dict[str, AssetMetadata] = {}
+    for record in records:
+        meta = expected_metadata(record)
+        by_path[meta.path] = meta
+        by_id[meta.content_id] = meta
+    return by_path, by_id
+
+
+def load_both_ways(server: ManifestServer, records: list[dict[str, Any]]) -> list:
+    """The index of a first run (parsed) and of a re-run (HTTP 304, cached)."""
+    server.add(PATH, dumps(records))
+    first = load_assets_jsonld_metadata(source=server.url(PATH))
+    again = load_assets_jsonld_metadata(source=server.url(PATH))
+    assert server.statuses(PATH) == [200, 304]
+    return [first, again]
+
+
+def test_the_index_answers_like_the_seeds_dicts(server: ManifestServer) -> None:
+    records = example_records()
+    by_path, by_id = seed_dicts(records)
+    for index in load_both_ways(server, records):
+        paths = index.path_to_asset_metadata
+        assert len(paths) == len(by_path)
+        assert list(paths) == list(by_path)  # manifest order
+        assert list(paths.keys()) == list(by_path.keys())
+        assert list(paths.values()) == list(by_path.values())
+        assert list(paths.items()) == list(by_path.items())
+        assert dict(paths) == by_path and paths == by_path
+        some = records[5]["path"]
+        assert paths[some] == by_path[some] and some in paths
+        assert paths.get("no/such/path") is None and "no/such/path" not in paths
+        assert paths.get("no/such/path", 7) == 7
+        with pytest.raises(KeyError):
+            paths["no/such/path"]
+        ids = index.content_id_to_asset
+        assert dict(ids) == by_id and len(ids) == len(by_id)
+        assert all(ids[cid] == meta for cid, meta in by_id.items())
+        assert "not-a-blob" not in ids
+
+
+def test_repeated_paths_keep_the_last_record_and_warn(
+    server: ManifestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    records = [asset_record(f"f/{i}.txt") for i in range(5)]
+    records.append(asset_record("f/2.txt", size=999))
+    by_path, _ = seed_dicts(records)
+    with caplog.at_level(logging.WARNING, logger="dandi.compute"):
+        both = load_both_ways(server, records)
+    assert caplog.text.count("6 records for 5 paths") == 2
+    for index in both:
+        paths = index.path_to_asset_metadata
+        assert paths == by_path and len(paths) == 5
+        assert paths["f/2.txt"].content_size == 999
+        assert list(paths) == [f"f/{i}.txt" for i in range(5)]
+        assert [m.content_size for m in paths.values()] == [
+            by_path[p].content_size for p in paths
+        ]
+
+
+def test_an_index_from_a_file_source(tmp_path: Path) -> None:
+    records = example_records()
+    (tmp_path / "m.jsonld").write_bytes(dumps(records))
+    index = load_assets_jsonld_metadata(source=tmp_path / "m.jsonld")
+    by_path, by_id = seed_dicts(records)
+    assert index.path_to_asset_metadata == by_path
+    assert index.content_id_to_asset == by_id
+    assert "records" in repr(index.path_to_asset_metadata)
+
+
+def test_the_index_is_read_only(tmp_path: Path) -> None:
+    (tmp_path / "m.jsonld").write_bytes(dumps(example_records()))
+    index = load_assets_jsonld_metadata(source=tmp_path / "m.jsonld")
+    with pytest.raises(TypeError):
+        index.path_to_asset_metadata["x"] = None  # type: ignore[index]
+    meta = next(iter(index.path_to_asset_metadata.values()))
+    with pytest.raises(AttributeError):
+        meta.path = "elsewhere"  # type: ignore[misc]
