@@ -1,0 +1,119 @@
+"""``dandi compute delete-version``: a thin wrapper around :mod:`.deletion`."""
+
+from __future__ import annotations
+
+import click
+from dandi.cli.base import instance_option, map_to_click_exceptions
+
+from ._cli_params import dandiset_dir_argument, disable_plugin_option, version_argument
+from ._formats import format_option, resolve_format, write_records
+
+DELETE_FIELDS = (
+    "path",
+    "status",
+    "remote_assets",
+    "remote_bytes",
+    "local_files",
+    "reason",
+)
+
+
+def _delete_line(rec: dict) -> str:
+    reason = f": {rec['reason']}" if rec.get("reason") else ""
+    return f"{rec['status']} {rec['path']}{reason}"
+
+
+@click.command("delete-version")
+@dandiset_dir_argument
+@version_argument
+@instance_option()
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan; change nothing (no API key needed).",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "-J",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="How many remote deletions (and listings) run at once.",
+)
+@click.option(
+    "--include-unuploaded",
+    is_flag=True,
+    help="Also delete version directories holding local files that the server "
+    "does not have (they are lost).",
+)
+@disable_plugin_option(
+    "Run without the hook plugin NAME (repeatable; see 'dandi compute "
+    "plugins'). DANDI_COMPUTE_DISABLE_PLUGINS (comma-separated) adds to these."
+)
+@format_option(
+    "Output format of the report: 'auto' is a table on a terminal and one "
+    "'STATUS PATH[: REASON]' line per directory in a pipe; the others are "
+    "those of 'dandi ls'."
+)
+@map_to_click_exceptions
+def delete_version(
+    dandiset_dir: str,
+    version: str,
+    dandi_instance: str,
+    dry_run: bool,
+    yes: bool,
+    jobs: int,
+    include_unuploaded: bool,
+    disable_plugins: tuple[str, ...],
+    output_format: str,
+) -> None:
+    """Delete pipeline version VERSION from the archive, then from the clone.
+
+    For every directory that scan-versions lists, the assets below its path on
+    the draft of the dandiset named by DANDISET_DIR/dandiset.yaml are deleted
+    on the server first; the local directory is removed only once all of them
+    are confirmed gone. A directory holding local files that the server does
+    not have is refused (see --include-unuploaded). An interrupted run leaves a
+    journal in DANDISET_DIR/.dandi-compute/: running again finishes the job.
+    Installed hook plugins (see 'dandi compute plugins') may veto directories;
+    --dry-run shows their vetoes.
+
+    The API key comes from {INSTANCE}_API_KEY (DANDI_API_KEY for the main
+    instance) or the keyring, as for 'dandi upload'. Exit status: 0 when every
+    directory was deleted (or had nothing to delete), 1 otherwise, 130 after
+    Ctrl-C.
+    """
+    import sys
+
+    from .deletion import run_deletion
+
+    can_ask = sys.stdin.isatty() and sys.stderr.isatty()
+    if not (dry_run or yes or can_ask):
+        raise click.UsageError(
+            "Not deleting without confirmation: there is no terminal to ask on. "
+            "Pass --yes to confirm, or --dry-run to see the plan. Nothing was changed."
+        )
+
+    def confirm(plan) -> bool:
+        if yes:
+            return True
+        return click.confirm(plan.summary(), default=False, err=True)
+
+    report = run_deletion(
+        dandiset_dir,
+        version,
+        dandi_instance=dandi_instance,
+        dry_run=dry_run,
+        include_unuploaded=include_unuploaded,
+        jobs=jobs,
+        confirm=confirm,
+        disable_plugins=disable_plugins,
+    )
+    records = report.as_records()
+    if resolve_format(output_format) == "pyout":  # the table: the main columns
+        records = [{k: rec[k] for k in DELETE_FIELDS} for rec in records]
+    write_records(records, output_format, DELETE_FIELDS, line=_delete_line)
+    click.echo(report.summary(), err=True)
+    if report.exit_code:
+        sys.exit(report.exit_code)
