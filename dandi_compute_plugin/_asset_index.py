@@ -11,11 +11,12 @@ built on the first lookup, and an :class:`AssetMetadata` is made per access.
 from __future__ import annotations
 
 from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
+from operator import itemgetter
 from typing import Any
 
 from .manifest import AssetMetadata
 
-_ROWS_PER_FLUSH = 4096
+ROWS_PER_FLUSH = 4096
 
 
 class AssetIndex(Mapping[str, AssetMetadata]):
@@ -170,28 +171,32 @@ class IndexBuilder:
         self.data: bytearray | None = bytearray() if keep else None
         self.count = 0
         self.sink: Callable[[bytes], Any] | None = None
-        self._rows: list[str] = []
+        #: pending (path, date, size, id) tuples: append, then :meth:`flush`
+        #: once ``len(rows) >= ROWS_PER_FLUSH`` (the parse loop does that itself)
+        self.rows: list[tuple[str, str, int, str]] = []
         self._hashes: set[int] | None = set() if keep else None
 
     def add(self, path: str, date: str, size: int, content_id: str) -> None:
         """Append one asset's row."""
-        self._rows.append(f"{path}\x00{date}\x00{size}\x00{content_id}\x00")
-        if self._hashes is not None:
-            self._hashes.add(hash(path))
-        self.count += 1
-        if len(self._rows) >= _ROWS_PER_FLUSH:
+        self.rows.append((path, date, size, content_id))
+        if len(self.rows) >= ROWS_PER_FLUSH:
             self.flush()
 
     def flush(self) -> None:
         """Pass the pending rows on to ``data`` and ``sink``."""
-        if not self._rows:
+        rows = self.rows
+        if not rows:
             return
-        chunk = "".join(self._rows).encode("utf-8")
-        self._rows.clear()
+        chunk = "".join([f"{p}\x00{d}\x00{s}\x00{c}\x00" for p, d, s, c in rows])
+        if self._hashes is not None:
+            self._hashes.update(map(hash, map(itemgetter(0), rows)))
+        self.count += len(rows)
+        rows.clear()
+        data = chunk.encode("utf-8")
         if self.data is not None:
-            self.data += chunk
+            self.data += data
         if self.sink is not None:
-            self.sink(chunk)
+            self.sink(data)
 
     @property
     def unique(self) -> bool:

@@ -397,16 +397,20 @@ def parse_manifest(
     """
     import ijson
 
+    from ._asset_index import ROWS_PER_FLUSH
+
     done, last = 0, None
     items = ijson_backend().items(reader, "item", buf_size=CHUNK_SIZE)
-    add = builder.add if builder is not None else None
+    rows = builder.rows if builder is not None else None
     try:
         for record in items:
             done += 1
             fields = check_record(record, done, source)
             last = fields[0]
-            if add is not None:
-                add(*fields)
+            if rows is not None:
+                rows.append(fields)
+                if len(rows) >= ROWS_PER_FLUSH:
+                    builder.flush()  # type: ignore[union-attr]
             if keep_records:
                 record["contentSize"] = fields[2]
                 yield fields, record
