@@ -1,4 +1,4 @@
-"""Fetching manifests over HTTP, and the cache of manifests and their indexes.
+"""The cache of downloaded manifests and their indexes, and conditional fetches.
 
 One cache entry per URL, in ``{cache}/manifests/{sha256(url)[:32]}/``:
 
@@ -34,13 +34,14 @@ import zlib
 
 from . import __version__
 from ._asset_index import AssetIndex, IndexBuilder
-from ._manifest_parse import (
+from ._manifest_io import (
     ChunkReader,
-    Fields,
+    http_get,
     iter_file_chunks,
-    parse_manifest,
     prefetch,
+    response_chunks,
 )
+from ._manifest_parse import Fields, parse_manifest
 from .manifest import ManifestUnavailableError, ProgressCallback, _Opened
 
 lgr = logging.getLogger("dandi.compute")
@@ -284,91 +285,6 @@ class CacheWriter:
                 os.unlink(self.entry.directory / (self.names[part] + ".tmp"))
             except OSError:
                 pass
-
-
-# ------------------------------------------------------------------------- HTTP
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost useful message of a requests/urllib3 exception chain."""
-    seen: set[int] = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        inner = getattr(exc, "reason", None)
-        if not isinstance(inner, BaseException):
-            inner = next(
-                (a for a in reversed(exc.args) if isinstance(a, BaseException)), None
-            )
-        if inner is None:
-            break
-        exc = inner
-    return str(exc) or type(exc).__name__
-
-
-def http_get(
-    url: str, headers: dict[str, str], timeout: float, what: str | None
-) -> Any:
-    """GET ``url`` streaming; return the response of a 200 or 304.
-
-    Raises
-    ------
-    ManifestUnavailableError
-        For a network failure or any other status, with a message saying what the
-        status means for a manifest.
-    """
-    import requests
-
-    headers = {
-        "User-Agent": f"dandi-compute-plugin/{__version__} "
-        f"requests/{requests.__version__}",
-        **headers,
-    }
-    lgr.debug("GET %s %s", url, headers)
-    try:
-        resp = requests.get(url, headers=headers, stream=True, timeout=timeout)
-    except requests.RequestException as exc:
-        raise ManifestUnavailableError(
-            f"Could not download the manifest {url}: {_reason(exc)}", url
-        ) from exc
-    if resp.status_code in (200, 304):
-        return resp
-    resp.close()
-    status = f"HTTP {resp.status_code} {resp.reason or ''}".rstrip()
-    subject = f"The manifest of {what}" if what else "The manifest"
-    if resp.status_code == 404:
-        hint = (
-            "the dandiset or this version of it does not exist on that instance "
-            "(or has no manifest yet)"
-            if what
-            else "no such file on the server"
-        )
-        message = f"{subject} was not found ({status}) at {url}: {hint}"
-    elif resp.status_code in (401, 403):
-        message = (
-            f"{subject} may not be read ({status}) at {url}: it is not public "
-            "(an embargoed dandiset?) or does not exist"
-        )
-    else:
-        message = f"{subject} could not be downloaded ({status}) from {url}"
-    raise ManifestUnavailableError(message, url, resp.status_code)
-
-
-def response_chunks(resp: Any, url: str, size: int = 1 << 16) -> Iterator[bytes]:
-    """Yield a response's (decoded) body; a broken download raises."""
-    import requests
-
-    received = 0
-    try:
-        for chunk in resp.iter_content(size):
-            received += len(chunk)
-            yield chunk
-    except requests.RequestException as exc:
-        raise ManifestUnavailableError(
-            f"The download of {url} failed after {received} bytes: {_reason(exc)}",
-            url,
-        ) from exc
-    finally:
-        resp.close()
 
 
 def open_url(

@@ -5,22 +5,20 @@ Private to :mod:`dandi_compute_plugin.manifest`, which is the public face.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 import logging
 import os
 from pathlib import Path
-import queue
 import sys
-import threading
 from typing import IO, TYPE_CHECKING, Any
 
+from ._manifest_io import ChunkReader, iter_file_chunks
 from .manifest import (
     CHUNK_SIZE,
     AssetMetadata,
     ManifestFormatError,
     ManifestUnavailableError,
-    ProgressCallback,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -195,156 +193,6 @@ def ijson_backend() -> Any:
                 ijson.backend_name,
             )
     return _ijson_backend
-
-
-_WHAT_STARTS = {ord("{"): "a JSON object", ord('"'): "a JSON string"}
-
-
-class ChunkReader:
-    """A binary ``read(n)`` over byte chunks, checking that they start a JSON array.
-
-    Parameters
-    ----------
-    chunks
-        The bytes, in pieces of any size.
-    source
-        Where they come from, for error messages.
-    sink
-        Called with every chunk as it is read (the cache's copy), or None.
-    progress
-        Called with (bytes read, ``total``) after every chunk, or None.
-    total
-        The expected number of bytes, when known.
-    """
-
-    def __init__(
-        self,
-        chunks: Iterable[bytes],
-        source: str,
-        sink: Callable[[bytes], object] | None = None,
-        progress: ProgressCallback | None = None,
-        total: int | None = None,
-    ) -> None:
-        self._chunks = iter(chunks)
-        self._source, self._sink, self._progress, self._total = (
-            source,
-            sink,
-            progress,
-            total,
-        )
-        self._buf = memoryview(b"")
-        self._started = False
-        self.bytes_read = 0
-
-    def _next_chunk(self) -> bytes:
-        for chunk in self._chunks:
-            if not chunk:
-                continue
-            self.bytes_read += len(chunk)
-            if self._sink is not None:
-                self._sink(chunk)
-            if self._progress is not None:
-                self._progress(self.bytes_read, self._total)
-            return chunk
-        return b""
-
-    def _start(self) -> bytes:
-        first = True
-        while chunk := self._next_chunk():
-            if first and chunk.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM
-                chunk = chunk[3:]
-            first = False
-            stripped = chunk.lstrip(b" \t\r\n")
-            if not stripped:
-                continue
-            if stripped[0] != ord("["):
-                what = _WHAT_STARTS.get(stripped[0], "not a JSON array")
-                raise ManifestFormatError(
-                    self._source,
-                    f"{what}, not a JSON array of asset records "
-                    f"(starts with {stripped[:20]!r})",
-                )
-            self._started = True
-            return stripped
-        raise ManifestFormatError(
-            self._source,
-            "no JSON array: " + ("only white space" if not first else "empty"),
-        )
-
-    def read(self, size: int = -1) -> bytes:
-        """Return up to ``size`` bytes (never more: ijson's C backend needs that)."""
-        if not self._buf:
-            chunk = self._next_chunk() if self._started else self._start()
-            if not chunk:
-                return b""
-            if size < 0 or len(chunk) <= size:
-                return chunk
-            self._buf = memoryview(chunk)
-        if size < 0:
-            size = len(self._buf)
-        out = bytes(self._buf[:size])
-        self._buf = self._buf[size:]
-        return out
-
-
-_DONE = object()
-
-
-def prefetch(
-    chunks: Iterable[bytes],
-    on_chunk: Callable[[bytes], object] | None = None,
-    depth: int = 64,
-) -> Iterator[bytes]:
-    """Yield ``chunks``, read ahead by a background thread.
-
-    The thread also calls ``on_chunk`` (the cache's copy, the progress line), so
-    network reads, file writes and CRC-32s -- which release the GIL -- overlap
-    with the parse on another core.  Errors of the thread are raised here;
-    closing this generator stops the thread.
-    """
-    pending: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                pending.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def pump() -> None:
-        source = iter(chunks)
-        try:
-            for chunk in source:
-                if on_chunk is not None:
-                    on_chunk(chunk)
-                if not put(chunk):
-                    return
-            end: object = _DONE
-        except BaseException as exc:  # handed to the consumer
-            end = exc
-        finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
-        put(end)
-
-    threading.Thread(target=pump, name="dandi-compute-download", daemon=True).start()
-    try:
-        while (item := pending.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-
-
-def iter_file_chunks(stream: IO[bytes], size: int = CHUNK_SIZE) -> Iterator[bytes]:
-    """Yield the bytes of a binary stream in chunks of ``size``."""
-    while chunk := stream.read(size):
-        yield chunk
 
 
 def _json_error(exc: Exception, source: str, done: int, last: str | None) -> Exception:
