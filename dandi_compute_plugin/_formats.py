@@ -10,6 +10,7 @@ pyout) are imported when output is written.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+import os
 import sys
 from typing import Any
 
@@ -66,7 +67,28 @@ def write_records(
     -------
     int
         The number of records written.
+
+    Notes
+    -----
+    When the reader of standard output goes away (``... | head``), the process
+    stops quietly with exit status 141 (128 + SIGPIPE), as the shell tools do.
     """
+    try:
+        return _write_records(records, output_format, fields, line)
+    except BrokenPipeError:
+        # no traceback and no "Broken pipe" error: point stdout at /dev/null so
+        # that the interpreter's final flush cannot fail again, then stop
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)
+
+
+def _write_records(
+    records: Iterable[dict[str, Any]],
+    output_format: str,
+    fields: Sequence[str],
+    line: Callable[[dict[str, Any]], str] | None,
+) -> int:
     from dandi.cli.formatter import (
         JSONFormatter,
         JSONLinesFormatter,

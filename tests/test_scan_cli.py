@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+import subprocess
 
 from click.testing import CliRunner
 from dandi.cli.command import main
@@ -14,7 +15,7 @@ import ruamel.yaml
 from dandi_compute_plugin import iter_version_directories
 from dandi_compute_plugin._formats import resolve_format
 
-from .conftest import REPO, run_dandi, subprocess_env
+from .conftest import REPO, dandi_executable, run_dandi, subprocess_env
 from .records import build_clone, example_paths
 
 EXAMPLE = REPO / "examples" / "dandiset-001697-mini"
@@ -179,3 +180,23 @@ def test_debug_logging_reaches_stderr_and_dandis_log_file(
     assert "Scanning" in logs[0].read_text()
     quiet = run_dandi("compute", "scan-versions", str(clone), "v1", env=env)
     assert "Scanning" not in quiet.stderr
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path, installed: Path) -> None:
+    paths = [
+        f"derivatives/dandiset-000001/sub-{i:04d}/pipeline-p/version-v1/{'x' * 60}"
+        for i in range(1500)
+    ]
+    clone = build_clone(tmp_path / "c", paths)  # ~150 kB of output, > a pipe buffer
+    proc = subprocess.Popen(
+        [dandi_executable(), "compute", "scan-versions", str(clone), "v1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=subprocess_env(),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().strip().endswith(b"version-v1")
+    proc.stdout.close()  # like `| head -1`
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Broken pipe" not in err and "Traceback" not in err
