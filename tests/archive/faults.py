@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import re
 import threading
 import time
+from urllib.parse import unquote_plus
 
 
 @dataclass
@@ -18,6 +20,9 @@ class Fault:
         HTTP method to match (``None``: any).
     pattern
         Regular expression searched in the request path (``None``: any).
+    query
+        Regular expression searched in the decoded query string (``None``: any),
+        e.g. ``path=derivatives/x/`` to pick the listing of one directory.
     status
         Answer with this status (and a DRF-shaped ``{"detail": ...}`` body)
         instead of serving the request.
@@ -25,6 +30,9 @@ class Fault:
         Seconds to wait before answering (or serving).
     drop
         Close the connection without any answer.
+    drop_after_serving
+        Serve the request (a deletion happens), then close the connection
+        without the answer: a response lost on the way back.
     times
         How many requests it applies to (``None``: all of them).
     after
@@ -37,9 +45,11 @@ class Fault:
 
     method: str | None = None
     pattern: str | None = None
+    query: str | None = None
     status: int | None = None
     delay: float = 0.0
     drop: bool = False
+    drop_after_serving: bool = False
     times: int | None = None
     after: int = 0
     hold: int = 0
@@ -49,15 +59,22 @@ class Fault:
     #: requests it was applied to
     hits: int = 0
     _regex: re.Pattern | None = field(default=None, repr=False)
+    _query_regex: re.Pattern | None = field(default=None, repr=False)
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, query: str = "") -> bool:
         if self.method is not None and method != self.method:
             return False
-        if self.pattern is None:
-            return True
-        if self._regex is None:
-            self._regex = re.compile(self.pattern)
-        return self._regex.search(path) is not None
+        if self.pattern is not None:
+            if self._regex is None:
+                self._regex = re.compile(self.pattern)
+            if self._regex.search(path) is None:
+                return False
+        if self.query is not None:
+            if self._query_regex is None:
+                self._query_regex = re.compile(self.query)
+            if self._query_regex.search(unquote_plus(query)) is None:
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -91,11 +108,24 @@ class Accounting:
         with self.lock:
             self.faults.clear()
 
-    def pick(self, method: str, path: str) -> Fault | None:
+    def admit(self, method: str, path: str, query: str = "") -> Fault | None:
+        """Count a request in flight and pick its fault, in one step.
+
+        One step under the lock: whoever sees the request in flight (``hold``,
+        :meth:`wait_for`) also sees the fault's ``hits`` counted.
+        """
+        with self.lock:
+            self.in_flight[method] = self.in_flight.get(method, 0) + 1
+            self.peak[method] = max(self.peak.get(method, 0), self.in_flight[method])
+            fault = self.pick(method, path, query)
+            self.lock.notify_all()
+        return fault
+
+    def pick(self, method: str, path: str, query: str = "") -> Fault | None:
         """The fault to apply to this request, counted; None to serve it."""
         with self.lock:
             for fault in self.faults:
-                if not fault.matches(method, path):
+                if not fault.matches(method, path, query):
                     continue
                 fault.seen += 1
                 if fault.seen <= fault.after:
@@ -105,12 +135,6 @@ class Accounting:
                 fault.hits += 1
                 return fault
         return None
-
-    def enter(self, method: str) -> None:
-        with self.lock:
-            self.in_flight[method] = self.in_flight.get(method, 0) + 1
-            self.peak[method] = max(self.peak.get(method, 0), self.in_flight[method])
-            self.lock.notify_all()
 
     def leave(self, method: str) -> None:
         with self.lock:
@@ -137,3 +161,16 @@ class Accounting:
     def record(self, entry: LoggedRequest) -> None:
         with self.lock:
             self.log.append(entry)
+            self.lock.notify_all()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
+        """Wait until ``predicate()`` (called under the lock) is true; False when
+        ``timeout`` seconds passed first.  Re-checked on every request event."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.lock.wait(min(left, 0.5))
+        return True

@@ -15,11 +15,16 @@ Shapes follow dandi-archive's views and serializers (``dandiapi/api/views``):
 - ``GET .../assets/{asset_id}/`` (metadata), ``.../info/``, ``GET /api/assets/{id}/``;
 - ``DELETE .../assets/{asset_id}/``: 401 without a key, 403 for a non-owner, 405 on a
   published version, 404 when the asset is not in the version, else 204.
+
+Every request is logged before its answer is written (a test that looks at the log
+once the client is done never misses one); faults (:mod:`.faults`) match the method,
+path and query.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+import contextlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 import re
@@ -301,6 +306,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any = None, headers: dict | None = None) -> None:
         data = b"" if status == 204 or body is None else json.dumps(body).encode()
+        self._status = status
+        # logged before the client can see the answer: a test that checks the
+        # log once the client is done never misses this request
+        self._record()
+        if self._mute:  # a response lost on the way back
+            return
         self.send_response(status)
         if data:
             self.send_header("Content-Type", "application/json")
@@ -310,17 +321,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if data:
             self.wfile.write(data)
-        self._status = status
+
+    def _hang_up(self) -> None:
+        """Close the connection without (or without the rest of) an answer."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client may be gone already
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _record(self) -> None:
+        if self._logged:
+            return
+        self._logged = True
+        split = urlsplit(self.path)
+        self.archive.accounting.record(
+            LoggedRequest(
+                self.command,
+                split.path,
+                split.query,
+                self._status,
+                self.headers.get("Authorization"),
+            )
+        )
 
     def _handle(self, method: str) -> None:
         archive = self.archive
         acc = archive.accounting
         split = urlsplit(self.path)
         self._status = None
+        self._logged = self._mute = False
         auth = self.headers.get("Authorization")
-        acc.enter(method)
+        fault = acc.admit(method, split.path, split.query)
         try:
-            fault = acc.pick(method, split.path)
             if archive.latency:
                 time.sleep(archive.latency)
             if fault is not None:
@@ -329,20 +360,20 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.delay:
                     time.sleep(fault.delay)
                 if fault.drop:
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self._hang_up()
                     return
                 if fault.status is not None:
                     self._send(
                         fault.status, {"detail": f"Injected error {fault.status}."}
                     )
                     return
+                self._mute = fault.drop_after_serving
             self._route(method, split.path, parse_qs(split.query), auth)
+            if self._mute:
+                self._hang_up()
         finally:
             acc.leave(method)
-            acc.record(
-                LoggedRequest(method, split.path, split.query, self._status, auth)
-            )
+            self._record()
 
     def do_GET(self) -> None:  # noqa: N802
         self._handle("GET")

@@ -307,7 +307,8 @@ def test_ctrl_c_stops_new_deletions_and_keeps_local_directories(
     paths = many_versions(3, 6)
     clone = seed(archive, tmp_path / "clone", paths)
     before = tree_state(clone)
-    # the first two deletions wait until Ctrl-C has been sent
+    # the first two deletions wait until Ctrl-C has been sent; with two targets
+    # in flight (two lanes) they may be either target's
     interrupt_sent = archive.fail("DELETE", hold=99, times=2, hold_timeout=60)
     env = cli_env(archive, tmp_path)
     with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
@@ -319,8 +320,7 @@ def test_ctrl_c_stops_new_deletions_and_keeps_local_directories(
             env=env,
         )
         try:
-            archive.accounting.hold("DELETE", 2, 120)
-            assert interrupt_sent.hits == 2
+            assert archive.accounting.wait_for(lambda: interrupt_sent.hits == 2, 120)
             proc.send_signal(signal.SIGINT)
             wait_for_text(tmp_path / "err", "Interrupted: starting no new deletions")
             archive.accounting.release()
@@ -332,9 +332,17 @@ def test_ctrl_c_stops_new_deletions_and_keeps_local_directories(
     records = json.loads((tmp_path / "out").read_text())
     assert len(records) == 3
     assert {r["status"] for r in records} == {"failed"}
-    assert "interrupted" in records[0]["reason"]
-    assert records[0]["deleted_assets"] == 2  # the requests in flight finished
+    assert all("interrupted" in r["reason"] for r in records)
+    assert records[2]["reason"] == "interrupted before it started"
+    # the two requests in flight finished, nothing else was sent
+    assert sum(r["deleted_assets"] for r in records) == 2
     assert archive.count("DELETE") == 2
+    for rec in records:  # each report is what its directory lost on the server
+        left = under(archive.paths(DANDISET), rec["path"])
+        assert rec["deleted_assets"] == rec["remote_assets"] - len(left)
+    for rec in records[:2]:
+        assert len(rec["failed_assets"]) == 6 - rec["deleted_assets"]
+        assert {f["error"] for f in rec["failed_assets"]} == {"not attempted"}
     assert tree_state(clone, skip=[".dandi-compute"]) == before
 
     proc = delete(archive, clone, "--yes", "-f", "json", env=env)
