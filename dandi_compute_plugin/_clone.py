@@ -38,10 +38,14 @@ class LocalFile:
     size
         Its size in bytes; None when it is compared by path only (a broken
         git-annex link, whose content is absent, or a Zarr directory).
+    mtime_ns
+        Its modification time (of the content, for a link), when ``size`` is
+        known: what the journal keeps to recognise this very file later.
     """
 
     path: str
     size: int | None
+    mtime_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -97,14 +101,15 @@ def inventory(top: str | Path, relpath: str) -> list[LocalFile]:
                 if stat.S_ISDIR(st.st_mode):
                     lgr.debug("%s links to a directory: only the link goes", path)
                     continue
-                found.append(LocalFile(path, st.st_size))
+                found.append(LocalFile(path, st.st_size, st.st_mtime_ns))
             elif entry.is_dir(follow_symlinks=False):
                 if entry.name.lower().endswith(ZARR_SUFFIXES):
                     found.append(LocalFile(path, None))
                 else:
                     stack.append((entry.path, path))
             else:
-                found.append(LocalFile(path, entry.stat(follow_symlinks=False).st_size))
+                st = entry.stat(follow_symlinks=False)
+                found.append(LocalFile(path, st.st_size, st.st_mtime_ns))
     return sorted(found, key=lambda f: f.path)
 
 
@@ -112,6 +117,7 @@ def find_unuploaded(
     files: Sequence[LocalFile],
     remote_sizes: Mapping[str, int],
     journal_sizes: Mapping[str, int] | None = None,
+    journal_mtimes: Mapping[str, int | None] | None = None,
 ) -> list[UnuploadedFile]:
     """Return the local files that the server does not hold.
 
@@ -123,7 +129,13 @@ def find_unuploaded(
         ``{asset path: size}`` of the remote assets below the directory.
     journal_sizes
         ``{asset path: size}`` of assets that an earlier, interrupted run deleted
-        from the server (the journal): they count as on the server.
+        from the server (the journal): they count as on the server...
+    journal_mtimes
+        ... for the very files that run saw: ``{asset path: mtime_ns}`` of the
+        local file it found at that path (None: there was none).  A file whose
+        content is present and whose time differs is not that file: it was
+        written since, and counts as un-uploaded.  Paths missing here are
+        checked by size only.
 
     Returns
     -------
@@ -132,9 +144,24 @@ def find_unuploaded(
         present and its size differs from the asset's.
     """
     journal_sizes = journal_sizes or {}
+    journal_mtimes = journal_mtimes or {}
     missing: list[UnuploadedFile] = []
     for f in files:
         size = remote_sizes.get(f.path)
+        if (
+            size is None
+            and f.path in journal_sizes
+            and f.size is not None
+            and f.path in journal_mtimes
+            and journal_mtimes[f.path] != f.mtime_ns
+        ):
+            missing.append(
+                UnuploadedFile(
+                    f.path,
+                    "written after the asset at this path was deleted from the server",
+                )
+            )
+            continue
         if size is None:
             size = journal_sizes.get(f.path)
         if size is None:

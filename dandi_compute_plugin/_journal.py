@@ -6,9 +6,12 @@ Safety rule 6.  The journal lives inside the clone, at
 and any run on the same clone finds it -- no ``--resume`` flag: resuming is
 automatic.  It is one JSON object per line:
 
-``{"event": "intent", "target": REL, "path": P, "asset_id": ID, "size": N}``
+``{"event": "intent", "target": REL, "path": P, "asset_id": ID, "size": N,
+"mtime_ns": T}``
     written (flushed and fsync'd, all of a target's assets at once) before the
-    first deletion request of that target;
+    first deletion request of that target; ``mtime_ns`` is the modification time
+    of the local file at that path when the run planned (null: none there, or
+    its content absent);
 ``{"event": "deleted", "target": REL, "asset_id": ID}``
     after the server confirmed one (204 or 404);
 ``{"event": "done", "target": REL}``
@@ -16,15 +19,18 @@ automatic.  It is one JSON object per line:
 
 On the next run, the assets of every target that is not ``done`` count as "on the
 server" for the un-uploaded-data refusal: their local copies were uploaded, we
-deleted them remotely, and the run may now finish the local removal.  When a run
-ends, targets that are ``done`` are dropped; a journal with nothing left is removed
-with its directory.  An exclusive lock (``fcntl.flock`` where available) keeps two
-runs off the same clone at once.
+deleted them remotely, and the run may now finish the local removal.  Only the
+very local files that run saw count so (same size and modification time): a file
+written at such a path since is new data.  A journaled target whose directory is
+gone locally is finished by the next run of its version (see ``planning.py``).
+When a run ends, targets that are ``done`` are dropped; a journal with nothing
+left is removed with its directory.  An exclusive lock (``fcntl.flock`` where
+available) keeps two runs off the same clone at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 import contextlib
 import json
 import logging
@@ -112,6 +118,14 @@ class Journal:
             for r in self._records
             if r.get("event") == "intent" and r["target"] not in done
         }
+        #: {asset path: mtime_ns or None} of the local files the intents saw
+        self.known_mtimes: dict[str, int | None] = {
+            r["path"]: r["mtime_ns"]
+            for r in self._records
+            if r.get("event") == "intent"
+            and r["target"] not in done
+            and "mtime_ns" in r
+        }
         #: targets an earlier run started and did not finish
         self.pending_targets: set[str] = {
             r["target"] for r in self._records if r["target"] not in done
@@ -132,11 +146,19 @@ class Journal:
             if sync:
                 os.fsync(self._file.fileno())
 
-    def record_intents(self, target: str, assets: Iterable[Any]) -> None:
+    def record_intents(
+        self,
+        target: str,
+        assets: Iterable[Any],
+        local_mtimes: Mapping[str, int | None] | None = None,
+    ) -> None:
         """Record, durably, the assets of ``target`` about to be deleted.
 
-        ``assets`` have ``.path``, ``.asset_id`` and ``.size``.
+        ``assets`` have ``.path``, ``.asset_id`` and ``.size``;
+        ``local_mtimes`` maps the paths of the local files of the plan to their
+        ``mtime_ns`` (None when unknown).
         """
+        local_mtimes = local_mtimes or {}
         records = [
             {
                 "event": "intent",
@@ -144,6 +166,7 @@ class Journal:
                 "path": a.path,
                 "asset_id": a.asset_id,
                 "size": a.size,
+                "mtime_ns": local_mtimes.get(a.path),
             }
             for a in assets
         ]

@@ -232,7 +232,8 @@ class ArchiveSession:
         Parameters
         ----------
         directory
-            The local version directory (it must exist).
+            The local version directory.  When it no longer exists (a target
+            the journal holds, gone locally), the draft is listed by ``relpath``.
         relpath
             Its POSIX path relative to the dandiset's top directory.
 
@@ -243,11 +244,17 @@ class ArchiveSession:
         """
         from dandi.delete import Deleter
 
-        deleter = Deleter(client=self.client, dandiset=self.dandiset, skip_missing=True)
-        deleter.register_local_path_equivalent(self.instance, str(directory))
         prefix = relpath.rstrip("/") + "/"
+        if os.path.isdir(directory):
+            deleter = Deleter(
+                client=self.client, dandiset=self.dandiset, skip_missing=True
+            )
+            deleter.register_local_path_equivalent(self.instance, str(directory))
+            listed: Iterable[Any] = deleter.remote_assets
+        else:
+            listed = self.dandiset.get_assets_with_path_prefix(prefix)
         kept = []
-        for asset in deleter.remote_assets:
+        for asset in listed:
             if asset.path.startswith(prefix):
                 kept.append(asset)
             else:

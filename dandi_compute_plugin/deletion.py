@@ -98,7 +98,7 @@ def _delete_remote(
     attempted after Ctrl-C included)."""
     session, journal, target = plan.session, plan.journal, item.target
     assert session is not None and journal is not None
-    journal.record_intents(target.relpath, target.assets)
+    journal.record_intents(target.relpath, target.assets, item.local_mtimes)
     futures = {
         pool.submit(_delete_one, session, obj, stop): planned
         for obj, planned in zip(item.remote_objects, target.assets, strict=True)
@@ -164,10 +164,12 @@ def _run_target(
         )
     try:
         if not plan.include_unuploaded and os.path.lexists(target.path):
-            known = dict(journal.known_deleted)
-            known.update((a.path, a.size) for a in target.assets)
+            # vouched for: the files this run's (or an earlier run's) intents saw
+            sizes, mtimes = dict(journal.known_deleted), dict(journal.known_mtimes)
+            for a in target.assets:
+                sizes[a.path], mtimes[a.path] = a.size, item.local_mtimes.get(a.path)
             changed = find_unuploaded(
-                inventory(plan.dandiset_directory, target.relpath), {}, known
+                inventory(plan.dandiset_directory, target.relpath), {}, sizes, mtimes
             )
             if changed:
                 return TargetResult(

@@ -6,11 +6,20 @@ the local files and the remote assets below the directory's path, finds local fi
 the server lacks (rule 5; the journal's knowledge counts, rule 6) and consults the
 vetoes.  Without ``dry_run`` it authenticates first, so that a missing or rejected
 API key stops the run before any change.
+
+Two more sources of targets and of failure:
+
+- a directory of the version that an interrupted run left unfinished in the
+  journal, and that is gone locally (the run was killed during or right after its
+  local removal), is a target too: its remaining remote assets (usually none) are
+  deleted and the journal is finished, instead of keeping it forever;
+- a directory the scan cannot read is a *scan error*: version directories below it
+  may exist, so the report is not ok (exit status 1) and names it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 import logging
@@ -49,6 +58,8 @@ class PlanItem:
     target: DeletionTarget
     remote_objects: list[Any] = field(default_factory=list)
     verdict: TargetResult | None = None
+    #: {path: mtime_ns} of the local files seen (for the journal's intents)
+    local_mtimes: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,6 +77,8 @@ class DeletionPlan:
     session: ArchiveSession | None = None
     journal: Journal | None = None
     items: list[PlanItem] = field(default_factory=list)
+    #: directories the scan could not read (``"relpath: reason"``)
+    scan_errors: list[str] = field(default_factory=list)
 
     @property
     def to_delete(self) -> list[DeletionTarget]:
@@ -101,6 +114,7 @@ class DeletionPlan:
             api_url=self.session.instance.api if self.session else None,
             dry_run=self.dry_run,
             results=results,
+            scan_errors=list(self.scan_errors),
         )
 
     def close(self) -> None:
@@ -149,8 +163,48 @@ def _extra_directories(
     return extra
 
 
+def _journaled_and_gone(
+    top: Path, version: str, found: dict[str, VersionDirectory]
+) -> list[VersionDirectory]:
+    """Unfinished targets of the journal, of ``version``, gone locally.
+
+    The scan cannot find them any more, yet the journal holds them (and counts
+    their assets as uploaded) until a run finishes them.  A journaled directory
+    that still exists in some form (say, a symbolic link now) is left alone.
+    """
+    gone = []
+    for relpath in sorted(Journal(top, writable=False).pending_targets):
+        if relpath in found:
+            continue
+        try:
+            vd = VersionDirectory.from_relpath(top, relpath)
+        except ValueError:
+            continue
+        if vd.relpath != relpath or not version_name_matches(
+            relpath.rsplit("/", 1)[-1], version
+        ):
+            continue
+        if not os.path.lexists(vd.path):
+            gone.append(vd)
+    return gone
+
+
+def _scan_error_recorder(top: Path, errors: list[str]) -> Callable[[OSError], None]:
+    def record(exc: OSError) -> None:
+        where = exc.filename
+        if where is not None:
+            where = Path(os.path.relpath(where, top)).as_posix()
+        text = f"{where}: {exc.strerror or exc}"
+        lgr.warning(
+            "Cannot read %s: version directories below it are not deleted", text
+        )
+        errors.append(text)
+
+    return record
+
+
 def _plan_item(
-    plan: DeletionPlan, vd: VersionDirectory, hooks: DeletionHooks
+    plan: DeletionPlan, vd: VersionDirectory, hooks: DeletionHooks, gone: bool = False
 ) -> PlanItem:
     top, session = plan.dandiset_directory, plan.session
     assert session is not None
@@ -164,7 +218,7 @@ def _plan_item(
         pipeline=vd.pipeline,
     )
     try:
-        local = inventory(top, vd.relpath)
+        local = [] if gone else inventory(top, vd.relpath)
     except OSError as exc:
         reason = (
             f"cannot read the local directory: {exc.strerror or exc}: {exc.filename}"
@@ -175,8 +229,13 @@ def _plan_item(
     except Exception as exc:
         reason = session.redact(f"cannot list the remote assets: {describe_error(exc)}")
         return PlanItem(base, verdict=TargetResult(base, TargetStatus.FAILED, reason))
-    journal = plan.journal.known_deleted if plan.journal else {}
-    missing = find_unuploaded(local, {a.path: a.size for a in remote}, journal)
+    journal = plan.journal
+    missing = find_unuploaded(
+        local,
+        {a.path: a.size for a in remote},
+        journal.known_deleted if journal else {},
+        journal.known_mtimes if journal else {},
+    )
     target = replace(
         base,
         assets=tuple(PlannedAsset(a.path, a.size, a.identifier) for a in remote),
@@ -184,7 +243,9 @@ def _plan_item(
         local_bytes=sum(f.size or 0 for f in local),
         unuploaded=tuple((m.path, m.reason) for m in missing),
     )
-    item = PlanItem(target, remote_objects=remote)
+    item = PlanItem(
+        target, remote_objects=remote, local_mtimes={f.path: f.mtime_ns for f in local}
+    )
     reasons = []
     if missing and not plan.include_unuploaded:
         shown = "; ".join(f"{m.path} ({m.reason})" for m in missing[:MAX_LISTED])
@@ -259,14 +320,23 @@ def plan_deletion(
 
         hooks = PluginHooks(plugins, disable_plugins)
     top = Path(dandiset_directory)
-    found = {vd.relpath: vd for vd in iter_version_directories(top, version)}
+    plan = DeletionPlan(top, version, dry_run, include_unuploaded)
+    found = {
+        vd.relpath: vd
+        for vd in iter_version_directories(
+            top, version, _scan_error_recorder(top, plan.scan_errors)
+        )
+    }
     for vd in _extra_directories(top, version, hooks):
         found.setdefault(vd.relpath, vd)
-    plan = DeletionPlan(top, version, dry_run, include_unuploaded)
-    if not found:
+    gone = _journaled_and_gone(top, version, found)
+    if not found and not gone:
         return plan
     plan.dandiset_id = _dandiset_id(top)
     plan.journal = Journal(top, writable=not dry_run)
+    # read again under the lock: another run may have finished some meanwhile
+    gone_paths = {vd.relpath for vd in gone} & plan.journal.pending_targets
+    found.update((vd.relpath, vd) for vd in gone if vd.relpath in gone_paths)
     try:
         plan.session = ArchiveSession(
             dandi_instance or os.environ.get("DANDI_INSTANCE", "dandi"),
@@ -277,7 +347,7 @@ def plan_deletion(
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             plan.items = list(
                 pool.map(
-                    lambda vd: _plan_item(plan, vd, hooks),
+                    lambda vd: _plan_item(plan, vd, hooks, vd.relpath in gone_paths),
                     sorted(found.values(), key=lambda v: v.relpath),
                 )
             )

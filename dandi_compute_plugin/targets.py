@@ -186,6 +186,9 @@ class DeletionReport:
         Per target.
     interrupted
         Whether the run was stopped by Ctrl-C.
+    scan_errors
+        Directories the scan could not read (``"relpath: reason"``): version
+        directories below them were not looked at, so the run is not ok.
     """
 
     dandiset_directory: Path
@@ -195,11 +198,17 @@ class DeletionReport:
     dry_run: bool = False
     results: list[TargetResult] = field(default_factory=list)
     interrupted: bool = False
+    scan_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when every target ended deleted or nothing-to-do (or planned)."""
-        return not self.interrupted and all(r.ok for r in self.results)
+        """True when every target ended deleted or nothing-to-do (or planned),
+        and the scan read every directory."""
+        return (
+            not self.interrupted
+            and not self.scan_errors
+            and all(r.ok for r in self.results)
+        )
 
     @property
     def exit_code(self) -> int:
@@ -223,10 +232,23 @@ class DeletionReport:
         for r in self.results:
             counts[r.status.value] = counts.get(r.status.value, 0) + 1
         if not counts:
-            return f"No directory of version {self.version}: nothing to do"
-        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        extra = " (interrupted)" if self.interrupted else ""
-        return f"{len(self.results)} version directories: {parts}{extra}"
+            text = f"No directory of version {self.version}: nothing to do"
+        else:
+            parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            extra = " (interrupted)" if self.interrupted else ""
+            text = f"{len(self.results)} version directories: {parts}{extra}"
+        return text + self._scan_errors_text()
+
+    def _scan_errors_text(self) -> str:
+        if not self.scan_errors:
+            return ""
+        shown = "; ".join(self.scan_errors[:MAX_LISTED])
+        more = len(self.scan_errors) - MAX_LISTED
+        return (
+            f"; {len(self.scan_errors)} directories could not be read, version "
+            f"directories below them were not looked at: {shown}"
+            + (f" and {more} more" if more > 0 else "")
+        )
 
 
 class DeletionHooks:
@@ -269,7 +291,14 @@ class DeletionIncomplete(RuntimeError):
         self.report = report
         bad = [r for r in report.results if not r.ok]
         lines = [f"{r.target.relpath}: {r.status.value}: {r.reason}" for r in bad]
+        lines += [f"cannot be read: {e}" for e in report.scan_errors]
         super().__init__(
-            f"{len(bad)} of {len(report.results)} version directories not deleted:\n"
+            f"{len(bad)} of {len(report.results)} version directories not deleted"
+            + (
+                f", {len(report.scan_errors)} directories not read"
+                if report.scan_errors
+                else ""
+            )
+            + ":\n"
             + "\n".join(lines)
         )

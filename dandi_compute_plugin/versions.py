@@ -28,6 +28,8 @@ VERSION_PREFIX = "version-"
 DERIVATIVES = "derivatives"
 DANDISET_PREFIX = "dandiset-"
 _FORBIDDEN = ("/", "\\", "\x00")
+#: the longest directory name (bytes) of common file systems (NAME_MAX)
+NAME_MAX = 255
 
 
 class InvalidVersionError(ValueError):
@@ -51,8 +53,9 @@ def validate_version(version: str) -> str:
     Raises
     ------
     InvalidVersionError
-        When ``version`` is not a string, is empty, is ``.`` or ``..``, or contains
-        ``/``, ``\\`` or a NUL byte.
+        When ``version`` is not a string, is empty, is ``.`` or ``..``, contains
+        ``/``, ``\\`` or a NUL byte, or is too long for a directory name
+        ``version-VERSION`` (more than 255 bytes).
     """
     if not isinstance(version, str):
         raise InvalidVersionError(
@@ -68,6 +71,16 @@ def validate_version(version: str) -> str:
             raise InvalidVersionError(
                 f"VERSION must not contain {shown}: {version[:80]!r}"
             )
+    try:
+        size = len(os.fsencode(VERSION_PREFIX + version))
+    except UnicodeError:  # a lone surrogate: no file name either way
+        size = len((VERSION_PREFIX + version).encode("utf-8", "surrogatepass"))
+    if size > NAME_MAX:
+        raise InvalidVersionError(
+            f"VERSION is too long ({len(version)} characters): no directory name "
+            f"{VERSION_PREFIX}VERSION can hold it ({size} bytes, at most {NAME_MAX}); "
+            f"it starts with {version[:40]!r}"
+        )
     return version
 
 
@@ -271,7 +284,13 @@ def _walk(
     # strings, not Path: Path("./x") drops the "./" that os.scandir keeps
     prefix = os.path.join(dandiset_directory, "")
     derivatives = prefix + DERIVATIVES
-    if os.path.islink(derivatives) or not os.path.isdir(derivatives):
+    if os.path.islink(derivatives):
+        lgr.warning(
+            "%s is a symbolic link: not followed, so no version directories",
+            derivatives,
+        )
+        return
+    if not os.path.isdir(derivatives):
         lgr.info("%s has no %s/ directory: no version directories", top, DERIVATIVES)
         return
     start = len(prefix)

@@ -1,0 +1,1 @@
+"""The fault suite (crashes, server faults) and bad-input suite of delete-version."""
