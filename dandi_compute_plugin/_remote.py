@@ -198,6 +198,14 @@ class ArchiveSession:
         try:
             client.authenticate(key)
         except requests.HTTPError as exc:
+            status = getattr(exc.response, "status_code", None)
+            if status not in (401, 403):  # the server failed, not the key
+                raise ArchiveError(
+                    self.redact(
+                        f"Cannot check the API key with {self.instance.api}: "
+                        f"{describe_error(exc)}. Nothing was changed."
+                    )
+                ) from None
             raise AuthenticationError(self._rejected(source, exc)) from None
         except requests.RequestException as exc:
             raise ArchiveError(

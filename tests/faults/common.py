@@ -210,6 +210,18 @@ class World:
         }
         self.on_converged()
 
+    def rerun_converges(self, remote_before: int) -> Result:
+        """Clear the faults, run again: exit 0, ``remote_before`` assets of the
+        version deleted by this run, and :meth:`assert_converged`."""
+        self.archive.accounting.release()
+        self.archive.clear_faults()
+        result = self.run()
+        assert result.code == 0, result.stderr
+        assert set(result.statuses()) <= {"deleted", "nothing-to-do"}
+        assert sum(r["deleted_assets"] for r in result.records) == remote_before
+        self.assert_converged()
+        return result
+
     def assert_left_intact(self, target: str) -> None:
         """``target`` is still there locally, exactly as before."""
         assert (self.clone / target).is_dir()

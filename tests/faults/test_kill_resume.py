@@ -41,17 +41,6 @@ N_DIRS, FILES = 3, 8
 TOTAL = N_DIRS * FILES
 
 
-def rerun_converges(w: World, remote_before: int) -> None:
-    """Run again without faults: exit 0, and everything of the version gone."""
-    w.archive.accounting.release()
-    w.archive.clear_faults()
-    result = w.run()
-    assert result.code == 0, result.stderr
-    assert set(result.statuses()) <= {"deleted", "nothing-to-do"}
-    assert sum(r["deleted_assets"] for r in result.records) == remote_before
-    w.assert_converged()
-
-
 def assert_no_local_before_remote(w: World) -> None:
     """A target is gone locally only if all of its assets are gone remotely."""
     left = w.remote_left()
@@ -80,7 +69,7 @@ def test_sigkill_after_k_remote_deletions(world, k: int) -> None:
             w.assert_left_intact(target)
     w.assert_nothing_else_changed()
     assert w.journal_exists()  # the intents were written before the first DELETE
-    rerun_converges(w, TOTAL - k)
+    w.rerun_converges(TOTAL - k)
 
 
 def test_sigkill_with_requests_in_flight_that_the_server_completes(world) -> None:
@@ -95,7 +84,7 @@ def test_sigkill_with_requests_in_flight_that_the_server_completes(world) -> Non
     assert w.archive.accounting.wait_for(lambda: w.deletions() == 9)
     assert_no_local_before_remote(w)
     w.assert_nothing_else_changed()
-    rerun_converges(w, TOTAL - 9)
+    w.rerun_converges(TOTAL - 9)
 
 
 def test_sigkill_after_every_remote_deletion_before_the_final_check(world) -> None:
@@ -118,7 +107,7 @@ def test_sigkill_after_every_remote_deletion_before_the_final_check(world) -> No
     assert [t for t in w.targets if (w.clone / t).exists()] == [last]
     w.assert_left_intact(last)
     w.assert_nothing_else_changed()
-    rerun_converges(w, 0)
+    w.rerun_converges(0)
 
 
 # (event, n-th such event of the last removal, what is left of the last target)
@@ -161,7 +150,7 @@ def test_sigkill_during_the_local_removal(world, point: str) -> None:
         assert [p.name for p in (w.clone / last).iterdir()] == []
     w.assert_nothing_else_changed()
     assert w.journal_exists()
-    rerun_converges(w, 0)
+    w.rerun_converges(0)
 
 
 def test_killed_after_the_local_removal_before_the_journal_is_finished(
@@ -216,4 +205,4 @@ def test_new_files_in_a_recreated_directory_are_not_vouched_for_by_the_journal(
 
     # uploaded (the server has it again): the run finishes
     w.archive.add_assets(DANDISET, [asset_record(rel, len(new))])
-    rerun_converges(w, 1)
+    w.rerun_converges(1)
