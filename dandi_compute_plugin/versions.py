@@ -237,8 +237,9 @@ def iter_version_directories(
     """Yield the directories of ``version`` below ``derivatives/dandiset-*/``.
 
     The walk uses :func:`os.scandir`, never follows symbolic links (a link named
-    like a version directory is not a match), never descends into any
-    ``version-*`` directory (its content goes with it) and skips hidden entries.
+    like a version directory is not a match; a warning says so), never descends
+    into any ``version-*`` directory (its content goes with it) and skips hidden
+    entries.
     The order is the walk's; :func:`scan_version_directories` sorts.
 
     Parameters
@@ -310,11 +311,22 @@ def _walk(
         try:
             with os.scandir(directory) as it:
                 # d_type only: no stat call, and links are never directories here
-                entries = [
-                    (e.name, e.path)
-                    for e in it
-                    if e.name[0] != "." and e.is_dir(follow_symlinks=False)
-                ]
+                entries = []
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        if e.name[0] != ".":
+                            entries.append((e.name, e.path))
+                    elif (
+                        e.name.startswith(VERSION_PREFIX)
+                        and e.is_symlink()
+                        and version_name_matches(e.name, version)
+                    ):
+                        lgr.warning(
+                            "Not following the symbolic link %s: named like a "
+                            "directory of version %s, it is not one",
+                            e.path,
+                            version,
+                        )
         except OSError as exc:
             on_error(exc)
             continue

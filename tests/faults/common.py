@@ -235,3 +235,48 @@ class World:
 
     def assets_of(self, target: str) -> list[str]:
         return under(self.draft, target)
+
+
+@dataclass
+class Snapshot:
+    """The clone (but for the journal), other directories and the server, hashed.
+
+    :meth:`assert_only_removed` checks that afterwards nothing changed but the
+    removal of the intended version directories (relative to the first root,
+    the clone) and of their assets from the draft.
+    """
+
+    archive: FakeArchive
+    roots: list[Path]
+    trees: list[dict[str, str]]
+    draft: list[str]
+    published: list[str]
+    on_checked: Callable[[], None] = lambda: None
+
+    @classmethod
+    def take(cls, archive: FakeArchive, *roots: Path) -> Snapshot:
+        return cls(
+            archive,
+            list(roots),
+            [tree_state(r, skip=[JOURNAL]) for r in roots],
+            archive.paths(DANDISET),
+            archive.paths(DANDISET, "published"),
+        )
+
+    def assert_only_removed(
+        self, removed: list[str] = (), remote_removed: list[str] | None = None
+    ) -> None:
+        """Only ``removed`` went, locally and (or ``remote_removed``) remotely."""
+        removed = list(removed)
+        gone = removed if remote_removed is None else remote_removed
+        for i, (root, before) in enumerate(zip(self.roots, self.trees, strict=True)):
+            expected = before
+            if i == 0:
+                expected = {k: v for k, v in before.items() if not inside(k, removed)}
+                assert not any(os.path.lexists(root / r) for r in removed)
+            assert tree_state(root, skip=[JOURNAL]) == expected, root
+        assert self.archive.paths(DANDISET) == [
+            p for p in self.draft if not inside(p, gone)
+        ]
+        assert self.archive.paths(DANDISET, "published") == self.published
+        self.on_checked()

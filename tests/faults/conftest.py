@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from ..archive import FakeArchive
-from ..deletion.conftest import _isolated, archive  # noqa: F401 - fixtures
-from .common import World
+from ..deletion.conftest import _isolated, archive, keyed  # noqa: F401 - fixtures
+from .common import Snapshot, World
 
 #: node id -> converged with nothing lost
 _SCENARIOS: dict[str, bool] = {}
@@ -54,8 +54,12 @@ class BadInput:
     def ended(self, how: str) -> None:
         _BAD_INPUTS[self.node][0] = how
 
-    def untouched(self) -> None:
-        _BAD_INPUTS[self.node][1] = True
+    def snapshot(self, server: FakeArchive, *roots: Path) -> Snapshot:
+        """Hash ``roots`` and the server; the case counts as untouched once
+        :meth:`Snapshot.assert_only_removed` passed."""
+        snap = Snapshot.take(server, *roots)
+        snap.on_checked = lambda: _BAD_INPUTS[self.node].__setitem__(1, True)
+        return snap
 
 
 @pytest.fixture

@@ -1,0 +1,234 @@
+"""Bad trees under delete-version: links, swaps during a run, unreadable directories.
+
+As in ``test_bad_input.py``, every case ends with a clear error or a skip that says
+why, and nothing but the intended version directories (and their assets) changes,
+checked by hashing the clone, the directories links point to, and the server.
+Covered elsewhere and not repeated: a link named like a version directory that
+points out of the tree and links inside a target
+(``tests/deletion/test_api.py::test_symbolic_links_are_never_followed``), and a
+directory swapped for a link before the run starts
+(``test_a_directory_swapped_for_a_link_after_the_plan_is_not_removed``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+import re
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from dandi_compute_plugin.deletion import execute_plan, plan_deletion, run_deletion
+
+from ..archive import FakeArchive
+from ..archive.clones import seed, tree_state
+from ..conftest import dandi_executable
+from ..deletion.conftest import cli_env
+from ..records import version_files
+
+NAMES = ("code/run.sh", "output/a.json", "output/b.json")
+
+
+def vdir(sub: str, version: str = "v1.1.1", ds: str = "000001") -> str:
+    return f"derivatives/dandiset-{ds}/sub-{sub}/pipeline-aind+ephys/version-{version}"
+
+
+def files(sub: str, version: str = "v1.1.1", ds: str = "000001") -> list[str]:
+    return version_files(ds, sub, version, names=NAMES)
+
+
+def test_version_directories_that_are_links_into_and_out_of_the_tree(
+    keyed: FakeArchive, tmp_path: Path, bad_input, caplog: pytest.LogCaptureFixture
+) -> None:
+    outside = tmp_path / "outside"
+    (outside / "data").mkdir(parents=True)
+    (outside / "data" / "precious.nwb").write_bytes(b"not in the clone")
+    links = {  # named like directories of v1.1.1, pointing ...
+        vdir("Lout"): outside / "data",  # ... out of the tree
+        vdir("Lin"): None,  # ... to a directory of another version
+        vdir("Ltarget"): None,  # ... to a real directory of the version itself
+    }
+    # the server has assets below the links' paths too: they are not targets
+    below_links = [f"{link}/output/a.json" for link in links]
+    paths = files("A") + files("B") + files("K", "v1.1.10")
+    clone = seed(keyed, tmp_path / "clone", paths, remote_only=below_links)
+    links[vdir("Lin")] = clone / vdir("K", "v1.1.10")
+    links[vdir("Ltarget")] = clone / vdir("A")
+    for link, to in links.items():
+        (clone / link).parent.mkdir(parents=True)
+        (clone / link).symlink_to(to, target_is_directory=True)
+    snap = bad_input.snapshot(keyed, clone, outside)
+    with caplog.at_level("WARNING", logger="dandi.compute"):
+        report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+    assert [(r.target.relpath, r.status.value) for r in report.results] == [
+        (vdir("A"), "deleted"),
+        (vdir("B"), "deleted"),
+    ]
+    for link in links:
+        assert f"Not following the symbolic link {clone / link}" in caplog.text
+    snap.assert_only_removed([vdir("A"), vdir("B")])  # the links stay, dangling or not
+    assert all((clone / link).is_symlink() for link in links)
+    bad_input.ended("links skipped with a warning; real directories deleted")
+
+
+SWAPS = ["link-out-of-the-tree", "link-into-the-tree", "parent-link"]
+
+
+@pytest.mark.parametrize("swap", SWAPS)
+def test_a_directory_swapped_for_a_link_during_the_run(
+    keyed: FakeArchive, tmp_path: Path, bad_input, swap: str
+) -> None:
+    """The swap happens after the remote deletions, while the server holds the
+    final check that precedes the local removal: the removal must notice it."""
+    clone = seed(keyed, tmp_path / "clone", files("A") + files("K", "v1.1.10"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = clone / vdir("A")
+    content = tree_state(target)
+    check = keyed.fail(
+        "GET",
+        r"/assets/$",
+        query=re.escape(f"path={vdir('A')}/"),
+        after=1,
+        times=1,
+        hold=99,
+        hold_timeout=60,
+    )
+    plan = plan_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+    reports = []
+    runner = threading.Thread(target=lambda: reports.append(execute_plan(plan)))
+    runner.start()
+    try:
+        assert keyed.accounting.wait_for(lambda: check.hits == 1, 60)
+        if swap == "parent-link":
+            moved, link = outside / "sub-A", clone / vdir("A").split("/pipeline-")[0]
+        elif swap == "link-into-the-tree":
+            moved, link = clone / vdir("K", "v1.1.10") / "moved-here", target
+        else:
+            moved, link = outside / "moved", target
+        link.rename(moved)
+        link.symlink_to(moved, target_is_directory=True)
+        snap = bad_input.snapshot(keyed, clone, outside)  # after the test's swap
+    finally:
+        keyed.accounting.release()
+        runner.join(60)
+    [result] = reports[0].results
+    assert result.status.value == "failed"
+    assert "symbolic link" in result.reason and "local removal failed" in result.reason
+    assert tree_state(clone / vdir("A")) == content  # through the link: all there
+    snap.assert_only_removed()
+    # a re-run does not follow the link either; the journal keeps the target
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+    assert report.results == [] and report.ok
+    snap.assert_only_removed()
+    assert (clone / ".dandi-compute" / "delete-journal.jsonl").exists()
+    bad_input.ended("target failed: 'symbolic link: not removed', exit 1")
+
+
+def test_a_file_rewritten_during_the_run_keeps_its_directory(
+    keyed: FakeArchive, tmp_path: Path, bad_input
+) -> None:
+    """Same path, same size, new content, after the plan: the remote copy is
+    being deleted, so the local file is the only one left -- it stays."""
+    clone = seed(keyed, tmp_path / "clone", files("A") + files("K", "v1.1.10"))
+    plan = plan_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+    rewritten = clone / files("A")[1]
+    data = rewritten.read_bytes()
+    rewritten.write_bytes(data.upper())
+    st = rewritten.stat()
+    os.utime(rewritten, ns=(st.st_atime_ns, st.st_mtime_ns + 10**10))
+    snap = bad_input.snapshot(keyed, clone)
+    [result] = execute_plan(plan).results
+    assert result.status.value == "failed" and result.deleted_assets == 3
+    assert "local files changed since the plan" in result.reason
+    assert files("A")[1] in result.reason
+    # gone remotely, as asked; locally nothing changed
+    snap.assert_only_removed([], remote_removed=[vdir("A")])
+    bad_input.ended("target failed: 'local files changed since the plan', exit 1")
+
+
+#: run a command without the capabilities that let root read any directory
+DROP_DAC = """\
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+    if libc.prctl(24, cap, 0, 0, 0):  # PR_CAPBSET_DROP
+        sys.exit("prctl: " + os.strerror(ctypes.get_errno()))
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def unprivileged(cmd: list[str]) -> list[str]:
+    """``cmd`` as it runs for an ordinary user: unchanged, except under root,
+    where it first drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (root then
+    honours permissions on files it does not own, and still owns this tree)."""
+    if os.geteuid() != 0:
+        return cmd
+    return [sys.executable, "-c", DROP_DAC, *cmd]
+
+
+@pytest.mark.parametrize("where", ["inside-a-version-directory", "above-one"])
+def test_an_unreadable_directory(
+    keyed: FakeArchive, tmp_path: Path, bad_input, where: str
+) -> None:
+    paths = files("A") + files("B") + files("C", ds="000002")
+    clone = seed(keyed, tmp_path / "clone", paths)
+    if where == "above-one":
+        locked, expected = clone / "derivatives/dandiset-000002", [vdir("A"), vdir("B")]
+    else:
+        locked, expected = (
+            (clone / files("B")[1]).parent,
+            [vdir("A"), vdir("C", ds="000002")],
+        )
+    snap = bad_input.snapshot(keyed, clone)
+    locked.chmod(0)
+    try:
+        probe = subprocess.run(
+            unprivileged(
+                [
+                    sys.executable,
+                    "-c",
+                    "import os,sys; os.listdir(sys.argv[1])",
+                    str(locked),
+                ]
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if probe.returncode == 0:
+            pytest.skip("cannot make a directory unreadable here (root keeps reading)")
+        assert "PermissionError" in probe.stderr, probe.stderr
+        proc = subprocess.run(
+            unprivileged(
+                [dandi_executable(), "compute", "delete-version", str(clone), "v1.1.1",
+                 "-i", keyed.url, "--yes", "-f", "json"]
+            ),
+            capture_output=True,
+            text=True,
+            env=cli_env(keyed, tmp_path),
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+        )  # fmt: skip
+    finally:
+        locked.chmod(0o755)
+    assert proc.returncode == 1, proc.stderr
+    records = {r["path"]: r for r in json.loads(proc.stdout)}
+    assert sorted(p for p, r in records.items() if r["status"] == "deleted") == expected
+    rel = locked.relative_to(clone).as_posix()
+    if where == "above-one":  # not a target: the summary says why the run failed
+        assert len(records) == 2
+        assert "1 directories could not be read" in proc.stderr
+        assert f"{rel}: Permission denied" in proc.stderr
+    else:
+        failed = records[vdir("B")]
+        assert failed["status"] == "failed" and failed["deleted_assets"] == 0
+        assert "cannot read the local directory: Permission denied" in failed["reason"]
+    snap.assert_only_removed(expected)
+    bad_input.ended(
+        f"exit 1: {'scan error named' if where == 'above-one' else 'target failed'}"
+    )
