@@ -99,8 +99,18 @@ def version_name_matches(name: str, version: str) -> bool:
     bool
         True for ``version-{version}`` and ``version-{version}+...``.
     """
+    exact, variant = version_names(version)
+    return name == exact or name.startswith(variant)
+
+
+def version_names(version: str) -> tuple[str, str]:
+    """The exact directory name of ``version`` and the prefix of its variants.
+
+    The rule of :func:`version_name_matches` as two strings, for loops that
+    test many names: ``name == exact or name.startswith(variant)``.
+    """
     exact = VERSION_PREFIX + version
-    return name == exact or name.startswith(exact + "+")
+    return exact, exact + "+"
 
 
 @dataclass(frozen=True)
@@ -295,6 +305,7 @@ def _walk(
         lgr.info("%s has no %s/ directory: no version directories", top, DERIVATIVES)
         return
     start = len(prefix)
+    exact, variant = version_names(version)
     stack: list[str] = []
     try:
         with os.scandir(derivatives) as it:
@@ -332,7 +343,7 @@ def _walk(
             continue
         for name, path in entries:
             if name.startswith(VERSION_PREFIX):
-                if version_name_matches(name, version):
+                if name == exact or name.startswith(variant):
                     yield path[start:]
                 # never descend into a version directory
                 continue
