@@ -216,7 +216,8 @@ def execute_plan(
     Targets go in plan order; with ``jobs`` > 1 the next target's deletions start
     while the previous one is verified and removed locally (two targets in
     flight), so that the ``jobs`` deletion workers stay busy.  Hooks are called
-    from the calling thread, in plan order.  Ctrl-C stops new deletions, lets
+    from the calling thread, in plan order: ``hooks``, by default the plan's
+    own (those its vetoes came from).  Ctrl-C stops new deletions, lets
     requests in flight finish, keeps every unfinished target's local directory
     and returns the partial report (``interrupted``).
 
@@ -224,10 +225,7 @@ def execute_plan(
     -------
     DeletionReport
     """
-    if hooks is None:
-        from .plugins import PluginHooks
-
-        hooks = PluginHooks()
+    hooks = hooks if hooks is not None else plan.hooks
     report = plan.report()
     if plan.dry_run:
         raise ValueError("A dry-run plan cannot be executed")
@@ -315,10 +313,6 @@ def run_deletion(
     -------
     DeletionReport
     """
-    if hooks is None:
-        from .plugins import PluginHooks
-
-        hooks = PluginHooks(plugins, disable_plugins)
     plan = plan_deletion(
         dandiset_directory,
         version,
@@ -327,6 +321,8 @@ def run_deletion(
         include_unuploaded=include_unuploaded,
         jobs=jobs,
         hooks=hooks,
+        plugins=plugins,
+        disable_plugins=disable_plugins,
     )
     if dry_run or not plan.to_delete:
         plan.close()
@@ -339,7 +335,7 @@ def run_deletion(
                     item.target, TargetStatus.REFUSED, "not confirmed"
                 )
         return plan.report()
-    return execute_plan(plan, jobs=jobs, hooks=hooks)
+    return execute_plan(plan, jobs=jobs)
 
 
 def delete_dandiset_version(

@@ -79,6 +79,8 @@ class DeletionPlan:
     items: list[PlanItem] = field(default_factory=list)
     #: directories the scan could not read (``"relpath: reason"``)
     scan_errors: list[str] = field(default_factory=list)
+    #: the policy hooks consulted for the plan; :func:`execute_plan` calls the same
+    hooks: DeletionHooks = field(default_factory=DeletionHooks)
 
     @property
     def to_delete(self) -> list[DeletionTarget]:
@@ -320,7 +322,7 @@ def plan_deletion(
 
         hooks = PluginHooks(plugins, disable_plugins)
     top = Path(dandiset_directory)
-    plan = DeletionPlan(top, version, dry_run, include_unuploaded)
+    plan = DeletionPlan(top, version, dry_run, include_unuploaded, hooks=hooks)
     found = {
         vd.relpath: vd
         for vd in iter_version_directories(

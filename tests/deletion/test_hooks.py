@@ -314,3 +314,18 @@ def test_an_invalid_hook_implementation_fails_closed() -> None:
         and "Misspelt" in reasons[0]
         and "failed to load" in reasons[0]
     )
+
+
+def test_a_plan_is_executed_with_the_hooks_it_was_made_with(
+    keyed: FakeArchive, clone: Path
+) -> None:
+    from dandi_compute_plugin.deletion import execute_plan, plan_deletion
+
+    recorder = Recorder()
+    plan = plan_deletion(
+        clone, "v1.1.1", dandi_instance=keyed.url, plugins=[VetoDouble(), recorder]
+    )
+    report = execute_plan(plan)
+    assert results_by_path(report)[DOUBLE].status.value == "refused"
+    assert sum(c[0] == "before" for c in recorder.calls) == 4
+    assert recorder.calls[-1] == ("finished", "1")
