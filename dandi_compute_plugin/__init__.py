@@ -5,10 +5,10 @@ the ``.pth`` start-up hook does for :mod:`dandi_compute_plugin._host` -- costs n
 nothing and pulls in neither click, dandi, ijson nor pluggy.
 """
 
+from ._version import __version__
+
 # Not `from typing import ...`: typing costs ~15 ms at every Python start (the .pth).
 TYPE_CHECKING = False
-
-__version__ = "0.1.0"
 
 #: public name -> module that defines it
 _EXPORTS = {
@@ -16,7 +16,7 @@ _EXPORTS = {
     "AssetsJsonldMetadata": "manifest",
     "load_assets_jsonld_metadata": "manifest",
     "iter_asset_metadata": "manifest",
-    "InvalidVersionError": "versions",
+    "InvalidVersionError": "errors",
     "VersionDirectory": "versions",
     "scan_version_directories": "versions",
     "iter_version_directories": "versions",
@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
     from .deletion import delete_dandiset_version
+    from .errors import InvalidVersionError
     from .hookspecs import hookimpl
     from .manifest import (
         AssetMetadata,
@@ -52,7 +53,6 @@ if TYPE_CHECKING:  # pragma: no cover
         load_assets_jsonld_metadata,
     )
     from .versions import (
-        InvalidVersionError,
         VersionDirectory,
         iter_version_directories,
         scan_version_directories,

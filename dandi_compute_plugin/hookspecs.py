@@ -51,15 +51,15 @@ Rules
 
 The objects
 -----------
-``target`` is a frozen :class:`~dandi_compute_plugin.targets.DeletionTarget`:
+``target`` is a frozen :class:`~dandi_compute_plugin.deletion.DeletionTarget`:
 ``.path`` (the local version directory, a :class:`pathlib.Path`), ``.relpath``
 (its POSIX path in the dandiset, which is also the remote asset-path prefix),
 ``.version`` (the full directory version, e.g. ``v1.1.1+b268fd2``), ``.dandiset``
 (the source dandiset id), ``.subject``, ``.session``, ``.pipeline``, ``.assets``
 (the remote assets planned for deletion: ``.path``, ``.size``, ``.asset_id``),
 ``.remote_bytes``, ``.local_files`` and ``.local_bytes``.  ``result`` is a
-:class:`~dandi_compute_plugin.targets.TargetResult` and ``report`` a
-:class:`~dandi_compute_plugin.targets.DeletionReport`.
+:class:`~dandi_compute_plugin.deletion.TargetResult` and ``report`` a
+:class:`~dandi_compute_plugin.deletion.DeletionReport`.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .targets import DeletionReport, DeletionTarget, TargetResult
+    from .deletion.model import DeletionReport, DeletionTarget, TargetResult
 
 #: the pluggy project name, also the entry-point group of hook plugins
 PROJECT_NAME = "dandi_compute"

@@ -2,10 +2,10 @@
 
 Plugins are found through the entry-point group ``dandi_compute`` (see
 :mod:`.hookspecs` for the contract) and can be passed as objects to the Python
-API.  :class:`PluginHooks` adapts a pluggy :class:`~pluggy.PluginManager` to the
-:class:`~.targets.DeletionHooks` seam of the deletion pipeline: each hook
-implementation is called on its own, so that a veto, a result or an error is
-always attributed to the plugin that gave it.
+API.  :class:`PluginHooks` is the one seam between the deletion and its policy:
+it wraps a pluggy :class:`~pluggy.PluginManager` and calls each hook
+implementation on its own, so that a veto, a result or an error is always
+attributed to the plugin that gave it.
 """
 
 from __future__ import annotations
@@ -15,13 +15,16 @@ from dataclasses import dataclass
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
+from .errors import HookFailed
 from .hookspecs import PROJECT_NAME
-from .targets import DeletionHooks, DeletionReport, DeletionTarget, TargetResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .deletion.model import DeletionReport, DeletionTarget, TargetResult
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -79,7 +82,7 @@ def _plugin_name(plugin: object) -> str:
     return str(name)
 
 
-class PluginHooks(DeletionHooks):
+class PluginHooks:
     """The policy hooks of a run, backed by a pluggy plugin manager.
 
     Parameters
@@ -231,7 +234,10 @@ class PluginHooks(DeletionHooks):
             try:
                 call(target=target)
             except Exception as exc:
-                raise HookFailed(name, exc) from exc
+                raise HookFailed(
+                    f"before-target hook of plugin {name!r} failed: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
 
     def after_target(self, target: DeletionTarget, result: TargetResult) -> None:
         """Call every after-hook; errors are logged."""
@@ -247,18 +253,6 @@ class PluginHooks(DeletionHooks):
                 call(**kwargs)
             except Exception:
                 lgr.exception("Hook %s of plugin %r failed (ignored)", hook, name)
-
-
-class HookFailed(RuntimeError):
-    """A before-hook raised: the target is not touched."""
-
-    def __init__(self, plugin: str, error: BaseException) -> None:
-        self.plugin = plugin
-        self.error = error
-        super().__init__(
-            f"before-target hook of plugin {plugin!r} failed: "
-            f"{type(error).__name__}: {error}"
-        )
 
 
 def list_plugins(disable: Iterable[str] = ()) -> list[PluginInfo]:

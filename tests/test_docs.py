@@ -20,7 +20,9 @@ Sphinx.  It reads the documentation *sources* -- every ``.rst`` and ``.md`` file
   ``.. autofunction::`` directive (so that its docstring is on the site) and a
   mention by name outside that directive;
 - a public name (``dandi_compute_plugin.__all__``): an ``auto*`` or ``data``
-  directive in the API reference.
+  directive in the API reference;
+- an exception of ``errors.py`` (every one a caller can meet): an
+  ``.. autoexception::`` directive in the API reference.
 
 And the other way round, the documentation mentions no ``dandi compute`` command and
 no ``--option`` that does not exist (apart from those of other programs, listed in
@@ -45,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PACKAGE = ROOT / "dandi_compute_plugin"
 HOOKSPECS = PACKAGE / "hookspecs.py"
+ERRORS = PACKAGE / "errors.py"
 API_PAGE = "api.rst"
 
 #: options of other programs that the docs may mention: ``dandi`` itself
@@ -200,6 +203,29 @@ def missing_api(names: list[str], docs: dict[str, str]) -> list[str]:
     return problems
 
 
+def error_names(source: str) -> list[str]:
+    """The exception classes defined at the top level of ``errors.py``."""
+    return [
+        node.name
+        for node in ast.parse(source).body
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+    ]
+
+
+def missing_errors(names: list[str], docs: dict[str, str]) -> list[str]:
+    page = docs.get(API_PAGE, "")
+    problems = []
+    for name in names:
+        directive = re.compile(
+            rf"^\.\. autoexception:: +(?:dandi_compute_plugin\.errors\.)?"
+            rf"{re.escape(name)} *$",
+            re.MULTILINE,
+        )
+        if directive.search(page) is None:
+            problems.append(f"exception {name} is not documented in {API_PAGE}")
+    return problems
+
+
 def stale_mentions(root: click.Command, docs: dict[str, str]) -> list[str]:
     """Commands and options the docs mention that do not exist."""
     commands = {path for path, _ in iter_commands(root)}
@@ -258,6 +284,12 @@ def test_every_public_name_is_in_the_api_reference(docs) -> None:
     assert missing_api(list(dandi_compute_plugin.__all__), docs) == []
 
 
+def test_every_exception_is_in_the_api_reference(docs) -> None:
+    names = error_names(ERRORS.read_text(encoding="utf-8"))
+    assert "DeletionIncomplete" in names and "ManifestError" in names
+    assert missing_errors(names, docs) == []
+
+
 def test_the_docs_mention_no_command_or_option_that_does_not_exist(
     compute, docs
 ) -> None:
@@ -313,6 +345,8 @@ def test_the_checks_can_fail(compute, docs) -> None:
     assert missing_env_vars({"DANDI_NO_SUCH_VARIABLE"}, docs)
     assert missing_hooks(["dandi_compute_no_such_hook"], docs)
     assert missing_api(["no_such_public_name"], docs)
+    assert missing_errors(["NoSuchError"], docs)
+    assert error_names("class AError(Exception):\n    pass\n") == ["AError"]
     assert hook_names("def dandi_compute_x(target):\n    pass\n") == ["dandi_compute_x"]
 
     stale = stale_mentions(compute, {"x.rst": "dandi compute gone --no-such-flag"})

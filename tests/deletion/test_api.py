@@ -16,21 +16,25 @@ from dandi.cli.command import main
 import pytest
 import ruamel.yaml
 
-from dandi_compute_plugin import delete_dandiset_version
-from dandi_compute_plugin._journal import Journal, JournalBusyError
-from dandi_compute_plugin._remote import ArchiveError
-from dandi_compute_plugin.deletion import execute_plan, plan_deletion, run_deletion
-from dandi_compute_plugin.targets import (
-    DeletionHooks,
-    DeletionIncomplete,
+from dandi_compute_plugin import delete_dandiset_version, hookimpl
+from dandi_compute_plugin.deletion import (
     TargetStatus,
+    execute_plan,
+    plan_deletion,
+    run_deletion,
+)
+from dandi_compute_plugin.deletion.journal import Journal
+from dandi_compute_plugin.errors import (
+    ArchiveError,
+    DeletionIncomplete,
+    JournalBusyError,
 )
 
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, many_versions, seed, tree_state, under
+from ..archive.fixtures import NULL_KEYRING
 from ..conftest import run_dandi, subprocess_env
 from ..records import asset_record, version_files
-from .conftest import NULL_KEYRING
 
 VERSION_DIR = "derivatives/dandiset-{ds}/sub-{sub}/pipeline-aind+ephys/version-v1.1.1"
 
@@ -48,7 +52,7 @@ def statuses(report) -> dict[str, str]:
     return {r.target.relpath: r.status.value for r in report.results}
 
 
-def test_seed_compatible_call_returns_the_sorted_deleted_directories(
+def test_the_dandi_compute_code_call_returns_the_sorted_deleted_directories(
     keyed: FakeArchive, tmp_path: Path
 ) -> None:
     paths = many_versions(4, 3)
@@ -265,27 +269,31 @@ def test_changes_between_plan_and_removal_keep_the_local_directory(
     assert keyed.paths(DANDISET) == [late_upload]
 
 
-class Policy(DeletionHooks):
+class Policy:
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
 
-    def veto(self, target):
+    @hookimpl
+    def dandi_compute_veto_deletion(self, target):
         if "sub-V" in target.relpath:
-            return ["protected by policy"]
+            return "protected by policy"
         if "sub-X" in target.relpath:
             raise RuntimeError("policy store unreachable")
-        return []
+        return None
 
-    def before_target(self, target):
+    @hookimpl
+    def dandi_compute_before_target(self, target):
         if "sub-Y" in target.relpath:
             raise RuntimeError("archiving the logs failed")
         self.events.append(("before", target.relpath))
 
-    def after_target(self, target, result):
+    @hookimpl
+    def dandi_compute_after_target(self, target, result):
         self.events.append(("after", result.status.value))
         raise RuntimeError("audit sink down")
 
-    def run_finished(self, report):
+    @hookimpl
+    def dandi_compute_run_finished(self, report):
         self.events.append(("end", report.summary()))
 
 
@@ -296,7 +304,9 @@ def test_hooks_veto_and_fail_closed(
     clone = seed(keyed, tmp_path / "clone", paths)
     policy = Policy()
     with caplog.at_level(logging.ERROR, logger="dandi.compute"):
-        report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, hooks=policy)
+        report = run_deletion(
+            clone, "v1.1.1", dandi_instance=keyed.url, plugins=[policy]
+        )
     assert statuses(report) == {
         vdir(sub="A"): "deleted",
         vdir(sub="V"): "refused",
@@ -304,7 +314,7 @@ def test_hooks_veto_and_fail_closed(
         vdir(sub="Y"): "refused",
     }
     reason = {r.target.relpath: r.reason for r in report.results}
-    assert reason[vdir(sub="V")] == "protected by policy"
+    assert reason[vdir(sub="V")] == "vetoed by plugin 'Policy': protected by policy"
     assert "policy store unreachable" in reason[vdir(sub="X")]
     assert "archiving the logs failed" in reason[vdir(sub="Y")]
     assert keyed.paths(DANDISET) == sorted(

@@ -15,10 +15,10 @@ import pytest
 
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, seed, tree_state, under
+from ..archive.fixtures import cli_env
 from ..conftest import REPO
 from ..records import example_paths
 from ..venvs import Venv
-from .conftest import cli_env
 
 pytestmark = pytest.mark.installed
 

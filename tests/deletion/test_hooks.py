@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from dandi_compute_plugin import delete_dandiset_version, hookimpl
-from dandi_compute_plugin.deletion import DeletionIncomplete, run_deletion
+from dandi_compute_plugin.deletion import run_deletion
+from dandi_compute_plugin.errors import DeletionIncomplete
 from dandi_compute_plugin.plugins import PluginHooks, list_plugins
 
 from ..archive import FakeArchive

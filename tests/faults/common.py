@@ -22,8 +22,8 @@ from typing import Any
 
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, many_versions, seed, tree_state, under
+from ..archive.fixtures import cli_env
 from ..conftest import dandi_executable
-from ..deletion.conftest import cli_env
 from ..records import version_files
 
 #: the sitecustomize of the subprocesses (audit-hook blocking, faster retries)

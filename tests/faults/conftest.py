@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ..archive import FakeArchive
-from ..deletion.conftest import _isolated, archive, keyed  # noqa: F401 - fixtures
+from ..archive.fixtures import archive, isolated_dandi, keyed  # noqa: F401 - fixtures
 from .common import Snapshot, World
 
 #: node id -> converged with nothing lost

@@ -19,12 +19,12 @@ from dandi.cli.command import main
 import pytest
 
 from dandi_compute_plugin import delete_dandiset_version
-from dandi_compute_plugin.versions import InvalidVersionError
+from dandi_compute_plugin.errors import InvalidVersionError
 
 from ..archive import FakeArchive
 from ..archive.clones import seed
+from ..archive.fixtures import cli_env
 from ..conftest import run_dandi
-from ..deletion.conftest import cli_env
 from ..records import build_clone, version_files
 
 LONG = "v" * 10_000

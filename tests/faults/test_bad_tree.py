@@ -26,8 +26,8 @@ from dandi_compute_plugin.deletion import execute_plan, plan_deletion, run_delet
 
 from ..archive import FakeArchive
 from ..archive.clones import seed, tree_state
+from ..archive.fixtures import cli_env
 from ..conftest import dandi_executable
-from ..deletion.conftest import cli_env
 from ..records import version_files
 
 NAMES = ("code/run.sh", "output/a.json", "output/b.json")

@@ -1,19 +1,61 @@
-"""What a deletion is about and how it ended: targets, results, the report.
+"""What a deletion is asked to do, what it is about and how it ended.
 
-These are the objects that policy hooks (``hookspecs.py``) and callers of the
-Python API see.  They are plain, frozen data: no client, no open file.
+The options of a run, its targets, their results and the report: the objects that
+policy hooks (``hookspecs.py``) and callers of the Python API see.  They are plain
+data: no client, no open file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 import enum
 from pathlib import Path
 from typing import Any
 
+from ..versions import VersionDirectory
+
 #: how many un-uploaded files a refusal names
 MAX_LISTED = 10
+#: how many remote requests run at once by default
+DEFAULT_JOBS = 4
+
+
+@dataclass(frozen=True)
+class DeletionOptions:
+    """How a deletion runs: the choices of ``dandi compute delete-version``.
+
+    Attributes
+    ----------
+    dandi_instance
+        An instance name or URL as ``dandi -i``; None: ``$DANDI_INSTANCE`` or
+        ``dandi``.
+    dry_run
+        Plan only; change nothing (needs no API key).
+    include_unuploaded
+        Do not refuse targets holding local files that the server lacks.
+    jobs
+        How many remote requests run at once (at least 1).
+    plugins
+        Hook plugin objects to use besides the installed ones.
+    disable_plugins
+        Names of hook plugins to run without.
+    """
+
+    dandi_instance: Any = None
+    dry_run: bool = False
+    include_unuploaded: bool = False
+    jobs: int = DEFAULT_JOBS
+    plugins: tuple[object, ...] = ()
+    disable_plugins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # any iterable is accepted, a tuple is kept: the options stay immutable
+        object.__setattr__(self, "plugins", tuple(self.plugins))
+        if isinstance(self.disable_plugins, str):
+            raise TypeError("disable_plugins must be a list of names, not a string")
+        object.__setattr__(self, "disable_plugins", tuple(self.disable_plugins))
+        if not isinstance(self.jobs, int) or self.jobs < 1:
+            raise ValueError(f"jobs must be a whole number >= 1, not {self.jobs!r}")
 
 
 @dataclass(frozen=True)
@@ -35,23 +77,26 @@ class PlannedAsset:
     asset_id: str
 
 
+def _directory_field(name: str) -> property:
+    return property(
+        lambda self: getattr(self.directory, name),
+        doc=f"The ``{name}`` of :attr:`directory`.",
+    )
+
+
 @dataclass(frozen=True)
 class DeletionTarget:
     """One pipeline version directory to delete, remotely and locally.
 
     Attributes
     ----------
-    path
-        The local version directory.
-    relpath
-        Its POSIX path relative to the dandiset's top directory (its asset-path
-        prefix on the server, without the trailing ``/``).
-    version
-        The full version string of the directory name (``v1.1.1+b268fd2``).
-    dandiset
-        The source dandiset id of ``derivatives/dandiset-{id}``.
-    subject, session, pipeline
-        The labels of the levels above it (None when absent).
+    directory
+        The version directory; its fields are also the target's own:
+        ``path`` (the local directory), ``relpath`` (its POSIX path relative
+        to the dandiset's top directory, which is its asset-path prefix on the
+        server), ``version`` (the full version of the directory name,
+        ``v1.1.1+b268fd2``), ``dandiset`` (the source dandiset id),
+        ``subject``, ``session`` and ``pipeline`` (None when absent).
     assets
         The remote assets below it on the draft, sorted by path.
     local_files
@@ -64,17 +109,19 @@ class DeletionTarget:
         ``(path, reason)`` pairs.
     """
 
-    path: Path
-    relpath: str
-    version: str
-    dandiset: str
-    subject: str | None = None
-    session: str | None = None
-    pipeline: str | None = None
+    directory: VersionDirectory
     assets: tuple[PlannedAsset, ...] = ()
     local_files: int = 0
     local_bytes: int = 0
     unuploaded: tuple[tuple[str, str], ...] = ()
+
+    path = _directory_field("path")
+    relpath = _directory_field("relpath")
+    version = _directory_field("version")
+    dandiset = _directory_field("dandiset")
+    subject = _directory_field("subject")
+    session = _directory_field("session")
+    pipeline = _directory_field("pipeline")
 
     @property
     def remote_bytes(self) -> int:
@@ -248,57 +295,4 @@ class DeletionReport:
             f"; {len(self.scan_errors)} directories could not be read, version "
             f"directories below them were not looked at: {shown}"
             + (f" and {more} more" if more > 0 else "")
-        )
-
-
-class DeletionHooks:
-    """The points where deletion policy is consulted; these defaults do nothing.
-
-    The pluggy adapter of ``plugins.py`` overrides them.  :meth:`veto` and
-    :meth:`before_target` fail closed (an exception blocks the target);
-    :meth:`after_target` and :meth:`run_finished` are only logged when they raise.
-    """
-
-    def extra_targets(self, dandiset_directory: Path, version: str) -> Iterable[Any]:
-        """Return more version directories (paths) to delete in this run."""
-        return ()
-
-    def veto(self, target: DeletionTarget) -> list[str]:
-        """Return the reasons (possibly none) not to delete ``target``."""
-        return []
-
-    def before_target(self, target: DeletionTarget) -> None:
-        """Called before anything of ``target`` is touched; raise to abort it."""
-
-    def after_target(self, target: DeletionTarget, result: TargetResult) -> None:
-        """Called when ``target`` has ended, whatever its result."""
-
-    def run_finished(self, report: DeletionReport) -> None:
-        """Called once at the end of a run (not for a dry run)."""
-
-
-class DeletionIncomplete(RuntimeError):
-    """Raised by :func:`~dandi_compute_plugin.delete_dandiset_version` when some
-    target was refused or failed; every other target was still processed.
-
-    Attributes
-    ----------
-    report
-        The full :class:`DeletionReport`.
-    """
-
-    def __init__(self, report: DeletionReport) -> None:
-        self.report = report
-        bad = [r for r in report.results if not r.ok]
-        lines = [f"{r.target.relpath}: {r.status.value}: {r.reason}" for r in bad]
-        lines += [f"cannot be read: {e}" for e in report.scan_errors]
-        super().__init__(
-            f"{len(bad)} of {len(report.results)} version directories not deleted"
-            + (
-                f", {len(report.scan_errors)} directories not read"
-                if report.scan_errors
-                else ""
-            )
-            + ":\n"
-            + "\n".join(lines)
         )

@@ -17,13 +17,12 @@ from pathlib import Path
 import shutil
 import stat
 
+from ..errors import UnsafePathError
+from ..versions import version_directory_parts
+
 lgr = logging.getLogger("dandi.compute")
 
 ZARR_SUFFIXES = (".zarr", ".ngff")
-
-
-class UnsafePathError(RuntimeError):
-    """A path that is not a real directory inside ``derivatives/dandiset-*``."""
 
 
 @dataclass(frozen=True)
@@ -200,15 +199,10 @@ def check_removable(top: str | Path, relpath: str) -> Path:
         When a component is a link or not a directory, or the path has the
         wrong shape.
     """
-    parts = relpath.split("/")
-    if (
-        len(parts) < 3
-        or parts[0] != "derivatives"
-        or not parts[1].startswith("dandiset-")
-        or not parts[-1].startswith("version-")
-        or any(p in ("", ".", "..") for p in parts)
-    ):
-        raise UnsafePathError(f"Not a version directory path: {relpath!r}")
+    try:
+        parts = version_directory_parts(relpath)
+    except ValueError as exc:
+        raise UnsafePathError(str(exc)) from None
     current = os.path.realpath(top)
     for part in parts:
         current = os.path.join(current, part)

@@ -8,21 +8,21 @@ from pathlib import Path
 import pytest
 
 from dandi_compute_plugin import (
-    InvalidVersionError,
     VersionDirectory,
     iter_version_directories,
     scan_version_directories,
     validate_version,
 )
+from dandi_compute_plugin.errors import InvalidVersionError
 from dandi_compute_plugin.versions import version_directory_of, version_name_matches
 
-from .records import build_clone, example_paths, version_files
+from ..records import build_clone, example_paths, version_files
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "dandiset-001697"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "dandiset-001697"
 
 
-def seed_scan(dandiset_directory: Path, version: str) -> list[Path]:
-    """The seed's approach, the reference for the semantics (not for speed)."""
+def reference_scan(dandiset_directory: Path, version: str) -> list[Path]:
+    """``dandi_compute_code.dandiset``'s rglob, the reference for the semantics."""
     found: list[Path] = []
     for d in sorted((dandiset_directory / "derivatives").glob("dandiset-*")):
         for p in sorted(d.rglob(f"version-{version}*")):
@@ -57,7 +57,7 @@ def test_matches_exact_and_suffixed_variants(clone: Path) -> None:
         "derivatives/dandiset-001747/sub-chip19894/ses-recording049/"
         "pipeline-aind+ephys/version-v1.1.1",
     ]
-    assert found == rel(clone, seed_scan(clone, "v1.1.1"))
+    assert found == rel(clone, reference_scan(clone, "v1.1.1"))
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_other_versions_are_not_matched(
 ) -> None:
     found = scan_version_directories(clone, version)
     assert len(found) == expected
-    assert found == seed_scan(clone, version)
+    assert found == reference_scan(clone, version)
     for p in found:
         assert version_name_matches(p.name, version)
 
@@ -290,7 +290,7 @@ def test_real_001697_tree(tmp_path: Path) -> None:
     assert any(d.session is None and d.subject == "Chronic-Implant-2" for d in found)
     assert any(d.version == "v1.1.1+b268fd2+b268fd2" for d in found)
     assert rel(clone, scan_version_directories(clone, "v1.1.1")) == rel(
-        clone, seed_scan(clone, "v1.1.1")
+        clone, reference_scan(clone, "v1.1.1")
     )
 
 
@@ -303,7 +303,7 @@ def test_any_spelling_of_the_clone_directory(
     (clone / "sub").mkdir()
     monkeypatch.chdir(clone)
     top = spelling.format(abs=clone)
-    expected = rel(clone, seed_scan(clone, "v1.1.1+b268fd2"))
+    expected = rel(clone, reference_scan(clone, "v1.1.1+b268fd2"))
     assert len(expected) == 4
     found = [d.relpath for d in iter_version_directories(top, "v1.1.1+b268fd2")]
     assert sorted(found) == expected

@@ -1,6 +1,6 @@
 """The deletion journal: what a run deleted remotely, so that a re-run can finish.
 
-Safety rule 6.  The journal lives inside the clone, at
+The journal lives inside the clone, at
 ``DANDISET_DIR/.dandi-compute/delete-journal.jsonl`` (a hidden directory: the scan,
 ``dandi upload`` and ``dandi organize`` skip it), so that it travels with the clone
 and any run on the same clone finds it -- no ``--resume`` flag: resuming is
@@ -22,7 +22,7 @@ server" for the un-uploaded-data refusal: their local copies were uploaded, we
 deleted them remotely, and the run may now finish the local removal.  Only the
 very local files that run saw count so (same size and modification time): a file
 written at such a path since is new data.  A journaled target whose directory is
-gone locally is finished by the next run of its version (see ``planning.py``).
+gone locally is finished by the next run of its version (see ``plan.py``).
 When a run ends, targets that are ``done`` are dropped; a journal with nothing
 left is removed with its directory.  An exclusive lock (``fcntl.flock`` where
 available) keeps two runs off the same clone at once.
@@ -44,14 +44,12 @@ try:  # POSIX
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from ..errors import JournalBusyError
+
 lgr = logging.getLogger("dandi.compute")
 
 JOURNAL_DIR = ".dandi-compute"
 JOURNAL_NAME = "delete-journal.jsonl"
-
-
-class JournalBusyError(RuntimeError):
-    """Another run holds the journal of this clone."""
 
 
 def journal_path(dandiset_directory: str | Path) -> Path:

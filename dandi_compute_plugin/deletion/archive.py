@@ -22,20 +22,9 @@ from pathlib import Path
 import sys
 from typing import Any
 
+from ..errors import ArchiveError, AuthenticationError
+
 lgr = logging.getLogger("dandi.compute")
-
-#: result of one remote deletion: the request succeeded (204)
-DELETED = "deleted"
-#: result of one remote deletion: the server says it is not there (404)
-GONE = "gone"
-
-
-class ArchiveError(RuntimeError):
-    """The archive could not be used (instance, dandiset, connection)."""
-
-
-class AuthenticationError(ArchiveError):
-    """No usable API key; nothing was changed."""
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -278,13 +267,9 @@ class ArchiveSession:
             if a.path.startswith(prefix)
         }
 
-    def delete_asset(self, asset: Any) -> str:
-        """Delete one asset from the draft.
-
-        Returns
-        -------
-        str
-            :data:`DELETED`, or :data:`GONE` when the server answers 404.
+    def delete_asset(self, asset: Any) -> None:
+        """Delete one asset from the draft; an asset the server does not have
+        (404) is gone as well.
 
         Raises
         ------
@@ -297,7 +282,6 @@ class ArchiveSession:
         try:
             asset.delete()
         except HTTP404Error:
-            return GONE
+            lgr.debug("%s was not on the server any more", asset.path)
         except requests.RequestException as exc:
             raise ArchiveError(self.redact(describe_error(exc))) from None
-        return DELETED

@@ -1,11 +1,11 @@
 """Plan a deletion: the targets of a version, what each holds here and remotely.
 
-:func:`plan_deletion` changes nothing (safety rule 3).  For every version directory
-of the scan (rule 2) and every one a hook adds (validated the same way), it lists
-the local files and the remote assets below the directory's path, finds local files
-the server lacks (rule 5; the journal's knowledge counts, rule 6) and consults the
-vetoes.  Without ``dry_run`` it authenticates first, so that a missing or rejected
-API key stops the run before any change.
+:func:`plan_deletion` changes nothing.  For every version directory of the scan
+and every one a hook adds (validated the same way), it lists the local files and
+the remote assets below the directory's path, finds the local files the server
+lacks (what the journal shows deleted by an interrupted run counts as on the
+server) and consults the vetoes.  Without ``dry_run`` it authenticates first, so
+that a missing or rejected API key stops the run before any change.
 
 Two more sources of targets and of failure:
 
@@ -19,7 +19,7 @@ Two more sources of targets and of failure:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 import logging
@@ -27,28 +27,27 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._clone import check_removable, find_unuploaded, inventory
-from ._journal import Journal
-from ._remote import ArchiveSession, describe_error
-from .targets import (
+from ..plugins import PluginHooks
+from ..versions import (
+    VersionDirectory,
+    iter_version_directories,
+    validate_version,
+    version_name_matches,
+)
+from .archive import ArchiveSession, describe_error
+from .journal import Journal
+from .local import LocalFile, check_removable, find_unuploaded, inventory
+from .model import (
     MAX_LISTED,
-    DeletionHooks,
+    DeletionOptions,
     DeletionReport,
     DeletionTarget,
     PlannedAsset,
     TargetResult,
     TargetStatus,
 )
-from .versions import (
-    VersionDirectory,
-    iter_version_directories,
-    validate_version,
-    version_name_matches,
-)
 
 lgr = logging.getLogger("dandi.compute")
-
-DEFAULT_JOBS = 4
 
 
 @dataclass
@@ -64,23 +63,23 @@ class PlanItem:
 
 @dataclass
 class DeletionPlan:
-    """What a run would do; :func:`execute_plan` does it.
+    """What a run would do; :func:`~.execute.execute_plan` does it.
 
     ``items`` are sorted by path; those without a ``verdict`` are to be deleted.
+    ``hooks`` are the policy hooks the plan was made with: the execution calls
+    the same ones.
     """
 
     dandiset_directory: Path
     version: str
-    dry_run: bool
-    include_unuploaded: bool
+    options: DeletionOptions
+    hooks: PluginHooks
     dandiset_id: str | None = None
     session: ArchiveSession | None = None
     journal: Journal | None = None
     items: list[PlanItem] = field(default_factory=list)
     #: directories the scan could not read (``"relpath: reason"``)
     scan_errors: list[str] = field(default_factory=list)
-    #: the policy hooks consulted for the plan; :func:`execute_plan` calls the same
-    hooks: DeletionHooks = field(default_factory=DeletionHooks)
 
     @property
     def to_delete(self) -> list[DeletionTarget]:
@@ -114,7 +113,7 @@ class DeletionPlan:
             version=self.version,
             dandiset_id=self.dandiset_id,
             api_url=self.session.instance.api if self.session else None,
-            dry_run=self.dry_run,
+            dry_run=self.options.dry_run,
             results=results,
             scan_errors=list(self.scan_errors),
         )
@@ -145,7 +144,7 @@ def _dandiset_id(top: Path) -> str:
 
 
 def _extra_directories(
-    top: Path, version: str, hooks: DeletionHooks
+    top: Path, version: str, hooks: PluginHooks
 ) -> list[VersionDirectory]:
     """Validate hook-added targets exactly like scanned ones."""
     extra = []
@@ -205,22 +204,13 @@ def _scan_error_recorder(top: Path, errors: list[str]) -> Callable[[OSError], No
     return record
 
 
-def _plan_item(
-    plan: DeletionPlan, vd: VersionDirectory, hooks: DeletionHooks, gone: bool = False
-) -> PlanItem:
-    top, session = plan.dandiset_directory, plan.session
+def _plan_item(plan: DeletionPlan, vd: VersionDirectory, gone: bool) -> PlanItem:
+    """Plan one directory: its local files, its remote assets, the verdicts."""
+    session = plan.session
     assert session is not None
-    base = DeletionTarget(
-        path=vd.path,
-        relpath=vd.relpath,
-        version=vd.version,
-        dandiset=vd.dandiset,
-        subject=vd.subject,
-        session=vd.session,
-        pipeline=vd.pipeline,
-    )
+    base = DeletionTarget(vd)
     try:
-        local = [] if gone else inventory(top, vd.relpath)
+        local = [] if gone else inventory(plan.dandiset_directory, vd.relpath)
     except OSError as exc:
         reason = (
             f"cannot read the local directory: {exc.strerror or exc}: {exc.filename}"
@@ -245,47 +235,50 @@ def _plan_item(
         local_bytes=sum(f.size or 0 for f in local),
         unuploaded=tuple((m.path, m.reason) for m in missing),
     )
-    item = PlanItem(
-        target, remote_objects=remote, local_mtimes={f.path: f.mtime_ns for f in local}
-    )
-    reasons = []
-    if missing and not plan.include_unuploaded:
-        shown = "; ".join(f"{m.path} ({m.reason})" for m in missing[:MAX_LISTED])
-        more = (
-            f" and {len(missing) - MAX_LISTED} more"
-            if len(missing) > MAX_LISTED
-            else ""
-        )
-        reasons.append(
-            f"{len(missing)} local file(s) not on the server: {shown}{more} "
-            "(--include-unuploaded deletes them anyway)"
-        )
-    try:
-        reasons.extend(str(r) for r in hooks.veto(target) if r)
-    except Exception as exc:
-        reasons.append(f"a veto hook failed, so the target is blocked: {exc}")
+    item = PlanItem(target, remote, local_mtimes=_mtimes(local))
+    reasons = _refusals(plan, target) + _vetoes(plan.hooks, target)
     if reasons:
         item.verdict = TargetResult(target, TargetStatus.REFUSED, "; ".join(reasons))
     return item
 
 
+def _mtimes(local: list[LocalFile]) -> dict[str, int | None]:
+    return {f.path: f.mtime_ns for f in local}
+
+
+def _refusals(plan: DeletionPlan, target: DeletionTarget) -> list[str]:
+    """Why the plan itself refuses ``target``: un-uploaded local files."""
+    missing = target.unuploaded
+    if not missing or plan.options.include_unuploaded:
+        return []
+    shown = "; ".join(f"{path} ({reason})" for path, reason in missing[:MAX_LISTED])
+    more = len(missing) - MAX_LISTED
+    return [
+        f"{len(missing)} local file(s) not on the server: {shown}"
+        + (f" and {more} more" if more > 0 else "")
+        + " (--include-unuploaded deletes them anyway)"
+    ]
+
+
+def _vetoes(hooks: PluginHooks, target: DeletionTarget) -> list[str]:
+    """The hooks' vetoes; failing to ask them blocks the target (fail closed)."""
+    try:
+        return [str(r) for r in hooks.veto(target) if r]
+    except Exception as exc:
+        return [f"the veto hooks failed, so the target is blocked: {exc}"]
+
+
 def plan_deletion(
     dandiset_directory: str | Path,
     version: str,
-    *,
-    dandi_instance: Any = None,
-    dry_run: bool = False,
-    include_unuploaded: bool = False,
-    jobs: int = DEFAULT_JOBS,
-    hooks: DeletionHooks | None = None,
-    plugins: Iterable[object] = (),
-    disable_plugins: Iterable[str] = (),
+    options: DeletionOptions | None = None,
+    **changes: Any,
 ) -> DeletionPlan:
     """Find the targets of ``version`` and what deleting each would take.
 
     Changes nothing.  Unless ``dry_run``, authenticates first (no key and no
     terminal, or a rejected key: an error, before any change) and takes the
-    clone's journal lock, held until :func:`execute_plan` or
+    clone's journal lock, held until :func:`~.execute.execute_plan` or
     :meth:`DeletionPlan.close`.
 
     Parameters
@@ -294,35 +287,22 @@ def plan_deletion(
         The local clone (its ``dandiset.yaml`` names the dandiset).
     version
         The pipeline version, e.g. ``v1.1.1``.
-    dandi_instance
-        An instance name or URL as ``dandi -i``; default ``$DANDI_INSTANCE`` or
-        ``dandi``.
-    dry_run
-        Plan only; needs no API key.
-    include_unuploaded
-        Do not refuse targets holding files the server lacks.
-    jobs
-        Parallel requests.
-    hooks
-        Policy hooks; by default the hook plugins of the ``dandi_compute``
-        entry points plus ``plugins``, without ``disable_plugins``
-        (:class:`~.plugins.PluginHooks`).
-    plugins
-        Hook plugin objects to use besides the installed ones.
-    disable_plugins
-        Names of hook plugins to run without.
+    options
+        How to run (default: :class:`~.model.DeletionOptions` ()).
+    **changes
+        Fields of :class:`~.model.DeletionOptions` to set, e.g. ``dry_run=True``.
 
     Returns
     -------
     DeletionPlan
+        With the hook plugins of the ``dandi_compute`` entry points plus
+        ``options.plugins``, without ``options.disable_plugins``.
     """
+    options = replace(options or DeletionOptions(), **changes)
     validate_version(version)
-    if hooks is None:
-        from .plugins import PluginHooks
-
-        hooks = PluginHooks(plugins, disable_plugins)
     top = Path(dandiset_directory)
-    plan = DeletionPlan(top, version, dry_run, include_unuploaded, hooks=hooks)
+    hooks = PluginHooks(options.plugins, options.disable_plugins)
+    plan = DeletionPlan(top, version, options, hooks)
     found = {
         vd.relpath: vd
         for vd in iter_version_directories(
@@ -335,25 +315,31 @@ def plan_deletion(
     if not found and not gone:
         return plan
     plan.dandiset_id = _dandiset_id(top)
-    plan.journal = Journal(top, writable=not dry_run)
+    plan.journal = Journal(top, writable=not options.dry_run)
     # read again under the lock: another run may have finished some meanwhile
     gone_paths = {vd.relpath for vd in gone} & plan.journal.pending_targets
     found.update((vd.relpath, vd) for vd in gone if vd.relpath in gone_paths)
     try:
-        plan.session = ArchiveSession(
-            dandi_instance or os.environ.get("DANDI_INSTANCE", "dandi"),
-            plan.dandiset_id,
-            authenticate=not dry_run,
-            jobs=jobs,
-        )
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            plan.items = list(
-                pool.map(
-                    lambda vd: _plan_item(plan, vd, hooks, vd.relpath in gone_paths),
-                    sorted(found.values(), key=lambda v: v.relpath),
-                )
-            )
+        _plan_items(plan, sorted(found.values(), key=lambda v: v.relpath), gone_paths)
     except BaseException:
         plan.close()
         raise
     return plan
+
+
+def _plan_items(
+    plan: DeletionPlan, directories: list[VersionDirectory], gone: set[str]
+) -> None:
+    """Open the archive session and plan every directory, ``jobs`` at once."""
+    options = plan.options
+    assert plan.dandiset_id is not None
+    plan.session = ArchiveSession(
+        options.dandi_instance or os.environ.get("DANDI_INSTANCE", "dandi"),
+        plan.dandiset_id,
+        authenticate=not options.dry_run,
+        jobs=options.jobs,
+    )
+    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+        plan.items = list(
+            pool.map(lambda vd: _plan_item(plan, vd, vd.relpath in gone), directories)
+        )

@@ -1,77 +1,23 @@
-"""``dandi compute index`` and ``scan-versions --remote``, around :mod:`.manifest`."""
+"""``dandi compute index``: the assets of a dandiset version, from its manifest."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import click
 from dandi.cli.base import instance_option, map_to_click_exceptions
 
-from ._cli_params import SCAN_FIELDS, manifest_options, validate_dandiset_id
-from ._formats import format_option, write_records
+from .formats import format_option, write_records
+from .options import (
+    manifest_options,
+    manifest_request,
+    read_manifest,
+    validate_dandiset_id,
+)
 
-T = TypeVar("T")
-
-
-def _read_manifest(
-    consume: Callable[[Iterator[Any]], T],
-    dandiset_id: str | None,
-    dandiset_version: str,
-    dandi_instance: str,
-    source: str | None,
-    cache: bool,
-    refresh: bool,
-) -> T:
-    """Stream a manifest's assets into ``consume``; a progress line on a TTY."""
-    from ._progress import terminal_progress
-    from .manifest import iter_asset_metadata
-
-    progress = terminal_progress(f"assets.jsonld of {dandiset_id or source}")
-    try:
-        return consume(
-            iter_asset_metadata(
-                dandiset_id or "",
-                dandiset_version,
-                dandi_instance=dandi_instance,
-                source=source,
-                cache=cache,
-                refresh=refresh,
-                progress=progress,
-            )
-        )
-    finally:
-        if progress is not None:
-            progress.close()
-
-
-REMOTE_SCAN_FIELDS = (*SCAN_FIELDS, "asset_count", "total_bytes")
-
-
-@map_to_click_exceptions
-def scan_remote(
-    dandiset_id: str,
-    version: str,
-    dandiset_version: str,
-    dandi_instance: str,
-    source: str | None,
-    cache: bool,
-    refresh: bool,
-    output_format: str,
-) -> None:
-    from .manifest import remote_version_directories
-
-    found = _read_manifest(
-        lambda assets: remote_version_directories(assets, version, dandiset_id),
-        dandiset_id,
-        dandiset_version,
-        dandi_instance,
-        source,
-        cache,
-        refresh,
-    )
-    write_records((d.as_record() for d in found), output_format, REMOTE_SCAN_FIELDS)
-
+if TYPE_CHECKING:  # pragma: no cover
+    from ..manifest import ManifestRequest
 
 INDEX_FIELDS = ("path", "date_modified", "content_size", "content_id")
 
@@ -130,27 +76,15 @@ def index(
     """
     if (dandiset_id is None) == (source is None):
         raise click.UsageError("Give DANDISET_ID or --source (exactly one of them)")
-    _index(
-        dandiset_id,
-        dandiset_version,
-        dandi_instance,
-        source,
-        not no_cache,
-        refresh,
-        path_prefix,
-        output_format,
-        summary,
+    request = manifest_request(
+        dandiset_id, dandiset_version, dandi_instance, source, no_cache, refresh
     )
+    _index(request, path_prefix, output_format, summary)
 
 
 @map_to_click_exceptions
 def _index(
-    dandiset_id: str | None,
-    dandiset_version: str,
-    dandi_instance: str,
-    source: str | None,
-    cache: bool,
-    refresh: bool,
+    request: ManifestRequest,
     path_prefix: str | None,
     output_format: str,
     summary: bool,
@@ -161,9 +95,7 @@ def _index(
             return [a for a in assets if a.path.startswith(path_prefix)]
         return list(assets)
 
-    found = _read_manifest(
-        keep, dandiset_id, dandiset_version, dandi_instance, source, cache, refresh
-    )
+    found = read_manifest(request, keep)
     if summary:
         total = sum(a.content_size for a in found)
         write_records(

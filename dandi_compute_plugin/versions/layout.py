@@ -1,4 +1,4 @@
-"""Pipeline version names and the version-directory walker.
+"""The layout rule of compute-derivative dandisets: version names and directories.
 
 A compute-derivative dandiset is laid out as::
 
@@ -9,20 +9,19 @@ A compute-derivative dandiset is laid out as::
 whose name starts with ``version-V+`` (hash-suffixed variants such as
 ``version-v1.1.1+b268fd2`` or ``version-v1.1.1+b268fd2+b268fd2``).  ``version-V.1``
 and ``version-V-rc`` are other versions.  This module holds the one implementation
-of that rule (:func:`version_name_matches`), used by the local scan here and by the
-remote scan over manifest paths.
+of that rule (:func:`version_names`) and of the shape of a version directory's path
+(:func:`version_directory_parts`), used by the local walk, the remote scan over asset
+paths and the deletion's checks before it removes anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-import logging
 import os
 from pathlib import Path
 from typing import Any
 
-lgr = logging.getLogger("dandi.compute")
+from ..errors import InvalidVersionError
 
 VERSION_PREFIX = "version-"
 DERIVATIVES = "derivatives"
@@ -30,10 +29,6 @@ DANDISET_PREFIX = "dandiset-"
 _FORBIDDEN = ("/", "\\", "\x00")
 #: the longest directory name (bytes) of common file systems (NAME_MAX)
 NAME_MAX = 255
-
-
-class InvalidVersionError(ValueError):
-    """A VERSION argument that cannot name a pipeline version."""
 
 
 def validate_version(version: str) -> str:
@@ -160,15 +155,9 @@ class VersionDirectory:
         VersionDirectory
         """
         # plain string work: this runs once per directory of large scans
-        parts = [p for p in relpath.split("/") if p not in ("", ".")]
-        if (
-            len(parts) < 3
-            or parts[0] != DERIVATIVES
-            or not parts[1].startswith(DANDISET_PREFIX)
-            or not parts[-1].startswith(VERSION_PREFIX)
-            or ".." in parts
-        ):
-            raise ValueError(f"Not a version directory path: {relpath!r}")
+        parts = version_directory_parts(
+            "/".join(p for p in relpath.split("/") if p not in ("", "."))
+        )
         subject = session = pipeline = None
         for part in parts[2:-1]:
             if part.startswith("sub-") and subject is None:
@@ -198,6 +187,37 @@ class VersionDirectory:
             "pipeline": self.pipeline,
             "version": self.version,
         }
+
+
+def version_directory_parts(relpath: str) -> list[str]:
+    """Check the shape of a version directory's path and return its parts.
+
+    Parameters
+    ----------
+    relpath
+        A POSIX path relative to the dandiset's top directory.
+
+    Returns
+    -------
+    list of str
+        ``["derivatives", "dandiset-{id}", ..., "version-{version}"]``.
+
+    Raises
+    ------
+    ValueError
+        When the path is not ``derivatives/dandiset-*/.../version-*`` or has an
+        empty, ``.`` or ``..`` part.
+    """
+    parts = relpath.split("/")
+    if (
+        len(parts) < 3
+        or parts[0] != DERIVATIVES
+        or not parts[1].startswith(DANDISET_PREFIX)
+        or not parts[-1].startswith(VERSION_PREFIX)
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise ValueError(f"Not a version directory path: {relpath!r}")
+    return parts
 
 
 def version_directory_of(asset_path: str, version: str) -> str | None:
@@ -233,146 +253,3 @@ def version_directory_of(asset_path: str, version: str) -> str | None:
                 return "/".join(parts[: i + 1])
             return None
     return None
-
-
-def _log_walk_error(exc: OSError) -> None:
-    lgr.warning("Skipping %s: %s", exc.filename, exc.strerror or exc)
-
-
-def iter_version_directories(
-    dandiset_directory: str | Path,
-    version: str,
-    on_error: Callable[[OSError], None] | None = None,
-) -> Iterator[VersionDirectory]:
-    """Yield the directories of ``version`` below ``derivatives/dandiset-*/``.
-
-    The walk uses :func:`os.scandir`, never follows symbolic links (a link named
-    like a version directory is not a match; a warning says so), never descends
-    into any ``version-*`` directory (its content goes with it) and skips hidden
-    entries.
-    The order is the walk's; :func:`scan_version_directories` sorts.
-
-    Parameters
-    ----------
-    dandiset_directory
-        The top directory of a local clone of the dandiset.
-    version
-        The pipeline version, e.g. ``v1.1.1``; validated by :func:`validate_version`.
-    on_error
-        Called with the :class:`OSError` of a directory that cannot be read (it is
-        skipped); by default a warning is logged.
-
-    Yields
-    ------
-    VersionDirectory
-
-    Raises
-    ------
-    InvalidVersionError
-        For an invalid ``version``.
-    FileNotFoundError, NotADirectoryError
-        When ``dandiset_directory`` is missing or not a directory.
-    """
-    top = os.fspath(dandiset_directory)
-    for relpath in _walk(top, version, on_error):
-        yield VersionDirectory.from_relpath(top, relpath)
-
-
-def _walk(
-    dandiset_directory: str,
-    version: str,
-    on_error: Callable[[OSError], None] | None,
-) -> Iterator[str]:
-    """Yield the relative POSIX paths of the directories of ``version``."""
-    validate_version(version)
-    top = Path(dandiset_directory)
-    if not top.is_dir():
-        if top.exists() or top.is_symlink():
-            raise NotADirectoryError(f"Not a directory: {str(top)!r}")
-        raise FileNotFoundError(f"No such dandiset directory: {str(top)!r}")
-    on_error = on_error or _log_walk_error
-    lgr.debug("Scanning %s for directories of version %r", top, version)
-    # strings, not Path: Path("./x") drops the "./" that os.scandir keeps
-    prefix = os.path.join(dandiset_directory, "")
-    derivatives = prefix + DERIVATIVES
-    if os.path.islink(derivatives):
-        lgr.warning(
-            "%s is a symbolic link: not followed, so no version directories",
-            derivatives,
-        )
-        return
-    if not os.path.isdir(derivatives):
-        lgr.info("%s has no %s/ directory: no version directories", top, DERIVATIVES)
-        return
-    start = len(prefix)
-    exact, variant = version_names(version)
-    stack: list[str] = []
-    try:
-        with os.scandir(derivatives) as it:
-            for entry in it:
-                if entry.name.startswith(DANDISET_PREFIX) and entry.is_dir(
-                    follow_symlinks=False
-                ):
-                    stack.append(entry.path)
-    except OSError as exc:
-        on_error(exc)
-        return
-    while stack:
-        directory = stack.pop()
-        try:
-            with os.scandir(directory) as it:
-                # d_type only: no stat call, and links are never directories here
-                entries = []
-                for e in it:
-                    if e.is_dir(follow_symlinks=False):
-                        if e.name[0] != ".":
-                            entries.append((e.name, e.path))
-                    elif (
-                        e.name.startswith(VERSION_PREFIX)
-                        and e.is_symlink()
-                        and version_name_matches(e.name, version)
-                    ):
-                        lgr.warning(
-                            "Not following the symbolic link %s: named like a "
-                            "directory of version %s, it is not one",
-                            e.path,
-                            version,
-                        )
-        except OSError as exc:
-            on_error(exc)
-            continue
-        for name, path in entries:
-            if name.startswith(VERSION_PREFIX):
-                if name == exact or name.startswith(variant):
-                    yield path[start:]
-                # never descend into a version directory
-                continue
-            stack.append(path)
-
-
-def scan_version_directories(
-    dandiset_directory: str | Path, version: str
-) -> list[Path]:
-    """Return the sorted paths of the directories of pipeline version ``version``.
-
-    Seed-compatible: every directory named ``version-{version}`` or starting with
-    ``version-{version}+`` at any depth below ``dandiset_directory/derivatives/
-    dandiset-*/``.  See :func:`iter_version_directories` for the walk's rules.
-
-    Parameters
-    ----------
-    dandiset_directory
-        The top directory of a local clone of the dandiset.
-    version
-        The pipeline version, e.g. ``v1.1.1``.
-
-    Returns
-    -------
-    list of pathlib.Path
-        Sorted; empty when there is no ``derivatives/`` directory.
-    """
-    top = os.fspath(dandiset_directory)
-    found = list(_walk(top, version, None))
-    # the order of Path objects below one top directory: by path components
-    found.sort(key=lambda relpath: relpath.split("/"))
-    return [Path(os.path.join(top, relpath)) for relpath in found]

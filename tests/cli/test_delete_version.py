@@ -18,9 +18,9 @@ import pytest
 
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, KEY, many_versions, seed, tree_state, under
+from ..archive.fixtures import cli_env
 from ..conftest import dandi_executable, run_dandi
 from ..records import example_paths
-from .conftest import cli_env
 
 V1 = (
     "derivatives/dandiset-000233/sub-CGM3/ses-CGM3/pipeline-aind+ephys/"

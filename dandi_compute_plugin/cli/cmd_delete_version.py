@@ -1,12 +1,18 @@
-"""``dandi compute delete-version``: a thin wrapper around :mod:`.deletion`."""
+"""``dandi compute delete-version``: a thin wrapper around :mod:`..deletion`."""
 
 from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
 
 import click
 from dandi.cli.base import instance_option, map_to_click_exceptions
 
-from ._cli_params import dandiset_dir_argument, disable_plugin_option, version_argument
-from ._formats import format_option, resolve_format, write_records
+from .formats import format_option, resolve_format, write_records
+from .options import dandiset_dir_argument, disable_plugin_option, version_argument
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..deletion import DeletionOptions, DeletionPlan
 
 DELETE_FIELDS = (
     "path",
@@ -37,6 +43,8 @@ def _delete_line(rec: dict) -> str:
     "-J",
     "--jobs",
     type=click.IntRange(1, 64),
+    # the library's DEFAULT_JOBS, written out: importing it here would load the
+    # deletion code (and pluggy) for every `dandi --help`; a test keeps them equal
     default=4,
     show_default=True,
     help="How many remote deletions (and listings) run at once.",
@@ -56,7 +64,6 @@ def _delete_line(rec: dict) -> str:
     "'STATUS PATH[: REASON]' line per directory in a pipe; the others are "
     "those of 'dandi ls'."
 )
-@map_to_click_exceptions
 def delete_version(
     dandiset_dir: str,
     version: str,
@@ -84,32 +91,39 @@ def delete_version(
     directory was deleted (or had nothing to delete), 1 otherwise, 130 after
     Ctrl-C.
     """
-    import sys
+    from ..deletion import DeletionOptions
 
-    from .deletion import run_deletion
-
+    # usage errors (exit 2) come before the error mapping, which would make them 1
     can_ask = sys.stdin.isatty() and sys.stderr.isatty()
     if not (dry_run or yes or can_ask):
         raise click.UsageError(
             "Not deleting without confirmation: there is no terminal to ask on. "
             "Pass --yes to confirm, or --dry-run to see the plan. Nothing was changed."
         )
-
-    def confirm(plan) -> bool:
-        if yes:
-            return True
-        return click.confirm(plan.summary(), default=False, err=True)
-
-    report = run_deletion(
-        dandiset_dir,
-        version,
+    options = DeletionOptions(
         dandi_instance=dandi_instance,
         dry_run=dry_run,
         include_unuploaded=include_unuploaded,
         jobs=jobs,
-        confirm=confirm,
         disable_plugins=disable_plugins,
     )
+    _delete(dandiset_dir, version, options, yes, output_format)
+
+
+@map_to_click_exceptions
+def _delete(
+    dandiset_dir: str,
+    version: str,
+    options: DeletionOptions,
+    yes: bool,
+    output_format: str,
+) -> None:
+    from ..deletion import run_deletion
+
+    def confirm(plan: DeletionPlan) -> bool:
+        return yes or click.confirm(plan.summary(), default=False, err=True)
+
+    report = run_deletion(dandiset_dir, version, options, confirm=confirm)
     records = report.as_records()
     if resolve_format(output_format) == "pyout":  # the table: the main columns
         records = [{k: rec[k] for k in DELETE_FIELDS} for rec in records]

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-SCAN_FIELDS = ("path", "dandiset", "subject", "session", "pipeline", "version")
+if TYPE_CHECKING:  # pragma: no cover
+    from ..manifest import ManifestRequest
+
+T = TypeVar("T")
 
 
 def validate_version_param(
     ctx: click.Context, param: click.Parameter, value: str
 ) -> str:
     """Turn an invalid VERSION into a usage error (exit 2)."""
-    from .versions import InvalidVersionError, validate_version
+    from ..versions import InvalidVersionError, validate_version
 
     try:
         return validate_version(value)
@@ -66,6 +70,41 @@ def manifest_options(f: Callable) -> Callable:
         help="Read this manifest (an http(s) URL, a file, or - for standard input) "
         "instead of the dandiset's on the instance.",
     )(f)
+
+
+def manifest_request(
+    dandiset_id: str | None,
+    dandiset_version: str,
+    dandi_instance: str,
+    source: str | None,
+    no_cache: bool,
+    refresh: bool,
+) -> ManifestRequest:
+    """The manifest that the arguments and :func:`manifest_options` choose."""
+    from ..manifest import ManifestRequest
+
+    return ManifestRequest(
+        dandiset_id=dandiset_id or "",
+        version=dandiset_version,
+        dandi_instance=dandi_instance,
+        source=source,
+        cache=not no_cache,
+        refresh=refresh,
+    )
+
+
+def read_manifest(request: ManifestRequest, consume: Callable[[Iterator[Any]], T]) -> T:
+    """Stream a manifest's assets into ``consume``; a progress line on a TTY."""
+    from ..manifest import iter_assets
+    from .progress import terminal_progress
+
+    label = request.dandiset_id or request.source
+    progress = terminal_progress(f"assets.jsonld of {label}")
+    try:
+        return consume(iter_assets(request, progress))
+    finally:
+        if progress is not None:
+            progress.close()
 
 
 def disable_plugin_option(help_text: str) -> Callable:

@@ -1,0 +1,390 @@
+"""Carry out a plan: remote first, then local, per target; the report.
+
+Per target, every remote asset is deleted first (up to ``jobs`` at once); only when
+each one is confirmed gone (204 or 404) *and* a fresh listing of the directory's
+path is empty is the local directory removed, after checking again that its files
+are those the plan saw and that it is still a real directory inside
+``derivatives/dandiset-*`` (:mod:`.local`).  Every step is journaled
+(:mod:`.journal`) so that a re-run after a crash finishes the job.  A failing
+target never stops the others; the report says what happened.
+
+The plan's policy hooks are called here: before and after each target and at the
+end of the run.  A before-hook that raises blocks its target (fail closed); an
+after- or end-hook that raises is logged.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+import contextlib
+from dataclasses import dataclass, field, replace
+import logging
+import os
+from pathlib import Path
+import signal
+import threading
+from typing import Any
+
+from ..errors import DeletionIncomplete
+from .archive import ArchiveSession, describe_error
+from .local import find_unuploaded, inventory, remove_version_directory
+from .model import (
+    DEFAULT_JOBS,
+    AssetFailure,
+    DeletionOptions,
+    DeletionReport,
+    DeletionTarget,
+    TargetResult,
+    TargetStatus,
+)
+from .plan import DeletionPlan, PlanItem, plan_deletion
+
+lgr = logging.getLogger("dandi.compute")
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
+    """While running, Ctrl-C only sets ``stop``: no new deletion starts, the
+    requests in flight finish, unfinished targets keep their local directory."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only: KeyboardInterrupt as usual
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+        lgr.warning(
+            "Interrupted: starting no new deletions; waiting for the requests in flight"
+        )
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@dataclass
+class _Run:
+    """What the targets of one execution share."""
+
+    plan: DeletionPlan
+    #: None only for a plan without targets to delete
+    session: ArchiveSession | None
+    pool: ThreadPoolExecutor
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def _delete_one(run: _Run, asset: Any) -> bool:
+    """Delete one asset; False when Ctrl-C came first and it was not attempted."""
+    if run.stop.is_set():
+        return False
+    assert run.session is not None
+    run.session.delete_asset(asset)
+    return True
+
+
+def _delete_remote(run: _Run, item: PlanItem) -> tuple[int, list[AssetFailure]]:
+    """Delete the target's remote assets, up to ``jobs`` at once; each outcome is
+    journaled.  Returns the number confirmed gone and the failures (assets not
+    attempted after Ctrl-C included)."""
+    journal, target = run.plan.journal, item.target
+    assert journal is not None
+    journal.record_intents(target.relpath, target.assets, item.local_mtimes)
+    futures = {
+        run.pool.submit(_delete_one, run, obj): planned
+        for obj, planned in zip(item.remote_objects, target.assets, strict=True)
+    }
+    wait(futures)
+    deleted, failures = 0, []
+    for fut, planned in futures.items():
+        try:
+            attempted = fut.result()
+        except Exception as exc:
+            failures.append(AssetFailure(planned.path, planned.asset_id, str(exc)))
+            continue
+        if not attempted:
+            failures.append(
+                AssetFailure(planned.path, planned.asset_id, "not attempted")
+            )
+        else:
+            deleted += 1
+            journal.record_deleted(target.relpath, planned.asset_id)
+    failures.sort(key=lambda f: f.path)
+    return deleted, failures
+
+
+def _remote_left(run: _Run, target: DeletionTarget) -> str | None:
+    """Why the remote deletion of ``target`` cannot be confirmed, or None."""
+    assert run.session is not None
+    try:
+        left = run.session.remaining(target.relpath)
+    except Exception as exc:
+        return run.session.redact(describe_error(exc))
+    if left:
+        example = min(left.values())
+        return f"{len(left)} assets still below it on the server, e.g. {example}"
+    return None
+
+
+def _changed_since_plan(run: _Run, item: PlanItem) -> str | None:
+    """A local file that is not one the plan vetted, or None."""
+    plan, target = run.plan, item.target
+    journal = plan.journal
+    assert journal is not None
+    if plan.options.include_unuploaded or not os.path.lexists(target.path):
+        return None
+    # vouched for: the files this run's (or an earlier run's) intents saw
+    sizes, mtimes = dict(journal.known_deleted), dict(journal.known_mtimes)
+    for a in target.assets:
+        sizes[a.path], mtimes[a.path] = a.size, item.local_mtimes.get(a.path)
+    changed = find_unuploaded(
+        inventory(plan.dandiset_directory, target.relpath), {}, sizes, mtimes
+    )
+    if changed:
+        return f"{changed[0].path} ({changed[0].reason})"
+    return None
+
+
+def _run_target(run: _Run, item: PlanItem) -> TargetResult:
+    """Remote deletions, their confirmation, then the local removal."""
+    target = item.target
+    deleted, failures = _delete_remote(run, item)
+    failed = replace(
+        TargetResult(target, TargetStatus.FAILED),
+        deleted_assets=deleted,
+        failed_assets=tuple(failures),
+    )
+    if run.stop.is_set():
+        return replace(failed, reason="interrupted; the local directory is kept")
+    if failures:
+        return replace(
+            failed,
+            reason=f"{len(failures)} of {len(target.assets)} remote assets could "
+            "not be deleted; the local directory is kept",
+        )
+    why = _remote_left(run, target)
+    if why is not None:
+        return replace(
+            failed,
+            reason=f"cannot confirm the remote deletion ({why}); "
+            "the local directory is kept",
+        )
+    try:
+        changed = _changed_since_plan(run, item)
+        if changed is not None:
+            return replace(
+                failed,
+                reason=f"local files changed since the plan, e.g. {changed}; "
+                "the local directory is kept",
+            )
+        removed = remove_version_directory(run.plan.dandiset_directory, target.relpath)
+    except (OSError, RuntimeError) as exc:
+        return replace(
+            failed, reason=f"remote assets deleted, local removal failed: {exc}"
+        )
+    assert run.plan.journal is not None
+    run.plan.journal.record_done(target.relpath)
+    if not removed and not deleted:
+        return TargetResult(target, TargetStatus.NOTHING_TO_DO, "already gone")
+    return TargetResult(target, TargetStatus.DELETED, None, deleted, (), removed)
+
+
+def _finish(
+    future: Future, target: DeletionTarget, stop: threading.Event
+) -> TargetResult:
+    while True:
+        try:
+            return future.result()
+        except KeyboardInterrupt:  # outside the main thread's handler: wait on
+            stop.set()
+        except Exception as exc:  # a bug: the target is not finished
+            lgr.exception("Deleting %s failed", target.relpath)
+            return TargetResult(
+                target, TargetStatus.FAILED, f"{type(exc).__name__}: {exc}"
+            )
+
+
+class _Lanes:
+    """Up to ``width`` targets in flight; their results, settled in plan order."""
+
+    def __init__(self, run: _Run, width: int, pool: ThreadPoolExecutor) -> None:
+        self.run, self.width, self.pool = run, width, pool
+        self.in_flight: deque[tuple[int, PlanItem, Future]] = deque()
+        self.results: dict[int, TargetResult] = {}
+
+    def ended(self, index: int, target: DeletionTarget, result: TargetResult) -> None:
+        self.results[index] = result
+        lgr.debug("%s: %s (%s)", target.relpath, result.status.value, result.reason)
+        try:
+            self.run.plan.hooks.after_target(target, result)
+        except Exception:
+            lgr.exception("An after-target hook failed for %s", target.relpath)
+
+    def settle_oldest(self) -> None:
+        index, item, future = self.in_flight.popleft()
+        self.ended(index, item.target, _finish(future, item.target, self.run.stop))
+
+    def start(self, index: int, item: PlanItem) -> None:
+        """Start a target once a lane is free, unless Ctrl-C or a hook stops it."""
+        while len(self.in_flight) >= self.width:
+            self.settle_oldest()
+        target = item.target
+        if self.run.stop.is_set():
+            self.results[index] = TargetResult(
+                target, TargetStatus.FAILED, "interrupted before it started"
+            )
+            return
+        try:
+            self.run.plan.hooks.before_target(target)
+        except Exception as exc:
+            result = TargetResult(
+                target, TargetStatus.REFUSED, f"blocked by a before-hook: {exc}"
+            )
+            self.ended(index, target, result)
+            return
+        future = self.pool.submit(_run_target, self.run, item)
+        self.in_flight.append((index, item, future))
+
+
+def execute_plan(plan: DeletionPlan) -> DeletionReport:
+    """Carry out a plan made without ``dry_run``.
+
+    Targets go in plan order; with ``jobs`` > 1 the next target's deletions start
+    while the previous one is verified and removed locally (two targets in
+    flight), so that the ``jobs`` deletion workers stay busy.  The plan's hooks
+    are called from the calling thread, in plan order.  Ctrl-C stops new
+    deletions, lets requests in flight finish, keeps every unfinished target's
+    local directory and returns the partial report (``interrupted``).
+
+    Returns
+    -------
+    DeletionReport
+    """
+    if plan.options.dry_run:
+        plan.close()
+        raise ValueError("A dry-run plan cannot be executed")
+    report = plan.report()
+    jobs = plan.options.jobs
+    width = 1 if jobs <= 1 else 2
+    try:
+        with (
+            ThreadPoolExecutor(max_workers=jobs) as pool,
+            ThreadPoolExecutor(max_workers=width) as lanes_pool,
+        ):
+            run = _Run(plan, plan.session, pool)
+            lanes = _Lanes(run, width, lanes_pool)
+            with _ctrl_c_stops(run.stop):
+                for index, item in enumerate(plan.items):
+                    if item.verdict is not None:
+                        lanes.results[index] = item.verdict
+                    else:
+                        lanes.start(index, item)
+                while lanes.in_flight:
+                    lanes.settle_oldest()
+    finally:
+        plan.close()
+    report.results = [lanes.results[i] for i in range(len(plan.items))]
+    report.interrupted = run.stop.is_set()
+    try:
+        plan.hooks.run_finished(report)
+    except Exception:
+        lgr.exception("An end-of-run hook failed")
+    return report
+
+
+def run_deletion(
+    dandiset_directory: str | Path,
+    version: str,
+    options: DeletionOptions | None = None,
+    *,
+    confirm: Callable[[DeletionPlan], bool] | None = None,
+    **changes: Any,
+) -> DeletionReport:
+    """Plan, confirm and carry out the deletion of a pipeline version.
+
+    Parameters
+    ----------
+    dandiset_directory, version, options, **changes
+        As for :func:`~.plan.plan_deletion`.
+    confirm
+        Called with the plan when there is something to delete (not for a dry
+        run); returning False refuses every target ("not confirmed").
+
+    Returns
+    -------
+    DeletionReport
+    """
+    plan = plan_deletion(dandiset_directory, version, options, **changes)
+    if plan.options.dry_run or not plan.to_delete:
+        plan.close()
+        return plan.report()
+    if confirm is not None and not confirm(plan):
+        plan.close()
+        for item in plan.items:
+            if item.verdict is None:
+                item.verdict = TargetResult(
+                    item.target, TargetStatus.REFUSED, "not confirmed"
+                )
+        return plan.report()
+    return execute_plan(plan)
+
+
+def delete_dandiset_version(
+    dandiset_directory: str | Path,
+    version: str,
+    *,
+    dandi_instance: Any = None,
+    dry_run: bool = False,
+    include_unuploaded: bool = False,
+    jobs: int = DEFAULT_JOBS,
+    plugins: tuple[object, ...] | list[object] = (),
+    disable_plugins: tuple[str, ...] | list[str] = (),
+) -> list[Path]:
+    """Delete pipeline version ``version`` from the archive and the local clone.
+
+    Compatible with ``dandi_compute_code.dandiset.delete_dandiset_version``:
+    ``delete_dandiset_version(dandiset_directory, version)`` returns the sorted
+    directories it deleted.  No confirmation is asked: calling it is the
+    confirmation.  The API key comes from ``{INSTANCE}_API_KEY``
+    (``DANDI_API_KEY`` for the main instance) or the keyring.
+
+    Parameters
+    ----------
+    dandiset_directory
+        The local clone (its ``dandiset.yaml`` names the dandiset).
+    version
+        The pipeline version, e.g. ``v1.1.1``.
+    dandi_instance, dry_run, include_unuploaded, jobs, plugins, disable_plugins
+        As the fields of :class:`~dandi_compute_plugin.deletion.DeletionOptions`:
+        installed hook plugins apply unless disabled, and ``plugins`` adds
+        plugin objects.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted: the directories deleted (for a dry run: those that would be).
+
+    Raises
+    ------
+    DeletionIncomplete
+        When any target was refused or failed -- after every other target was
+        processed; ``.report`` has the details.
+    """
+    options = DeletionOptions(
+        dandi_instance=dandi_instance,
+        dry_run=dry_run,
+        include_unuploaded=include_unuploaded,
+        jobs=jobs,
+        plugins=tuple(plugins),
+        disable_plugins=tuple(disable_plugins),
+    )
+    report = run_deletion(dandiset_directory, version, options)
+    if not report.ok:
+        raise DeletionIncomplete(report)
+    if dry_run:
+        return sorted(
+            r.target.path for r in report.results if r.status is TargetStatus.PLANNED
+        )
+    return report.deleted

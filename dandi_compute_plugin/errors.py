@@ -1,0 +1,128 @@
+"""Every exception a caller of dandi-compute-plugin can meet.
+
+One module, imported by the others and by nothing heavy: catching an error never
+needs the module that raises it.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from .deletion.model import DeletionReport
+
+
+class InvalidVersionError(ValueError):
+    """A VERSION argument that cannot name a pipeline version."""
+
+
+# ----------------------------------------------------------------- manifests
+
+
+class ManifestError(Exception):
+    """A manifest could not be read; never answered by an empty index."""
+
+
+class ManifestFormatError(ManifestError, ValueError):
+    """The manifest is not a JSON array of valid asset records.
+
+    Attributes
+    ----------
+    source
+        The URL or file the manifest came from.
+    record
+        The number (from 1) of the offending record, or None.
+    path
+        The offending record's ``path`` when known, else None.
+    problem
+        What is wrong, without the location.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        problem: str,
+        record: int | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.source, self.problem, self.record, self.path = (
+            source,
+            problem,
+            record,
+            path,
+        )
+        where = ""
+        if record is not None:
+            where = f" record {record}"
+            if path is not None:
+                where += f" (path {path!r})"
+            where += ":"
+        super().__init__(f"Invalid manifest {source}:{where} {problem}")
+
+
+class ManifestUnavailableError(ManifestError):
+    """The manifest could not be fetched: network failure, HTTP 404, 403, ...
+
+    Attributes
+    ----------
+    url
+        The URL requested.
+    status
+        The HTTP status code, or None when there was no HTTP answer.
+    """
+
+    def __init__(self, message: str, url: str, status: int | None = None) -> None:
+        self.url, self.status = url, status
+        super().__init__(message)
+
+
+class ManifestLocationError(ManifestError, ValueError):
+    """A manifest location cannot be derived from the arguments."""
+
+
+# ----------------------------------------------------------------- deletion
+
+
+class ArchiveError(RuntimeError):
+    """The archive could not be used (instance, dandiset, connection)."""
+
+
+class AuthenticationError(ArchiveError):
+    """No usable API key; nothing was changed."""
+
+
+class JournalBusyError(RuntimeError):
+    """Another run holds the deletion journal of this clone."""
+
+
+class UnsafePathError(RuntimeError):
+    """A path that is not a real directory inside ``derivatives/dandiset-*``."""
+
+
+class HookFailed(RuntimeError):
+    """A before-target hook raised: its target is not touched."""
+
+
+class DeletionIncomplete(RuntimeError):
+    """Raised by :func:`~dandi_compute_plugin.delete_dandiset_version` when some
+    target was refused or failed; every other target was still processed.
+
+    Attributes
+    ----------
+    report
+        The full :class:`~dandi_compute_plugin.deletion.DeletionReport`.
+    """
+
+    def __init__(self, report: DeletionReport) -> None:
+        self.report = report
+        bad = [r for r in report.results if not r.ok]
+        lines = [f"{r.target.relpath}: {r.status.value}: {r.reason}" for r in bad]
+        lines += [f"cannot be read: {e}" for e in report.scan_errors]
+        not_read = (
+            f", {len(report.scan_errors)} directories not read"
+            if report.scan_errors
+            else ""
+        )
+        super().__init__(
+            f"{len(bad)} of {len(report.results)} version directories not deleted"
+            f"{not_read}:\n" + "\n".join(lines)
+        )

@@ -1,0 +1,85 @@
+"""The remote scan: the version directories found among a dandiset's asset paths.
+
+The same rule as the local walk (:func:`~.layout.version_directory_of`), applied to
+the paths of a manifest or an asset listing instead of a clone's directories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+import os
+from typing import Any, Protocol
+
+from .layout import VersionDirectory, validate_version, version_directory_of
+
+
+class _Asset(Protocol):
+    path: str
+    content_size: int
+
+
+@dataclass(frozen=True)
+class RemoteVersionDirectory:
+    """A version directory found among asset paths, with its assets' count and size.
+
+    Attributes
+    ----------
+    directory
+        The directory (``path`` is where it would be in a clone).
+    asset_count
+        How many assets are below it.
+    total_bytes
+        Their total size.
+    """
+
+    directory: VersionDirectory
+    asset_count: int
+    total_bytes: int
+
+    def as_record(self) -> dict[str, Any]:
+        """Return the local scan's record plus ``asset_count`` and ``total_bytes``."""
+        return {
+            **self.directory.as_record(),
+            "asset_count": self.asset_count,
+            "total_bytes": self.total_bytes,
+        }
+
+
+def remote_version_directories(
+    assets: Iterable[_Asset],
+    version: str,
+    dandiset_directory: str | os.PathLike = ".",
+) -> list[RemoteVersionDirectory]:
+    """Find the directories of pipeline version ``version`` among asset paths.
+
+    Parameters
+    ----------
+    assets
+        Objects with ``.path`` and ``.content_size``, such as the
+        :class:`~dandi_compute_plugin.AssetMetadata` of
+        :func:`~dandi_compute_plugin.iter_asset_metadata`.
+    version
+        The pipeline version, e.g. ``v1.1.1``; validated.
+    dandiset_directory
+        The clone the directories' ``path`` is relative to.
+
+    Returns
+    -------
+    list of RemoteVersionDirectory
+        Sorted by relative path.
+    """
+    validate_version(version)
+    found: dict[str, list[int]] = {}
+    for asset in assets:
+        rel = version_directory_of(asset.path, version)
+        if rel is not None:
+            tally = found.setdefault(rel, [0, 0])
+            tally[0] += 1
+            tally[1] += asset.content_size
+    return [
+        RemoteVersionDirectory(
+            VersionDirectory.from_relpath(dandiset_directory, rel), count, size
+        )
+        for rel, (count, size) in sorted(found.items())
+    ]

@@ -1,0 +1,176 @@
+"""The local scan: the version directories of a clone, found by walking it.
+
+The walk uses :func:`os.scandir` and the entries' ``d_type`` (no ``stat`` per
+entry), never follows symbolic links and never descends into a ``version-*``
+directory: a version directory's content goes with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+import logging
+import os
+from pathlib import Path
+
+from .layout import (
+    DANDISET_PREFIX,
+    DERIVATIVES,
+    VERSION_PREFIX,
+    VersionDirectory,
+    validate_version,
+    version_names,
+)
+
+lgr = logging.getLogger("dandi.compute")
+
+#: called with the error of a directory that cannot be read
+OnError = Callable[[OSError], None]
+
+
+def _log_walk_error(exc: OSError) -> None:
+    lgr.warning("Skipping %s: %s", exc.filename, exc.strerror or exc)
+
+
+def iter_version_directories(
+    dandiset_directory: str | Path,
+    version: str,
+    on_error: OnError | None = None,
+) -> Iterator[VersionDirectory]:
+    """Yield the directories of ``version`` below ``derivatives/dandiset-*/``.
+
+    The walk uses :func:`os.scandir`, never follows symbolic links (a link named
+    like a version directory is not a match; a warning says so), never descends
+    into any ``version-*`` directory (its content goes with it) and skips hidden
+    entries.
+    The order is the walk's; :func:`scan_version_directories` sorts.
+
+    Parameters
+    ----------
+    dandiset_directory
+        The top directory of a local clone of the dandiset.
+    version
+        The pipeline version, e.g. ``v1.1.1``; validated by
+        :func:`~dandi_compute_plugin.versions.validate_version`.
+    on_error
+        Called with the :class:`OSError` of a directory that cannot be read (it is
+        skipped); by default a warning is logged.
+
+    Yields
+    ------
+    VersionDirectory
+
+    Raises
+    ------
+    InvalidVersionError
+        For an invalid ``version``.
+    FileNotFoundError, NotADirectoryError
+        When ``dandiset_directory`` is missing or not a directory.
+    """
+    top = os.fspath(dandiset_directory)
+    for relpath in _walk(top, version, on_error or _log_walk_error):
+        yield VersionDirectory.from_relpath(top, relpath)
+
+
+def scan_version_directories(
+    dandiset_directory: str | Path, version: str
+) -> list[Path]:
+    """Return the sorted paths of the directories of pipeline version ``version``.
+
+    Compatible with ``dandi_compute_code.dandiset.scan_version_directories``:
+    every directory named ``version-{version}`` or starting with
+    ``version-{version}+`` at any depth below ``dandiset_directory/derivatives/
+    dandiset-*/``.  See :func:`iter_version_directories` for the walk's rules.
+
+    Parameters
+    ----------
+    dandiset_directory
+        The top directory of a local clone of the dandiset.
+    version
+        The pipeline version, e.g. ``v1.1.1``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted; empty when there is no ``derivatives/`` directory.
+    """
+    top = os.fspath(dandiset_directory)
+    found = list(_walk(top, version, _log_walk_error))
+    # the order of Path objects below one top directory: by path components
+    found.sort(key=lambda relpath: relpath.split("/"))
+    return [Path(os.path.join(top, relpath)) for relpath in found]
+
+
+def _walk(dandiset_directory: str, version: str, on_error: OnError) -> Iterator[str]:
+    """Yield the relative POSIX paths of the directories of ``version``."""
+    validate_version(version)
+    # strings, not Path: Path("./x") drops the "./" that os.scandir keeps
+    prefix = os.path.join(dandiset_directory, "")
+    stack = _dandiset_directories(dandiset_directory, prefix + DERIVATIVES, on_error)
+    start = len(prefix)
+    exact, variant = version_names(version)
+    while stack:
+        try:
+            entries = _subdirectories(stack.pop(), version)
+        except OSError as exc:
+            on_error(exc)
+            continue
+        for name, path in entries:
+            if name.startswith(VERSION_PREFIX):
+                if name == exact or name.startswith(variant):
+                    yield path[start:]
+                # never descend into a version directory
+                continue
+            stack.append(path)
+
+
+def _dandiset_directories(top: str, derivatives: str, on_error: OnError) -> list[str]:
+    """The ``derivatives/dandiset-*`` directories to walk (links are not)."""
+    if not os.path.isdir(top):
+        if os.path.lexists(top):
+            raise NotADirectoryError(f"Not a directory: {top!r}")
+        raise FileNotFoundError(f"No such dandiset directory: {top!r}")
+    lgr.debug("Scanning %s for version directories", top)
+    if os.path.islink(derivatives):
+        lgr.warning(
+            "%s is a symbolic link: not followed, so no version directories",
+            derivatives,
+        )
+        return []
+    if not os.path.isdir(derivatives):
+        lgr.info("%s has no %s/ directory: no version directories", top, DERIVATIVES)
+        return []
+    try:
+        with os.scandir(derivatives) as it:
+            return [
+                e.path
+                for e in it
+                if e.name.startswith(DANDISET_PREFIX)
+                and e.is_dir(follow_symlinks=False)
+            ]
+    except OSError as exc:
+        on_error(exc)
+        return []
+
+
+def _subdirectories(directory: str, version: str) -> list[tuple[str, str]]:
+    """``(name, path)`` of the real, not hidden subdirectories of ``directory``.
+
+    A symbolic link named like a directory of ``version`` is reported: it looks
+    like a match and is not one.
+    """
+    exact, variant = version_names(version)
+    entries = []
+    with os.scandir(directory) as it:
+        # d_type only: no stat call, and links are never directories here
+        for e in it:
+            if e.is_dir(follow_symlinks=False):
+                if e.name[0] != ".":
+                    entries.append((e.name, e.path))
+            elif (e.name == exact or e.name.startswith(variant)) and e.is_symlink():
+                lgr.warning(
+                    "Not following the symbolic link %s: named like a directory "
+                    "of version %s, it is not one",
+                    e.path,
+                    version,
+                )
+    return entries

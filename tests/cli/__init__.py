@@ -1,0 +1,1 @@
+"""Tests of the `dandi compute` commands as users run them."""

@@ -1,0 +1,1 @@
+"""Tests of the version layout rule and the scans."""
