@@ -145,7 +145,7 @@ def test_no_terminal_and_no_yes_refuses_without_a_request(
 ) -> None:
     before = tree_state(clone)
     proc = delete(archive, clone, env=cli_env(archive, tmp_path))
-    assert proc.returncode != 0
+    assert proc.returncode == 2, proc.stderr  # a usage error, as click's own
     assert "--yes" in proc.stderr and "Nothing was changed" in proc.stderr
     assert tree_state(clone) == before
     assert archive.log == []
@@ -351,3 +351,11 @@ def test_ctrl_c_stops_new_deletions_and_keeps_local_directories(
     assert archive.paths(DANDISET) == sorted(
         p for p in paths if "/version-v1.1.1/" not in p
     )
+
+
+def test_the_jobs_default_is_the_librarys() -> None:
+    from dandi_compute_plugin.cli import compute
+    from dandi_compute_plugin.deletion import DEFAULT_JOBS
+
+    [jobs] = [p for p in compute.commands["delete-version"].params if p.name == "jobs"]
+    assert jobs.default == DEFAULT_JOBS

@@ -29,7 +29,7 @@ def example_records() -> list[dict[str, Any]]:
 
 
 def expected_metadata(record: dict[str, Any]) -> AssetMetadata:
-    """The seed's extraction, written out independently of the library."""
+    """The extraction of ``dandi_compute_code.dandiset``, written out independently."""
     url = next(u for u in record["contentUrl"] if "/blobs/" in u or "/zarr/" in u)
     return AssetMetadata(
         path=record["path"],

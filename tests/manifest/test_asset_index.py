@@ -1,4 +1,7 @@
-"""The index ``load_assets_jsonld_metadata`` returns answers like the seed's dicts."""
+"""The index of ``load_assets_jsonld_metadata`` answers like plain dicts.
+
+The dicts are those ``dandi_compute_code.dandiset`` builds.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +18,8 @@ from .common import PATH, dumps, example_records, expected_metadata
 from .server import ManifestServer
 
 
-def seed_dicts(records: list[dict[str, Any]]) -> tuple[dict, dict]:
-    """What the seed built: plain dicts, the last record of a key winning."""
+def reference_dicts(records: list[dict[str, Any]]) -> tuple[dict, dict]:
+    """As ``dandi_compute_code.dandiset`` builds: plain dicts, the last record wins."""
     by_path: dict[str, AssetMetadata] = {}
     by_id: dict[str, AssetMetadata] = {}
     for record in records:
@@ -35,9 +38,9 @@ def load_both_ways(server: ManifestServer, records: list[dict[str, Any]]) -> lis
     return [first, again]
 
 
-def test_the_index_answers_like_the_seeds_dicts(server: ManifestServer) -> None:
+def test_the_index_answers_like_plain_dicts(server: ManifestServer) -> None:
     records = example_records()
-    by_path, by_id = seed_dicts(records)
+    by_path, by_id = reference_dicts(records)
     for index in load_both_ways(server, records):
         paths = index.path_to_asset_metadata
         assert len(paths) == len(by_path)
@@ -63,7 +66,7 @@ def test_repeated_paths_keep_the_last_record_and_warn(
 ) -> None:
     records = [asset_record(f"f/{i}.txt") for i in range(5)]
     records.append(asset_record("f/2.txt", size=999))
-    by_path, _ = seed_dicts(records)
+    by_path, _ = reference_dicts(records)
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
         both = load_both_ways(server, records)
     assert caplog.text.count("6 records for 5 paths") == 2
@@ -81,7 +84,7 @@ def test_an_index_from_a_file_source(tmp_path: Path) -> None:
     records = example_records()
     (tmp_path / "m.jsonld").write_bytes(dumps(records))
     index = load_assets_jsonld_metadata(source=tmp_path / "m.jsonld")
-    by_path, by_id = seed_dicts(records)
+    by_path, by_id = reference_dicts(records)
     assert index.path_to_asset_metadata == by_path
     assert index.content_id_to_asset == by_id
     assert "records" in repr(index.path_to_asset_metadata)

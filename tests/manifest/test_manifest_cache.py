@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from dandi_compute_plugin import iter_asset_metadata, load_assets_jsonld_metadata
-from dandi_compute_plugin._manifest_cache import CacheEntry, cache_directory
+from dandi_compute_plugin.manifest.cache import CacheEntry, cache_directory
 
 from ..records import asset_record, example_paths
 from .common import PATH, dumps, expected_metadata
@@ -260,10 +260,9 @@ def test_concurrent_runs_leave_one_consistent_entry(
     assert errors == []
     expected = [expected_metadata(r) for r in recs]
     assert all(list(r.path_to_asset_metadata.values()) == expected for r in results)
-    entry = entry_of(url)
-    meta = entry.load_meta()
-    assert meta is not None
-    assert list(entry.read_index(meta).values()) == expected
+    cached = entry_of(url).read()
+    assert cached is not None and cached.index is not None
+    assert list(cached.index.values()) == expected
     assert len(cached_files(cache_dir)) == 3  # the losers' files are gone
     load_assets_jsonld_metadata(source=url)
     assert server.statuses(PATH)[-1] == 304
@@ -307,9 +306,29 @@ def test_concurrent_processes_leave_one_consistent_entry(
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4
     assert outputs == [b"3000\n"] * 4
-    entry = entry_of(url)
-    meta = entry.load_meta()
-    assert meta is not None
+    cached = entry_of(url).read()
+    assert cached is not None and cached.index is not None
     expected = [expected_metadata(r) for r in recs]
-    assert list(entry.read_index(meta).values()) == expected
+    assert list(cached.index.values()) == expected
     assert len(cached_files(cache_dir)) == 3
+
+
+def test_reading_a_damaged_entry_answers_none_and_removes_it(
+    server: ManifestServer, cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.add(PATH, dumps(records()))
+    url = server.url(PATH)
+    load_assets_jsonld_metadata(source=url)
+    entry = entry_of(url)
+    sound = entry.read(manifest=True)
+    assert sound is not None and sound.manifest is not None and sound.index is None
+    sound.close()
+    damage_index(cache_dir)
+    with caplog.at_level(logging.WARNING, logger="dandi.compute"):
+        assert entry.read() is None
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "damaged" in warnings[0].getMessage()
+    assert cached_files(cache_dir) == []
+    caplog.clear()
+    assert entry.read() is None  # no entry at all: no warning either
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]

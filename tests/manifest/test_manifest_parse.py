@@ -1,7 +1,7 @@
 """Reading manifests: the index, every bad-input case, sources and network failures.
 
 Manifests are generated in the real record shape (``records.py``) and served by a
-real HTTP server on 127.0.0.1 (``manifest_server.py``).
+real HTTP server on 127.0.0.1 (``server.py``).
 """
 
 from __future__ import annotations
@@ -21,15 +21,16 @@ from dandi_compute_plugin import (
     iter_asset_metadata,
     load_assets_jsonld_metadata,
 )
-from dandi_compute_plugin.manifest import (
-    MANIFEST_URL_ENV,
+from dandi_compute_plugin.errors import (
     ManifestFormatError,
     ManifestLocationError,
     ManifestUnavailableError,
-    manifest_url,
+)
+from dandi_compute_plugin.manifest import MANIFEST_URL_ENV, manifest_url
+from dandi_compute_plugin.versions import (
+    iter_version_directories,
     remote_version_directories,
 )
-from dandi_compute_plugin.versions import iter_version_directories
 
 from ..records import asset_record, build_clone, example_paths
 from .common import PATH, dumps, example_records, expected_metadata
@@ -57,9 +58,7 @@ def test_index_from_url_matches_every_record(server: ManifestServer) -> None:
     assert "?" not in index.path_to_asset_metadata[records[2]["path"]].content_id
 
 
-def test_keep_records_keeps_the_full_records_as_the_seed_did(
-    server: ManifestServer,
-) -> None:
+def test_keep_records_keeps_the_full_records(server: ManifestServer) -> None:
     records = example_records()
     server.add(PATH, dumps(records))
     index = load_assets_jsonld_metadata(source=server.url(PATH), keep_records=True)
@@ -377,7 +376,8 @@ def test_instance_manifests_through_a_url_template(
     index = load_assets_jsonld_metadata("001697", "draft", url_template=template)
     assert len(index.path_to_asset_metadata) == len(records)
     monkeypatch.setenv(MANIFEST_URL_ENV, template)
-    # the seed's positional call, on an instance dandi does not know a bucket for
+    # a positional call as to dandi_compute_code.dandiset, on an instance dandi
+    # does not know a bucket for
     index = load_assets_jsonld_metadata("001697", dandi_instance="dandi-sandbox")
     assert len(index.path_to_asset_metadata) == len(records)
     assert {r.path for r in server.requests} == {PATH}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+import subprocess
+import sys
 
 import pytest
 
@@ -17,6 +18,7 @@ from dandi_compute_plugin.errors import InvalidVersionError
 from dandi_compute_plugin.versions import version_directory_of, version_name_matches
 
 from ..records import build_clone, example_paths, version_files
+from ..unprivileged import can_be_locked_out, unprivileged
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "dandiset-001697"
 
@@ -208,10 +210,17 @@ def test_no_derivatives_is_empty(
     assert "no derivatives/ directory" in caplog.text
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable directories")
-def test_unreadable_directory_is_skipped_with_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+#: scan a clone in a subprocess (it may run without root's reading powers)
+SCAN = """\
+import logging, sys
+from dandi_compute_plugin import scan_version_directories
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+for path in scan_version_directories(sys.argv[1], sys.argv[2]):
+    print(path)
+"""
+
+
+def test_unreadable_directory_is_skipped_with_a_warning(tmp_path: Path) -> None:
     clone = build_clone(
         tmp_path / "c",
         version_files("000001", "a", "v1") + version_files("000001", "b", "v1"),
@@ -219,11 +228,21 @@ def test_unreadable_directory_is_skipped_with_a_warning(
     locked = clone / "derivatives/dandiset-000001/sub-b"
     locked.chmod(0)
     try:
-        found = rel(clone, scan_version_directories(clone, "v1"))
+        if not can_be_locked_out(locked):
+            pytest.skip("cannot make a directory unreadable here")
+        proc = subprocess.run(
+            unprivileged([sys.executable, "-c", SCAN, str(clone), "v1"]),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         locked.chmod(0o755)
-    assert found == ["derivatives/dandiset-000001/sub-a/pipeline-aind+ephys/version-v1"]
-    assert "sub-b" in caplog.text
+    assert proc.returncode == 0, proc.stderr
+    assert rel(clone, [Path(p) for p in proc.stdout.split()]) == [
+        "derivatives/dandiset-000001/sub-a/pipeline-aind+ephys/version-v1"
+    ]
+    assert f"WARNING Skipping {locked}: Permission denied" in proc.stderr
 
 
 def test_directory_vanishing_mid_walk_reaches_on_error(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The cache of downloaded manifests and their indexes, and conditional fetches.
+"""The cache of downloaded manifests and of their indexes: how entries are stored.
 
 One cache entry per URL, in ``{cache}/manifests/{sha256(url)[:32]}/``:
 
@@ -9,18 +9,20 @@ One cache entry per URL, in ``{cache}/manifests/{sha256(url)[:32]}/``:
     The manifest as downloaded (after ``Content-Encoding`` decoding).
 ``index-{token}.txt``
     The parsed index: ``path NUL date NUL size NUL content-id NUL`` per asset, in
-    manifest order (paths, dates and ids never hold NUL; ``manifest`` checks).
+    manifest order (paths, dates and ids never hold NUL; :mod:`.parse` checks).
 
 Files are written under temporary names and renamed; each download gets a new
 ``token``, so ``meta.json`` always names a consistent pair and concurrent runs never
 see a half-written file.  An entry whose files are missing, the wrong size or fail
 their CRC is reported, dropped and fetched again.  The cache is an optimisation: a
 cache that cannot be written is logged and the manifest is used anyway.
+
+The conditional fetch that uses an entry is :mod:`.load`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 import hashlib
 import json
 import logging
@@ -32,17 +34,9 @@ import time
 from typing import IO, Any
 import zlib
 
-from . import __version__
-from ._asset_index import AssetIndex, IndexBuilder
-from ._manifest_io import (
-    ChunkReader,
-    http_get,
-    iter_file_chunks,
-    prefetch,
-    response_chunks,
-)
-from ._manifest_parse import Fields, parse_manifest
-from .manifest import ManifestUnavailableError, ProgressCallback, _Opened
+from .._version import __version__
+from .index import AssetIndex, IndexBuilder
+from .parse import iter_file_chunks
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -68,8 +62,34 @@ def cache_directory() -> Path:
     return Path(platformdirs.user_cache_dir("dandi-compute", "dandi"))
 
 
-class CacheCorruptError(Exception):
-    """A cache entry failed its checks."""
+class _CorruptEntry(Exception):
+    """A cache entry failed its checks (caught by :meth:`CacheEntry.read`)."""
+
+
+@dataclass
+class CachedCopy:
+    """What a sound cache entry offers a conditional request.
+
+    Attributes
+    ----------
+    meta
+        The entry's checked ``meta.json`` (with the ``etag``/``last_modified`` to
+        send).
+    index
+        The checked index, when it was asked for.
+    manifest
+        The cached manifest, open at its start and checked, when it was asked for
+        (the caller closes it).
+    """
+
+    meta: dict[str, Any]
+    index: AssetIndex | None = None
+    manifest: IO[bytes] | None = None
+
+    def close(self) -> None:
+        """Close the cached manifest, if it was opened."""
+        if self.manifest is not None:
+            self.manifest.close()
 
 
 class CacheEntry:
@@ -88,7 +108,7 @@ class CacheEntry:
         key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
         self.directory = (root or cache_directory()) / "manifests" / key
 
-    def load_meta(self) -> dict[str, Any] | None:
+    def _load_meta(self) -> dict[str, Any] | None:
         """Return the entry's checked ``meta.json``, or None when there is none."""
         path = self.directory / "meta.json"
         try:
@@ -110,9 +130,9 @@ class CacheEntry:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CacheCorruptError(f"unreadable {path}: {exc}") from exc
+            raise _CorruptEntry(f"unreadable {path}: {exc}") from exc
         if not ok:
-            raise CacheCorruptError(f"{path} does not describe {self.url}")
+            raise _CorruptEntry(f"{path} does not describe {self.url}")
         return meta
 
     def _checked_bytes(self, meta: dict[str, Any], part: str) -> bytes:
@@ -120,34 +140,65 @@ class CacheEntry:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise CacheCorruptError(f"cannot read {path}: {exc}") from exc
+            raise _CorruptEntry(f"cannot read {path}: {exc}") from exc
         if len(data) != meta[part]["size"] or zlib.crc32(data) != meta[part]["crc32"]:
-            raise CacheCorruptError(f"{path} is damaged (size or CRC-32 differ)")
+            raise _CorruptEntry(f"{path} is damaged (size or CRC-32 differ)")
         return data
 
-    def read_index(self, meta: dict[str, Any]) -> AssetIndex:
+    def _read_index(self, meta: dict[str, Any]) -> AssetIndex:
         """Return the cached index, checked (size, CRC-32, row count)."""
         data = self._checked_bytes(meta, "index")
         count = meta["index"]["count"]
         if data.count(b"\x00") != 4 * count or (count and data[-1] != 0):
-            raise CacheCorruptError(f"index of {self.url} does not hold {count} rows")
+            raise _CorruptEntry(f"index of {self.url} does not hold {count} rows")
         return AssetIndex(data, count, meta["index"]["unique"])
 
-    def open_manifest(self, meta: dict[str, Any]) -> IO[bytes]:
+    def _open_manifest(self, meta: dict[str, Any]) -> IO[bytes]:
         """Open the cached manifest after checking its size and CRC-32."""
         path = self.directory / meta["manifest"]["file"]
         try:
             f = open(path, "rb")  # noqa: SIM115 - returned to the caller
         except OSError as exc:
-            raise CacheCorruptError(f"cannot read {path}: {exc}") from exc
+            raise _CorruptEntry(f"cannot read {path}: {exc}") from exc
         crc, size = 0, 0
         for chunk in iter_file_chunks(f, 1 << 20):
             crc, size = zlib.crc32(chunk, crc), size + len(chunk)
         if size != meta["manifest"]["size"] or crc != meta["manifest"]["crc32"]:
             f.close()
-            raise CacheCorruptError(f"{path} is damaged (size or CRC-32 differ)")
+            raise _CorruptEntry(f"{path} is damaged (size or CRC-32 differ)")
         f.seek(0)
         return f
+
+    def read(self, manifest: bool = False) -> CachedCopy | None:
+        """Return the entry's checked index (or manifest), or None.
+
+        A damaged entry -- files missing, of the wrong size, failing their CRC-32,
+        or a ``meta.json`` that does not describe this URL -- is logged, removed,
+        and answered by None, as if there was none.
+
+        Parameters
+        ----------
+        manifest
+            Open the cached manifest instead of reading the index (to parse the
+            full records again).
+
+        Returns
+        -------
+        CachedCopy or None
+        """
+        try:
+            meta = self._load_meta()
+            if meta is None:
+                return None
+            if manifest:
+                return CachedCopy(meta, manifest=self._open_manifest(meta))
+            return CachedCopy(meta, index=self._read_index(meta))
+        except _CorruptEntry as exc:
+            lgr.warning(
+                "Cache entry of %s is damaged (%s): downloading again", self.url, exc
+            )
+            self.clear()
+            return None
 
     def clear(self) -> None:
         """Remove the entry's files (not the lock, nor others' fresh .tmp files)."""
@@ -285,124 +336,3 @@ class CacheWriter:
                 os.unlink(self.entry.directory / (self.names[part] + ".tmp"))
             except OSError:
                 pass
-
-
-def open_url(
-    url: str,
-    *,
-    what: str | None,
-    cache: bool,
-    refresh: bool,
-    keep_records: bool,
-    builder: IndexBuilder | None,
-    progress: ProgressCallback | None,
-    timeout: float,
-) -> _Opened:
-    """Fetch a manifest, conditionally when it is cached; see ``manifest._open``.
-
-    Returns the cached index on a 304 (the cached manifest, re-parsed, with
-    ``keep_records``), else the records parsed as they are downloaded.
-    """
-    entry = CacheEntry(url) if cache else None
-    meta, index, cached = None, None, None
-    if entry is not None and not refresh:
-        try:
-            meta = entry.load_meta()
-            if meta is not None:
-                if keep_records:
-                    cached = entry.open_manifest(meta)
-                else:
-                    index = entry.read_index(meta)
-        except CacheCorruptError as exc:
-            lgr.warning(
-                "Cache entry of %s is damaged (%s): downloading again", url, exc
-            )
-            entry.clear()
-            meta = None
-    headers = {}
-    if meta is not None:
-        if meta.get("etag"):
-            headers["If-None-Match"] = meta["etag"]
-        if meta.get("last_modified"):
-            headers["If-Modified-Since"] = meta["last_modified"]
-    try:
-        resp = http_get(url, headers, timeout, what)
-    except BaseException:
-        if cached is not None:
-            cached.close()
-        raise
-    if resp.status_code == 304:
-        resp.close()
-        if meta is None:
-            raise ManifestUnavailableError(
-                f"HTTP 304 Not Modified for an unconditional request: {url}", url, 304
-            )
-        lgr.info("Manifest %s unchanged (HTTP 304): using the cached copy", url)
-        if cached is not None:
-            return _Opened(pairs=_parse_cached(cached, url, builder))
-        return _Opened(index=index)
-    if cached is not None:
-        cached.close()
-    total = None
-    length = resp.headers.get("Content-Length", "")
-    if not resp.headers.get("Content-Encoding") and length.isdigit():
-        total = int(length)
-    validators = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
-    return _Opened(
-        pairs=_download(
-            resp,
-            url,
-            entry if any(validators) else None,
-            validators,
-            keep_records,
-            builder,
-            progress,
-            total,
-        )
-    )
-
-
-def _parse_cached(
-    f: IO[bytes], url: str, builder: IndexBuilder | None
-) -> Iterator[tuple[Fields, Any]]:
-    with f:
-        reader = ChunkReader(iter_file_chunks(f), url)
-        yield from parse_manifest(reader, url, True, builder)
-
-
-def _download(
-    resp: Any,
-    url: str,
-    entry: CacheEntry | None,
-    validators: tuple[str | None, str | None],
-    keep_records: bool,
-    builder: IndexBuilder | None,
-    progress: Callable[[int, int | None], None] | None,
-    total: int | None,
-) -> Iterator[tuple[Fields, Any]]:
-    writer = None
-    if entry is not None:
-        builder = builder or IndexBuilder(keep=False)
-        writer = CacheWriter(entry, builder)
-        if not writer.active:
-            writer = None
-    received = 0
-
-    def tee(chunk: bytes) -> None:  # in the download thread
-        nonlocal received
-        received += len(chunk)
-        if writer is not None:
-            writer.write_manifest(chunk)
-        if progress is not None:
-            progress(received, total)
-
-    reader = ChunkReader(prefetch(response_chunks(resp, url), tee), url)
-    try:
-        yield from parse_manifest(reader, url, keep_records, builder)
-    except BaseException:
-        resp.close()
-        if writer is not None:
-            writer.abort()
-        raise
-    if writer is not None:
-        writer.commit(*validators)

@@ -14,8 +14,9 @@ from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
 from operator import itemgetter
 from typing import Any
 
-from .manifest import AssetMetadata
+from .records import AssetMetadata, Fields
 
+#: how many rows :class:`IndexBuilder` collects before encoding them in one go
 ROWS_PER_FLUSH = 4096
 
 
@@ -171,16 +172,11 @@ class IndexBuilder:
         self.data: bytearray | None = bytearray() if keep else None
         self.count = 0
         self.sink: Callable[[bytes], Any] | None = None
-        #: pending (path, date, size, id) tuples: append, then :meth:`flush`
-        #: once ``len(rows) >= ROWS_PER_FLUSH`` (the parse loop does that itself)
-        self.rows: list[tuple[str, str, int, str]] = []
+        #: pending (path, date, size, id) tuples: the parse loop appends to it and
+        #: calls :meth:`flush` once ``len(rows) >= ROWS_PER_FLUSH`` (a method call
+        #: per record would cost more than the append itself)
+        self.rows: list[Fields] = []
         self._hashes: set[int] | None = set() if keep else None
-
-    def add(self, path: str, date: str, size: int, content_id: str) -> None:
-        """Append one asset's row."""
-        self.rows.append((path, date, size, content_id))
-        if len(self.rows) >= ROWS_PER_FLUSH:
-            self.flush()
 
     def flush(self) -> None:
         """Pass the pending rows on to ``data`` and ``sink``."""

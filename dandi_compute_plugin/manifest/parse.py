@@ -1,11 +1,17 @@
 """Parsing ``assets.jsonld`` as it is read: the record checks and the ijson reader.
 
-Private to :mod:`dandi_compute_plugin.manifest`, which is the public face.
+The manifest is one compact JSON array of asset records (``[{...},{...}]``).  It is
+parsed *while it arrives* with ijson's C backend: a record is checked
+(:func:`check_record`), reduced to its :data:`~.records.Fields` and dropped, so
+memory does not grow with the manifest.  Bad input raises
+:class:`~dandi_compute_plugin.errors.ManifestFormatError` naming the record
+(numbered from 1) and its path.  ``ijson`` is imported only when a manifest is
+parsed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 import logging
 import os
@@ -13,18 +19,18 @@ from pathlib import Path
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
-from ._manifest_io import ChunkReader, iter_file_chunks
-from .manifest import (
-    CHUNK_SIZE,
-    AssetMetadata,
-    ManifestFormatError,
-    ManifestUnavailableError,
-)
+from ..errors import ManifestFormatError, ManifestUnavailableError
+from .index import ROWS_PER_FLUSH
+from .records import Fields
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._asset_index import IndexBuilder
+    from .index import IndexBuilder
+    from .location import Source
 
 lgr = logging.getLogger("dandi.compute")
+
+#: bytes read at a time from a file, and ijson's buffer size
+CHUNK_SIZE = 1 << 16
 
 
 # ----------------------------------------------------------------- records
@@ -85,17 +91,30 @@ def content_id_of(content_urls: object) -> str | None:
     return None
 
 
-#: the checked fields of a record: path, date_modified, content_size, content_id
-Fields = tuple[str, str, int, str]
-
-
 def check_record(record: object, number: int | None, source: str) -> Fields:
     """Check one asset record; return its path, date, size and content id.
+
+    Parameters
+    ----------
+    record
+        One element of the manifest's array.
+    number
+        Its number in the manifest (from 1), for the error message.
+    source
+        Where the manifest came from, for the error message.
+
+    Returns
+    -------
+    Fields
+        ``(path, date_modified, content_size, content_id)``; a ``contentSize``
+        written as a string of digits is returned as an int.
 
     Raises
     ------
     ManifestFormatError
-        See :func:`asset_metadata_from_record`.
+        When the record is not an object, or its ``path``, ``contentSize`` (an int
+        or a string of digits), ``dateModified`` (ISO 8601) or blob/zarr
+        ``contentUrl`` is missing or invalid.
     """
     if type(record) is not dict:
         raise ManifestFormatError(
@@ -143,32 +162,80 @@ def check_record(record: object, number: int | None, source: str) -> Fields:
 _fromisoformat = datetime.fromisoformat
 
 
-def asset_metadata_from_record(
-    record: object, number: int | None = None, source: str = "<record>"
-) -> AssetMetadata:
-    """Check one asset record and reduce it to :class:`AssetMetadata`.
+# ----------------------------------------------------------------- reading
+
+_WHAT_STARTS = {ord("{"): "a JSON object", ord('"'): "a JSON string"}
+
+
+class ChunkReader:
+    """A binary ``read(n)`` over byte chunks, checking that they start a JSON array.
+
+    The first bytes are checked before ijson sees them, so that a manifest that is
+    a JSON object, a string or nothing at all is named as such.
 
     Parameters
     ----------
-    record
-        One element of the manifest's array.
-    number
-        Its number in the manifest (from 1), for the error message.
+    chunks
+        The bytes, in pieces of any size.
     source
-        Where the manifest came from, for the error message.
-
-    Returns
-    -------
-    AssetMetadata
-
-    Raises
-    ------
-    ManifestFormatError
-        When the record is not an object, or its ``path``, ``contentSize`` (an int
-        or a string of digits), ``dateModified`` (ISO 8601) or blob/zarr
-        ``contentUrl`` is missing or invalid.
+        Where they come from, for error messages.
     """
-    return AssetMetadata(*check_record(record, number, source))
+
+    def __init__(self, chunks: Iterable[bytes], source: str) -> None:
+        self._chunks = iter(chunks)
+        self._source = source
+        self._buf = memoryview(b"")
+        self._started = False
+
+    def _next_chunk(self) -> bytes:
+        for chunk in self._chunks:
+            if chunk:
+                return chunk
+        return b""
+
+    def _start(self) -> bytes:
+        first = True
+        while chunk := self._next_chunk():
+            if first and chunk.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM
+                chunk = chunk[3:]
+            first = False
+            stripped = chunk.lstrip(b" \t\r\n")
+            if not stripped:
+                continue
+            if stripped[0] != ord("["):
+                what = _WHAT_STARTS.get(stripped[0], "not a JSON array")
+                raise ManifestFormatError(
+                    self._source,
+                    f"{what}, not a JSON array of asset records "
+                    f"(starts with {stripped[:20]!r})",
+                )
+            self._started = True
+            return stripped
+        raise ManifestFormatError(
+            self._source,
+            "no JSON array: " + ("only white space" if not first else "empty"),
+        )
+
+    def read(self, size: int = -1) -> bytes:
+        """Return up to ``size`` bytes (never more: ijson's C backend needs that)."""
+        if not self._buf:
+            chunk = self._next_chunk() if self._started else self._start()
+            if not chunk:
+                return b""
+            if size < 0 or len(chunk) <= size:
+                return chunk
+            self._buf = memoryview(chunk)
+        if size < 0:
+            size = len(self._buf)
+        out = bytes(self._buf[:size])
+        self._buf = self._buf[size:]
+        return out
+
+
+def iter_file_chunks(stream: IO[bytes], size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Yield the bytes of a binary stream in chunks of ``size``."""
+    while chunk := stream.read(size):
+        yield chunk
 
 
 # ----------------------------------------------------------------- parsing
@@ -245,8 +312,6 @@ def parse_manifest(
     """
     import ijson
 
-    from ._asset_index import ROWS_PER_FLUSH
-
     done, last = 0, None
     items = ijson_backend().items(reader, "item", buf_size=CHUNK_SIZE)
     rows = builder.rows if builder is not None else None
@@ -269,14 +334,28 @@ def parse_manifest(
 
 
 def parse_source(
-    source: str | os.PathLike | IO[bytes],
+    source: Source,
     keep_records: bool,
     builder: IndexBuilder | None = None,
 ) -> Iterator[tuple[Fields, dict[str, Any] | None]]:
     """Parse a manifest file, ``"-"`` (standard input) or a binary stream.
 
-    A missing file raises :class:`ManifestUnavailableError` at once, not when
-    the iteration starts.
+    Parameters
+    ----------
+    source
+        A file path, ``"-"`` or a binary stream (not a URL).
+    keep_records, builder
+        As for :func:`parse_manifest`.
+
+    Returns
+    -------
+    Iterator of (Fields, dict or None)
+        As :func:`parse_manifest` yields them.
+
+    Raises
+    ------
+    ManifestUnavailableError
+        For a missing file, at once, not when the iteration starts.
     """
     if isinstance(source, str | os.PathLike):
         if str(source) == "-":

@@ -1,7 +1,8 @@
-"""Getting a manifest's bytes: HTTP, read-ahead, and a ``read(n)`` for ijson.
+"""A manifest's bytes over HTTP: the GET, its body in chunks, and a read-ahead thread.
 
-Private to :mod:`dandi_compute_plugin.manifest`.  ``requests`` is imported only when
-a URL is fetched.
+``requests`` is imported only when a URL is fetched.  Every failure -- no answer, an
+error status, a download broken midway -- is a :class:`ManifestUnavailableError`
+whose message says what it means for a manifest.
 """
 
 from __future__ import annotations
@@ -10,107 +11,12 @@ from collections.abc import Callable, Iterable, Iterator
 import logging
 import queue
 import threading
-from typing import IO, Any
+from typing import Any
 
-from . import __version__
-from .manifest import (
-    CHUNK_SIZE,
-    ManifestFormatError,
-    ManifestUnavailableError,
-    ProgressCallback,
-)
+from .._version import __version__
+from ..errors import ManifestUnavailableError
 
 lgr = logging.getLogger("dandi.compute")
-
-_WHAT_STARTS = {ord("{"): "a JSON object", ord('"'): "a JSON string"}
-
-
-class ChunkReader:
-    """A binary ``read(n)`` over byte chunks, checking that they start a JSON array.
-
-    Parameters
-    ----------
-    chunks
-        The bytes, in pieces of any size.
-    source
-        Where they come from, for error messages.
-    sink
-        Called with every chunk as it is read (the cache's copy), or None.
-    progress
-        Called with (bytes read, ``total``) after every chunk, or None.
-    total
-        The expected number of bytes, when known.
-    """
-
-    def __init__(
-        self,
-        chunks: Iterable[bytes],
-        source: str,
-        sink: Callable[[bytes], object] | None = None,
-        progress: ProgressCallback | None = None,
-        total: int | None = None,
-    ) -> None:
-        self._chunks = iter(chunks)
-        self._source, self._sink, self._progress, self._total = (
-            source,
-            sink,
-            progress,
-            total,
-        )
-        self._buf = memoryview(b"")
-        self._started = False
-        self.bytes_read = 0
-
-    def _next_chunk(self) -> bytes:
-        for chunk in self._chunks:
-            if not chunk:
-                continue
-            self.bytes_read += len(chunk)
-            if self._sink is not None:
-                self._sink(chunk)
-            if self._progress is not None:
-                self._progress(self.bytes_read, self._total)
-            return chunk
-        return b""
-
-    def _start(self) -> bytes:
-        first = True
-        while chunk := self._next_chunk():
-            if first and chunk.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM
-                chunk = chunk[3:]
-            first = False
-            stripped = chunk.lstrip(b" \t\r\n")
-            if not stripped:
-                continue
-            if stripped[0] != ord("["):
-                what = _WHAT_STARTS.get(stripped[0], "not a JSON array")
-                raise ManifestFormatError(
-                    self._source,
-                    f"{what}, not a JSON array of asset records "
-                    f"(starts with {stripped[:20]!r})",
-                )
-            self._started = True
-            return stripped
-        raise ManifestFormatError(
-            self._source,
-            "no JSON array: " + ("only white space" if not first else "empty"),
-        )
-
-    def read(self, size: int = -1) -> bytes:
-        """Return up to ``size`` bytes (never more: ijson's C backend needs that)."""
-        if not self._buf:
-            chunk = self._next_chunk() if self._started else self._start()
-            if not chunk:
-                return b""
-            if size < 0 or len(chunk) <= size:
-                return chunk
-            self._buf = memoryview(chunk)
-        if size < 0:
-            size = len(self._buf)
-        out = bytes(self._buf[:size])
-        self._buf = self._buf[size:]
-        return out
-
 
 _DONE = object()
 
@@ -126,6 +32,19 @@ def prefetch(
     network reads, file writes and CRC-32s -- which release the GIL -- overlap
     with the parse on another core.  Errors of the thread are raised here;
     closing this generator stops the thread.
+
+    Parameters
+    ----------
+    chunks
+        The bytes, e.g. from :func:`response_chunks`.
+    on_chunk
+        Called in the thread with every chunk before it is queued, or None.
+    depth
+        How many chunks the thread may read ahead.
+
+    Yields
+    ------
+    bytes
     """
     pending: queue.Queue = queue.Queue(depth)
     stop = threading.Event()
@@ -166,12 +85,6 @@ def prefetch(
         stop.set()
 
 
-def iter_file_chunks(stream: IO[bytes], size: int = CHUNK_SIZE) -> Iterator[bytes]:
-    """Yield the bytes of a binary stream in chunks of ``size``."""
-    while chunk := stream.read(size):
-        yield chunk
-
-
 def _reason(exc: BaseException) -> str:
     """The innermost useful message of a requests/urllib3 exception chain."""
     seen: set[int] = set()
@@ -192,6 +105,23 @@ def http_get(
     url: str, headers: dict[str, str], timeout: float, what: str | None
 ) -> Any:
     """GET ``url`` streaming; return the response of a 200 or 304.
+
+    Parameters
+    ----------
+    url
+        The manifest's URL.
+    headers
+        Extra request headers (the conditional ones).
+    timeout
+        Seconds to wait for the server to connect or to send more data.
+    what
+        What the manifest is of (``dandiset 001697 version draft``), for the
+        messages; None for a URL given as the source.
+
+    Returns
+    -------
+    requests.Response
+        Its body not yet read.
 
     Raises
     ------
@@ -237,7 +167,26 @@ def http_get(
 
 
 def response_chunks(resp: Any, url: str, size: int = 1 << 16) -> Iterator[bytes]:
-    """Yield a response's (decoded) body; a broken download raises."""
+    """Yield a response's (decoded) body; a broken download raises.
+
+    Parameters
+    ----------
+    resp
+        A streaming ``requests.Response``; closed when done.
+    url
+        Its URL, for the message.
+    size
+        The chunk size asked of ``requests``.
+
+    Yields
+    ------
+    bytes
+
+    Raises
+    ------
+    ManifestUnavailableError
+        When the connection breaks or times out, naming the bytes received.
+    """
     import requests
 
     received = 0

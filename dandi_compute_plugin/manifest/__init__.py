@@ -1,0 +1,48 @@
+"""A dandiset version's ``assets.jsonld`` manifest: sources, streaming parse, index.
+
+The archive publishes the asset metadata of each dandiset version as one compact
+JSON array of asset records.  This package reads it from the archive, from any URL,
+from a file or from standard input, parses it while it arrives, and caches it with
+the index parsed from it.  Its modules, each importing only those before it:
+
+:mod:`.records`
+    what is handed out: :class:`AssetMetadata`, :class:`AssetsJsonldMetadata`;
+:mod:`.location`
+    where a manifest is: :func:`manifest_url`;
+:mod:`.http`
+    the bytes over HTTP;
+:mod:`.index`
+    the compact index;
+:mod:`.parse`
+    the record checks and the streaming parse;
+:mod:`.cache`
+    the stored copies and indexes;
+:mod:`.load`
+    :class:`ManifestRequest` and the functions that read a manifest.
+"""
+
+from __future__ import annotations
+
+from .cache import CACHE_DIR_ENV, cache_directory
+from .load import (
+    ManifestRequest,
+    iter_asset_metadata,
+    iter_assets,
+    load_assets_jsonld_metadata,
+)
+from .location import DEFAULT_DANDISET_ID, MANIFEST_URL_ENV, manifest_url
+from .records import AssetMetadata, AssetsJsonldMetadata
+
+__all__ = [
+    "CACHE_DIR_ENV",
+    "DEFAULT_DANDISET_ID",
+    "MANIFEST_URL_ENV",
+    "AssetMetadata",
+    "AssetsJsonldMetadata",
+    "ManifestRequest",
+    "cache_directory",
+    "iter_asset_metadata",
+    "iter_assets",
+    "load_assets_jsonld_metadata",
+    "manifest_url",
+]

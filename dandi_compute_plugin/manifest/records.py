@@ -1,0 +1,71 @@
+"""What the manifest reader hands out: the metadata of an asset, and the index.
+
+An ``assets.jsonld`` record carries dozens of fields; the reader keeps four of them
+(:data:`Fields`), checked, and makes an :class:`AssetMetadata` of them only when one
+is asked for.  :class:`AssetsJsonldMetadata` is the index of a whole manifest, as
+``dandi_compute_code.dandiset`` returns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: the checked fields of a record: path, date_modified, content_size, content_id
+Fields = tuple[str, str, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetMetadata:
+    """What the index keeps of one asset record.
+
+    Attributes
+    ----------
+    path
+        The asset's path in the dandiset (POSIX, relative).
+    date_modified
+        ``dateModified``, as written in the manifest (ISO 8601).
+    content_size
+        ``contentSize`` in bytes.
+    content_id
+        The blob UUID or zarr id: the last path component of the ``contentUrl``
+        entry that contains ``/blobs/`` or ``/zarr/``.
+    """
+
+    path: str
+    date_modified: str
+    content_size: int
+    content_id: str
+
+    def as_record(self) -> dict[str, Any]:
+        """Return the output record of ``dandi compute index``."""
+        return {
+            "path": self.path,
+            "date_modified": self.date_modified,
+            "content_size": self.content_size,
+            "content_id": self.content_id,
+        }
+
+
+@dataclass(frozen=True)
+class AssetsJsonldMetadata:
+    """The index of a manifest, as ``dandi_compute_code.dandiset`` returns it.
+
+    Attributes
+    ----------
+    content_id_to_asset
+        content id -> :class:`AssetMetadata`; with ``keep_records=True`` a dict of
+        content id -> the full asset record, as ``dandi_compute_code.dandiset``
+        keeps it.  Assets sharing a blob: the last wins.
+    path_to_asset_metadata
+        asset path -> :class:`AssetMetadata`, in manifest order.
+
+    Both are read-only mappings (``[]``, ``get``, ``in``, ``len``, iteration,
+    ``keys``/``values``/``items``, ``==``), built lazily by
+    :func:`~dandi_compute_plugin.manifest.load_assets_jsonld_metadata`;
+    ``dict(...)`` makes plain dicts.
+    """
+
+    content_id_to_asset: Mapping[str, Any]
+    path_to_asset_metadata: Mapping[str, AssetMetadata]
