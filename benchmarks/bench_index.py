@@ -1,4 +1,4 @@
-"""Benchmark indexing a 1 GB ``assets.jsonld`` against the seed's approach.
+"""Benchmark indexing a 1 GB ``assets.jsonld`` against ``json.load``.
 
 Generates a compact manifest of at least ``--size-gb`` GB (default 1) whose records
 are shaped like 001697's (the ``tests/records.py`` record, and one in 48 an NWB
@@ -6,7 +6,8 @@ record with the extra fields the real ones carry; every path and blob id unique)
 serves it from a separate ``http.server`` process on 127.0.0.1 (``Last-Modified``
 and 304 on ``If-Modified-Since``), and runs, each in its own process, in the same run:
 
-(a) the seed: ``json.load(urlopen(url))``, then the index with full dicts;
+(a) as ``dandi_compute_code.dandiset`` does: ``json.load(urlopen(url))``, then the
+    index with full dicts;
 (b) :func:`dandi_compute_plugin.load_assets_jsonld_metadata` on the URL, empty cache;
 (c) (b) again: the server answers 304 and the cached index is reused;
 (d) for information: :func:`iter_asset_metadata` without cache, no index kept.
@@ -165,7 +166,7 @@ def peak_rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 """
 
-SEED = (
+JSON_LOAD = (
     PEAK_RSS
     + r"""
 import json, sys, time, urllib.request
@@ -312,7 +313,7 @@ def main() -> None:
     try:
         for i in range(args.repeat):
             env["DANDI_COMPUTE_CACHE_DIR"] = str(work / f"cache-{i}")  # empty
-            runs["a"].append(measure(SEED, url, last_path, env=env))
+            runs["a"].append(measure(JSON_LOAD, url, last_path, env=env))
             runs["b"].append(measure(OURS, url, last_path, "index", env=env))
             runs["c"].append(measure(OURS, url, last_path, "index", env=env))
             runs["d"].append(measure(OURS, url, last_path, "iter", env=env))
@@ -326,7 +327,7 @@ def main() -> None:
         if (r["count"], r["bytes"]) != (count, a["bytes"]):
             sys.exit(f"({name}) found {r['count']} assets, {r['bytes']} bytes")
     rows = [
-        ("(a) seed: json.load + full-dict index", a),
+        ("(a) json.load + full-dict index", a),
         ("(b) load_assets_jsonld_metadata, first run", b),
         ("(c) load_assets_jsonld_metadata, 304 re-run", c),
         ("(d) iter_asset_metadata, no cache, no index", d),

@@ -55,7 +55,8 @@ The objects
 ``.path`` (the local version directory, a :class:`pathlib.Path`), ``.relpath``
 (its POSIX path in the dandiset, which is also the remote asset-path prefix),
 ``.version`` (the full directory version, e.g. ``v1.1.1+b268fd2``), ``.dandiset``
-(the source dandiset id), ``.subject``, ``.session``, ``.pipeline``, ``.assets``
+(the source dandiset id), ``.subject``, ``.session``, ``.pipeline`` (all taken
+from ``.directory``, the :class:`~dandi_compute_plugin.VersionDirectory`), ``.assets``
 (the remote assets planned for deletion: ``.path``, ``.size``, ``.asset_id``),
 ``.remote_bytes``, ``.local_files`` and ``.local_bytes``.  ``result`` is a
 :class:`~dandi_compute_plugin.deletion.TargetResult` and ``report`` a
