@@ -94,6 +94,24 @@ class JournalBusyError(RuntimeError):
     """Another run holds the deletion journal of this clone."""
 
 
+class JournalError(RuntimeError):
+    """The deletion journal of a clone cannot be trusted: nothing was changed.
+
+    Attributes
+    ----------
+    path
+        The journal file.
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class JournalMismatchError(JournalError):
+    """The journal was written for another archive instance, dandiset or clone."""
+
+
 class UnsafePathError(RuntimeError):
     """A path that is not a real directory inside ``derivatives/dandiset-*``."""
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 import uuid
 
+from dandischema.digests.dandietag import ETagHashlike
+
 API = "https://api.dandiarchive.org/api"
 S3 = "https://dandiarchive.s3.amazonaws.com"
 CONTEXT = (
@@ -40,6 +42,7 @@ def asset_record(
     asset_id: str | None = None,
     blob_id: str | None = None,
     zarr: bool = False,
+    zarr_checksum: str | None = None,
     date_modified: str = "2026-04-30T21:51:57.771066-04:00",
 ) -> dict[str, Any]:
     """One asset metadata record, shaped like those the archive writes.
@@ -55,7 +58,14 @@ def asset_record(
         store = f"{S3}/zarr/{blob_id}/"
     else:
         store = f"{S3}/blobs/{blob_id[:3]}/{blob_id[3:6]}/{blob_id}"
-    digest = hashlib.sha256(path.encode()).hexdigest()
+    content = content_of(path, size)
+    digests = {"dandi:sha2-256": hashlib.sha256(content).hexdigest()}
+    if zarr:
+        digests = {"dandi:dandi-zarr-checksum": zarr_checksum or "0" * 32 + "-0--0"}
+    else:  # the real dandi-etag of the file build_clone writes
+        etag = ETagHashlike(len(content))
+        etag.update(content)
+        digests["dandi:dandi-etag"] = etag.hexdigest()
     return {
         "@context": CONTEXT,
         "access": [{"schemaKey": "AccessRequirements", "status": "dandi:OpenAccess"}],
@@ -63,10 +73,7 @@ def asset_record(
         "contentSize": size,
         "contentUrl": [f"{API}/assets/{asset_id}/download/", store],
         "dateModified": date_modified,
-        "digest": {
-            "dandi:dandi-etag": hashlib.md5(path.encode()).hexdigest() + "-1",
-            "dandi:sha2-256": digest,
-        },
+        "digest": digests,
         "encodingFormat": "application/octet-stream",
         "id": f"dandiasset:{asset_id}",
         "identifier": asset_id,

@@ -55,6 +55,16 @@ def _delete_line(rec: dict) -> str:
     help="Also delete version directories holding local files that the server "
     "does not have (they are lost).",
 )
+@click.option(
+    "--verify",
+    type=click.Choice(["digest", "size"]),
+    default="digest",
+    show_default=True,
+    help="How a local file is found to be on the server before its directory is "
+    "deleted: 'digest' compares its dandi-etag (a Zarr's checksum) with the "
+    "asset's, as dandi computes and caches them; 'size' only compares sizes "
+    "(cheaper for terabytes of local data, and weaker).",
+)
 @disable_plugin_option(
     "Run without the hook plugin NAME (repeatable; see 'dandi compute "
     "plugins'). DANDI_COMPUTE_DISABLE_PLUGINS (comma-separated) adds to these."
@@ -72,6 +82,7 @@ def delete_version(
     yes: bool,
     jobs: int,
     include_unuploaded: bool,
+    verify: str,
     disable_plugins: tuple[str, ...],
     output_format: str,
 ) -> None:
@@ -104,6 +115,7 @@ def delete_version(
         dandi_instance=dandi_instance,
         dry_run=dry_run,
         include_unuploaded=include_unuploaded,
+        verify=verify,
         jobs=jobs,
         disable_plugins=disable_plugins,
     )

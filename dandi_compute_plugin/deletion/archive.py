@@ -3,9 +3,10 @@
 Everything that talks to the DANDI Archive goes through :mod:`dandi`:
 :meth:`DandiAPIClient.for_dandi_instance` (instance names and URLs, exactly as
 ``dandi -i``), dandi's key lookup (``{INSTANCE}_API_KEY``, then the keyring),
-:class:`dandi.delete.Deleter` to turn a local directory into the remote assets below
-its path, and :meth:`RemoteAsset.delete` for each asset, so that the result of every
-single deletion is known (``dandi.delete.delete()`` would swallow them).
+the draft's asset listing below a directory's path (with the digests, checked by
+:mod:`.listing`), and one ``DELETE`` per asset through the client (dandi's retries
+apply), so that the result of every single deletion is known
+(``dandi.delete.delete()`` would swallow them).
 
 The API key never leaves this module in a message: errors are rewritten with
 :func:`redact` before they are raised or reported.
@@ -18,11 +19,12 @@ import contextlib
 import io
 import logging
 import os
-from pathlib import Path
 import sys
 from typing import Any
 
 from ..errors import ArchiveError, AuthenticationError
+from .listing import checked_assets, is_uuid
+from .model import PlannedAsset
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -217,57 +219,49 @@ class ArchiveSession:
 
     # -- assets ----------------------------------------------------------------
 
-    def assets_under(self, directory: Path, relpath: str) -> list[Any]:
-        """Return the remote assets (dandi ``RemoteAsset``) below a local directory.
+    def assets_under(
+        self, relpath: str, *, metadata: bool = True
+    ) -> list[PlannedAsset]:
+        """Return the draft's assets below a directory, checked.
 
-        dandi's :class:`~dandi.delete.Deleter` resolves the local directory to its
-        path in the dandiset (via the ``dandiset.yaml`` above it) and lists the
-        draft's assets under that path.  The server's ``path`` filter is a
-        case-insensitive prefix: only assets whose path starts with exactly
-        ``relpath + "/"`` are kept.
+        The directory's path is the one in the clone relative to its top
+        directory, never one resolved through another ``dandiset.yaml`` found
+        on the way.  With ``metadata``, each asset's digest comes with the same
+        paginated listing (the archive's ``metadata=true``).
 
         Parameters
         ----------
-        directory
-            The local version directory.  When it no longer exists (a target
-            the journal holds, gone locally), the draft is listed by ``relpath``.
         relpath
-            Its POSIX path relative to the dandiset's top directory.
+            The directory's POSIX path relative to the dandiset's top directory.
+        metadata
+            Ask for the assets' metadata (their digests).
 
         Returns
         -------
-        list
+        list of PlannedAsset
             Sorted by path.
-        """
-        from dandi.delete import Deleter
 
+        Raises
+        ------
+        ArchiveError
+            When the listing breaks a rule of :mod:`.listing`.
+        requests.RequestException
+            When the listing fails (after dandi's retries).
+        """
         prefix = relpath.rstrip("/") + "/"
-        if os.path.isdir(directory):
-            deleter = Deleter(
-                client=self.client, dandiset=self.dandiset, skip_missing=True
-            )
-            deleter.register_local_path_equivalent(self.instance, str(directory))
-            listed: Iterable[Any] = deleter.remote_assets
-        else:
-            listed = self.dandiset.get_assets_with_path_prefix(prefix)
-        kept = []
-        for asset in listed:
-            if asset.path.startswith(prefix):
-                kept.append(asset)
-            else:
-                lgr.debug("Not under %s (case differs): %s", prefix, asset.path)
-        return sorted(kept, key=lambda a: a.path)
+        params = {"path": prefix, "order": "path"}
+        if metadata:
+            params["metadata"] = "true"
+        results = self.client.paginate(
+            f"{self.dandiset.version_api_path}assets/", params=params
+        )
+        return checked_assets(results, prefix)
 
     def remaining(self, relpath: str) -> dict[str, str]:
         """Return ``{asset id: path}`` of the draft's assets still below ``relpath``."""
-        prefix = relpath.rstrip("/") + "/"
-        return {
-            a.identifier: a.path
-            for a in self.dandiset.get_assets_with_path_prefix(prefix)
-            if a.path.startswith(prefix)
-        }
+        return {a.asset_id: a.path for a in self.assets_under(relpath, metadata=False)}
 
-    def delete_asset(self, asset: Any) -> None:
+    def delete_asset(self, asset: PlannedAsset) -> None:
         """Delete one asset from the draft; an asset the server does not have
         (404) is gone as well.
 
@@ -279,8 +273,12 @@ class ArchiveSession:
         from dandi.exceptions import HTTP404Error
         import requests
 
+        if not is_uuid(asset.asset_id):  # never into a URL unchecked
+            raise ArchiveError(f"not a UUID: {asset.asset_id[:80]!r}")
         try:
-            asset.delete()
+            self.client.delete(
+                f"{self.dandiset.version_api_path}assets/{asset.asset_id}/"
+            )
         except HTTP404Error:
             lgr.debug("%s was not on the server any more", asset.path)
         except requests.RequestException as exc:

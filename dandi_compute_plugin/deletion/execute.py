@@ -2,9 +2,9 @@
 
 Per target, every remote asset is deleted first (up to ``jobs`` at once); only when
 each one is confirmed gone (204 or 404) *and* a fresh listing of the directory's
-path is empty is the local directory removed, after checking again that its files
-are those the plan saw and that it is still a real directory inside
-``derivatives/dandiset-*`` (:mod:`.local`).  Every step is journaled
+path is empty is the local directory removed: exactly the objects the plan vetted,
+then the directories that became empty (:mod:`.local`); anything else stays and
+the target is reported failed.  Every step is journaled
 (:mod:`.journal`) so that a re-run after a crash finishes the job.  A failing
 target never stops the others; the report says what happened.
 
@@ -21,7 +21,6 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 import contextlib
 from dataclasses import dataclass, field, replace
 import logging
-import os
 from pathlib import Path
 import signal
 import threading
@@ -29,13 +28,14 @@ from typing import Any
 
 from ..errors import DeletionIncomplete
 from .archive import ArchiveSession, describe_error
-from .local import find_unuploaded, inventory, remove_version_directory
+from .local import remove_vetted
 from .model import (
     DEFAULT_JOBS,
     AssetFailure,
     DeletionOptions,
     DeletionReport,
     DeletionTarget,
+    PlannedAsset,
     TargetResult,
     TargetStatus,
 )
@@ -76,7 +76,7 @@ class _Run:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def _delete_one(run: _Run, asset: Any) -> bool:
+def _delete_one(run: _Run, asset: PlannedAsset) -> bool:
     """Delete one asset; False when Ctrl-C came first and it was not attempted."""
     if run.stop.is_set():
         return False
@@ -93,8 +93,7 @@ def _delete_remote(run: _Run, item: PlanItem) -> tuple[int, list[AssetFailure]]:
     assert journal is not None
     journal.record_intents(target.relpath, target.assets, item.local_mtimes)
     futures = {
-        run.pool.submit(_delete_one, run, obj): planned
-        for obj, planned in zip(item.remote_objects, target.assets, strict=True)
+        run.pool.submit(_delete_one, run, planned): planned for planned in target.assets
     }
     wait(futures)
     deleted, failures = 0, []
@@ -128,25 +127,6 @@ def _remote_left(run: _Run, target: DeletionTarget) -> str | None:
     return None
 
 
-def _changed_since_plan(run: _Run, item: PlanItem) -> str | None:
-    """A local file that is not one the plan vetted, or None."""
-    plan, target = run.plan, item.target
-    journal = plan.journal
-    assert journal is not None
-    if plan.options.include_unuploaded or not os.path.lexists(target.path):
-        return None
-    # vouched for: the files this run's (or an earlier run's) intents saw
-    sizes, mtimes = dict(journal.known_deleted), dict(journal.known_mtimes)
-    for a in target.assets:
-        sizes[a.path], mtimes[a.path] = a.size, item.local_mtimes.get(a.path)
-    changed = find_unuploaded(
-        inventory(plan.dandiset_directory, target.relpath), {}, sizes, mtimes
-    )
-    if changed:
-        return f"{changed[0].path} ({changed[0].reason})"
-    return None
-
-
 def _run_target(run: _Run, item: PlanItem) -> TargetResult:
     """Remote deletions, their confirmation, then the local removal."""
     target = item.target
@@ -172,17 +152,19 @@ def _run_target(run: _Run, item: PlanItem) -> TargetResult:
             "the local directory is kept",
         )
     try:
-        changed = _changed_since_plan(run, item)
-        if changed is not None:
-            return replace(
-                failed,
-                reason=f"local files changed since the plan, e.g. {changed}; "
-                "the local directory is kept",
-            )
-        removed = remove_version_directory(run.plan.dandiset_directory, target.relpath)
+        removed, left = remove_vetted(
+            run.plan.dandiset_directory, target.relpath, item.local.stamps
+        )
     except (OSError, RuntimeError) as exc:
         return replace(
             failed, reason=f"remote assets deleted, local removal failed: {exc}"
+        )
+    if left:
+        # the journal keeps the target: a re-run compares what stays with it
+        return replace(
+            failed,
+            reason=f"remote assets deleted; {len(left)} local entries the plan did "
+            f"not vet stay, e.g. {left[0]}; a re-run handles them",
         )
     assert run.plan.journal is not None
     run.plan.journal.record_done(target.relpath)
@@ -338,6 +320,7 @@ def delete_dandiset_version(
     dandi_instance: Any = None,
     dry_run: bool = False,
     include_unuploaded: bool = False,
+    verify: str = "digest",
     jobs: int = DEFAULT_JOBS,
     plugins: tuple[object, ...] | list[object] = (),
     disable_plugins: tuple[str, ...] | list[str] = (),
@@ -356,10 +339,11 @@ def delete_dandiset_version(
         The local clone (its ``dandiset.yaml`` names the dandiset).
     version
         The pipeline version, e.g. ``v1.1.1``.
-    dandi_instance, dry_run, include_unuploaded, jobs, plugins, disable_plugins
-        As the fields of :class:`~dandi_compute_plugin.deletion.DeletionOptions`:
-        installed hook plugins apply unless disabled, and ``plugins`` adds
-        plugin objects.
+    dandi_instance, dry_run, include_unuploaded, verify, jobs
+        As the fields of :class:`~dandi_compute_plugin.deletion.DeletionOptions`.
+    plugins, disable_plugins
+        Likewise: installed hook plugins apply unless disabled, and ``plugins``
+        adds plugin objects.
 
     Returns
     -------
@@ -376,6 +360,7 @@ def delete_dandiset_version(
         dandi_instance=dandi_instance,
         dry_run=dry_run,
         include_unuploaded=include_unuploaded,
+        verify=verify,
         jobs=jobs,
         plugins=tuple(plugins),
         disable_plugins=tuple(disable_plugins),

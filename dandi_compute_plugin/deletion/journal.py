@@ -4,47 +4,39 @@ The journal lives inside the clone, at
 ``DANDISET_DIR/.dandi-compute/delete-journal.jsonl`` (a hidden directory: the scan,
 ``dandi upload`` and ``dandi organize`` skip it), so that it travels with the clone
 and any run on the same clone finds it -- no ``--resume`` flag: resuming is
-automatic.  It is one JSON object per line:
-
-``{"event": "intent", "target": REL, "path": P, "asset_id": ID, "size": N,
-"mtime_ns": T}``
-    written (flushed and fsync'd, all of a target's assets at once) before the
-    first deletion request of that target; ``mtime_ns`` is the modification time
-    of the local file at that path when the run planned (null: none there, or
-    its content absent);
-``{"event": "deleted", "target": REL, "asset_id": ID}``
-    after the server confirmed one (204 or 404);
-``{"event": "done", "target": REL}``
-    after the target's local directory is gone.
+automatic.  Its lines are described in :mod:`.journal_format`.
 
 On the next run, the assets of every target that is not ``done`` count as "on the
-server" for the un-uploaded-data refusal: their local copies were uploaded, we
-deleted them remotely, and the run may now finish the local removal.  Only the
-very local files that run saw count so (same size and modification time): a file
-written at such a path since is new data.  A journaled target whose directory is
-gone locally is finished by the next run of its version (see ``plan.py``).
-When a run ends, targets that are ``done`` are dropped; a journal with nothing
-left is removed with its directory.  An exclusive lock (``fcntl.flock`` where
-available) keeps two runs off the same clone at once.
+server" for the un-uploaded-data refusal, for the very content that run saw (the
+same digest; with ``--verify size`` the same size and modification time): their
+local copies were uploaded, the run deleted them remotely, and may now finish the
+local removal.  The journal is bound to one archive instance, dandiset and clone:
+opened by a run for anything else, it stops that run before any change.  A
+journaled target whose directory is gone locally is finished by the next run of
+its version (see ``plan.py``).  When a run ends, targets that are ``done`` are
+dropped; a journal with nothing left is removed.  An exclusive lock
+(``fcntl.flock`` where available) on a lock file next to it, which is never
+removed, keeps two runs off the same clone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-import contextlib
-import json
 import logging
 import os
 from pathlib import Path
 import threading
 from typing import Any
 
+from ..errors import JournalBusyError, JournalMismatchError
+from .journal_format import BINDING, binding_record, encode, read_records
+from .local import Expected
+from .model import PlannedAsset
+
 try:  # POSIX
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
-
-from ..errors import JournalBusyError
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -57,29 +49,22 @@ def journal_path(dandiset_directory: str | Path) -> Path:
     return Path(dandiset_directory, JOURNAL_DIR, JOURNAL_NAME)
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except ValueError:  # a line cut short by a crash
-                    continue
-                if isinstance(rec, dict) and "target" in rec:
-                    records.append(rec)
-    except FileNotFoundError:
-        pass
-    return records
+def pending_targets(records: Iterable[dict[str, Any]]) -> set[str]:
+    """The targets an earlier run started and did not finish."""
+    records = [r for r in records if "target" in r]
+    done = {r["target"] for r in records if r["event"] == "done"}
+    return {r["target"] for r in records if r["target"] not in done}
 
 
 class Journal:
-    """The journal of one clone, for one run.
+    """The journal of one clone, for one run against one instance and dandiset.
 
     Parameters
     ----------
     dandiset_directory
         The clone's top directory.
+    api_url, dandiset_id
+        The archive instance (its API URL) and the dandiset of this run.
     writable
         False for a dry run: read what is there, write nothing, take no lock.
 
@@ -87,59 +72,94 @@ class Journal:
     ------
     JournalBusyError
         When ``writable`` and another run holds the lock.
+    JournalMismatchError
+        When the journal belongs to another instance, dandiset or clone.
+    JournalError
+        When it is damaged.
     """
 
-    def __init__(self, dandiset_directory: str | Path, *, writable: bool) -> None:
+    def __init__(
+        self,
+        dandiset_directory: str | Path,
+        *,
+        api_url: str,
+        dandiset_id: str,
+        writable: bool,
+    ) -> None:
         self.path = journal_path(dandiset_directory)
         self.writable = writable
+        self.binding = binding_record(
+            api_url, dandiset_id, os.path.realpath(dandiset_directory)
+        )
         self._lock = threading.Lock()
         self._file: Any = None
         self._lockfd: int | None = None
         if writable:
-            self.path.parent.mkdir(exist_ok=True)
-            lock_path = str(self.path) + ".lock"
-            self._lockfd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            if fcntl is not None:
-                try:
-                    fcntl.flock(self._lockfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    os.close(self._lockfd)
-                    self._lockfd = None
-                    raise JournalBusyError(
-                        f"Another delete-version run holds {self.path}"
-                    ) from None
-        self._records = _read(self.path)
-        done = {r["target"] for r in self._records if r.get("event") == "done"}
-        #: {asset path: size} of assets deleted (or about to be) by an earlier run
-        self.known_deleted: dict[str, int] = {
-            r["path"]: int(r["size"])
+            self._take_lock()
+        try:
+            records = read_records(self.path)
+            if records:
+                self._check_binding(records[0])
+        except BaseException:
+            self._release_lock()
+            raise
+        self._records = records[1:]
+        self.pending_targets = pending_targets(self._records)
+
+    def _take_lock(self) -> None:
+        self.path.parent.mkdir(exist_ok=True)
+        self._lockfd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is None:  # pragma: no cover - Windows
+            return
+        try:
+            fcntl.flock(self._lockfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._release_lock()
+            raise JournalBusyError(
+                f"Another delete-version run holds {self.path}"
+            ) from None
+
+    def _release_lock(self) -> None:
+        # the lock file stays: removing it while held would let a third run lock
+        # a new file while a second one waits on the old
+        if self._lockfd is not None:
+            os.close(self._lockfd)
+            self._lockfd = None
+
+    def _check_binding(self, found: dict[str, Any]) -> None:
+        mine = self.binding
+        if all(found[k] == mine[k] for k in BINDING):
+            return
+        raise JournalMismatchError(
+            f"The journal {self.path} belongs to another run: dandiset "
+            f"{found['dandiset_id']} on {found['api_url']} (clone {found['clone']}), "
+            f"not dandiset {mine['dandiset_id']} on {mine['api_url']} (clone "
+            f"{mine['clone']}). It vouches for nothing here, and nothing was "
+            "changed. Finish that run first (the same command with -i "
+            f"{found['api_url']}), or, after checking that what it records is "
+            "safe, move the journal aside.",
+            str(self.path),
+        )
+
+    def expected(self) -> dict[str, Expected]:
+        """``{asset path: Expected}`` of the assets unfinished targets deleted (or
+        were about to): what their local copies are compared with."""
+        return {
+            r["path"]: Expected(r["size"], r["digest"], r["mtime_ns"], deleted=True)
             for r in self._records
-            if r.get("event") == "intent" and r["target"] not in done
-        }
-        #: {asset path: mtime_ns or None} of the local files the intents saw
-        self.known_mtimes: dict[str, int | None] = {
-            r["path"]: r["mtime_ns"]
-            for r in self._records
-            if r.get("event") == "intent"
-            and r["target"] not in done
-            and "mtime_ns" in r
-        }
-        #: targets an earlier run started and did not finish
-        self.pending_targets: set[str] = {
-            r["target"] for r in self._records if r["target"] not in done
+            if r["event"] == "intent" and r["target"] in self.pending_targets
         }
 
     def _write(self, records: Iterable[dict[str, Any]], sync: bool) -> None:
         if not self.writable:
             return
-        data = "".join(
-            json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n"
-            for r in records
-        )
         with self._lock:
             if self._file is None:
+                new = not self.path.exists() or self.path.stat().st_size == 0
                 self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-            self._file.write(data)
+                if new:
+                    self._file.write(encode(self.binding))
+            self._file.write("".join(encode(r) for r in records))
             self._file.flush()
             if sync:
                 os.fsync(self._file.fileno())
@@ -147,15 +167,11 @@ class Journal:
     def record_intents(
         self,
         target: str,
-        assets: Iterable[Any],
+        assets: Iterable[PlannedAsset],
         local_mtimes: Mapping[str, int | None] | None = None,
     ) -> None:
-        """Record, durably, the assets of ``target`` about to be deleted.
-
-        ``assets`` have ``.path``, ``.asset_id`` and ``.size``;
-        ``local_mtimes`` maps the paths of the local files of the plan to their
-        ``mtime_ns`` (None when unknown).
-        """
+        """Record, durably, the assets of ``target`` about to be deleted, with
+        the ``mtime_ns`` of the local files of the plan (None when unknown)."""
         local_mtimes = local_mtimes or {}
         records = [
             {
@@ -164,6 +180,8 @@ class Journal:
                 "path": a.path,
                 "asset_id": a.asset_id,
                 "size": a.size,
+                "digest": a.digest,
+                "zarr": a.zarr,
                 "mtime_ns": local_mtimes.get(a.path),
             }
             for a in assets
@@ -190,31 +208,24 @@ class Journal:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-            records = _read(self.path)
-            done = {r["target"] for r in records if r.get("event") == "done"}
-            keep = [r for r in records if r["target"] not in done]
-            if not keep:
-                self.path.unlink(missing_ok=True)
-            elif len(keep) != len(records):
-                tmp = self.path.with_suffix(".tmp")
-                with open(tmp, "w", encoding="utf-8") as f:
-                    for r in keep:
-                        f.write(json.dumps(r, separators=(",", ":")) + "\n")
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.path)
-            if keep:
-                lgr.warning(
-                    "The journal %s keeps %d unfinished target(s): a re-run "
-                    "finishes them",
-                    self.path,
-                    len({r["target"] for r in keep}),
-                )
-            if not keep:  # unlinked while still locked: no one else holds it
-                Path(str(self.path) + ".lock").unlink(missing_ok=True)
-            if self._lockfd is not None:
-                os.close(self._lockfd)
-                self._lockfd = None
-            if not keep:
-                with contextlib.suppress(OSError):  # not empty: keep it
-                    self.path.parent.rmdir()
+            self._compact()
+            self._release_lock()
+
+    def _compact(self) -> None:
+        records = read_records(self.path)[1:]
+        keep = [r for r in records if r["target"] in pending_targets(records)]
+        if not keep:
+            self.path.unlink(missing_ok=True)
+            return
+        if len(keep) != len(records):
+            tmp = self.path.with_suffix(".tmp")
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write("".join(encode(r) for r in [self.binding, *keep]))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        lgr.warning(
+            "The journal %s keeps %d unfinished target(s): a re-run finishes them",
+            self.path,
+            len({r["target"] for r in keep}),
+        )

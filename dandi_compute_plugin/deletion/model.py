@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..versions import VersionDirectory
+from .local import VERIFY_CHOICES
 
 #: how many un-uploaded files a refusal names
 MAX_LISTED = 10
@@ -33,6 +34,10 @@ class DeletionOptions:
         Plan only; change nothing (needs no API key).
     include_unuploaded
         Do not refuse targets holding local files that the server lacks.
+    verify
+        How a local file is found to be on the server: ``digest`` (the same
+        dandi-etag or Zarr checksum as the asset at its path) or ``size`` (the
+        same size: cheaper, and weaker).
     jobs
         How many remote requests run at once (at least 1).
     plugins
@@ -44,6 +49,7 @@ class DeletionOptions:
     dandi_instance: Any = None
     dry_run: bool = False
     include_unuploaded: bool = False
+    verify: str = "digest"
     jobs: int = DEFAULT_JOBS
     plugins: tuple[object, ...] = ()
     disable_plugins: tuple[str, ...] = ()
@@ -54,6 +60,11 @@ class DeletionOptions:
         if isinstance(self.disable_plugins, str):
             raise TypeError("disable_plugins must be a list of names, not a string")
         object.__setattr__(self, "disable_plugins", tuple(self.disable_plugins))
+        if self.verify not in VERIFY_CHOICES:
+            raise ValueError(
+                f"verify must be one of {', '.join(VERIFY_CHOICES)}, "
+                f"not {self.verify!r}"
+            )
         if not isinstance(self.jobs, int) or self.jobs < 1:
             raise ValueError(f"jobs must be a whole number >= 1, not {self.jobs!r}")
 
@@ -69,12 +80,20 @@ class PlannedAsset:
     size
         Its size in bytes, as the server reports it.
     asset_id
-        The asset's identifier on the server.
+        The asset's identifier on the server (a UUID).
+    digest
+        What its content is compared with: the ``dandi:dandi-etag`` of a
+        file, the ``dandi:dandi-zarr-checksum`` of a Zarr; None when the
+        server gave none.
+    zarr
+        Whether it is a Zarr.
     """
 
     path: str
     size: int
     asset_id: str
+    digest: str | None = None
+    zarr: bool = False
 
 
 def _directory_field(name: str) -> property:

@@ -35,14 +35,22 @@ from ..versions import (
     version_name_matches,
 )
 from .archive import ArchiveSession, describe_error
-from .journal import Journal
-from .local import LocalFile, check_removable, find_unuploaded, inventory
+from .journal import Journal, journal_path, pending_targets
+from .journal_format import read_records
+from .local import (
+    Expected,
+    Inventory,
+    check_removable,
+    find_unuploaded,
+    inventory,
+    local_digest,
+    needs_digest,
+)
 from .model import (
     MAX_LISTED,
     DeletionOptions,
     DeletionReport,
     DeletionTarget,
-    PlannedAsset,
     TargetResult,
     TargetStatus,
 )
@@ -52,13 +60,17 @@ lgr = logging.getLogger("dandi.compute")
 
 @dataclass
 class PlanItem:
-    """A target of a plan, with dandi's asset objects and a verdict if refused."""
+    """A target of a plan: what it holds locally, and a verdict if refused."""
 
     target: DeletionTarget
-    remote_objects: list[Any] = field(default_factory=list)
     verdict: TargetResult | None = None
-    #: {path: mtime_ns} of the local files seen (for the journal's intents)
-    local_mtimes: dict[str, int | None] = field(default_factory=dict)
+    #: what the local directory held: the removal touches only that
+    local: Inventory = field(default_factory=Inventory)
+
+    @property
+    def local_mtimes(self) -> dict[str, int | None]:
+        """``{path: mtime_ns}`` of the local files seen (the journal's intents)."""
+        return {f.path: f.mtime_ns for f in self.local.files}
 
 
 @dataclass
@@ -165,7 +177,7 @@ def _extra_directories(
 
 
 def _journaled_and_gone(
-    top: Path, version: str, found: dict[str, VersionDirectory]
+    top: Path, version: str, found: dict[str, VersionDirectory], pending: set[str]
 ) -> list[VersionDirectory]:
     """Unfinished targets of the journal, of ``version``, gone locally.
 
@@ -174,7 +186,7 @@ def _journaled_and_gone(
     that still exists in some form (say, a symbolic link now) is left alone.
     """
     gone = []
-    for relpath in sorted(Journal(top, writable=False).pending_targets):
+    for relpath in sorted(pending):
         if relpath in found:
             continue
         try:
@@ -206,58 +218,78 @@ def _scan_error_recorder(top: Path, errors: list[str]) -> Callable[[OSError], No
 
 def _plan_item(plan: DeletionPlan, vd: VersionDirectory, gone: bool) -> PlanItem:
     """Plan one directory: its local files, its remote assets, the verdicts."""
-    session = plan.session
-    assert session is not None
+    session, journal, verify = plan.session, plan.journal, plan.options.verify
+    assert session is not None and journal is not None
     base = DeletionTarget(vd)
     try:
-        local = [] if gone else inventory(plan.dandiset_directory, vd.relpath)
+        local = Inventory() if gone else inventory(plan.dandiset_directory, vd.relpath)
     except OSError as exc:
-        reason = (
-            f"cannot read the local directory: {exc.strerror or exc}: {exc.filename}"
-        )
-        return PlanItem(base, verdict=TargetResult(base, TargetStatus.FAILED, reason))
+        return _failed(base, "cannot read the local directory", exc)
     try:
-        remote = session.assets_under(vd.path, vd.relpath)
-    except Exception as exc:
+        remote = session.assets_under(vd.relpath, metadata=verify == "digest")
+    except Exception as exc:  # requests' errors are OSErrors too: apart
         reason = session.redact(f"cannot list the remote assets: {describe_error(exc)}")
-        return PlanItem(base, verdict=TargetResult(base, TargetStatus.FAILED, reason))
-    journal = plan.journal
-    missing = find_unuploaded(
-        local,
-        {a.path: a.size for a in remote},
-        journal.known_deleted if journal else {},
-        journal.known_mtimes if journal else {},
-    )
+        return PlanItem(base, TargetResult(base, TargetStatus.FAILED, reason))
+    expected = journal.expected()
+    expected.update((a.path, Expected(a.size, a.digest)) for a in remote)
+    try:
+        digests = _local_digests(plan, local, expected)
+    except OSError as exc:
+        return _failed(base, "cannot read a local file", exc)
+    missing = find_unuploaded(local.files, expected, verify, digests)
     target = replace(
         base,
-        assets=tuple(PlannedAsset(a.path, a.size, a.identifier) for a in remote),
-        local_files=len(local),
-        local_bytes=sum(f.size or 0 for f in local),
+        assets=tuple(remote),
+        local_files=len(local.files),
+        local_bytes=sum(f.size or 0 for f in local.files),
         unuploaded=tuple((m.path, m.reason) for m in missing),
     )
-    item = PlanItem(target, remote, local_mtimes=_mtimes(local))
-    reasons = _refusals(plan, target) + _vetoes(plan.hooks, target)
+    item = PlanItem(target, local=local)
+    reasons = _refusals(plan, target, local) + _vetoes(plan.hooks, target)
     if reasons:
         item.verdict = TargetResult(target, TargetStatus.REFUSED, "; ".join(reasons))
     return item
 
 
-def _mtimes(local: list[LocalFile]) -> dict[str, int | None]:
-    return {f.path: f.mtime_ns for f in local}
+def _failed(target: DeletionTarget, what: str, exc: OSError) -> PlanItem:
+    reason = f"{what}: {exc.strerror or exc}: {exc.filename}"
+    return PlanItem(target, TargetResult(target, TargetStatus.FAILED, reason))
 
 
-def _refusals(plan: DeletionPlan, target: DeletionTarget) -> list[str]:
-    """Why the plan itself refuses ``target``: un-uploaded local files."""
+def _local_digests(
+    plan: DeletionPlan, local: Inventory, expected: dict[str, Expected]
+) -> dict[str, str]:
+    """The digests the comparison needs (not where sizes already differ)."""
+    top, verify = plan.dandiset_directory, plan.options.verify
+    return {
+        f.path: local_digest(os.path.join(top, *f.path.split("/")), f.kind, f.size)
+        for f in local.files
+        if needs_digest(f, expected.get(f.path), verify)
+    }
+
+
+def _refusals(
+    plan: DeletionPlan, target: DeletionTarget, local: Inventory
+) -> list[str]:
+    """Why the plan itself refuses ``target``: un-uploaded files, mount points."""
+    reasons = []
+    if local.mounts:
+        reasons.append(
+            f"another file system is mounted inside it, at {local.mounts[0]}"
+            + (f" and {len(local.mounts) - 1} more" if len(local.mounts) > 1 else "")
+            + ": the removal never crosses into it, so nothing of it is touched"
+        )
     missing = target.unuploaded
     if not missing or plan.options.include_unuploaded:
-        return []
+        return reasons
     shown = "; ".join(f"{path} ({reason})" for path, reason in missing[:MAX_LISTED])
     more = len(missing) - MAX_LISTED
-    return [
+    reasons.append(
         f"{len(missing)} local file(s) not on the server: {shown}"
         + (f" and {more} more" if more > 0 else "")
         + " (--include-unuploaded deletes them anyway)"
-    ]
+    )
+    return reasons
 
 
 def _vetoes(hooks: PluginHooks, target: DeletionTarget) -> list[str]:
@@ -311,15 +343,18 @@ def plan_deletion(
     }
     for vd in _extra_directories(top, version, hooks):
         found.setdefault(vd.relpath, vd)
-    gone = _journaled_and_gone(top, version, found)
+    # read (and checked) before anything: a damaged journal stops the run here
+    pending = pending_targets(read_records(journal_path(top))[1:])
+    gone = _journaled_and_gone(top, version, found, pending)
     if not found and not gone:
         return plan
     plan.dandiset_id = _dandiset_id(top)
-    plan.journal = Journal(top, writable=not options.dry_run)
-    # read again under the lock: another run may have finished some meanwhile
-    gone_paths = {vd.relpath for vd in gone} & plan.journal.pending_targets
-    found.update((vd.relpath, vd) for vd in gone if vd.relpath in gone_paths)
     try:
+        _open_archive_and_journal(plan)
+        assert plan.journal is not None
+        # read again under the lock: another run may have finished some meanwhile
+        gone_paths = {vd.relpath for vd in gone} & plan.journal.pending_targets
+        found.update((vd.relpath, vd) for vd in gone if vd.relpath in gone_paths)
         _plan_items(plan, sorted(found.values(), key=lambda v: v.relpath), gone_paths)
     except BaseException:
         plan.close()
@@ -327,10 +362,9 @@ def plan_deletion(
     return plan
 
 
-def _plan_items(
-    plan: DeletionPlan, directories: list[VersionDirectory], gone: set[str]
-) -> None:
-    """Open the archive session and plan every directory, ``jobs`` at once."""
+def _open_archive_and_journal(plan: DeletionPlan) -> None:
+    """The archive session (authenticated unless a dry run), then the journal,
+    which must belong to that instance, dandiset and clone."""
     options = plan.options
     assert plan.dandiset_id is not None
     plan.session = ArchiveSession(
@@ -339,7 +373,19 @@ def _plan_items(
         authenticate=not options.dry_run,
         jobs=options.jobs,
     )
-    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+    plan.journal = Journal(
+        plan.dandiset_directory,
+        api_url=plan.session.instance.api,
+        dandiset_id=plan.dandiset_id,
+        writable=not options.dry_run,
+    )
+
+
+def _plan_items(
+    plan: DeletionPlan, directories: list[VersionDirectory], gone: set[str]
+) -> None:
+    """Plan every directory, ``jobs`` at once."""
+    with ThreadPoolExecutor(max_workers=plan.options.jobs) as pool:
         plan.items = list(
             pool.map(lambda vd: _plan_item(plan, vd, vd.relpath in gone), directories)
         )

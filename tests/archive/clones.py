@@ -51,16 +51,22 @@ def many_versions(
     return paths
 
 
+#: what a run leaves on purpose: the journal's lock file (never removed, so that
+#: no two runs can hold different ones) and its directory; not the journal itself
+LOCK_FILE = ".dandi-compute/delete-journal.jsonl.lock"
+
+
 def tree_state(root: Path, skip: Iterable[str] = ()) -> dict[str, str]:
     """``{relpath: kind and content digest}`` of everything below ``root``,
-    links not followed; relpaths starting with one of ``skip`` are left out."""
+    links not followed; relpaths starting with one of ``skip`` are left out, and
+    so are the journal's lock file and its directory entry."""
     skip = tuple(skip)
     state: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, root).replace(os.sep, "/")
-            if skip and rel.startswith(skip):
+            if (skip and rel.startswith(skip)) or rel in (LOCK_FILE, ".dandi-compute"):
                 continue
             if os.path.islink(path):
                 state[rel] = "link:" + os.readlink(path)

@@ -173,7 +173,7 @@ def test_deletes_remote_then_local_and_nothing_else(
         for k, v in before.items()
         if not any(k == t or k.startswith(t + "/") for t in TARGETS)
     }
-    assert not (clone / ".dandi-compute").exists()
+    assert not (clone / ".dandi-compute" / "delete-journal.jsonl").exists()
     assert all(
         r.authorization == f"token {KEY}" for r in archive.log if r.method == "DELETE"
     )
@@ -209,7 +209,7 @@ def test_partial_remote_failure_keeps_the_local_directory_and_a_rerun_finishes(
     ]
     assert archive.paths(DANDISET) == sorted(kept_paths())
     assert not (clone / V1).exists()
-    assert not (clone / ".dandi-compute").exists()
+    assert not (clone / ".dandi-compute" / "delete-journal.jsonl").exists()
 
 
 def test_the_key_never_appears_in_output_or_log(

@@ -249,11 +249,12 @@ def test_the_servers_case_insensitive_prefix_does_not_widen_a_target(
     assert keyed.paths(DANDISET) == [other]
 
 
-def test_changes_between_plan_and_removal_keep_the_local_directory(
+def test_changes_between_plan_and_removal_stay(
     keyed: FakeArchive, tmp_path: Path
 ) -> None:
     clone = seed(keyed, tmp_path / "clone", files(sub="A") + files(sub="B"))
     plan = plan_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+    before_a = tree_state(clone / vdir(sub="A"))
     late_upload = vdir(sub="A") + "/late.json"
     keyed.add_assets(DANDISET, [asset_record(late_upload)])
     (clone / vdir(sub="B") / "late.log").write_text("written after the plan")
@@ -262,11 +263,19 @@ def test_changes_between_plan_and_removal_keep_the_local_directory(
     assert result[vdir(sub="A")].status is TargetStatus.FAILED
     assert "still below it on the server" in result[vdir(sub="A")].reason
     assert result[vdir(sub="B")].status is TargetStatus.FAILED
-    assert "local files changed since the plan" in result[vdir(sub="B")].reason
-    assert (clone / vdir(sub="A")).is_dir() and (
-        clone / vdir(sub="B") / "late.log"
-    ).exists()
+    assert "1 local entries the plan did not vet stay" in result[vdir(sub="B")].reason
+    assert "late.log (not in the plan)" in result[vdir(sub="B")].reason
+    # A: not removed at all; B: only what the plan vetted went
+    assert tree_state(clone / vdir(sub="A")) == before_a
+    assert tree_state(clone / vdir(sub="B")) == {
+        "late.log": tree_state(clone / vdir(sub="B"))["late.log"]
+    }
+    assert (clone / vdir(sub="B") / "late.log").read_text() == "written after the plan"
     assert keyed.paths(DANDISET) == [late_upload]
+    # the journal keeps B: a re-run compares what stays and refuses the new file
+    rerun = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+    assert statuses(rerun)[vdir(sub="B")] == "refused"
+    assert "late.log (not on the server)" in rerun.results[1].reason
 
 
 class Policy:
@@ -329,14 +338,14 @@ def test_a_second_run_on_the_same_clone_is_refused(
     keyed: FakeArchive, tmp_path: Path
 ) -> None:
     clone = seed(keyed, tmp_path / "clone", files(sub="A"))
-    holder = Journal(clone, writable=True)
+    holder = Journal(clone, api_url=keyed.api_url, dandiset_id=DANDISET, writable=True)
     try:
         with pytest.raises(JournalBusyError):
             run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
     finally:
         holder.close()
     assert keyed.count("DELETE") == 0 and (clone / vdir(sub="A")).is_dir()
-    assert not (clone / ".dandi-compute").exists()
+    assert not (clone / ".dandi-compute" / "delete-journal.jsonl").exists()
 
 
 def test_a_dandiset_missing_on_the_server_is_an_error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -64,38 +65,78 @@ def test_a_rejected_key_is_named_by_source_never_by_value(
 def test_assets_under_a_directory_keep_the_exact_case_prefix(
     keyed: FakeArchive, tmp_path: Path
 ) -> None:
-    clone = seed(keyed, tmp_path / "clone", paths())
+    seed(keyed, tmp_path / "clone", paths())
     other_case = VDIR.replace("version-v1", "VERSION-V1") + "/x.json"
     sibling = VDIR + "0/y.json"  # version-v10: shares the string prefix only
     keyed.add_assets(DANDISET, [asset_record(other_case), asset_record(sibling)])
     s = session(keyed, authenticate=True)
-    listed = s.assets_under(clone / VDIR, VDIR)
+    listed = s.assets_under(VDIR)
     expected = sorted(p for p in paths() if p.startswith(VDIR + "/"))
     assert [a.path for a in listed] == expected
     assert sorted(s.remaining(VDIR).values()) == expected
-    # a directory gone locally is listed by its path on the server
-    gone = s.assets_under(tmp_path / "no-such-directory", VDIR)
-    assert [a.path for a in gone] == expected
+    # one paginated listing with the digests, not a request per asset
+    assert keyed.count("GET", r"/assets/$") == 2
+    records = {p: asset_record(p) for p in expected}
+    assert [a.digest for a in listed] == [
+        records[p]["digest"]["dandi:dandi-etag"] for p in expected
+    ]
+    assert [a.asset_id for a in listed] == [records[p]["identifier"] for p in expected]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("asset_id", "../../../../001697", "an asset id that is not a UUID"),
+        ("path", VDIR + "/../../escape.json", "not normalised below"),
+        ("path", VDIR + "//x.json", "not normalised below"),
+        ("size", -1, "an asset size that is not a size"),
+        ("blob", "not-a-uuid", "a blob id that is not a UUID"),
+    ],
+)
+def test_what_the_server_lists_is_checked_before_use(
+    keyed: FakeArchive, tmp_path: Path, field: str, value: object, problem: str
+) -> None:
+    seed(keyed, tmp_path / "clone", paths())
+    with keyed._lock:
+        draft = keyed._dandisets[DANDISET]["draft"]
+        asset = next(a for a in draft.values() if a["path"].startswith(VDIR + "/"))
+        asset[field] = value
+    s = session(keyed, authenticate=True)
+    with pytest.raises(ArchiveError, match=problem):
+        s.assets_under(VDIR)
+    assert keyed.count("DELETE") == 0
 
 
 def test_deleting_an_asset_that_is_already_gone_is_not_an_error(
     keyed: FakeArchive, tmp_path: Path
 ) -> None:
-    clone = seed(keyed, tmp_path / "clone", paths())
+    seed(keyed, tmp_path / "clone", paths())
     s = session(keyed, authenticate=True)
-    [first, *_] = s.assets_under(clone / VDIR, VDIR)
+    [first, *_] = s.assets_under(VDIR)
     s.delete_asset(first)
     s.delete_asset(first)  # a 404 now: gone, as wanted
     assert first.path not in keyed.paths(DANDISET)
     assert keyed.count("DELETE") == 2
 
 
+def test_an_asset_id_that_is_not_a_uuid_never_reaches_a_url(
+    keyed: FakeArchive, tmp_path: Path
+) -> None:
+    seed(keyed, tmp_path / "clone", paths())
+    s = session(keyed, authenticate=True)
+    [first, *_] = s.assets_under(VDIR)
+    forged = replace(first, asset_id="../../../../001697")
+    with pytest.raises(ArchiveError, match="not a UUID"):
+        s.delete_asset(forged)
+    assert keyed.count("DELETE") == 0
+
+
 def test_a_failed_deletion_is_an_archive_error_without_the_key(
     keyed: FakeArchive, tmp_path: Path
 ) -> None:
-    clone = seed(keyed, tmp_path / "clone", paths())
+    seed(keyed, tmp_path / "clone", paths())
     s = session(keyed, authenticate=True)
-    [first, *_] = s.assets_under(clone / VDIR, VDIR)
+    [first, *_] = s.assets_under(VDIR)
     keyed.fail("DELETE", status=403)
     with pytest.raises(ArchiveError, match="HTTP 403") as info:
         s.delete_asset(first)

@@ -1,5 +1,5 @@
 """The local side of a deletion on real directory trees: inventory, the un-uploaded
-check, the checks before a removal and the removal itself."""
+check, the checks before a removal and the removal of vetted objects only."""
 
 from __future__ import annotations
 
@@ -7,15 +7,22 @@ import os
 from pathlib import Path
 import stat
 
+from dandischema.digests.dandietag import DandiETag
 import pytest
 
 from dandi_compute_plugin.deletion.local import (
+    CONTENT_DIFFERS,
+    Expected,
     LocalFile,
     check_removable,
     find_unuploaded,
     inventory,
-    remove_version_directory,
+    local_digest,
+    mount_points,
+    needs_digest,
+    remove_vetted,
 )
+from dandi_compute_plugin.deletion.local import verify as verify_module
 from dandi_compute_plugin.errors import UnsafePathError
 
 VDIR = "derivatives/dandiset-000001/sub-A/pipeline-p/version-v1"
@@ -45,9 +52,10 @@ def test_inventory_lists_files_links_and_zarr_without_following_links(
     (v / "image.ome.zarr" / "0" / "chunk").write_bytes(b"c")
     (v / ".hidden").write_bytes(b"h")
 
-    found = {f.path.removeprefix(VDIR + "/"): f for f in inventory(clone, VDIR)}
+    seen = inventory(clone, VDIR)
+    found = {f.path.removeprefix(VDIR + "/"): f for f in seen.files}
 
-    assert sorted(found) == [
+    assert list(found) == [
         ".hidden",
         "annexed.nwb",
         "code.sh",
@@ -55,53 +63,102 @@ def test_inventory_lists_files_links_and_zarr_without_following_links(
         "missing.nwb",
         "output/a.json",
     ]
-    assert found["output/a.json"].size == 5
+    assert found["output/a.json"].size == 5 and found["output/a.json"].kind == "file"
     assert found["annexed.nwb"].size == 8  # the content's size, through the link
     assert found["annexed.nwb"].mtime_ns == content.stat().st_mtime_ns
-    assert found["missing.nwb"].size is None  # content absent: path only
-    assert found["image.ome.zarr"].size is None  # one asset, path only
-    assert [f.path for f in inventory(clone, VDIR)] == sorted(
-        f.path for f in found.values()
+    assert (
+        found["missing.nwb"].kind == "absent" and not found["missing.nwb"].has_content
     )
+    assert found["image.ome.zarr"].kind == "zarr"
+    # every object the removal may unlink is stamped, the link to a directory too
+    assert sorted(p.removeprefix(VDIR + "/") for p in seen.stamps) == [
+        ".hidden",
+        "annexed.nwb",
+        "code.sh",
+        "image.ome.zarr/0/chunk",
+        "linked-dir",
+        "missing.nwb",
+        "output/a.json",
+    ]
+    link = seen.stamps[f"{VDIR}/annexed.nwb"]
+    assert link.ino == os.lstat(v / "annexed.nwb").st_ino  # the link, not its content
+    assert seen.mounts == []
 
 
 def test_inventory_fails_on_a_directory_it_cannot_list(clone: Path) -> None:
     # what cannot be listed cannot be vouched for: an error, never an empty list
-    (clone / VDIR / "output").rename(clone / VDIR / "gone")
     with pytest.raises(FileNotFoundError):
-        inventory(clone, VDIR + "/output")
+        inventory(clone, VDIR + "/no-such-directory")
 
 
-def test_find_unuploaded_names_what_the_server_lacks() -> None:
+def test_digests_are_dandis(clone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = str(clone / VDIR / "output/a.json")
+    expected = DandiETag.from_file(path).as_str()
+    assert local_digest(path, "file", 5) == expected
+    # above the threshold, dandi's cached get_digest gives the same answer
+    monkeypatch.setattr(verify_module, "DIRECT_DIGEST_BELOW", 0)
+    assert local_digest(path, "file", 5) == expected
+
+
+def test_find_unuploaded_compares_content_by_digest() -> None:
     files = [
         LocalFile("v/same.json", 10, 1),
+        LocalFile("v/rewritten.json", 10, 1),
         LocalFile("v/other-size.json", 11, 1),
         LocalFile("v/not-there.json", 3, 1),
-        LocalFile("v/annexed-absent.nwb", None),
-        LocalFile("v/zarr.zarr", None),
+        LocalFile("v/annexed-absent.nwb", None, kind="absent"),
+        LocalFile("v/image.zarr", None, kind="zarr"),
+        LocalFile("v/no-digest.json", 4, 1),
     ]
-    remote = {"v/same.json": 10, "v/other-size.json": 12, "v/annexed-absent.nwb": 99}
-    missing = {m.path: m.reason for m in find_unuploaded(files, remote)}
+    expected = {
+        "v/same.json": Expected(10, "a" * 32 + "-1"),
+        "v/rewritten.json": Expected(10, "b" * 32 + "-1"),
+        "v/other-size.json": Expected(12, "c" * 32 + "-1"),
+        "v/annexed-absent.nwb": Expected(99, "d" * 32 + "-1"),
+        "v/image.zarr": Expected(0, "e" * 32 + "-2--7"),
+        "v/no-digest.json": Expected(4, None),
+    }
+    needed = [f.path for f in files if needs_digest(f, expected.get(f.path), "digest")]
+    assert needed == ["v/same.json", "v/rewritten.json", "v/image.zarr"]
+    digests = {
+        "v/same.json": "a" * 32 + "-1",
+        "v/rewritten.json": "f" * 32 + "-1",  # same size, other bytes
+        "v/image.zarr": "0" * 32 + "-3--8",  # a chunk that was never uploaded
+    }
+    missing = {
+        m.path: m.reason for m in find_unuploaded(files, expected, "digest", digests)
+    }
     assert missing == {
+        "v/rewritten.json": CONTENT_DIFFERS,
         "v/other-size.json": "11 bytes here, 12 on the server",
         "v/not-there.json": "not on the server",
-        "v/zarr.zarr": "not on the server",
+        "v/image.zarr": CONTENT_DIFFERS,
+        "v/no-digest.json": "the archive gives no digest to compare its content with",
     }
+    # the weaker check: sizes only, Zarr by path
+    by_size = {m.path for m in find_unuploaded(files, expected, "size")}
+    assert by_size == {"v/other-size.json", "v/not-there.json"}
 
 
-def test_find_unuploaded_trusts_the_journal_only_for_the_files_it_saw() -> None:
+def test_the_journal_vouches_only_for_the_content_it_saw() -> None:
     files = [
         LocalFile("v/seen.json", 10, 111),
         LocalFile("v/rewritten.json", 10, 999),
-        LocalFile("v/no-time-kept.json", 10, 5),
         LocalFile("v/resized.json", 7, 111),
     ]
-    sizes = {p.path: 10 for p in files}
-    mtimes = {"v/seen.json": 111, "v/rewritten.json": 111, "v/resized.json": 111}
-    missing = {m.path: m.reason for m in find_unuploaded(files, {}, sizes, mtimes)}
-    assert missing == {
-        "v/rewritten.json": "written after the asset at this path was deleted "
-        "from the server",
+    expected = {f.path: Expected(10, "a" * 32 + "-1", 111, deleted=True) for f in files}
+    digests = {"v/seen.json": "a" * 32 + "-1", "v/rewritten.json": "b" * 32 + "-1"}
+    by_digest = {
+        m.path: m.reason for m in find_unuploaded(files, expected, "digest", digests)
+    }
+    assert by_digest == {
+        "v/rewritten.json": "content differs from the asset deleted from the archive",
+        "v/resized.json": "7 bytes here, 10 on the server",
+    }
+    by_size = {m.path: m.reason for m in find_unuploaded(files, expected, "size")}
+    assert by_size == {
+        "v/rewritten.json": "written after the asset at this path was deleted from "
+        "the server",
         "v/resized.json": "7 bytes here, 10 on the server",
     }
 
@@ -145,7 +202,7 @@ def test_check_removable_refuses_links_and_files_on_the_way(
         check_removable(clone, VDIR)
 
 
-def test_removal_takes_links_not_what_they_point_to(
+def test_the_removal_takes_links_not_what_they_point_to(
     clone: Path, tmp_path: Path
 ) -> None:
     outside = tmp_path / "precious"
@@ -155,19 +212,69 @@ def test_removal_takes_links_not_what_they_point_to(
     (clone / VDIR / "file-link").symlink_to(outside / "data.nwb")
     # read-only directories (git-annex makes some) are removed too
     (clone / VDIR / "output").chmod(stat.S_IRUSR | stat.S_IXUSR)
+    stamps = inventory(clone, VDIR).stamps
 
-    assert remove_version_directory(clone, VDIR) is True
+    assert remove_vetted(clone, VDIR, stamps) == (True, [])
 
     assert not os.path.lexists(clone / VDIR)
     assert (clone / VDIR).parent.is_dir()
     assert (outside / "data.nwb").read_bytes() == b"keep me"
-    assert remove_version_directory(clone, VDIR) is False  # already gone
+    assert remove_vetted(clone, VDIR, stamps) == (False, [])  # already gone
 
 
-def test_removal_checks_the_path_first(clone: Path, tmp_path: Path) -> None:
+def test_the_removal_leaves_what_the_plan_did_not_vet(clone: Path) -> None:
+    stamps = inventory(clone, VDIR).stamps
+    v = clone / VDIR
+    (v / "output/new.json").write_bytes(b"written after the plan")
+    (v / "later" / "deeper").mkdir(parents=True)
+    (v / "later" / "deeper" / "x").write_bytes(b"x")
+    (v / "code.sh").unlink()
+    (v / "code.sh").write_bytes(b"echo")  # the same bytes, another file
+    (v / "empty-new-dir").mkdir()
+
+    removed, left = remove_vetted(clone, VDIR, stamps)
+
+    assert removed and sorted(left) == [
+        f"{VDIR}/code.sh (changed since the plan)",
+        f"{VDIR}/later/deeper/x (not in the plan)",
+        f"{VDIR}/output/new.json (not in the plan)",
+    ]
+    assert not (v / "output/a.json").exists()  # vetted: gone
+    assert (v / "output/new.json").read_bytes() == b"written after the plan"
+    assert (v / "code.sh").exists() and (v / "later/deeper/x").exists()
+    assert not (v / "empty-new-dir").exists()  # empty directories go
+
+
+def test_the_removal_never_follows_a_directory_swapped_for_a_link(
+    clone: Path, tmp_path: Path
+) -> None:
+    stamps = inventory(clone, VDIR).stamps
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "output").mkdir(parents=True)
+    (elsewhere / "output" / "a.json").write_bytes(b"12345")
+    (clone / VDIR / "output" / "a.json").unlink()
+    (clone / VDIR / "output").rmdir()
+    (clone / VDIR / "output").symlink_to(elsewhere / "output", target_is_directory=True)
+
+    removed, left = remove_vetted(clone, VDIR, stamps)
+
+    assert (elsewhere / "output" / "a.json").read_bytes() == b"12345"
+    assert left == [f"{VDIR}/output (not in the plan)"]
+
+
+def test_the_removal_checks_the_path_first(clone: Path, tmp_path: Path) -> None:
     version = clone / VDIR
+    stamps = inventory(clone, VDIR).stamps
     version.rename(tmp_path / "real-version")
     version.symlink_to(tmp_path / "real-version", target_is_directory=True)
-    with pytest.raises(UnsafePathError):
-        remove_version_directory(clone, VDIR)
+    with pytest.raises(UnsafePathError, match="symbolic link"):
+        remove_vetted(clone, VDIR, stamps)
     assert (tmp_path / "real-version" / "code.sh").exists()
+
+
+def test_the_mount_table_is_read(tmp_path: Path) -> None:
+    points = mount_points()
+    if not os.path.exists("/proc/self/mountinfo"):
+        assert points == frozenset()
+    else:
+        assert "/" in points

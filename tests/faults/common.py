@@ -204,7 +204,9 @@ class World:
         self.assert_nothing_else_changed()
         assert self.remote_left() == []
         assert not any(os.path.lexists(self.clone / t) for t in self.targets)
-        assert not (self.clone / JOURNAL).exists(), "a stale journal is left behind"
+        assert not (self.clone / JOURNAL / "delete-journal.jsonl").exists(), (
+            "a stale journal is left behind"
+        )
         assert tree_state(self.clone) == {
             k: v for k, v in self.tree.items() if not inside(k, self.targets)
         }

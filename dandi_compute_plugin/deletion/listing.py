@@ -1,0 +1,115 @@
+"""What the archive lists below a path, checked before anything is built from it.
+
+Nothing the server sends goes into a URL or a path unchecked: an asset id must be
+a UUID (blob and Zarr ids too), an asset path must be normalised, relative and
+below the directory's prefix, a size a whole number.  A listing that breaks these
+rules fails its directory -- it is never "mostly" used.  The server's ``path``
+filter is a case-insensitive prefix: assets whose path only matches in another
+case belong to another directory and are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+import logging
+import re
+from typing import Any
+
+from ..errors import ArchiveError
+from .model import PlannedAsset
+
+lgr = logging.getLogger("dandi.compute")
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DIGEST = re.compile(r"[0-9a-f]{32}-[0-9]+|[0-9a-f]{32}(-[0-9]+--[0-9]+)?")
+ETAG_KEY = "dandi:dandi-etag"
+ZARR_KEY = "dandi:dandi-zarr-checksum"
+
+
+def is_uuid(value: object) -> bool:
+    """Whether ``value`` is a UUID in the archive's spelling (lower-case hex)."""
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
+
+
+def path_problem(path: object, prefix: str) -> str | None:
+    """Why ``path`` is not a safe asset path below ``prefix``, or None."""
+    if not isinstance(path, str):
+        return f"an asset path that is not a string: {path!r}"
+    parts = path.split("/")
+    if not path.startswith(prefix) or any(p in ("", ".", "..") for p in parts):
+        return f"an asset path that is not normalised below {prefix}: {path!r}"
+    if "\x00" in path or "\\" in path:
+        return f"an asset path with a NUL byte or a backslash: {path!r}"
+    return None
+
+
+def checked_assets(
+    results: Iterable[dict[str, Any]], prefix: str
+) -> list[PlannedAsset]:
+    """Turn listing results into planned assets, checking every one.
+
+    Parameters
+    ----------
+    results
+        The ``results`` of the archive's asset listing (with or without
+        ``metadata``).
+    prefix
+        The directory's path with a trailing ``/``.
+
+    Returns
+    -------
+    list of PlannedAsset
+        Sorted by path; assets whose path matches ``prefix`` in another case
+        only are left out.
+
+    Raises
+    ------
+    ArchiveError
+        For the first result that breaks a rule, naming it.
+    """
+    found = []
+    for data in results:
+        path = data.get("path") if isinstance(data, dict) else None
+        other_case = (
+            isinstance(path, str)
+            and not path.startswith(prefix)
+            and path.lower().startswith(prefix.lower())
+        )
+        if other_case:
+            lgr.debug("Not under %s (case differs): %s", prefix, path)
+            continue
+        found.append(_checked(data, prefix))
+    return sorted(found, key=lambda a: a.path)
+
+
+def _checked(data: Any, prefix: str) -> PlannedAsset:
+    if not isinstance(data, dict):
+        raise ArchiveError(
+            f"the server listed something that is not an asset: {data!r}"
+        )
+    problem = path_problem(data.get("path"), prefix)
+    asset_id, size = data.get("asset_id"), data.get("size")
+    if problem is None and not is_uuid(asset_id):
+        problem = f"an asset id that is not a UUID: {str(asset_id)[:80]!r}"
+    for key in ("blob", "zarr"):
+        if problem is None and data.get(key) is not None and not is_uuid(data[key]):
+            problem = f"a {key} id that is not a UUID: {str(data[key])[:80]!r}"
+    if problem is None and (type(size) is not int or size < 0):
+        problem = f"an asset size that is not a size: {size!r}"
+    if problem is not None:
+        raise ArchiveError(f"the server listed {problem}; nothing of it is used")
+    zarr = data.get("zarr") is not None
+    return PlannedAsset(data["path"], size, asset_id, _digest(data, zarr), zarr)
+
+
+def _digest(data: dict[str, Any], zarr: bool) -> str | None:
+    metadata = data.get("metadata")
+    digests = metadata.get("digest") if isinstance(metadata, dict) else None
+    value = (
+        digests.get(ZARR_KEY if zarr else ETAG_KEY)
+        if isinstance(digests, dict)
+        else None
+    )
+    if isinstance(value, str) and _DIGEST.fullmatch(value):
+        return value
+    return None

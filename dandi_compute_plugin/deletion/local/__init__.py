@@ -1,0 +1,30 @@
+"""The local side of a deletion: inventory, the un-uploaded check, the removal."""
+
+from .inventory import Inventory, LocalFile, Stamp, inventory, mount_points
+from .removal import check_removable, remove_vetted
+from .verify import (
+    CONTENT_DIFFERS,
+    VERIFY_CHOICES,
+    Expected,
+    UnuploadedFile,
+    find_unuploaded,
+    local_digest,
+    needs_digest,
+)
+
+__all__ = [
+    "CONTENT_DIFFERS",
+    "VERIFY_CHOICES",
+    "Expected",
+    "Inventory",
+    "LocalFile",
+    "Stamp",
+    "UnuploadedFile",
+    "check_removable",
+    "find_unuploaded",
+    "inventory",
+    "local_digest",
+    "mount_points",
+    "needs_digest",
+    "remove_vetted",
+]
