@@ -43,13 +43,18 @@ def asset_record(
     blob_id: str | None = None,
     zarr: bool = False,
     zarr_checksum: str | None = None,
+    content: bytes | None = None,
     date_modified: str = "2026-04-30T21:51:57.771066-04:00",
 ) -> dict[str, Any]:
     """One asset metadata record, shaped like those the archive writes.
 
-    ``size`` defaults to the length of :func:`content_of` ``(path)``; ids are derived
-    from the path, so the same path always gives the same record.
+    ``size`` defaults to the length of :func:`content_of` ``(path)``, the digests
+    are those of that content (or of ``content``, when given: an upload of other
+    bytes); ids are derived from the path, so the same path always gives the same
+    record.
     """
+    if content is not None:
+        size = len(content)
     if size is None:
         size = len(content_of(path))
     asset_id = asset_id or _uuid("asset:" + path)
@@ -58,7 +63,8 @@ def asset_record(
         store = f"{S3}/zarr/{blob_id}/"
     else:
         store = f"{S3}/blobs/{blob_id[:3]}/{blob_id[3:6]}/{blob_id}"
-    content = content_of(path, size)
+    if content is None:
+        content = content_of(path, size)
     digests = {"dandi:sha2-256": hashlib.sha256(content).hexdigest()}
     if zarr:
         digests = {"dandi:dandi-zarr-checksum": zarr_checksum or "0" * 32 + "-0--0"}

@@ -105,6 +105,18 @@ class Journal:
             raise
         self._records = records[1:]
         self.pending_targets = pending_targets(self._records)
+        if writable:
+            self._drop_cut_line()
+
+    def _drop_cut_line(self) -> None:
+        """Cut a last line a crash left unfinished: appending must start a line."""
+        try:
+            with open(self.path, "rb+") as f:
+                data = f.read()
+                if data and not data.endswith(b"\n"):
+                    f.truncate(data.rfind(b"\n") + 1)
+        except FileNotFoundError:
+            pass
 
     def _take_lock(self) -> None:
         self.path.parent.mkdir(exist_ok=True)

@@ -129,11 +129,12 @@ def test_a_directory_swapped_for_a_link_during_the_run(
     bad_input.ended("target failed: 'symbolic link: not removed', exit 1")
 
 
-def test_a_file_rewritten_during_the_run_keeps_its_directory(
+def test_a_file_rewritten_during_the_run_stays(
     keyed: FakeArchive, tmp_path: Path, bad_input
 ) -> None:
     """Same path, same size, new content, after the plan: the remote copy is
-    being deleted, so the local file is the only one left -- it stays."""
+    being deleted, so the local file is the only one left -- it stays, and so
+    does its directory; what the plan vetted goes."""
     clone = seed(keyed, tmp_path / "clone", files("A") + files("K", "v1.1.10"))
     plan = plan_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
     rewritten = clone / files("A")[1]
@@ -144,11 +145,14 @@ def test_a_file_rewritten_during_the_run_keeps_its_directory(
     snap = bad_input.snapshot(keyed, clone)
     [result] = execute_plan(plan).results
     assert result.status.value == "failed" and result.deleted_assets == 3
-    assert "local files changed since the plan" in result.reason
-    assert files("A")[1] in result.reason
-    # gone remotely, as asked; locally nothing changed
-    snap.assert_only_removed([], remote_removed=[vdir("A")])
-    bad_input.ended("target failed: 'local files changed since the plan', exit 1")
+    assert f"{files('A')[1]} (changed since the plan)" in result.reason
+    # gone remotely, as asked; locally only the vetted files went
+    run_sh, _, b_json = files("A")  # code/ held only code/run.sh: it went too
+    snap.assert_only_removed(
+        [run_sh.rsplit("/", 1)[0], b_json], remote_removed=[vdir("A")]
+    )
+    assert rewritten.read_bytes() == data.upper()
+    bad_input.ended("target failed: the rewritten file stays, exit 1")
 
 
 @pytest.mark.parametrize("where", ["inside-a-version-directory", "above-one"])

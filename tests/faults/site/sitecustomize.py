@@ -5,14 +5,15 @@ starts; Python imports ``sitecustomize`` at start-up.  The package never sees th
 file.  It does nothing unless one of these variables is set:
 
 ``FAULTS_BLOCK=EVENT:CALL:NTH``
-    A PEP 578 audit hook.  During the CALL-th :func:`shutil.rmtree` of the process,
-    when the NTH audit event named EVENT is raised (``shutil.rmtree`` itself,
-    ``os.remove`` for each file, ``os.rmdir`` for each directory) -- that is, just
-    *before* that operation happens -- it writes what it stopped at to the file
-    ``FAULTS_BLOCKED_FILE`` and waits there for the test to SIGKILL the process
-    (after ``FAULTS_BLOCK_TIMEOUT`` seconds, default 120, it exits with status 70
-    instead of going on).  This is how a test kills the real command at an exact
-    point of a local removal without any hook in the product.
+    A PEP 578 audit hook.  During the CALL-th local removal of a version directory
+    (it starts when the directory ``version-*`` is opened as a directory), when
+    the NTH audit event named EVENT is raised (``removal`` for that start,
+    ``os.remove`` for each unlink, ``os.rmdir`` for each directory) -- that is,
+    just *before* that operation happens -- it writes what it stopped at to the
+    file ``FAULTS_BLOCKED_FILE`` and waits there for the test to SIGKILL the
+    process (after ``FAULTS_BLOCK_TIMEOUT`` seconds, default 120, it exits with
+    status 70 instead of going on).  This is how a test kills the real command at
+    an exact point of a local removal without any hook in the product.
 
 ``FAULTS_FAST_RETRIES=N``
     Divide the sleeps of tenacity (the retry loop of dandi's API client) by N, so
@@ -33,10 +34,17 @@ def _install_block(spec: str) -> None:
     state = {"calls": 0, "seen": 0, "tree": None}
 
     def hook(name: str, args: tuple) -> None:
-        if name == "shutil.rmtree":
+        if (
+            name == "open"
+            and isinstance(args[0], str)
+            and os.path.basename(args[0]).startswith("version-")
+            and isinstance(args[2], int)
+            and args[2] & os.O_DIRECTORY
+        ):
+            name = "removal"
             state["calls"] += 1
             if state["calls"] == want_call:
-                state["tree"] = os.fspath(args[0])
+                state["tree"] = os.path.basename(args[0])
         if name != event or state["calls"] != want_call:
             return
         state["seen"] += 1
