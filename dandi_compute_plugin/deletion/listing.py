@@ -85,7 +85,7 @@ def checked_assets(
 def _checked(data: Any, prefix: str) -> PlannedAsset:
     if not isinstance(data, dict):
         raise ArchiveError(
-            f"the server listed something that is not an asset: {data!r}"
+            f"the server listed something that is not an asset: {str(data)[:80]!r}"
         )
     problem = path_problem(data.get("path"), prefix)
     asset_id, size = data.get("asset_id"), data.get("size")
