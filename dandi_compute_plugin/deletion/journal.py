@@ -225,7 +225,8 @@ class Journal:
 
     def _compact(self) -> None:
         records = read_records(self.path)[1:]
-        keep = [r for r in records if r["target"] in pending_targets(records)]
+        pending = pending_targets(records)
+        keep = [r for r in records if r["target"] in pending]
         if not keep:
             self.path.unlink(missing_ok=True)
             return
