@@ -359,3 +359,20 @@ def test_the_jobs_default_is_the_librarys() -> None:
 
     [jobs] = [p for p in compute.commands["delete-version"].params if p.name == "jobs"]
     assert jobs.default == DEFAULT_JOBS
+
+
+def test_verify_names_content_that_differs_and_takes_only_its_choices(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    changed = clone / TARGETS[0] / "params-98fd947_config-6568dda_attempt-1"
+    [victim] = [p for p in changed.rglob("*") if p.is_file()][:1]
+    victim.write_bytes(victim.read_bytes()[::-1])  # same size, other bytes
+    env = cli_env(archive, tmp_path, key=None)
+    proc = delete(archive, clone, "--dry-run", env=env)
+    assert proc.returncode == 1, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if TARGETS[0] in x)
+    assert line.startswith("refused ") and "content differs from the archive's" in line
+    weaker = delete(archive, clone, "--dry-run", "--verify", "size", env=env)
+    assert weaker.returncode == 0, weaker.stderr
+    bad = delete(archive, clone, "--dry-run", "--verify", "mtime", env=env)
+    assert bad.returncode == 2 and "--verify" in bad.stderr
