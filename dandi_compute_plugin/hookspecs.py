@@ -32,9 +32,14 @@ or pass plugin objects to the Python API:
 Rules
 -----
 - **Fail closed.**  An exception raised by :func:`dandi_compute_veto_deletion` or
-  :func:`dandi_compute_before_target` blocks that target (it is reported as
+  :func:`dandi_compute_before_target` -- ``SystemExit`` and ``KeyboardInterrupt``
+  included: a hook cannot end the run -- blocks that target (it is reported as
   refused, naming the plugin and the error); a plugin that cannot even be imported
   blocks every target of a deletion (disable it explicitly to go on).
+- **Time limit.**  Each call runs in a thread of its own and may take
+  ``DANDI_COMPUTE_HOOK_TIMEOUT`` seconds (default 60): a veto or before-target
+  hook that takes longer blocks its target, one of the other hooks is logged, and
+  the run goes on without waiting for it.
 - **After the fact, only logged.**  An exception raised by
   :func:`dandi_compute_after_target` or :func:`dandi_compute_run_finished` is
   logged with the plugin's name; the deletion results stand.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import logging
 import os
 from pathlib import Path
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -32,6 +33,57 @@ lgr = logging.getLogger("dandi.compute")
 ENTRY_POINT_GROUP = PROJECT_NAME
 #: comma-separated plugin names to run without
 DISABLE_ENV = "DANDI_COMPUTE_DISABLE_PLUGINS"
+#: seconds one hook call may take (default :data:`DEFAULT_HOOK_TIMEOUT`)
+HOOK_TIMEOUT_ENV = "DANDI_COMPUTE_HOOK_TIMEOUT"
+DEFAULT_HOOK_TIMEOUT = 60.0
+
+
+def hook_timeout() -> float:
+    """The time limit of one hook call: ``DANDI_COMPUTE_HOOK_TIMEOUT`` or 60 s.
+
+    Raises
+    ------
+    ValueError
+        When the variable is set to anything but a positive number of seconds.
+    """
+    text = os.environ.get(HOOK_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_HOOK_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ValueError(
+            f"{HOOK_TIMEOUT_ENV} must be a number of seconds > 0: {text!r}"
+        )
+    return value
+
+
+def _bounded(call: Any, limit: float, kwargs: dict[str, Any]) -> Any:
+    """Call a hook in a thread of its own and wait at most ``limit`` seconds.
+
+    Whatever it raises -- ``SystemExit`` and ``KeyboardInterrupt`` included: a
+    hook cannot end the run -- comes back as :class:`HookFailed`; a hook still
+    running after ``limit`` is left behind (a daemon thread) and fails too.
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call(**kwargs)
+        except BaseException as exc:  # reported to the caller, never lost
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="dandi-compute-hook", daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        raise HookFailed(f"did not return within {limit:g} s ({HOOK_TIMEOUT_ENV})")
+    if "error" in box:
+        exc = box["error"]
+        raise HookFailed(f"{type(exc).__name__}: {exc}") from exc
+    return box.get("value")
 
 
 @dataclass(frozen=True)
@@ -105,6 +157,7 @@ class PluginHooks:
         *,
         load_entry_points: bool = True,
     ) -> None:
+        self.timeout = hook_timeout()
         self.manager = pluggy.PluginManager(PROJECT_NAME)
         self.manager.add_hookspecs(hookspecs)
         self.disabled = set(disable) | disabled_from_env()
@@ -192,20 +245,16 @@ class PluginHooks:
         """Collect :func:`~.hookspecs.dandi_compute_add_targets` (errors logged)."""
         extra: list[Path] = []
         for name, call in self._impls("dandi_compute_add_targets"):
+            kwargs = {"dandiset_directory": dandiset_directory, "version": version}
             try:
-                paths = call(dandiset_directory=dandiset_directory, version=version)
+                paths = _bounded(call, self.timeout, kwargs)
                 for path in paths or ():
                     path = Path(path)
                     if not path.is_absolute():
                         path = Path(dandiset_directory, path)
                     extra.append(path)
             except Exception as exc:
-                lgr.error(
-                    "Hook plugin %r failed to add targets: %s: %s",
-                    name,
-                    type(exc).__name__,
-                    exc,
-                )
+                lgr.error("Hook plugin %r failed to add targets: %s", name, exc)
         return extra
 
     def veto(self, target: DeletionTarget) -> list[str]:
@@ -217,11 +266,11 @@ class PluginHooks:
         ]
         for name, call in self._impls("dandi_compute_veto_deletion"):
             try:
-                reason = call(target=target)
-            except Exception as exc:
+                reason = _bounded(call, self.timeout, {"target": target})
+            except HookFailed as exc:
                 reasons.append(
                     f"veto hook of plugin {name!r} failed, so the target is blocked: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"{exc}"
                 )
                 continue
             if reason:
@@ -232,11 +281,10 @@ class PluginHooks:
         """Call every before-hook; the first error aborts the target."""
         for name, call in self._impls("dandi_compute_before_target"):
             try:
-                call(target=target)
-            except Exception as exc:
+                _bounded(call, self.timeout, {"target": target})
+            except HookFailed as exc:
                 raise HookFailed(
-                    f"before-target hook of plugin {name!r} failed: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"before-target hook of plugin {name!r} failed: {exc}"
                 ) from exc
 
     def after_target(self, target: DeletionTarget, result: TargetResult) -> None:
@@ -250,9 +298,15 @@ class PluginHooks:
     def _call_logged(self, hook: str, **kwargs: Any) -> None:
         for name, call in self._impls(hook):
             try:
-                call(**kwargs)
-            except Exception:
-                lgr.exception("Hook %s of plugin %r failed (ignored)", hook, name)
+                _bounded(call, self.timeout, kwargs)
+            except HookFailed as exc:
+                lgr.error(
+                    "Hook %s of plugin %r failed (ignored): %s",
+                    hook,
+                    name,
+                    exc,
+                    exc_info=exc.__cause__,
+                )
 
 
 def list_plugins(disable: Iterable[str] = ()) -> list[PluginInfo]:

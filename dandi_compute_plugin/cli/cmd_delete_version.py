@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from dandi.cli.base import instance_option, map_to_click_exceptions
@@ -135,11 +136,25 @@ def _delete(
     def confirm(plan: DeletionPlan) -> bool:
         return yes or click.confirm(plan.summary(), default=False, err=True)
 
-    report = run_deletion(dandiset_dir, version, options, confirm=confirm)
+    try:
+        report = run_deletion(dandiset_dir, version, options, confirm=confirm)
+    except (KeyboardInterrupt, click.Abort):
+        # before the confirmation nothing was changed; listings may be in flight
+        click.echo("\nInterrupted before anything was changed.", err=True)
+        _exit_now(130)
     records = report.as_records()
     if resolve_format(output_format) == "pyout":  # the table: the main columns
         records = [{k: rec[k] for k in DELETE_FIELDS} for rec in records]
     write_records(records, output_format, DELETE_FIELDS, line=_delete_line)
     click.echo(report.summary(), err=True)
+    if report.abandoned:  # threads of abandoned requests must not be waited for
+        _exit_now(report.exit_code)
     if report.exit_code:
         sys.exit(report.exit_code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process without waiting for request threads still running."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

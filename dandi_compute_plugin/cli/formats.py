@@ -11,12 +11,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 import os
+import re
 import sys
 from typing import Any
 
 import click
 
 FORMATS = ("auto", "pyout", "json", "json_pp", "json_lines", "yaml")
+
+#: characters shown escaped on a terminal or in line output: C0 and C1 controls,
+#: DEL, line and paragraph separators -- and the backslash that starts an escape
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
+
+
+def escape_control(text: str) -> str:
+    """Escape control characters as ``ls -b`` does (``\\n``, ``\\x1b``, ``\\\\``).
+
+    A file name holding a newline then cannot print a line that looks like a
+    line of the report, nor a terminal escape sequence act on the terminal.
+    """
+    return _UNSAFE.sub(
+        lambda m: (
+            _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}")
+            if ord(m.group()) < 0x100
+            else f"\\u{ord(m.group()):04x}"
+        ),
+        text,
+    )
 
 
 def format_option(help_text: str | None = None) -> Callable:
@@ -83,6 +105,12 @@ def write_records(
         sys.exit(141)
 
 
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return escape_control(value) if isinstance(value, str) else value
+
+
 def _write_records(
     records: Iterable[dict[str, Any]],
     output_format: str,
@@ -101,13 +129,13 @@ def _write_records(
     if fmt == "lines":
         line = line or (lambda rec: str(rec["path"]))
         for rec in records:
-            click.echo(line(rec))
+            click.echo(escape_control(line(rec)))
             count += 1
         return count
     if fmt == "pyout":
         out = PYOUTFormatter(fields=list(fields))
         # pyout shows None as "None": show an empty cell instead
-        records = ({k: ("" if v is None else v) for k, v in r.items()} for r in records)
+        records = ({k: _cell(v) for k, v in r.items()} for r in records)
     elif fmt == "json":
         out = JSONFormatter()
     elif fmt == "json_pp":

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 import contextlib
 from dataclasses import dataclass, field, replace
 import logging
@@ -45,17 +46,23 @@ lgr = logging.getLogger("dandi.compute")
 
 
 @contextlib.contextmanager
-def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
+def _ctrl_c_stops(stop: threading.Event, abandon: threading.Event) -> Iterator[None]:
     """While running, Ctrl-C only sets ``stop``: no new deletion starts, the
-    requests in flight finish, unfinished targets keep their local directory."""
+    requests in flight finish, unfinished targets keep their local directory.
+    A second Ctrl-C sets ``abandon``: the requests in flight are not waited for."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach the main thread only: KeyboardInterrupt as usual
         return
 
     def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            abandon.set()
+            lgr.warning("Interrupted again: no longer waiting for the requests")
+            return
         stop.set()
         lgr.warning(
-            "Interrupted: starting no new deletions; waiting for the requests in flight"
+            "Interrupted: starting no new deletions; waiting for the requests in "
+            "flight (Ctrl-C again not to wait)"
         )
 
     previous = signal.signal(signal.SIGINT, handler)
@@ -74,6 +81,7 @@ class _Run:
     session: ArchiveSession | None
     pool: ThreadPoolExecutor
     stop: threading.Event = field(default_factory=threading.Event)
+    abandon: threading.Event = field(default_factory=threading.Event)
 
 
 def _delete_one(run: _Run, asset: PlannedAsset) -> bool:
@@ -173,14 +181,20 @@ def _run_target(run: _Run, item: PlanItem) -> TargetResult:
     return TargetResult(target, TargetStatus.DELETED, None, deleted, (), removed)
 
 
-def _finish(
-    future: Future, target: DeletionTarget, stop: threading.Event
-) -> TargetResult:
+def _finish(future: Future, target: DeletionTarget, run: _Run) -> TargetResult:
     while True:
         try:
-            return future.result()
+            return future.result(timeout=0.1)
+        except FutureTimeout:
+            if run.abandon.is_set():
+                return TargetResult(
+                    target,
+                    TargetStatus.FAILED,
+                    "interrupted twice: its requests in flight were abandoned; the "
+                    "local directory is kept",
+                )
         except KeyboardInterrupt:  # outside the main thread's handler: wait on
-            stop.set()
+            run.stop.set()
         except Exception as exc:  # a bug: the target is not finished
             lgr.exception("Deleting %s failed", target.relpath)
             return TargetResult(
@@ -206,7 +220,7 @@ class _Lanes:
 
     def settle_oldest(self) -> None:
         index, item, future = self.in_flight.popleft()
-        self.ended(index, item.target, _finish(future, item.target, self.run.stop))
+        self.ended(index, item.target, _finish(future, item.target, self.run))
 
     def start(self, index: int, item: PlanItem) -> None:
         """Start a target once a lane is free, unless Ctrl-C or a hook stops it."""
@@ -250,25 +264,27 @@ def execute_plan(plan: DeletionPlan) -> DeletionReport:
     report = plan.report()
     jobs = plan.options.jobs
     width = 1 if jobs <= 1 else 2
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    lanes_pool = ThreadPoolExecutor(max_workers=width)
+    run = _Run(plan, plan.session, pool)
+    lanes = _Lanes(run, width, lanes_pool)
     try:
-        with (
-            ThreadPoolExecutor(max_workers=jobs) as pool,
-            ThreadPoolExecutor(max_workers=width) as lanes_pool,
-        ):
-            run = _Run(plan, plan.session, pool)
-            lanes = _Lanes(run, width, lanes_pool)
-            with _ctrl_c_stops(run.stop):
-                for index, item in enumerate(plan.items):
-                    if item.verdict is not None:
-                        lanes.results[index] = item.verdict
-                    else:
-                        lanes.start(index, item)
-                while lanes.in_flight:
-                    lanes.settle_oldest()
+        with _ctrl_c_stops(run.stop, run.abandon):
+            for index, item in enumerate(plan.items):
+                if item.verdict is not None:
+                    lanes.results[index] = item.verdict
+                else:
+                    lanes.start(index, item)
+            while lanes.in_flight:
+                lanes.settle_oldest()
     finally:
+        # abandoned requests are not waited for; nothing new starts either way
+        for executor in (lanes_pool, pool):
+            executor.shutdown(wait=not run.abandon.is_set(), cancel_futures=True)
         plan.close()
     report.results = [lanes.results[i] for i in range(len(plan.items))]
     report.interrupted = run.stop.is_set()
+    report.abandoned = run.abandon.is_set()
     try:
         plan.hooks.run_finished(report)
     except Exception:

@@ -94,6 +94,7 @@ class Journal:
         self._lock = threading.Lock()
         self._file: Any = None
         self._lockfd: int | None = None
+        self._closed = False
         if writable:
             self._take_lock()
         try:
@@ -166,6 +167,8 @@ class Journal:
         if not self.writable:
             return
         with self._lock:
+            if self._closed:  # a request abandoned by Ctrl-C answered late
+                return
             if self._file is None:
                 new = not self.path.exists() or self.path.stat().st_size == 0
                 self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
@@ -217,6 +220,7 @@ class Journal:
         if not self.writable:
             return
         with self._lock:
+            self._closed = True
             if self._file is not None:
                 self._file.close()
                 self._file = None

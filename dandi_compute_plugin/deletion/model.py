@@ -252,6 +252,9 @@ class DeletionReport:
         Per target.
     interrupted
         Whether the run was stopped by Ctrl-C.
+    abandoned
+        Whether a second Ctrl-C left requests in flight unanswered (their
+        threads may still run: a command line exits at once).
     scan_errors
         Directories the scan could not read (``"relpath: reason"``): version
         directories below them were not looked at, so the run is not ok.
@@ -264,6 +267,7 @@ class DeletionReport:
     dry_run: bool = False
     results: list[TargetResult] = field(default_factory=list)
     interrupted: bool = False
+    abandoned: bool = False
     scan_errors: list[str] = field(default_factory=list)
 
     @property

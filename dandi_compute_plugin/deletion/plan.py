@@ -385,7 +385,12 @@ def _plan_items(
     plan: DeletionPlan, directories: list[VersionDirectory], gone: set[str]
 ) -> None:
     """Plan every directory, ``jobs`` at once."""
-    with ThreadPoolExecutor(max_workers=plan.options.jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=plan.options.jobs)
+    try:
         plan.items = list(
             pool.map(lambda vd: _plan_item(plan, vd, vd.relpath in gone), directories)
         )
+    except BaseException:  # Ctrl-C: the listings not started are not waited for
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()

@@ -376,3 +376,86 @@ def test_verify_names_content_that_differs_and_takes_only_its_choices(
     assert weaker.returncode == 0, weaker.stderr
     bad = delete(archive, clone, "--dry-run", "--verify", "mtime", env=env)
     assert bad.returncode == 2 and "--verify" in bad.stderr
+
+
+def test_ctrl_c_twice_does_not_wait_for_the_requests_in_flight(
+    archive: FakeArchive, tmp_path: Path
+) -> None:
+    paths = many_versions(3, 6)
+    clone = seed(archive, tmp_path / "clone", paths)
+    before = tree_state(clone)
+    hanging = archive.fail("DELETE", hold=99, times=2, hold_timeout=120)
+    env = cli_env(archive, tmp_path)
+    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+        proc = subprocess.Popen(
+            command(archive, clone, "--yes", "-J", "2", "-f", "json"),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=env,
+        )
+        try:
+            assert archive.accounting.wait_for(lambda: hanging.hits == 2, 120)
+            proc.send_signal(signal.SIGINT)
+            wait_for_text(tmp_path / "err", "Interrupted: starting no new deletions")
+            started = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=60)
+            took = time.monotonic() - started
+        finally:
+            proc.kill()
+            archive.accounting.release()
+    stderr = (tmp_path / "err").read_text()
+    assert code == 130 and took < 30, stderr
+    records = json.loads((tmp_path / "out").read_text())
+    assert [r["status"] for r in records] == ["failed"] * 3
+    assert sum("abandoned" in r["reason"] for r in records) >= 1
+    assert tree_state(clone, skip=[".dandi-compute"]) == before
+
+    proc = delete(archive, clone, "--yes", "-f", "json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert archive.paths(DANDISET) == sorted(
+        p for p in paths if "/version-v1.1.1/" not in p
+    )
+
+
+def test_ctrl_c_while_planning_exits_130_at_once(
+    archive: FakeArchive, tmp_path: Path
+) -> None:
+    clone = seed(archive, tmp_path / "clone", many_versions(3, 2))
+    before = tree_state(clone)
+    listing = archive.fail("GET", r"/assets/$", hold=99, times=1, hold_timeout=120)
+    env = cli_env(archive, tmp_path)
+    proc = subprocess.Popen(
+        command(archive, clone, "--yes", "-f", "json"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert archive.accounting.wait_for(lambda: listing.hits == 1, 120)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        archive.accounting.release()
+    assert proc.returncode == 130, err
+    assert b"Interrupted before anything was changed" in err
+    assert b"Traceback" not in err
+    assert archive.count("DELETE") == 0
+    assert tree_state(clone, skip=[".dandi-compute"]) == before
+    assert not (clone / ".dandi-compute" / "delete-journal.jsonl").exists()
+
+
+def test_control_characters_in_names_cannot_forge_report_lines(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    forged = "x\ndeleted derivatives\\dandiset-000233\\FAKE\x1b[2J"
+    (clone / TARGETS[0] / forged).write_text("not uploaded")
+    proc = delete(archive, clone, "--dry-run", env=cli_env(archive, tmp_path, key=None))
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(TARGETS)
+    assert all(line.split(" ", 1)[0] in ("planned", "refused") for line in lines)
+    assert "x\\ndeleted derivatives\\\\dandiset-000233\\\\FAKE\\x1b[2J" in proc.stdout

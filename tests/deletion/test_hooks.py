@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+import threading
 
 import pytest
 
@@ -330,3 +331,69 @@ def test_a_plan_is_executed_with_the_hooks_it_was_made_with(
     assert results_by_path(report)[DOUBLE].status.value == "refused"
     assert sum(c[0] == "before" for c in recorder.calls) == 4
     assert recorder.calls[-1] == ("finished", "1")
+
+
+class Abrupt:
+    """Hooks that try to end the run, or never return, on chosen targets."""
+
+    def __init__(self, release) -> None:
+        self.release = release
+
+    @hookimpl
+    def dandi_compute_veto_deletion(self, target):
+        if target.relpath == NO_SESSION:
+            raise SystemExit(0)
+        if target.relpath == DOUBLE:
+            self.release.wait(30)  # hangs past the time limit
+        return None
+
+    @hookimpl
+    def dandi_compute_before_target(self, target):
+        if target.subject == "CGM3":
+            raise KeyboardInterrupt
+
+    @hookimpl
+    def dandi_compute_run_finished(self, report):
+        self.release.wait(30)
+
+
+def test_hooks_cannot_end_the_run_nor_hang_it(
+    keyed: FakeArchive,
+    clone: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("DANDI_COMPUTE_HOOK_TIMEOUT", "1")
+    release = threading.Event()
+    try:
+        report = run_deletion(
+            clone, "v1.1.1", dandi_instance=keyed.url, plugins=[Abrupt(release)]
+        )
+    finally:
+        release.set()
+    results = results_by_path(report)
+    assert "SystemExit" in results[NO_SESSION].reason
+    assert "did not return within 1 s" in results[DOUBLE].reason
+    cgm3 = [r for r in report.results if r.target.subject == "CGM3"]
+    assert cgm3 and all("KeyboardInterrupt" in r.reason for r in cgm3)
+    assert {r.status.value for r in [results[NO_SESSION], results[DOUBLE], *cgm3]} == {
+        "refused"
+    }
+    # every other target went on, and the end-of-run hook's hang was only logged
+    others = [
+        r
+        for r in report.results
+        if r not in [results[NO_SESSION], results[DOUBLE], *cgm3]
+    ]
+    assert others and all(r.status.value == "deleted" for r in others)
+    assert (
+        "dandi_compute_run_finished" in caplog.text and "did not return" in caplog.text
+    )
+
+
+def test_a_hook_time_limit_that_is_not_a_number_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DANDI_COMPUTE_HOOK_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="DANDI_COMPUTE_HOOK_TIMEOUT"):
+        PluginHooks([], load_entry_points=False)
