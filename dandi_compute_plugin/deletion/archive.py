@@ -14,7 +14,6 @@ The API key never leaves this module in a message: errors are rewritten with
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import contextlib
 import io
 import logging
@@ -25,28 +24,9 @@ from typing import Any
 from ..errors import ArchiveError, AuthenticationError
 from .listing import checked_assets, is_uuid
 from .model import PlannedAsset
+from .secrets import hide_in_logs, redact
 
 lgr = logging.getLogger("dandi.compute")
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Return ``text`` with every secret replaced by ``<redacted>``.
-
-    Parameters
-    ----------
-    text
-        Any message.
-    secrets
-        Strings that must not appear (empty and None ones are ignored).
-
-    Returns
-    -------
-    str
-    """
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "<redacted>")
-    return text
 
 
 def describe_error(exc: BaseException) -> str:
@@ -183,9 +163,9 @@ class ArchiveSession:
             except requests.HTTPError as exc:
                 raise AuthenticationError(self._rejected("the prompt", exc)) from None
             header = client.session.headers.get("Authorization", "")
-            self._secrets.append(str(header).removeprefix("token "))
+            self._keep_secret(str(header).removeprefix("token "))
             return
-        self._secrets.append(key)
+        self._keep_secret(key)
         try:
             client.authenticate(key)
         except requests.HTTPError as exc:
@@ -212,6 +192,10 @@ class ArchiveSession:
             f"The API key from {source} was rejected by {self.instance.api} "
             f"(HTTP {status}). Nothing was changed."
         )
+
+    def _keep_secret(self, key: str) -> None:
+        self._secrets.append(key)
+        hide_in_logs(key)
 
     def redact(self, text: str) -> str:
         """Return ``text`` without the API key in it."""

@@ -26,6 +26,9 @@ class Fault:
     status
         Answer with this status (and a DRF-shaped ``{"detail": ...}`` body)
         instead of serving the request.
+    echo
+        With ``status``: put the request's ``Authorization`` header in the
+        error's body, as a careless server might.
     delay
         Seconds to wait before answering (or serving).
     drop
@@ -47,6 +50,7 @@ class Fault:
     pattern: str | None = None
     query: str | None = None
     status: int | None = None
+    echo: bool = False
     delay: float = 0.0
     drop: bool = False
     drop_after_serving: bool = False

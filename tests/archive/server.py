@@ -363,9 +363,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self._hang_up()
                     return
                 if fault.status is not None:
-                    self._send(
-                        fault.status, {"detail": f"Injected error {fault.status}."}
-                    )
+                    detail = f"Injected error {fault.status}."
+                    if fault.echo:  # as a careless server might: the header back
+                        detail += f" Request headers: Authorization: {auth}"
+                    self._send(fault.status, {"detail": detail})
                     return
                 self._mute = fault.drop_after_serving
             self._route(method, split.path, parse_qs(split.query), auth)

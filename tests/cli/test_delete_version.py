@@ -236,6 +236,36 @@ def test_the_key_never_appears_in_output_or_log(
     assert KEY not in text
 
 
+@pytest.mark.parametrize(
+    ("method", "pattern", "status"),
+    [
+        ("DELETE", r"/assets/[^/]+/$", 403),
+        ("DELETE", r"/assets/[^/]+/$", 500),
+        ("GET", r"/assets/$", 400),
+        ("GET", r"^/api/auth/token/$", 403),
+    ],
+)
+def test_a_server_that_echoes_the_key_cannot_leak_it(
+    archive: FakeArchive,
+    clone: Path,
+    tmp_path: Path,
+    method: str,
+    pattern: str,
+    status: int,
+) -> None:
+    echo = archive.fail(method, pattern, status=status, echo=True)
+    env = dict(cli_env(archive, tmp_path), FAULTS_FAST_RETRIES="100")
+    env["PYTHONPATH"] = str(Path(__file__).parents[1] / "faults" / "site")
+    args = command(archive, clone, "--yes", "-f", "json")
+    proc = run_dandi("-l", "DEBUG", *args[1:], env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert echo.hits >= 1
+    [log] = list((tmp_path / "state").rglob("*.log"))
+    text = proc.stdout + proc.stderr + log.read_text()
+    assert "Request headers: Authorization: token <redacted>" in text
+    assert KEY not in text
+
+
 def wait_for_text(path: Path, text: str) -> None:
     """Wait until ``text`` shows up in the file ``path`` (guarded: 120 s)."""
     for _ in range(2400):

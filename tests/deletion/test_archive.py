@@ -8,11 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from dandi_compute_plugin.deletion.archive import (
-    ArchiveSession,
-    describe_error,
-    redact,
-)
+from dandi_compute_plugin.deletion.archive import ArchiveSession, describe_error
+from dandi_compute_plugin.deletion.secrets import redact
 from dandi_compute_plugin.errors import ArchiveError, AuthenticationError
 
 from ..archive import FakeArchive
