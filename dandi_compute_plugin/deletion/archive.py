@@ -14,12 +14,14 @@ The API key never leaves this module in a message: errors are rewritten with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import contextlib
 import io
 import logging
 import os
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import ArchiveError, AuthenticationError
 from .listing import checked_assets, is_uuid
@@ -27,6 +29,17 @@ from .model import PlannedAsset
 from .secrets import hide_in_logs, redact
 
 lgr = logging.getLogger("dandi.compute")
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, the port spelled out."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a port that is not a number
+        port = None
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
 def describe_error(exc: BaseException) -> str:
@@ -236,10 +249,32 @@ class ArchiveSession:
         params = {"path": prefix, "order": "path"}
         if metadata:
             params["metadata"] = "true"
-        results = self.client.paginate(
-            f"{self.dandiset.version_api_path}assets/", params=params
-        )
+        results = self._pages(f"{self.dandiset.version_api_path}assets/", params)
         return checked_assets(results, prefix)
+
+    def _pages(self, path: str, params: dict[str, str]) -> Iterator[Any]:
+        """The results of a paginated listing, page after page.
+
+        A ``next`` page on another scheme, host or port than the API's is not
+        followed: the client would send the API key there.
+        """
+        page = self.client.get(path, params=params)
+        while True:
+            results = page.get("results") if isinstance(page, dict) else None
+            if not isinstance(results, list):
+                raise ArchiveError("the server's listing is not a page of results")
+            yield from results
+            link = page.get("next")
+            if not link:
+                return
+            if _origin(str(link)) != _origin(self.instance.api):
+                raise ArchiveError(
+                    "the server's next page of the listing is on "
+                    f"{_origin(str(link))!r}, not on the API's "
+                    f"{_origin(self.instance.api)!r}: not followed (the API key "
+                    "goes to the API only)"
+                )
+            page = self.client.get(str(link))
 
     def remaining(self, relpath: str) -> dict[str, str]:
         """Return ``{asset id: path}`` of the draft's assets still below ``relpath``."""

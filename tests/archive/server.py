@@ -64,6 +64,11 @@ class FakeArchive:
     ----------
     latency
         Seconds added to every request.
+    page_size
+        The asset listing's page size when the request names none.
+    next_origin
+        When set (``http://host:port``), the listing's ``next`` links point
+        there: a server sending the client elsewhere.
     tokens
         ``{API key: user}``; ``owners`` may delete.
     """
@@ -76,6 +81,8 @@ class FakeArchive:
         owners: Iterable[str] = ("owner",),
     ) -> None:
         self.latency = latency
+        self.page_size = 100
+        self.next_origin: str | None = None
         self.tokens = dict(
             tokens if tokens is not None else {"secret-key-0123": "owner"}
         )
@@ -478,7 +485,7 @@ class _Handler(BaseHTTPRequestHandler):
             rows.sort(key=lambda a: a[order.lstrip("-")], reverse=order.startswith("-"))
         try:
             page = int(one("page", "1"))
-            size = min(int(one("page_size", "100")), 1000)
+            size = min(int(one("page_size", str(self.archive.page_size))), 1000)
         except ValueError:
             return self._send(404, {"detail": "Invalid page."})
         chunk = rows[(page - 1) * size : page * size]
@@ -495,7 +502,8 @@ class _Handler(BaseHTTPRequestHandler):
             if n > 1:
                 q["page"] = [str(n)]
             qs = urlencode(sorted(q.items()), doseq=True)
-            base = f"http://{self.headers['Host']}{urlsplit(self.path).path}"
+            origin = self.archive.next_origin or f"http://{self.headers['Host']}"
+            base = f"{origin}{urlsplit(self.path).path}"
             return base + (f"?{qs}" if qs else "")
 
         self._send(

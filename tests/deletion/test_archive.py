@@ -151,3 +151,17 @@ def test_redact_and_describe_error() -> None:
     error = requests.HTTPError(response=response)
     assert describe_error(error) == "HTTP 500: server exploded"
     assert describe_error(ValueError("bad")) == "ValueError: bad"
+
+
+def test_a_next_page_elsewhere_is_not_followed(keyed: FakeArchive, tmp_path: Path):
+    seed(keyed, tmp_path / "clone", paths())
+    keyed.page_size = 1  # every asset on a page of its own
+    s = session(keyed, authenticate=True)
+    expected = sorted(p for p in paths() if p.startswith(VDIR + "/"))
+    assert [a.path for a in s.assets_under(VDIR)] == expected  # pages followed
+    with FakeArchive(tokens={}) as elsewhere:
+        keyed.next_origin = elsewhere.url
+        with pytest.raises(ArchiveError, match="not followed") as info:
+            s.assets_under(VDIR)
+        assert elsewhere.log == []  # not a single request, so not the key
+        assert elsewhere.url.rsplit(":", 1)[1] in str(info.value)
