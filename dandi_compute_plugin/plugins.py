@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import logging
 import os
 from pathlib import Path
-import threading
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
+from ._limits import TimeLimitExceeded, call_within
 from .errors import HookFailed
 from .hookspecs import PROJECT_NAME
 
@@ -61,29 +61,16 @@ def hook_timeout() -> float:
 
 
 def _bounded(call: Any, limit: float, kwargs: dict[str, Any]) -> Any:
-    """Call a hook in a thread of its own and wait at most ``limit`` seconds.
+    """Call a hook under its time limit; any failure is a :class:`HookFailed`.
 
-    Whatever it raises -- ``SystemExit`` and ``KeyboardInterrupt`` included: a
-    hook cannot end the run -- comes back as :class:`HookFailed`; a hook still
-    running after ``limit`` is left behind (a daemon thread) and fails too.
+    ``SystemExit`` and ``KeyboardInterrupt`` too: a hook cannot end the run.
     """
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = call(**kwargs)
-        except BaseException as exc:  # reported to the caller, never lost
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, name="dandi-compute-hook", daemon=True)
-    thread.start()
-    thread.join(limit)
-    if thread.is_alive():
-        raise HookFailed(f"did not return within {limit:g} s ({HOOK_TIMEOUT_ENV})")
-    if "error" in box:
-        exc = box["error"]
+    try:
+        return call_within(limit, call, **kwargs)
+    except TimeLimitExceeded as exc:
+        raise HookFailed(f"{exc} ({HOOK_TIMEOUT_ENV})") from None
+    except BaseException as exc:
         raise HookFailed(f"{type(exc).__name__}: {exc}") from exc
-    return box.get("value")
 
 
 @dataclass(frozen=True)

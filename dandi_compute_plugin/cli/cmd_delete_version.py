@@ -10,7 +10,12 @@ import click
 from dandi.cli.base import instance_option, map_to_click_exceptions
 
 from .formats import format_option, resolve_format, write_records
-from .options import dandiset_dir_argument, disable_plugin_option, version_argument
+from .options import (
+    dandiset_dir_argument,
+    disable_plugin_option,
+    timeout_option,
+    version_argument,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..deletion import DeletionOptions, DeletionPlan
@@ -66,6 +71,7 @@ def _delete_line(rec: dict) -> str:
     "asset's, as dandi computes and caches them; 'size' only compares sizes "
     "(cheaper for terabytes of local data, and weaker).",
 )
+@timeout_option
 @disable_plugin_option(
     "Run without the hook plugin NAME (repeatable; see 'dandi compute "
     "plugins'). DANDI_COMPUTE_DISABLE_PLUGINS (comma-separated) adds to these."
@@ -84,6 +90,7 @@ def delete_version(
     jobs: int,
     include_unuploaded: bool,
     verify: str,
+    timeout: float,
     disable_plugins: tuple[str, ...],
     output_format: str,
 ) -> None:
@@ -118,6 +125,7 @@ def delete_version(
         include_unuploaded=include_unuploaded,
         verify=verify,
         jobs=jobs,
+        timeout=timeout,
         disable_plugins=disable_plugins,
     )
     _delete(dandiset_dir, version, options, yes, output_format)

@@ -13,6 +13,7 @@ from .options import (
     manifest_options,
     manifest_request,
     read_manifest,
+    timeout_option,
     validate_dandiset_id,
 )
 
@@ -48,6 +49,7 @@ INDEX_FIELDS = ("path", "date_modified", "content_size", "content_id")
     "Output format: 'auto' is a table on a terminal and one path per line in "
     "a pipe; the others are those of 'dandi ls'."
 )
+@timeout_option
 @click.option(
     "--summary",
     is_flag=True,
@@ -62,6 +64,7 @@ def index(
     refresh: bool,
     path_prefix: str | None,
     output_format: str,
+    timeout: float,
     summary: bool,
 ) -> None:
     """List the assets of a dandiset version from its assets.jsonld manifest.
@@ -77,7 +80,13 @@ def index(
     if (dandiset_id is None) == (source is None):
         raise click.UsageError("Give DANDISET_ID or --source (exactly one of them)")
     request = manifest_request(
-        dandiset_id, dandiset_version, dandi_instance, source, no_cache, refresh
+        dandiset_id,
+        dandiset_version,
+        dandi_instance,
+        source,
+        no_cache,
+        refresh,
+        timeout,
     )
     _index(request, path_prefix, output_format, summary)
 

@@ -79,6 +79,7 @@ def manifest_request(
     source: str | None,
     no_cache: bool,
     refresh: bool,
+    timeout: float = 60.0,
 ) -> ManifestRequest:
     """The manifest that the arguments and :func:`manifest_options` choose."""
     from ..manifest import ManifestRequest
@@ -90,6 +91,7 @@ def manifest_request(
         source=source,
         cache=not no_cache,
         refresh=refresh,
+        timeout=timeout,
     )
 
 
@@ -105,6 +107,22 @@ def read_manifest(request: ManifestRequest, consume: Callable[[Iterator[Any]], T
     finally:
         if progress is not None:
             progress.close()
+
+
+#: the environment variable of ``--timeout``
+TIMEOUT_ENV = "DANDI_COMPUTE_TIMEOUT"
+
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True, max=1e9),
+    default=60.0,
+    show_default=True,
+    envvar=TIMEOUT_ENV,
+    show_envvar=True,
+    metavar="SECONDS",
+    help="How long any request may wait to connect, and then for each answer; a "
+    "request that takes longer fails.",
+)
 
 
 def disable_plugin_option(help_text: str) -> Callable:

@@ -23,12 +23,28 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
+
+from .._limits import call_within
 from ..errors import ArchiveError, AuthenticationError
 from .listing import checked_assets, is_uuid
-from .model import PlannedAsset
+from .model import DEFAULT_TIMEOUT, PlannedAsset
 from .secrets import hide_in_logs, redact
 
 lgr = logging.getLogger("dandi.compute")
+
+
+class _TimeoutAdapter(requests.adapters.HTTPAdapter):
+    """Gives every request of a session a timeout unless it has one."""
+
+    def __init__(self, timeout: float, **kwargs: Any) -> None:
+        self.timeout = timeout
+        super().__init__(**kwargs)
+
+    def send(self, request: Any, **kwargs: Any) -> Any:  # noqa: D102
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
 
 
 def _origin(url: str) -> str:
@@ -93,6 +109,8 @@ class ArchiveSession:
         Find and check the API key (needed to delete; a dry run needs none).
     jobs
         How many requests may run at once (sizes the connection pool).
+    timeout
+        Seconds any request may wait to connect, and then for each answer.
 
     Raises
     ------
@@ -111,26 +129,26 @@ class ArchiveSession:
         *,
         authenticate: bool,
         jobs: int = 4,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         from dandi.consts import DRAFT
         from dandi.dandiapi import DandiAPIClient
         from dandi.exceptions import NotFoundError
-        import requests
 
         self._secrets: list[str] = []
         try:
-            self.client = DandiAPIClient.for_dandi_instance(dandi_instance)
+            # dandi asks an instance URL for its API without a timeout of its own
+            self.client = call_within(
+                timeout, DandiAPIClient.for_dandi_instance, instance=dandi_instance
+            )
         except Exception as exc:
             raise ArchiveError(
                 f"Cannot use DANDI instance {dandi_instance!r}: {exc}"
             ) from None
         self.instance = self.client.dandi_instance
-        if jobs > 8:
-            adapter = requests.adapters.HTTPAdapter(
-                pool_connections=4, pool_maxsize=jobs + 8
-            )
-            self.client.session.mount("http://", adapter)
-            self.client.session.mount("https://", adapter)
+        adapter = _TimeoutAdapter(timeout, pool_connections=4, pool_maxsize=jobs + 8)
+        self.client.session.mount("http://", adapter)
+        self.client.session.mount("https://", adapter)
         if authenticate:
             self._authenticate()
         try:
@@ -152,7 +170,6 @@ class ArchiveSession:
 
     def _authenticate(self) -> None:
         from dandi.utils import is_interactive
-        import requests
 
         client = self.client
         env_var = client.api_key_env_var
@@ -290,7 +307,6 @@ class ArchiveSession:
             With a redacted description of the failure (after dandi's retries).
         """
         from dandi.exceptions import HTTP404Error
-        import requests
 
         if not is_uuid(asset.asset_id):  # never into a URL unchecked
             raise ArchiveError(f"not a UUID: {asset.asset_id[:80]!r}")

@@ -32,6 +32,7 @@ from .archive import ArchiveSession, describe_error
 from .local import remove_vetted
 from .model import (
     DEFAULT_JOBS,
+    DEFAULT_TIMEOUT,
     AssetFailure,
     DeletionOptions,
     DeletionReport,
@@ -338,6 +339,7 @@ def delete_dandiset_version(
     include_unuploaded: bool = False,
     verify: str = "digest",
     jobs: int = DEFAULT_JOBS,
+    timeout: float = DEFAULT_TIMEOUT,
     plugins: tuple[object, ...] | list[object] = (),
     disable_plugins: tuple[str, ...] | list[str] = (),
 ) -> list[Path]:
@@ -355,7 +357,7 @@ def delete_dandiset_version(
         The local clone (its ``dandiset.yaml`` names the dandiset).
     version
         The pipeline version, e.g. ``v1.1.1``.
-    dandi_instance, dry_run, include_unuploaded, verify, jobs
+    dandi_instance, dry_run, include_unuploaded, verify, jobs, timeout
         As the fields of :class:`~dandi_compute_plugin.deletion.DeletionOptions`.
     plugins, disable_plugins
         Likewise: installed hook plugins apply unless disabled, and ``plugins``
@@ -378,6 +380,7 @@ def delete_dandiset_version(
         include_unuploaded=include_unuploaded,
         verify=verify,
         jobs=jobs,
+        timeout=timeout,
         plugins=tuple(plugins),
         disable_plugins=tuple(disable_plugins),
     )

@@ -19,6 +19,8 @@ from .local import VERIFY_CHOICES
 MAX_LISTED = 10
 #: how many remote requests run at once by default
 DEFAULT_JOBS = 4
+#: seconds a request may wait to connect, and then for each answer, by default
+DEFAULT_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class DeletionOptions:
         same size: cheaper, and weaker).
     jobs
         How many remote requests run at once (at least 1).
+    timeout
+        Seconds any request may wait to connect, and then for each answer; a
+        request that takes longer fails (after dandi's retries).
     plugins
         Hook plugin objects to use besides the installed ones.
     disable_plugins
@@ -51,6 +56,7 @@ class DeletionOptions:
     include_unuploaded: bool = False
     verify: str = "digest"
     jobs: int = DEFAULT_JOBS
+    timeout: float = DEFAULT_TIMEOUT
     plugins: tuple[object, ...] = ()
     disable_plugins: tuple[str, ...] = ()
 
@@ -64,6 +70,10 @@ class DeletionOptions:
             raise ValueError(
                 f"verify must be one of {', '.join(VERIFY_CHOICES)}, "
                 f"not {self.verify!r}"
+            )
+        if not isinstance(self.timeout, int | float) or not 0 < self.timeout < 1e9:
+            raise ValueError(
+                f"timeout must be a number of seconds > 0, not {self.timeout!r}"
             )
         if not isinstance(self.jobs, int) or self.jobs < 1:
             raise ValueError(f"jobs must be a whole number >= 1, not {self.jobs!r}")

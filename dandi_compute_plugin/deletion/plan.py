@@ -372,6 +372,7 @@ def _open_archive_and_journal(plan: DeletionPlan) -> None:
         plan.dandiset_id,
         authenticate=not options.dry_run,
         jobs=options.jobs,
+        timeout=options.timeout,
     )
     plan.journal = Journal(
         plan.dandiset_directory,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+import re
 import select
 import signal
 import subprocess
@@ -489,3 +490,36 @@ def test_control_characters_in_names_cannot_forge_report_lines(
     assert len(lines) == len(TARGETS)
     assert all(line.split(" ", 1)[0] in ("planned", "refused") for line in lines)
     assert "x\\ndeleted derivatives\\\\dandiset-000233\\\\FAKE\\x1b[2J" in proc.stdout
+
+
+def test_nothing_waits_forever_for_the_server(
+    archive: FakeArchive, tmp_path: Path
+) -> None:
+    paths = many_versions(3, 2)
+    clone = seed(archive, tmp_path / "clone", paths)
+    targets = sorted({p.split("/params-")[0] for p in paths if "v1.1.1/" in p})
+    # one DELETE and one listing (the second target's) never answered
+    archive.fail("DELETE", hold=99, times=1, hold_timeout=120)
+    archive.fail(
+        "GET",
+        r"/assets/$",
+        query=re.escape(f"path={targets[1]}/"),
+        hold=99,
+        hold_timeout=120,
+    )
+    env = cli_env(archive, tmp_path, DANDI_COMPUTE_TIMEOUT="1")
+    started = time.monotonic()
+    try:
+        proc = delete(archive, clone, "--yes", "-f", "json", env=env)
+    finally:
+        archive.accounting.release()
+    assert proc.returncode == 1 and time.monotonic() - started < 60, proc.stderr
+    records = {r["path"]: r for r in json.loads(proc.stdout)}
+    assert records[targets[1]]["status"] == "failed"
+    assert "cannot list the remote assets" in records[targets[1]]["reason"]
+    failed = [r for r in records.values() if r["failed_assets"]]
+    assert len(failed) == 1 and "timed out" in failed[0]["failed_assets"][0]["error"]
+    archive.clear_faults()
+    again = delete(archive, clone, "--yes", "-f", "json", env=env)
+    assert again.returncode == 0, again.stderr
+    assert archive.paths(DANDISET) == sorted(p for p in paths if "v1.1.1/" not in p)

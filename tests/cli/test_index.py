@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 import pty
 import subprocess
+import time
 from typing import Any
 
 from click.testing import CliRunner
@@ -266,3 +267,20 @@ def test_progress_line_on_a_terminal(
     )
     assert f"assets.jsonld of {server.url(PATH)}:" in tty_text
     assert "/s" in tty_text and "kB of" in tty_text
+
+
+def test_index_timeout_from_the_option_and_the_environment(
+    server: ManifestServer,
+) -> None:
+    server.stall_seconds = 5
+    server.add(PATH, dumps([asset_record(p) for p in example_paths()]), mode="stall")
+    for args, env in (
+        (["--timeout", "0.5"], {}),
+        ([], {"DANDI_COMPUTE_TIMEOUT": "0.5"}),
+    ):
+        started = time.monotonic()
+        result = invoke("index", "--source", server.url(PATH), *args, env=env)
+        assert result.exit_code == 1 and time.monotonic() - started < 4.5
+        assert "failed after" in result.output
+    bad = invoke("index", "--source", server.url(PATH), "--timeout", "0")
+    assert bad.exit_code == 2
