@@ -27,6 +27,7 @@ import requests
 
 from .._limits import call_within
 from ..errors import ArchiveError, AuthenticationError
+from ..manifest.http import network_reason
 from .listing import checked_assets, is_uuid
 from .model import DEFAULT_TIMEOUT, PlannedAsset
 from .secrets import hide_in_logs, redact
@@ -45,6 +46,26 @@ class _TimeoutAdapter(requests.adapters.HTTPAdapter):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         return super().send(request, **kwargs)
+
+
+def _check_reachable(dandi_instance: Any, timeout: float) -> None:
+    """One plain request to the instance before dandi's client, which retries a
+    dead connection for about a minute, logging at each failure: an archive
+    that cannot be reached ends the run at once."""
+    from dandi.consts import known_instances
+
+    name = str(getattr(dandi_instance, "name", dandi_instance))
+    known = known_instances.get(name)
+    url = f"{known.api}/info/" if known is not None else name
+    if not url.lower().startswith(("http://", "https://")):
+        return  # not a name nor a URL: dandi's own error says so
+    try:  # no session: no Authorization header on this request
+        requests.get(url, timeout=timeout).close()
+    except requests.RequestException as exc:
+        raise ArchiveError(
+            f"Cannot reach DANDI instance {name} ({url}): {network_reason(exc)}. "
+            "Nothing was changed."
+        ) from None
 
 
 def _origin(url: str) -> str:
@@ -136,6 +157,7 @@ class ArchiveSession:
         from dandi.exceptions import NotFoundError
 
         self._secrets: list[str] = []
+        _check_reachable(dandi_instance, min(timeout, 15.0))
         try:
             # dandi asks an instance URL for its API without a timeout of its own
             self.client = call_within(

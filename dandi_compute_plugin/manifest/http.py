@@ -85,8 +85,9 @@ def prefetch(
         stop.set()
 
 
-def _reason(exc: BaseException) -> str:
-    """The innermost useful message of a requests/urllib3 exception chain."""
+def network_reason(exc: BaseException) -> str:
+    """The innermost useful message of a requests/urllib3 exception chain
+    (``[Errno -2] Name or service not known``), not the whole chain."""
     seen: set[int] = set()
     while id(exc) not in seen:
         seen.add(id(exc))
@@ -141,7 +142,7 @@ def http_get(
         resp = requests.get(url, headers=headers, stream=True, timeout=timeout)
     except requests.RequestException as exc:
         raise ManifestUnavailableError(
-            f"Could not download the manifest {url}: {_reason(exc)}", url
+            f"Could not download the manifest {url}: {network_reason(exc)}", url
         ) from exc
     if resp.status_code in (200, 304):
         return resp
@@ -196,7 +197,8 @@ def response_chunks(resp: Any, url: str, size: int = 1 << 16) -> Iterator[bytes]
             yield chunk
     except requests.RequestException as exc:
         raise ManifestUnavailableError(
-            f"The download of {url} failed after {received} bytes: {_reason(exc)}",
+            f"The download of {url} failed after {received} bytes: "
+            + network_reason(exc),
             url,
         ) from exc
     finally:

@@ -12,6 +12,7 @@ from pathlib import Path
 import re
 import select
 import signal
+import socket
 import subprocess
 import time
 
@@ -523,3 +524,21 @@ def test_nothing_waits_forever_for_the_server(
     again = delete(archive, clone, "--yes", "-f", "json", env=env)
     assert again.returncode == 0, again.stderr
     assert archive.paths(DANDISET) == sorted(p for p in paths if "v1.1.1/" not in p)
+
+
+def test_an_archive_that_cannot_be_reached_ends_the_run_at_once(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    proc = run_dandi(
+        "compute", "delete-version", str(clone), "v1.1.1", "--dry-run",
+        "-i", f"http://127.0.0.1:{port}",
+        env=cli_env(archive, tmp_path, key=None),
+    )  # fmt: skip
+    assert proc.returncode == 1 and time.monotonic() - started < 15, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0]
+    assert "Nothing was changed" in errors[0] and "Traceback" not in proc.stderr
