@@ -1,7 +1,7 @@
 """Retracting a pipeline version: plan, archive side, local side, journal, report."""
 
 from ..errors import DeletionIncomplete
-from .execute import delete_dandiset_version, execute_plan, run_deletion
+from .execute import execute_plan
 from .model import (
     DEFAULT_JOBS,
     AssetFailure,
@@ -13,6 +13,7 @@ from .model import (
     TargetStatus,
 )
 from .plan import DeletionPlan, plan_deletion
+from .run import delete_dandiset_version, run_deletion
 
 __all__ = [
     "DEFAULT_JOBS",

@@ -22,26 +22,21 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import contextlib
 from dataclasses import dataclass, field, replace
 import logging
-from pathlib import Path
 import signal
 import threading
 from typing import Any
 
-from ..errors import DeletionIncomplete
 from .archive import ArchiveSession, describe_error
 from .local import remove_vetted
 from .model import (
-    DEFAULT_JOBS,
-    DEFAULT_TIMEOUT,
     AssetFailure,
-    DeletionOptions,
     DeletionReport,
     DeletionTarget,
     PlannedAsset,
     TargetResult,
     TargetStatus,
 )
-from .plan import DeletionPlan, PlanItem, plan_deletion
+from .plan import DeletionPlan, PlanItem
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -83,11 +78,30 @@ class _Run:
     pool: ThreadPoolExecutor
     stop: threading.Event = field(default_factory=threading.Event)
     abandon: threading.Event = field(default_factory=threading.Event)
+    #: why nothing new starts although nobody pressed Ctrl-C
+    halted: str | None = None
+
+    @property
+    def stopping(self) -> str | None:
+        """Why no new deletion may start, or None."""
+        return "interrupted" if self.stop.is_set() else self.halted
+
+    def journal(self, write: Callable[..., None], *args: Any) -> bool:
+        """Write to the journal; a failure halts the run (nothing new starts:
+        deletions the journal cannot record could not be finished by a re-run)."""
+        try:
+            write(*args)
+        except OSError as exc:
+            if self.halted is None:
+                self.halted = f"the journal cannot be written ({exc.strerror or exc})"
+                lgr.error("Stopping: %s", self.halted)
+            return False
+        return True
 
 
 def _delete_one(run: _Run, asset: PlannedAsset) -> bool:
-    """Delete one asset; False when Ctrl-C came first and it was not attempted."""
-    if run.stop.is_set():
+    """Delete one asset; False when the run is stopping and it was not attempted."""
+    if run.stopping:
         return False
     assert run.session is not None
     run.session.delete_asset(asset)
@@ -100,7 +114,13 @@ def _delete_remote(run: _Run, item: PlanItem) -> tuple[int, list[AssetFailure]]:
     attempted after Ctrl-C included)."""
     journal, target = run.plan.journal, item.target
     assert journal is not None
-    journal.record_intents(target.relpath, target.assets, item.local_mtimes)
+    if not run.journal(
+        journal.record_intents, target.relpath, target.assets, item.local_mtimes
+    ):
+        not_attempted = [
+            AssetFailure(a.path, a.asset_id, "not attempted") for a in target.assets
+        ]
+        return 0, not_attempted
     futures = {
         run.pool.submit(_delete_one, run, planned): planned for planned in target.assets
     }
@@ -118,7 +138,7 @@ def _delete_remote(run: _Run, item: PlanItem) -> tuple[int, list[AssetFailure]]:
             )
         else:
             deleted += 1
-            journal.record_deleted(target.relpath, planned.asset_id)
+            run.journal(journal.record_deleted, target.relpath, planned.asset_id)
     failures.sort(key=lambda f: f.path)
     return deleted, failures
 
@@ -145,8 +165,8 @@ def _run_target(run: _Run, item: PlanItem) -> TargetResult:
         deleted_assets=deleted,
         failed_assets=tuple(failures),
     )
-    if run.stop.is_set():
-        return replace(failed, reason="interrupted; the local directory is kept")
+    if run.stopping:
+        return replace(failed, reason=f"{run.stopping}; the local directory is kept")
     if failures:
         return replace(
             failed,
@@ -176,7 +196,7 @@ def _run_target(run: _Run, item: PlanItem) -> TargetResult:
             f"not vet stay, e.g. {left[0]}; a re-run handles them",
         )
     assert run.plan.journal is not None
-    run.plan.journal.record_done(target.relpath)
+    run.journal(run.plan.journal.record_done, target.relpath)
     if not removed and not deleted:
         return TargetResult(target, TargetStatus.NOTHING_TO_DO, "already gone")
     return TargetResult(target, TargetStatus.DELETED, None, deleted, (), removed)
@@ -228,9 +248,9 @@ class _Lanes:
         while len(self.in_flight) >= self.width:
             self.settle_oldest()
         target = item.target
-        if self.run.stop.is_set():
+        if self.run.stopping:
             self.results[index] = TargetResult(
-                target, TargetStatus.FAILED, "interrupted before it started"
+                target, TargetStatus.FAILED, f"{self.run.stopping} before it started"
             )
             return
         try:
@@ -291,104 +311,3 @@ def execute_plan(plan: DeletionPlan) -> DeletionReport:
     except Exception:
         lgr.exception("An end-of-run hook failed")
     return report
-
-
-def run_deletion(
-    dandiset_directory: str | Path,
-    version: str,
-    options: DeletionOptions | None = None,
-    *,
-    confirm: Callable[[DeletionPlan], bool] | None = None,
-    **changes: Any,
-) -> DeletionReport:
-    """Plan, confirm and carry out the deletion of a pipeline version.
-
-    Parameters
-    ----------
-    dandiset_directory, version, options, **changes
-        As for :func:`~.plan.plan_deletion`.
-    confirm
-        Called with the plan when there is something to delete (not for a dry
-        run); returning False refuses every target ("not confirmed").
-
-    Returns
-    -------
-    DeletionReport
-    """
-    plan = plan_deletion(dandiset_directory, version, options, **changes)
-    if plan.options.dry_run or not plan.to_delete:
-        plan.close()
-        return plan.report()
-    if confirm is not None and not confirm(plan):
-        plan.close()
-        for item in plan.items:
-            if item.verdict is None:
-                item.verdict = TargetResult(
-                    item.target, TargetStatus.REFUSED, "not confirmed"
-                )
-        return plan.report()
-    return execute_plan(plan)
-
-
-def delete_dandiset_version(
-    dandiset_directory: str | Path,
-    version: str,
-    *,
-    dandi_instance: Any = None,
-    dry_run: bool = False,
-    include_unuploaded: bool = False,
-    verify: str = "digest",
-    jobs: int = DEFAULT_JOBS,
-    timeout: float = DEFAULT_TIMEOUT,
-    plugins: tuple[object, ...] | list[object] = (),
-    disable_plugins: tuple[str, ...] | list[str] = (),
-) -> list[Path]:
-    """Delete pipeline version ``version`` from the archive and the local clone.
-
-    Compatible with ``dandi_compute_code.dandiset.delete_dandiset_version``:
-    ``delete_dandiset_version(dandiset_directory, version)`` returns the sorted
-    directories it deleted.  No confirmation is asked: calling it is the
-    confirmation.  The API key comes from ``{INSTANCE}_API_KEY``
-    (``DANDI_API_KEY`` for the main instance) or the keyring.
-
-    Parameters
-    ----------
-    dandiset_directory
-        The local clone (its ``dandiset.yaml`` names the dandiset).
-    version
-        The pipeline version, e.g. ``v1.1.1``.
-    dandi_instance, dry_run, include_unuploaded, verify, jobs, timeout
-        As the fields of :class:`~dandi_compute_plugin.deletion.DeletionOptions`.
-    plugins, disable_plugins
-        Likewise: installed hook plugins apply unless disabled, and ``plugins``
-        adds plugin objects.
-
-    Returns
-    -------
-    list of pathlib.Path
-        Sorted: the directories deleted (for a dry run: those that would be).
-
-    Raises
-    ------
-    DeletionIncomplete
-        When any target was refused or failed -- after every other target was
-        processed; ``.report`` has the details.
-    """
-    options = DeletionOptions(
-        dandi_instance=dandi_instance,
-        dry_run=dry_run,
-        include_unuploaded=include_unuploaded,
-        verify=verify,
-        jobs=jobs,
-        timeout=timeout,
-        plugins=tuple(plugins),
-        disable_plugins=tuple(disable_plugins),
-    )
-    report = run_deletion(dandiset_directory, version, options)
-    if not report.ok:
-        raise DeletionIncomplete(report)
-    if dry_run:
-        return sorted(
-            r.target.path for r in report.results if r.status is TargetStatus.PLANNED
-        )
-    return report.deleted

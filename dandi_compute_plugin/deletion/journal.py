@@ -95,6 +95,7 @@ class Journal:
         self._file: Any = None
         self._lockfd: int | None = None
         self._closed = False
+        self._broken: OSError | None = None
         if writable:
             self._take_lock()
         try:
@@ -169,15 +170,26 @@ class Journal:
         with self._lock:
             if self._closed:  # a request abandoned by Ctrl-C answered late
                 return
-            if self._file is None:
-                new = not self.path.exists() or self.path.stat().st_size == 0
-                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-                if new:
-                    self._file.write(encode(self.binding))
-            self._file.write("".join(encode(r) for r in records))
-            self._file.flush()
-            if sync:
-                os.fsync(self._file.fileno())
+            if self._broken is not None:  # never append after a torn line
+                raise self._broken
+            try:
+                self._append(records, sync)
+            except OSError as exc:
+                self._broken = exc
+                raise
+
+    def _append(self, records: Iterable[dict[str, Any]], sync: bool) -> None:
+        # whole lines, encoded first, in one write
+        data = "".join(encode(r) for r in records)
+        if self._file is None:
+            new = not self.path.exists() or self.path.stat().st_size == 0
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            if new:
+                data = encode(self.binding) + data
+        self._file.write(data)
+        self._file.flush()
+        if sync:
+            os.fsync(self._file.fileno())
 
     def record_intents(
         self,
@@ -221,10 +233,14 @@ class Journal:
             return
         with self._lock:
             self._closed = True
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-            self._compact()
+            try:
+                if self._file is not None:
+                    self._file.close()
+                if self._broken is None:
+                    self._compact()
+            except OSError as exc:  # it stays as written: still valid
+                lgr.warning("Could not tidy the journal %s: %s", self.path, exc)
+            self._file = None
             self._release_lock()
 
     def _compact(self) -> None:

@@ -26,12 +26,15 @@ stops the run before any change, naming the file and the line.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from ..errors import JournalError
 from ..versions import version_directory_parts
 from .listing import is_uuid, path_problem
+
+lgr = logging.getLogger("dandi.compute")
 
 #: what each event carries besides ``event`` and ``target``: name -> check
 _FIELDS = {
@@ -81,7 +84,13 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             f"Cannot read the journal {path}: {exc}", str(path)
         ) from None
     # the part after the last newline is empty, or a line cut short by a crash
-    *lines, _cut = data.split(b"\n")
+    *lines, cut = data.split(b"\n")
+    if cut:
+        lgr.warning(
+            "The last line of the journal %s was cut short (a crash while writing "
+            "it, or a full disk): ignored",
+            path,
+        )
     records = []
     for number, raw in enumerate(lines, 1):
         problem, record = _parse(raw, first=number == 1)

@@ -10,6 +10,7 @@ plugin veto with ``--include-unuploaded``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 import re
@@ -24,6 +25,8 @@ from dandi_compute_plugin.deletion import execute_plan, plan_deletion, run_delet
 
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, seed, tree_state
+from ..archive.fixtures import cli_env
+from ..conftest import run_dandi
 from ..records import asset_record, content_of, version_files
 
 NAMES = ("code/run.sh", "output/a.json", "output/b.json")
@@ -246,3 +249,56 @@ def test_a_veto_holds_with_include_unuploaded(
     assert "A is kept" in report.results[0].reason
     snap.assert_only_removed([vdir("B")])
     bad_input.ended("refused by the veto despite --include-unuploaded, exit 1")
+
+
+def test_a_full_disk_under_the_journal_stops_new_deletions(
+    keyed: FakeArchive, tmp_path: Path, bad_input
+) -> None:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root and mount(8) for a tiny tmpfs")
+    paths = [p for s in "ABCDEF" for p in files(s)]
+    clone = seed(keyed, tmp_path / "clone", paths)
+    journal_dir = clone / ".dandi-compute"
+    journal_dir.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(journal_dir)],
+        capture_output=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    env = cli_env(keyed, tmp_path)
+    try:
+        snap = bad_input.snapshot(keyed, clone)
+        proc = run_dandi(
+            "compute", "delete-version", str(clone), "v1.1.1", "-i", keyed.url,
+            "--yes", "-J", "1", "-f", "json", env=env,
+        )  # fmt: skip
+    finally:
+        # space is freed: the journal as the full disk left it, on the real one
+        journal = (journal_dir / "delete-journal.jsonl").read_bytes()
+        subprocess.run(["umount", str(journal_dir)], check=True)
+        (journal_dir / "delete-journal.jsonl").write_bytes(journal)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    records = {r["path"]: r for r in json.loads(proc.stdout)}  # the whole report
+    deleted = [p for p, r in records.items() if r["status"] == "deleted"]
+    halted = [
+        p
+        for p, r in records.items()
+        if "journal cannot be written" in (r["reason"] or "")
+    ]
+    assert deleted and halted and len(deleted) + len(halted) == 6
+    # a target whose intents were written may have lost its remote assets (the
+    # journal vouches for them); its local directory stays, as every halted one
+    gone_remotely = [p for p in halted if records[p]["deleted_assets"]]
+    assert all(
+        records[p]["deleted_assets"] in (0, records[p]["remote_assets"]) for p in halted
+    )
+    snap.assert_only_removed(deleted, remote_removed=deleted + gone_remotely)
+    again = run_dandi(
+        "compute", "delete-version", str(clone), "v1.1.1", "-i", keyed.url,
+        "--yes", "-f", "json", env=env,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not any((clone / vdir(s)).exists() for s in "ABCDEF")
+    bad_input.ended(f"{len(deleted)} deleted, then stopped: journal full, exit 1")
