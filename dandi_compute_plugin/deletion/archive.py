@@ -20,6 +20,7 @@ import io
 import logging
 import os
 import sys
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,7 +37,9 @@ lgr = logging.getLogger("dandi.compute")
 
 
 class _TimeoutAdapter(requests.adapters.HTTPAdapter):
-    """Gives every request of a session a timeout unless it has one."""
+    """Bounds every request of a session: ``timeout`` to connect and for each
+    read, and ``timeout`` for the whole body too -- an answer that trickles in
+    a byte at a time (each read in time) must not hold a run for ever."""
 
     def __init__(self, timeout: float, **kwargs: Any) -> None:
         self.timeout = timeout
@@ -45,7 +48,26 @@ class _TimeoutAdapter(requests.adapters.HTTPAdapter):
     def send(self, request: Any, **kwargs: Any) -> Any:  # noqa: D102
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
+        if kwargs.get("stream"):
+            return super().send(request, **kwargs)
+        response = super().send(request, **{**kwargs, "stream": True})
+        deadline = time.monotonic() + self.timeout
+        body = bytearray()
+        try:
+            while chunk := response.raw.read1(1 << 16, decode_content=True):
+                body += chunk
+                if time.monotonic() > deadline:
+                    raise requests.exceptions.ReadTimeout(
+                        f"the answer took longer than {self.timeout:g} s to arrive",
+                        request=request,
+                        response=response,
+                    )
+        except BaseException:
+            response.close()
+            raise
+        response._content = bytes(body)
+        response._content_consumed = True
+        return response
 
 
 def _check_reachable(dandi_instance: Any, timeout: float) -> None:

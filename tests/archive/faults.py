@@ -33,6 +33,9 @@ class Fault:
         Seconds to wait before answering (or serving).
     drop
         Close the connection without any answer.
+    trickle
+        Serve the request, but send the body one byte every ``trickle``
+        seconds (a slow-loris answer: every read gets something in time).
     drop_after_serving
         Serve the request (a deletion happens), then close the connection
         without the answer: a response lost on the way back.
@@ -54,6 +57,7 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     drop_after_serving: bool = False
+    trickle: float = 0.0
     times: int | None = None
     after: int = 0
     hold: int = 0

@@ -326,7 +326,15 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        if data:
+        if data and self._trickle:  # a slow-loris answer: a byte at a time
+            try:
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(self._trickle)
+            except OSError:  # the client gave up
+                self.close_connection = True
+        elif data:
             self.wfile.write(data)
 
     def _hang_up(self) -> None:
@@ -356,6 +364,7 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         self._status = None
         self._logged = self._mute = False
+        self._trickle = 0.0
         auth = self.headers.get("Authorization")
         fault = acc.admit(method, split.path, split.query)
         try:
@@ -376,6 +385,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(fault.status, {"detail": detail})
                     return
                 self._mute = fault.drop_after_serving
+                self._trickle = fault.trickle
             self._route(method, split.path, parse_qs(split.query), auth)
             if self._mute:
                 self._hang_up()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+import time
 
 import pytest
 import requests
@@ -165,3 +166,16 @@ def test_a_next_page_elsewhere_is_not_followed(keyed: FakeArchive, tmp_path: Pat
             s.assets_under(VDIR)
         assert elsewhere.log == []  # not a single request, so not the key
         assert elsewhere.url.rsplit(":", 1)[1] in str(info.value)
+
+
+def test_an_answer_that_trickles_in_is_not_waited_for(
+    keyed: FakeArchive, tmp_path: Path
+) -> None:
+    seed(keyed, tmp_path / "clone", paths())
+    s = ArchiveSession(keyed.url, DANDISET, authenticate=True, timeout=1.0)
+    keyed.fail("GET", r"/assets/$", trickle=0.05, times=1)  # every read in time
+    started = time.monotonic()
+    with pytest.raises(requests.exceptions.ReadTimeout, match="longer than 1 s"):
+        s.assets_under(VDIR)
+    assert time.monotonic() - started < 10
+    assert len(s.assets_under(VDIR)) == 3  # an ordinary answer is read whole
