@@ -174,6 +174,26 @@ def test_a_failing_decision_hook_blocks_and_names_the_plugin(
     assert archive.count("DELETE") == 0
 
 
+@pytest.mark.parametrize(
+    ("hook", "raised"),
+    [("veto:exit", "SystemExit"), ("before:interrupt", "KeyboardInterrupt")],
+)
+def test_a_hook_cannot_end_the_run(
+    venv: Venv, archive: FakeArchive, clone: Path, tmp_path: Path, hook: str, raised
+) -> None:
+    before = tree_state(clone)
+    env = cli_env(archive, tmp_path, TEST_AUDIT_FAIL=hook)
+    proc, records = delete(venv, archive, clone, env, "--yes")
+    assert proc.returncode == 1, proc.stderr  # not 0, not "Aborted!"
+    assert len(records) == 5  # the whole report
+    assert all(
+        r["status"] == "refused" and raised in r["reason"] for r in records.values()
+    )
+    assert tree_state(clone) == before and archive.count("DELETE") == 0
+    proc, records = delete(venv, archive, clone, cli_env(archive, tmp_path), "--yes")
+    assert proc.returncode == 0 and len(records) == 5, proc.stderr
+
+
 def test_a_failing_after_hook_is_logged_and_results_stand(
     venv: Venv, archive: FakeArchive, clone: Path, tmp_path: Path
 ) -> None:

@@ -6,7 +6,9 @@ nothing for other tests:
 - ``TEST_AUDIT_VETO``: comma-separated full directory versions to veto;
 - ``TEST_AUDIT_LOG``: a file that gets one JSON line per ended target and one at
   the end of the run;
-- ``TEST_AUDIT_FAIL``: ``veto``, ``before`` or ``after`` makes that hook raise.
+- ``TEST_AUDIT_FAIL``: ``veto``, ``before`` or ``after`` makes that hook raise;
+  ``veto:exit`` or ``before:interrupt`` makes it raise ``SystemExit(0)`` or
+  ``KeyboardInterrupt`` instead, as a careless plugin might.
 """
 
 import json
@@ -16,8 +18,13 @@ from dandi_compute_plugin import hookimpl
 
 
 def _fail(hook):
-    if os.environ.get("TEST_AUDIT_FAIL") == hook:
+    wanted = os.environ.get("TEST_AUDIT_FAIL", "")
+    if wanted == hook:
         raise RuntimeError(f"the audit plugin's {hook} hook is broken on purpose")
+    if wanted == f"{hook}:exit":
+        raise SystemExit(0)
+    if wanted == f"{hook}:interrupt":
+        raise KeyboardInterrupt
 
 
 def _log(record):
