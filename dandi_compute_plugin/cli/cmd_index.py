@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -10,33 +11,29 @@ from dandi.cli.base import instance_option, map_to_click_exceptions
 
 from .formats import format_option, write_records
 from .options import (
+    DandisetRef,
+    dandiset_version_option,
     manifest_options,
     manifest_request,
+    parse_dandiset,
     read_manifest,
+    resolve_dandiset,
     timeout_option,
-    validate_dandiset_id,
+    with_progress,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..manifest import ManifestRequest
 
 INDEX_FIELDS = ("path", "date_modified", "content_size", "content_id")
+SUMMARY_FIELDS = ("assets", "total_bytes")
 
 
 @click.command("index")
 @click.argument(
-    "dandiset_id",
-    metavar="[DANDISET_ID]",
-    required=False,
-    callback=validate_dandiset_id,
+    "dandiset", metavar="[DANDISET]", required=False, callback=parse_dandiset
 )
-@click.option(
-    "--version",
-    "dandiset_version",
-    default="draft",
-    show_default=True,
-    help="The dandiset version: draft or a published version (0.YYMMDD.NNNN).",
-)
+@dandiset_version_option("--version")
 @instance_option()
 @manifest_options
 @click.option(
@@ -55,8 +52,10 @@ INDEX_FIELDS = ("path", "date_modified", "content_size", "content_id")
     is_flag=True,
     help="Print only the number of assets and their total size in bytes.",
 )
+@click.pass_context
 def index(
-    dandiset_id: str | None,
+    ctx: click.Context,
+    dandiset: DandisetRef | None,
     dandiset_version: str,
     dandi_instance: str,
     source: str | None,
@@ -69,26 +68,40 @@ def index(
 ) -> None:
     """List the assets of a dandiset version from its assets.jsonld manifest.
 
-    The manifest of DANDISET_ID (default version: draft) on the instance is
-    downloaded and parsed as it arrives, or --source names another one. Each
-    record has path, date_modified, content_size and content_id (the blob or
-    zarr id). Downloads are cached with their ETag/Last-Modified: an unchanged
-    manifest is neither downloaded nor parsed again. Set DANDI_COMPUTE_CACHE_DIR
-    to move the cache, DANDI_COMPUTE_MANIFEST_URL to a URL template with
-    {dandiset_id} and {version} to read manifests from elsewhere.
+    DANDISET is what dandi accepts for a dandiset: 001697, DANDI:001697/draft,
+    an archive URL or dandi://DANDI/001697@draft. Its manifest on the instance
+    (default version: draft) is downloaded and parsed as it arrives, or --source
+    names another one. Each record has path, date_modified, content_size and
+    content_id (the blob or zarr id); records are printed as they are parsed, so
+    an error further on ends the command with exit status 1 after the records
+    before it (a JSON array or YAML document is then left unfinished). Downloads
+    are cached with their ETag/Last-Modified: an unchanged manifest is neither
+    downloaded nor parsed again. Set DANDI_COMPUTE_CACHE_DIR to move the cache,
+    DANDI_COMPUTE_MANIFEST_URL to a URL template with {dandiset_id} and
+    {version} to read manifests from elsewhere.
     """
-    if (dandiset_id is None) == (source is None):
-        raise click.UsageError("Give DANDISET_ID or --source (exactly one of them)")
+    if (dandiset is None) == (source is None):
+        raise click.UsageError("Give DANDISET or --source (exactly one of them)")
+    if source is not None and ctx.get_parameter_source("dandiset_version") not in (
+        None,
+        click.core.ParameterSource.DEFAULT,
+    ):
+        raise click.UsageError(
+            "--dandiset-version names a version of DANDISET: not with --source"
+        )
+    dandiset_id, version, instance = (None, dandiset_version, dandi_instance)
+    if dandiset is not None:
+        dandiset_id, version, instance = resolve_dandiset(
+            ctx, dandiset, dandiset_version, dandi_instance
+        )
     request = manifest_request(
-        dandiset_id,
-        dandiset_version,
-        dandi_instance,
-        source,
-        no_cache,
-        refresh,
-        timeout,
+        dandiset_id, version, instance, source, no_cache, refresh, timeout
     )
-    _index(request, path_prefix, output_format, summary)
+    try:
+        _index(request, path_prefix, output_format, summary)
+    except KeyboardInterrupt:
+        click.echo("\nInterrupted.", err=True)
+        sys.exit(130)
 
 
 @map_to_click_exceptions
@@ -98,20 +111,41 @@ def _index(
     output_format: str,
     summary: bool,
 ) -> None:
-    def keep(assets: Iterator[Any]) -> list[Any]:
-        # all of it first: a failure must not leave a plausible partial listing
-        if path_prefix:
-            return [a for a in assets if a.path.startswith(path_prefix)]
-        return list(assets)
-
-    found = read_manifest(request, keep)
     if summary:
-        total = sum(a.content_size for a in found)
+        count, total = _summary(request, path_prefix)
         write_records(
-            [{"assets": len(found), "total_bytes": total}],
+            [{"assets": count, "total_bytes": total}],
             output_format,
-            ("assets", "total_bytes"),
+            SUMMARY_FIELDS,
             line=lambda rec: f"{rec['assets']} assets, {rec['total_bytes']} bytes",
         )
-    else:
-        write_records((a.as_record() for a in found), output_format, INDEX_FIELDS)
+        return
+    read_manifest(
+        request,
+        lambda assets: write_records(
+            (
+                a.as_record()
+                for a in assets
+                if path_prefix is None or a.path.startswith(path_prefix)
+            ),
+            output_format,
+            INDEX_FIELDS,
+        ),
+    )
+
+
+def _summary(request: ManifestRequest, path_prefix: str | None) -> tuple[int, int]:
+    """Counts only: from the cache when it answers, else while streaming."""
+    if path_prefix is None:
+        from ..manifest import summarize
+
+        return with_progress(request, lambda progress: summarize(request, progress))
+
+    def count(assets: Iterator[Any]) -> tuple[int, int]:
+        n = total = 0
+        for a in assets:
+            if a.path.startswith(path_prefix):
+                n, total = n + 1, total + a.content_size
+        return n, total
+
+    return read_manifest(request, count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import click
@@ -9,15 +10,15 @@ from dandi.cli.base import instance_option, map_to_click_exceptions
 
 from .formats import format_option, write_records
 from .options import (
+    DandisetRef,
+    dandiset_version_option,
     manifest_options,
     manifest_request,
+    parse_dandiset,
     read_manifest,
-    validate_dandiset_id,
+    resolve_dandiset,
     version_argument,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..manifest import ManifestRequest
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..manifest import ManifestRequest
@@ -26,17 +27,30 @@ SCAN_FIELDS = ("path", "dandiset", "subject", "session", "pipeline", "version")
 REMOTE_SCAN_FIELDS = (*SCAN_FIELDS, "asset_count", "total_bytes")
 
 
-def _dandiset_dir_or_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if ctx.params.get("remote"):
-        return validate_dandiset_id(ctx, param, value)
-    return click.Path(exists=True, file_okay=False, dir_okay=True).convert(
-        value, param, ctx
-    )
+def _dandiset_dir_or_id(
+    ctx: click.Context, param: click.Parameter, value: str
+) -> str | DandisetRef:
+    if not ctx.params.get("remote"):
+        return click.Path(exists=True, file_okay=False, dir_okay=True).convert(
+            value, param, ctx
+        )
+    if os.path.isfile(os.path.join(value, "dandiset.yaml")):  # a clone: its id
+        from dandi.dandiset import Dandiset
+
+        try:
+            return DandisetRef(Dandiset(value).identifier)
+        except Exception as exc:
+            raise click.BadParameter(
+                f"cannot read the dandiset id of {value}: {exc}", ctx=ctx, param=param
+            ) from None
+    ref = parse_dandiset(ctx, param, value)
+    assert ref is not None
+    return ref
 
 
 @click.command("scan-versions")
 @click.argument(
-    "dandiset_dir", metavar="DANDISET_DIR|DANDISET_ID", callback=_dandiset_dir_or_id
+    "dandiset_dir", metavar="DANDISET_DIR|DANDISET", callback=_dandiset_dir_or_id
 )
 @version_argument
 @click.option(
@@ -44,19 +58,17 @@ def _dandiset_dir_or_id(ctx: click.Context, param: click.Parameter, value: str) 
     is_flag=True,
     is_eager=True,
     help="Scan the asset paths of the dandiset's manifest on the archive instead "
-    "of a local clone; the first argument is then a dandiset id.",
+    "of a local clone; the first argument may then also be a dandiset identifier "
+    "(001697, DANDI:001697/draft, an archive URL).",
 )
-@click.option(
-    "--dandiset-version",
-    default="draft",
-    show_default=True,
-    help="With --remote: the version of the dandiset whose manifest is read.",
-)
+@dandiset_version_option()
 @instance_option(help="With --remote: the DANDI instance.")
 @manifest_options
 @format_option()
+@click.pass_context
 def scan_versions(
-    dandiset_dir: str,
+    ctx: click.Context,
+    dandiset_dir: str | DandisetRef,
     version: str,
     remote: bool,
     dandiset_version: str,
@@ -75,16 +87,20 @@ def scan_versions(
     each line is a path usable from the current directory.
 
     With --remote, the same directories are found among the asset paths of the
-    manifest (assets.jsonld) of dandiset DANDISET_ID on the archive; each record
-    also has asset_count and total_bytes.
+    manifest (assets.jsonld) of the dandiset on the archive -- the one of the
+    clone DANDISET_DIR, or DANDISET as dandi names dandisets; each record also
+    has asset_count and total_bytes.
     """
-    if not remote:
+    if not isinstance(dandiset_dir, DandisetRef):
         if source is not None or dandiset_version != "draft":
             raise click.UsageError("--source and --dandiset-version need --remote")
         _scan_local(dandiset_dir, version, output_format)
         return
+    dandiset_id, dandiset_version, dandi_instance = resolve_dandiset(
+        ctx, dandiset_dir, dandiset_version, dandi_instance
+    )
     request = manifest_request(
-        dandiset_dir, dandiset_version, dandi_instance, source, no_cache, refresh
+        dandiset_id, dandiset_version, dandi_instance, source, no_cache, refresh
     )
     _scan_remote(request, version, output_format)
 

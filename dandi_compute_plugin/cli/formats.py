@@ -146,8 +146,17 @@ def _write_records(
         out = YAMLFormatter()
     else:  # pragma: no cover - click.Choice guards this
         raise ValueError(f"Unknown output format {output_format!r}")
-    with out:
-        for rec in records:
-            out(rec)
-            count += 1
+    if fmt == "pyout":  # a table for a person: closed whatever happens
+        with out:
+            for rec in records:
+                out(rec)
+                count += 1
+        return count
+    # a document (JSON array, YAML) is closed only when every record made it:
+    # records that fail to arrive must not leave a valid, shorter document
+    out.__enter__()
+    for rec in records:
+        out(rec)
+        count += 1
+    out.__exit__(None, None, None)
     return count

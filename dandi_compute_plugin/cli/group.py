@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from .cmd_cache import cache
 from .cmd_delete_version import delete_version
 from .cmd_index import index
 from .cmd_plugins import plugins
@@ -25,5 +26,5 @@ def compute() -> None:
     """
 
 
-for _command in (scan_versions, delete_version, index, plugins):
+for _command in (scan_versions, delete_version, index, plugins, cache):
     compute.add_command(_command)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
@@ -35,21 +35,88 @@ version_argument = click.argument(
 )
 
 
-def validate_dandiset_id(
+class DandisetRef(NamedTuple):
+    """A dandiset as the user named it: its id, and the version and instance
+    the identifier carries (None when it names none)."""
+
+    dandiset_id: str
+    version: str | None = None
+    instance: str | None = None
+
+
+def parse_dandiset(
     ctx: click.Context, param: click.Parameter, value: str | None
-) -> str | None:
-    """Accept ``001697`` or ``DANDI:001697``; return the six digits."""
+) -> DandisetRef | None:
+    """Accept what dandi accepts for a dandiset: ``001697``, ``DANDI:001697``,
+    ``DANDI:001697/draft``, an archive URL, ``dandi://DANDI/001697@draft``."""
     import re
 
     if value is None:
         return None
-    if re.fullmatch(r"(?i:DANDI:)?[0-9]{6}", value) is None:
+    if re.fullmatch(r"[0-9]{6}", value):
+        return DandisetRef(value)
+    from dandi.dandiarchive import DandisetURL, parse_dandi_url
+
+    try:
+        parsed = parse_dandi_url(value)
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise click.BadParameter(
-            f"{value!r} is not a dandiset id (six digits, e.g. 001697)",
+            f"{value!r} names no dandiset ({first}); give an id such as 001697, "
+            "DANDI:001697/draft or an archive URL",
+            ctx=ctx,
+            param=param,
+        ) from None
+    if not isinstance(parsed, DandisetURL) or parsed.dandiset_id is None:
+        raise click.BadParameter(
+            f"{value!r} names {type(parsed).__name__}, not a dandiset",
             ctx=ctx,
             param=param,
         )
-    return value[-6:]
+    return DandisetRef(parsed.dandiset_id, parsed.version_id, parsed.instance.name)
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def resolve_dandiset(
+    ctx: click.Context, ref: DandisetRef, version: str, instance: str
+) -> tuple[str, str, str]:
+    """The dandiset id, version and instance from an identifier and the options.
+
+    What the identifier says wins over a default; an option given explicitly
+    that contradicts it is a usage error.
+    """
+    if ref.version not in (None, version) and _given(ctx, "dandiset_version"):
+        raise click.UsageError(
+            f"The dandiset identifier names version {ref.version}, "
+            f"--dandiset-version {version}"
+        )
+    explicit = _given(ctx, "dandi_instance")
+    # an instance URL may well be the one a name stands for: -i decides then
+    by_url = instance.lower().startswith(("http://", "https://"))
+    if ref.instance not in (None, instance) and explicit and not by_url:
+        raise click.UsageError(
+            f"The dandiset identifier names instance {ref.instance}, -i {instance}"
+        )
+    chosen = instance if explicit else ref.instance or instance
+    return ref.dandiset_id, ref.version or version, chosen
+
+
+def dandiset_version_option(*former: str) -> Callable:
+    """``--dandiset-version`` (and ``former`` names): the dandiset's version."""
+    return click.option(
+        "--dandiset-version",
+        *former,
+        "dandiset_version",
+        default="draft",
+        show_default=True,
+        help="The version of the dandiset whose manifest is read: draft or a "
+        "published version (0.YYMMDD.NNNN)"
+        + (f"; {', '.join(former)}: its former name." if former else "."),
+    )
 
 
 def manifest_options(f: Callable) -> Callable:
@@ -95,18 +162,24 @@ def manifest_request(
     )
 
 
-def read_manifest(request: ManifestRequest, consume: Callable[[Iterator[Any]], T]) -> T:
-    """Stream a manifest's assets into ``consume``; a progress line on a TTY."""
-    from ..manifest import iter_assets
+def with_progress(request: ManifestRequest, run: Callable[[Any], T]) -> T:
+    """Call ``run(progress)``: a download progress line on a terminal (or None)."""
     from .progress import terminal_progress
 
     label = request.dandiset_id or request.source
     progress = terminal_progress(f"assets.jsonld of {label}")
     try:
-        return consume(iter_assets(request, progress))
+        return run(progress)
     finally:
         if progress is not None:
             progress.close()
+
+
+def read_manifest(request: ManifestRequest, consume: Callable[[Iterator[Any]], T]) -> T:
+    """Stream a manifest's assets into ``consume``; a progress line on a TTY."""
+    from ..manifest import iter_assets
+
+    return with_progress(request, lambda p: consume(iter_assets(request, p)))
 
 
 #: the environment variable of ``--timeout``

@@ -13,10 +13,20 @@ the index parsed from it.  Its modules, each importing only those before it:
     the bytes over HTTP;
 :mod:`.index`
     the compact index;
+:mod:`.checks`
+    what a valid asset record is;
 :mod:`.parse`
-    the record checks and the streaming parse;
+    the streaming parse;
+:mod:`.cache_files`
+    a cache entry's lock, temporaries and their cleanup;
 :mod:`.cache`
     the stored copies and indexes;
+:mod:`.cache_writer`
+    writing a new cache entry during a download;
+:mod:`.cache_fetch`
+    the conditional fetch, the cache in front of HTTP;
+:mod:`.cache_entries`
+    listing and clearing the cache's entries;
 :mod:`.load`
     :class:`ManifestRequest` and the functions that read a manifest.
 """
@@ -29,6 +39,7 @@ from .load import (
     iter_asset_metadata,
     iter_assets,
     load_assets_jsonld_metadata,
+    summarize,
 )
 from .location import DEFAULT_DANDISET_ID, MANIFEST_URL_ENV, manifest_url
 from .records import AssetMetadata, AssetsJsonldMetadata
@@ -45,4 +56,5 @@ __all__ = [
     "iter_assets",
     "load_assets_jsonld_metadata",
     "manifest_url",
+    "summarize",
 ]

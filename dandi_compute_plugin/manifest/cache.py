@@ -3,21 +3,31 @@
 One cache entry per URL, in ``{cache}/manifests/{sha256(url)[:32]}/``:
 
 ``meta.json``
-    The URL, the server's ``ETag``/``Last-Modified``, and the names, sizes,
-    CRC-32s and record count of the two files below.  Written last, by rename.
+    The URL, the server's ``ETag``/``Last-Modified``, when the entry was written,
+    the names, sizes and CRC-32s of the two files below, and the manifest's
+    record count and total ``contentSize`` (so that a summary needs neither
+    file).  Written last, by rename; its modification time is the entry's last
+    use (touched whenever the entry answers a request).
 ``assets-{token}.jsonld``
     The manifest as downloaded (after ``Content-Encoding`` decoding).
 ``index-{token}.txt``
     The parsed index: ``path NUL date NUL size NUL content-id NUL`` per asset, in
-    manifest order (paths, dates and ids never hold NUL; :mod:`.parse` checks).
+    manifest order (paths, dates and ids never hold NUL; :mod:`.checks` sees to it).
+``lock``
+    The entry's inter-process lock (:mod:`.cache_files`).
 
-Files are written under temporary names and renamed; each download gets a new
-``token``, so ``meta.json`` always names a consistent pair and concurrent runs never
-see a half-written file.  An entry whose files are missing, the wrong size or fail
-their CRC is reported, dropped and fetched again.  The cache is an optimisation: a
-cache that cannot be written is logged and the manifest is used anyway.
+Files are written as temporaries in the entry's directory and renamed; each
+download gets a new ``token``, so ``meta.json`` always names a consistent pair and
+concurrent runs never see a half-written file.  A failed write (a full disk
+included) removes its temporaries at once; a killed run's are removed by the next
+run that uses the entry, while a live run's are never touched (how the two are
+told apart: :mod:`.cache_files`).  An entry whose files are missing, the wrong
+size or fail their CRC is reported, dropped and fetched again.  The cache is an
+optimisation: a cache that cannot be written is logged and the manifest is used
+anyway.
 
-The conditional fetch that uses an entry is :mod:`.load`'s.
+Writing an entry is :mod:`.cache_writer`'s, the conditional fetch that uses it
+:mod:`.cache_fetch`'s, listing and clearing entries :mod:`.cache_entries`'.
 """
 
 from __future__ import annotations
@@ -28,23 +38,25 @@ import json
 import logging
 import os
 from pathlib import Path
-import secrets
-import threading
-import time
 from typing import IO, Any
 import zlib
 
-from .._version import __version__
-from .index import AssetIndex, IndexBuilder
+from .cache_files import (
+    entry_lock,
+    remove_stale_temporaries,
+    stale_candidates,
+    sweep,
+)
+from .index import AssetIndex
 from .parse import iter_file_chunks
 
 lgr = logging.getLogger("dandi.compute")
 
 CACHE_DIR_ENV = "DANDI_COMPUTE_CACHE_DIR"
-#: bump when what the index holds, or how records are checked, changes
-INDEX_FORMAT = 1
-_STALE_TMP_SECONDS = 24 * 3600
-_COMMIT_LOCK = threading.Lock()
+META_NAME = "meta.json"
+#: bump when what the index or ``meta.json`` holds, or how records are checked,
+#: changes: entries of another format are fetched again
+INDEX_FORMAT = 2
 
 
 def cache_directory() -> Path:
@@ -62,8 +74,50 @@ def cache_directory() -> Path:
     return Path(platformdirs.user_cache_dir("dandi-compute", "dandi"))
 
 
+def entries_directory(root: Path | None = None) -> Path:
+    """The directory holding one subdirectory per cache entry."""
+    return (root or cache_directory()) / "manifests"
+
+
+def entry_key(url: str) -> str:
+    """The name of the directory of ``url``'s cache entry."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+
+
+def meta_problem(meta: Any) -> str | None:
+    """What is wrong with a parsed ``meta.json``, or None when it is sound.
+
+    Only its shape is checked, not that its files are there.
+    """
+    try:
+        if meta["format"] != INDEX_FORMAT:
+            return f"format {meta['format']!r}, not {INDEX_FORMAT}"
+        ok = (
+            isinstance(meta["url"], str)
+            and (meta.get("etag") or meta.get("last_modified"))
+            and all(
+                isinstance(meta[part]["file"], str)
+                and "/" not in meta[part]["file"]
+                and isinstance(meta[part]["size"], int)
+                and isinstance(meta[part]["crc32"], int)
+                for part in ("manifest", "index")
+            )
+            and isinstance(meta["index"]["count"], int)
+            and isinstance(meta["index"]["unique"], bool)
+            and isinstance(meta["index"]["total_bytes"], int)
+            and isinstance(meta["written"], int | float)
+        )
+    except (KeyError, TypeError) as exc:
+        return f"no valid {exc}"
+    return None if ok else "not a cache entry's description"
+
+
 class _CorruptEntry(Exception):
     """A cache entry failed its checks (caught by :meth:`CacheEntry.read`)."""
+
+    def __init__(self, message: str, outdated: bool = False) -> None:
+        super().__init__(message)
+        self.outdated = outdated
 
 
 @dataclass
@@ -86,6 +140,11 @@ class CachedCopy:
     index: AssetIndex | None = None
     manifest: IO[bytes] | None = None
 
+    @property
+    def summary(self) -> tuple[int, int]:
+        """(number of records, total ``contentSize``), from ``meta.json``."""
+        return self.meta["index"]["count"], self.meta["index"]["total_bytes"]
+
     def close(self) -> None:
         """Close the cached manifest, if it was opened."""
         if self.manifest is not None:
@@ -105,33 +164,19 @@ class CacheEntry:
 
     def __init__(self, url: str, root: Path | None = None) -> None:
         self.url = url
-        key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
-        self.directory = (root or cache_directory()) / "manifests" / key
+        self.directory = entries_directory(root) / entry_key(url)
 
-    def _load_meta(self) -> dict[str, Any] | None:
-        """Return the entry's checked ``meta.json``, or None when there is none."""
-        path = self.directory / "meta.json"
+    def _load_meta(self, raw: bytes) -> dict[str, Any]:
+        """Return the entry's checked ``meta.json`` of the bytes ``raw``."""
+        path = self.directory / META_NAME
         try:
-            meta = json.loads(path.read_bytes())
-            ok = (
-                meta["url"] == self.url
-                and meta["format"] == INDEX_FORMAT
-                and (meta.get("etag") or meta.get("last_modified"))
-                and all(
-                    isinstance(meta[part]["file"], str)
-                    and "/" not in meta[part]["file"]
-                    and isinstance(meta[part]["size"], int)
-                    and isinstance(meta[part]["crc32"], int)
-                    for part in ("manifest", "index")
-                )
-                and isinstance(meta["index"]["count"], int)
-                and isinstance(meta["index"]["unique"], bool)
-            )
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            meta = json.loads(raw)
+        except ValueError as exc:
             raise _CorruptEntry(f"unreadable {path}: {exc}") from exc
-        if not ok:
+        problem = meta_problem(meta)
+        if problem is not None and problem.startswith("format"):
+            raise _CorruptEntry(f"{path} has {problem}", outdated=True)
+        if problem is not None or meta["url"] != self.url:
             raise _CorruptEntry(f"{path} does not describe {self.url}")
         return meta
 
@@ -169,170 +214,93 @@ class CacheEntry:
         f.seek(0)
         return f
 
-    def read(self, manifest: bool = False) -> CachedCopy | None:
-        """Return the entry's checked index (or manifest), or None.
+    def _meta_bytes(self) -> bytes | None:
+        try:
+            return (self.directory / META_NAME).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            path = self.directory / META_NAME
+            raise _CorruptEntry(f"unreadable {path}: {exc}") from exc
+
+    def read(
+        self, manifest: bool = False, meta_only: bool = False
+    ) -> CachedCopy | None:
+        """Return the entry's checked index (or manifest, or description), or None.
 
         A damaged entry -- files missing, of the wrong size, failing their CRC-32,
         or a ``meta.json`` that does not describe this URL -- is logged, removed,
-        and answered by None, as if there was none.
+        and answered by None, as if there was none; so is (logged quietly) an
+        entry written in another format.  Stale temporaries of killed runs are
+        removed first.
 
         Parameters
         ----------
         manifest
             Open the cached manifest instead of reading the index (to parse the
             full records again).
+        meta_only
+            Read neither: the checked ``meta.json`` is enough (for
+            :attr:`CachedCopy.summary` and the validators).
 
         Returns
         -------
         CachedCopy or None
         """
+        self.tidy()
+        raw = None
         try:
-            meta = self._load_meta()
-            if meta is None:
+            raw = self._meta_bytes()
+            if raw is None:
                 return None
+            meta = self._load_meta(raw)
+            if meta_only:
+                return CachedCopy(meta)
             if manifest:
                 return CachedCopy(meta, manifest=self._open_manifest(meta))
             return CachedCopy(meta, index=self._read_index(meta))
         except _CorruptEntry as exc:
-            lgr.warning(
-                "Cache entry of %s is damaged (%s): downloading again", self.url, exc
-            )
-            self.clear()
+            if not self._drop(raw):
+                # a concurrent run put a new entry in place (and removed the old
+                # files) while this one was read: no damage, just a lost race
+                lgr.debug("Cache entry of %s was replaced while read", self.url)
+                return None
+            if exc.outdated:  # written by another version: nothing to warn about
+                log, state = lgr.info, "outdated"
+            else:
+                log, state = lgr.warning, "damaged"
+            log("Cache entry of %s is %s (%s): downloading again", self.url, state, exc)
             return None
 
-    def clear(self) -> None:
-        """Remove the entry's files (not the lock, nor others' fresh .tmp files)."""
-        self.remove_except({"lock"})
-
-    def remove_except(self, keep: set[str]) -> None:
-        """Remove the entry's files but ``keep`` and fresh temporary files."""
+    def _drop(self, judged: bytes | None) -> bool:
+        """Remove the entry, unless its ``meta.json`` is no longer the one judged
+        (then return False: a concurrent run has just put a new entry in place)."""
         try:
-            entries = list(os.scandir(self.directory))
-        except OSError:
-            return
-        now = time.time()
-        for entry in entries:
-            if entry.name in keep:
-                continue
-            try:
-                if (
-                    entry.name.endswith(".tmp")
-                    and now - entry.stat().st_mtime < _STALE_TMP_SECONDS
-                ):
-                    continue  # a concurrent download is writing it
-                os.unlink(entry.path)
-            except OSError as exc:
-                lgr.debug("Could not remove %s: %s", entry.path, exc)
-
-
-class CacheWriter:
-    """Writes a new cache entry while its manifest is downloaded and parsed.
-
-    The manifest's bytes come through :meth:`write_manifest`, the index rows
-    through ``builder`` (its ``sink``).  A failure to write disables the writer
-    (logged); it never fails the parse.
-    """
-
-    def __init__(self, entry: CacheEntry, builder: IndexBuilder) -> None:
-        self.entry, self.builder = entry, builder
-        token = secrets.token_hex(8)
-        self.names = {
-            "manifest": f"assets-{token}.jsonld",
-            "index": f"index-{token}.txt",
-        }
-        self.crc = {"manifest": 0, "index": 0}
-        self.size = {"manifest": 0, "index": 0}
-        self._files: dict[str, IO[bytes]] = {}
-        try:
-            entry.directory.mkdir(parents=True, exist_ok=True)
-            for part, name in self.names.items():
-                tmp = entry.directory / (name + ".tmp")
-                self._files[part] = open(tmp, "wb")  # noqa: SIM115
+            with entry_lock(self.directory):
+                try:
+                    now = (self.directory / META_NAME).read_bytes()
+                except OSError:
+                    now = None
+                if now != judged:
+                    return False
+                sweep(self.directory, keep=())
         except OSError as exc:
-            self._fail(exc)
-        else:
-            builder.sink = self.write_index
+            lgr.debug("Could not remove the cache entry of %s: %s", self.url, exc)
+        return True
 
-    @property
-    def active(self) -> bool:
-        """True while the writer still writes."""
-        return bool(self._files)
-
-    def _fail(self, exc: OSError) -> None:
-        lgr.warning("Not caching %s: %s", self.entry.url, exc)
-        self.abort()
-
-    def _write(self, part: str, data: bytes) -> None:
-        if not self._files:
-            return
+    def mark_used(self) -> None:
+        """Record that the entry answered a request now (``meta.json``'s mtime)."""
         try:
-            self._files[part].write(data)
+            os.utime(self.directory / META_NAME)
         except OSError as exc:
-            self._fail(exc)
-            return
-        self.crc[part] = zlib.crc32(data, self.crc[part])
-        self.size[part] += len(data)
+            lgr.debug("Could not record the use of %s: %s", self.directory, exc)
 
-    def write_manifest(self, chunk: bytes) -> None:
-        """Append downloaded bytes to the cached manifest."""
-        self._write("manifest", chunk)
-
-    def write_index(self, chunk: bytes) -> None:
-        """Append index rows to the cached index."""
-        self._write("index", chunk)
-
-    def commit(self, etag: str | None, last_modified: str | None) -> None:
-        """Put the entry in place: rename the files, then write ``meta.json``."""
-        self.builder.flush()
-        self.builder.sink = None
-        if not self._files:
-            return
-        import fasteners  # a dependency of dandi
-
-        directory = self.entry.directory
+    def tidy(self) -> None:
+        """Remove the stale temporaries of killed runs (never a live run's)."""
+        if not stale_candidates(self.directory):
+            return  # the usual case: no lock to take
         try:
-            for f in self._files.values():
-                f.close()
-            meta: dict[str, Any] = {
-                "format": INDEX_FORMAT,
-                "url": self.entry.url,
-                "etag": etag,
-                "last_modified": last_modified,
-                "written": time.time(),
-                "plugin_version": __version__,
-            }
-            for part, name in self.names.items():
-                meta[part] = {
-                    "file": name,
-                    "size": self.size[part],
-                    "crc32": self.crc[part],
-                }
-            meta["index"]["count"] = self.builder.count
-            meta["index"]["unique"] = self.builder.unique
-            tmp = directory / f"meta-{secrets.token_hex(4)}.json.tmp"
-            tmp.write_text(json.dumps(meta, indent=1))
-            # one writer at a time puts its files in place and removes the others'
-            # (the file lock is per process: threads take the thread lock first)
-            with _COMMIT_LOCK, fasteners.InterProcessLock(str(directory / "lock")):
-                for name in self.names.values():
-                    os.replace(directory / (name + ".tmp"), directory / name)
-                self._files = {}
-                os.replace(tmp, directory / "meta.json")
-                self.entry.remove_except({*self.names.values(), "meta.json", "lock"})
+            with entry_lock(self.directory):
+                remove_stale_temporaries(self.directory)
         except OSError as exc:
-            self._fail(exc)
-            return
-        lgr.debug(
-            "Cached %s (%d assets) in %s", self.entry.url, self.builder.count, directory
-        )
-
-    def abort(self) -> None:
-        """Drop the files written so far."""
-        self.builder.sink = None
-        files, self._files = self._files, {}
-        for part, f in files.items():
-            try:
-                f.close()
-                os.unlink(self.entry.directory / (self.names[part] + ".tmp"))
-            except OSError:
-                pass
+            lgr.debug("Could not tidy %s: %s", self.directory, exc)

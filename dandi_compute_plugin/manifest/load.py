@@ -5,10 +5,14 @@ instance, any URL, a file or standard input -- and how; :func:`iter_assets` stre
 its assets.  :func:`iter_asset_metadata` and :func:`load_assets_jsonld_metadata`
 take the same options as arguments, as ``dandi_compute_code.dandiset`` does.
 
-A URL is fetched conditionally when it is cached (:mod:`.cache`): the HTTP request
-carries the server's ``ETag``/``Last-Modified`` from last time, and an unchanged
-manifest (HTTP 304) is neither downloaded nor parsed again.  Otherwise the records
-are parsed as they arrive (:mod:`.parse`) while a new cache entry is written.
+:func:`summarize` counts its records and their bytes.
+
+A URL is fetched conditionally when it is cached (:mod:`.cache_fetch`): the HTTP
+request carries the server's ``ETag``/``Last-Modified`` from last time, and an
+unchanged manifest (HTTP 304) is neither downloaded nor parsed again; when the
+server cannot be reached, a cached copy is used (with a warning).  Otherwise the
+records are parsed as they arrive (:mod:`.parse`) while a new cache entry is
+written.
 
 Every failure raises -- bad input as
 :class:`~dandi_compute_plugin.errors.ManifestFormatError` naming the record
@@ -19,26 +23,20 @@ only ever means an empty manifest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 import logging
-from typing import IO, Any
+from typing import Any
 
-from ..errors import ManifestUnavailableError
-from .cache import CachedCopy, CacheEntry, CacheWriter
-from .http import http_get, prefetch, response_chunks
-from .index import AssetIndex, IndexBuilder
+from .cache_fetch import Opened, ProgressCallback, Want, fetch
+from .cache_writer import TotalingIndexBuilder
 from .location import DEFAULT_DANDISET_ID, Source, is_url, manifest_url
-from .parse import ChunkReader, iter_file_chunks, parse_manifest, parse_source
-from .records import AssetMetadata, AssetsJsonldMetadata, Fields
+from .parse import parse_source
+from .records import AssetMetadata, AssetsJsonldMetadata
 
 lgr = logging.getLogger("dandi.compute")
 
 DEFAULT_TIMEOUT = 60.0
-#: ``progress(bytes_done, bytes_total_or_None)``, called as a download proceeds
-ProgressCallback = Callable[[int, int | None], None]
-#: what the parse yields: each record's checked fields, and the record if kept
-_Pairs = Iterator[tuple[Fields, dict[str, Any] | None]]
 
 
 @dataclass(frozen=True)
@@ -81,24 +79,16 @@ class ManifestRequest:
     timeout: float = DEFAULT_TIMEOUT
 
 
-@dataclass
-class _Opened:
-    """An opened manifest: the cached index, or records parsed as they arrive."""
-
-    index: AssetIndex | None = None
-    pairs: _Pairs | None = None
-
-
 def _open(
     request: ManifestRequest,
-    keep_records: bool,
-    builder: IndexBuilder | None,
+    want: Want,
+    builder: TotalingIndexBuilder | None,
     progress: ProgressCallback | None,
-) -> _Opened:
-    """Open the requested manifest; see :func:`_fetch` for a URL."""
+) -> Opened:
+    """Open the requested manifest; see :func:`.cache_fetch.fetch` for a URL."""
     source = request.source
     if source is not None and not is_url(source):
-        return _Opened(pairs=parse_source(source, keep_records, builder))
+        return Opened(pairs=parse_source(source, want == "records", builder))
     if source is None:
         url = manifest_url(
             request.dandiset_id,
@@ -109,118 +99,16 @@ def _open(
         what = f"dandiset {request.dandiset_id} version {request.version}"
     else:
         url, what = str(source), None
-    return _fetch(request, url, what, keep_records, builder, progress)
-
-
-def _fetch(
-    request: ManifestRequest,
-    url: str,
-    what: str | None,
-    keep_records: bool,
-    builder: IndexBuilder | None,
-    progress: ProgressCallback | None,
-) -> _Opened:
-    """GET a manifest, conditionally when it is cached.
-
-    Returns the cached index on a 304 (with ``keep_records``, the cached manifest
-    parsed again), else the records parsed as they are downloaded.
-    """
-    entry = CacheEntry(url) if request.cache else None
-    cached = None
-    if entry is not None and not request.refresh:
-        # the full records are only in the cached manifest, not in the index
-        cached = entry.read(manifest=keep_records)
-    try:
-        resp = http_get(url, _conditional_headers(cached), request.timeout, what)
-    except BaseException:
-        if cached is not None:
-            cached.close()
-        raise
-    if resp.status_code == 304:
-        return _not_modified(resp, url, cached, builder)
-    if cached is not None:
-        cached.close()
-    return _Opened(pairs=_download(resp, url, entry, keep_records, builder, progress))
-
-
-def _conditional_headers(cached: CachedCopy | None) -> dict[str, str]:
-    """The headers that make the server answer 304 when the copy is current."""
-    headers = {}
-    if cached is not None:
-        if cached.meta.get("etag"):
-            headers["If-None-Match"] = cached.meta["etag"]
-        if cached.meta.get("last_modified"):
-            headers["If-Modified-Since"] = cached.meta["last_modified"]
-    return headers
-
-
-def _not_modified(
-    resp: Any, url: str, cached: CachedCopy | None, builder: IndexBuilder | None
-) -> _Opened:
-    """Answer an HTTP 304 from the cached copy."""
-    resp.close()
-    if cached is None:
-        raise ManifestUnavailableError(
-            f"HTTP 304 Not Modified for an unconditional request: {url}", url, 304
-        )
-    lgr.info("Manifest %s unchanged (HTTP 304): using the cached copy", url)
-    if cached.manifest is not None:
-        return _Opened(pairs=_parse_cached(cached.manifest, url, builder))
-    return _Opened(index=cached.index)
-
-
-def _parse_cached(f: IO[bytes], url: str, builder: IndexBuilder | None) -> _Pairs:
-    """Parse the cached copy of ``url``, keeping the full records."""
-    with f:
-        reader = ChunkReader(iter_file_chunks(f), url)
-        yield from parse_manifest(reader, url, True, builder)
-
-
-def _download(
-    resp: Any,
-    url: str,
-    entry: CacheEntry | None,
-    keep_records: bool,
-    builder: IndexBuilder | None,
-    progress: ProgressCallback | None,
-) -> _Pairs:
-    """Parse a 200 answer as it arrives, writing a new cache entry on the way.
-
-    The entry is committed only once the whole manifest has been parsed, so a
-    broken download, bad JSON or an iteration stopped early caches nothing.
-    """
-    total = None
-    length = resp.headers.get("Content-Length", "")
-    # a Content-Length counts encoded bytes, the progress decoded ones
-    if not resp.headers.get("Content-Encoding") and length.isdigit():
-        total = int(length)
-    validators = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
-    writer = None
-    if entry is not None and any(validators):  # else it could never be reused
-        builder = builder or IndexBuilder(keep=False)
-        writer = CacheWriter(entry, builder)
-        if not writer.active:
-            writer = None
-    received = 0
-
-    def tee(chunk: bytes) -> None:  # in the download thread
-        nonlocal received
-        received += len(chunk)
-        if writer is not None:
-            writer.write_manifest(chunk)
-        if progress is not None:
-            progress(received, total)
-
-    reader = ChunkReader(prefetch(response_chunks(resp, url), tee), url)
-    try:
-        yield from parse_manifest(reader, url, keep_records, builder)
-    except BaseException:
-        resp.close()
-        if writer is not None:
-            writer.abort()
-        raise
-    if writer is not None:
-        writer.commit(*validators)
+    return fetch(
+        url,
+        what,
+        want,
+        builder,
+        progress,
+        cache=request.cache,
+        refresh=request.refresh,
+        timeout=request.timeout,
+    )
 
 
 def iter_assets(
@@ -249,7 +137,7 @@ def iter_assets(
     ------
     ManifestLocationError, ManifestUnavailableError, ManifestFormatError
     """
-    opened = _open(request, False, None, progress)
+    opened = _open(request, "index", None, progress)
     if opened.index is not None:
         return opened.index.iter_all()
     assert opened.pairs is not None
@@ -300,6 +188,44 @@ def iter_asset_metadata(
         timeout=timeout,
     )
     return iter_assets(request, progress)
+
+
+def summarize(
+    request: ManifestRequest, progress: ProgressCallback | None = None
+) -> tuple[int, int]:
+    """Count the records of a manifest and add up their ``contentSize``.
+
+    An unchanged cached manifest (HTTP 304, or a cached copy used because the
+    server cannot be reached) is answered from its cache entry's description
+    alone: neither the manifest nor the index is read.  Otherwise the manifest
+    is streamed and counted, in constant memory (and cached on the way).
+
+    Parameters
+    ----------
+    request
+        Which manifest, and how.
+    progress
+        Called with (bytes downloaded, total bytes or None) during a download.
+
+    Returns
+    -------
+    tuple of (int, int)
+        The number of records -- every record, so a path that appears twice
+        counts twice -- and their total size in bytes.
+
+    Raises
+    ------
+    ManifestLocationError, ManifestUnavailableError, ManifestFormatError
+    """
+    opened = _open(request, "summary", None, progress)
+    if opened.summary is not None:
+        return opened.summary
+    assert opened.pairs is not None
+    count = total = 0
+    for fields, _ in opened.pairs:
+        count += 1
+        total += fields[2]
+    return count, total
 
 
 def load_assets_jsonld_metadata(
@@ -362,8 +288,8 @@ def _load_index(
     request: ManifestRequest, keep_records: bool, progress: ProgressCallback | None
 ) -> AssetsJsonldMetadata:
     """Build the index of the requested manifest (see the function above)."""
-    builder = IndexBuilder()
-    opened = _open(request, keep_records, builder, progress)
+    builder = TotalingIndexBuilder()
+    opened = _open(request, "records" if keep_records else "index", builder, progress)
     records: dict[str, Any] = {}
     if opened.index is not None:
         index = opened.index

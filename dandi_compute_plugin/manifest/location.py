@@ -116,4 +116,11 @@ def manifest_url(
             f"{MANIFEST_URL_ENV} to a URL template with {{dandiset_id}} and "
             "{version}"
         )
-    return template.format(dandiset_id=dandiset_id, version=version)
+    try:
+        return template.format(dandiset_id=dandiset_id, version=version)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ManifestLocationError(
+            f"Invalid manifest URL template {template!r} ({type(exc).__name__}: "
+            f"{exc}): it may hold the fields {{dandiset_id}} and {{version}} only "
+            "(write a literal brace twice)"
+        ) from None

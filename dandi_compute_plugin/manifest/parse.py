@@ -12,14 +12,19 @@ parsed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 import logging
 import os
 from pathlib import Path
+import re
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import ManifestFormatError, ManifestUnavailableError
+from ..errors import (
+    ManifestFormatError,
+    ManifestLocationError,
+    ManifestUnavailableError,
+)
+from .checks import check_record
 from .index import ROWS_PER_FLUSH
 from .records import Fields
 
@@ -33,137 +38,9 @@ lgr = logging.getLogger("dandi.compute")
 CHUNK_SIZE = 1 << 16
 
 
-# ----------------------------------------------------------------- records
-
-
-def _path_problem(path: object) -> str | None:
-    if type(path) is not str:
-        return f"'path' is {_json_type(path)}, not a string"
-    if not path:
-        return "'path' is empty"
-    if path[0] == "/" or "\x00" in path:
-        return f"'path' is not a relative POSIX path: {path!r}"
-    # "", "." and ".." components show as "//", a "/" at the end, or a "." first
-    if ("//" in path or path[-1] == "/" or path[0] == "." or "/." in path) and any(
-        part in ("", ".", "..") for part in path.split("/")
-    ):
-        return f"'path' has an empty, '.' or '..' component: {path!r}"
-    return None
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    return "a number"
-
-
-def content_id_of(content_urls: object) -> str | None:
-    """Return the blob or zarr id of an asset record's ``contentUrl``.
-
-    Parameters
-    ----------
-    content_urls
-        The record's ``contentUrl`` value (a list of URLs).
-
-    Returns
-    -------
-    str or None
-        The last path component (query and fragment dropped) of the first URL that
-        contains ``/blobs/`` or ``/zarr/``; None when there is none.
-    """
-    if type(content_urls) is not list:
-        return None
-    for url in content_urls:
-        if type(url) is str and ("/blobs/" in url or "/zarr/" in url):
-            if "?" in url or "#" in url:
-                url = url.split("?", 1)[0].split("#", 1)[0]
-            last = url.rstrip("/").rpartition("/")[2]
-            if last and last != "blobs" and last != "zarr" and "\x00" not in last:
-                return last
-    return None
-
-
-def check_record(record: object, number: int | None, source: str) -> Fields:
-    """Check one asset record; return its path, date, size and content id.
-
-    Parameters
-    ----------
-    record
-        One element of the manifest's array.
-    number
-        Its number in the manifest (from 1), for the error message.
-    source
-        Where the manifest came from, for the error message.
-
-    Returns
-    -------
-    Fields
-        ``(path, date_modified, content_size, content_id)``; a ``contentSize``
-        written as a string of digits is returned as an int.
-
-    Raises
-    ------
-    ManifestFormatError
-        When the record is not an object, or its ``path``, ``contentSize`` (an int
-        or a string of digits), ``dateModified`` (ISO 8601) or blob/zarr
-        ``contentUrl`` is missing or invalid.
-    """
-    if type(record) is not dict:
-        raise ManifestFormatError(
-            source, f"{_json_type(record)}, not an object", number
-        )
-    path = record.get("path")
-    problem = _path_problem(path) if "path" in record else "'path' is missing"
-    if problem:
-        raise ManifestFormatError(source, problem, number)
-    size = record.get("contentSize")
-    if type(size) is not int or size < 0:
-        if type(size) is str and size.isascii() and size.isdigit():
-            size = int(size)
-        else:
-            problem = (
-                "'contentSize' is missing"
-                if "contentSize" not in record
-                else f"'contentSize' is not a size in bytes: {size!r}"
-                if type(size) is not int
-                else f"'contentSize' is negative: {size}"
-            )
-            raise ManifestFormatError(source, problem, number, path)
-    date = record.get("dateModified")
-    try:
-        _fromisoformat(date)
-    except (TypeError, ValueError):
-        problem = (
-            "'dateModified' is missing"
-            if "dateModified" not in record
-            else f"'dateModified' is not an ISO 8601 date: {date!r}"
-        )
-        raise ManifestFormatError(source, problem, number, path) from None
-    content_id = content_id_of(record.get("contentUrl"))
-    if content_id is None:
-        raise ManifestFormatError(
-            source,
-            "no blob or zarr URL in 'contentUrl': "
-            f"{str(record.get('contentUrl', '(missing)'))[:300]}",
-            number,
-            path,
-        )
-    return path, date, size, content_id  # type: ignore[return-value]
-
-
-_fromisoformat = datetime.fromisoformat
-
-
 # ----------------------------------------------------------------- reading
 
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _WHAT_STARTS = {ord("{"): "a JSON object", ord('"'): "a JSON string"}
 
 
@@ -196,6 +73,12 @@ class ChunkReader:
     def _start(self) -> bytes:
         first = True
         while chunk := self._next_chunk():
+            if first and chunk.startswith(b"\x1f\x8b"):
+                raise ManifestFormatError(
+                    self._source,
+                    "gzip-compressed data, not a JSON array of asset records "
+                    "(decompress it first, e.g. with gunzip)",
+                )
             if first and chunk.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM
                 chunk = chunk[3:]
             first = False
@@ -360,7 +243,17 @@ def parse_source(
     if isinstance(source, str | os.PathLike):
         if str(source) == "-":
             return _parse_stream(sys.stdin.buffer, "<stdin>", keep_records, builder)
+        scheme = _SCHEME.match(str(source))
+        if scheme:
+            raise ManifestLocationError(
+                f"Cannot read {str(source)!r}: {scheme.group(1)}:// is not supported "
+                "(an http:// or https:// URL, a file or - for standard input)"
+            )
         path = Path(source)
+        if path.is_dir():
+            raise ManifestUnavailableError(
+                f"{str(path)!r} is a directory, not a manifest file", str(path)
+            )
         if not path.is_file():
             raise ManifestUnavailableError(f"No manifest file {str(path)!r}", str(path))
         return _parse_file(path, keep_records, builder)

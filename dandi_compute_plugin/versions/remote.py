@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+import logging
 import os
 from typing import Any, Protocol
 
 from .layout import VersionDirectory, validate_version, version_directory_of
+
+lgr = logging.getLogger("dandi.compute")
 
 
 class _Asset(Protocol):
@@ -70,16 +73,27 @@ def remote_version_directories(
         Sorted by relative path.
     """
     validate_version(version)
-    found: dict[str, list[int]] = {}
+    # {directory: {asset path: size}}: a path listed twice counts once, with
+    # its last record, as in the index
+    found: dict[str, dict[str, int]] = {}
+    repeated = 0
     for asset in assets:
         rel = version_directory_of(asset.path, version)
         if rel is not None:
-            tally = found.setdefault(rel, [0, 0])
-            tally[0] += 1
-            tally[1] += asset.content_size
+            sizes = found.setdefault(rel, {})
+            repeated += asset.path in sizes
+            sizes[asset.path] = asset.content_size
+    if repeated:
+        lgr.warning(
+            "The manifest lists %d asset path(s) more than once: each is counted "
+            "once, with its last record",
+            repeated,
+        )
     return [
         RemoteVersionDirectory(
-            VersionDirectory.from_relpath(dandiset_directory, rel), count, size
+            VersionDirectory.from_relpath(dandiset_directory, rel),
+            len(sizes),
+            sum(sizes.values()),
         )
-        for rel, (count, size) in sorted(found.items())
+        for rel, sizes in sorted(found.items())
     ]

@@ -123,9 +123,15 @@ def test_index_from_stdin(served: Any) -> None:
 @pytest.mark.parametrize(
     ("args", "text"),
     [
-        ((), "Give DANDISET_ID or --source"),
-        (("001697", "--source", "x.jsonld"), "Give DANDISET_ID or --source"),
-        (("1697",), "not a dandiset id"),
+        ((), "Give DANDISET or --source"),
+        (("001697", "--source", "x.jsonld"), "Give DANDISET or --source"),
+        (("1697",), "'1697' names no dandiset"),
+        (("--source", "x.jsonld", "--version", "0.1.2"), "not with --source"),
+        (
+            ("DANDI:001697/draft", "--dandiset-version", "0.230101.1234"),
+            "names version",
+        ),
+        (("https://dandiarchive.org/dandiset/001697/draft/files?location=x",), "not a"),
     ],
 )
 def test_index_usage_errors(args: tuple[str, ...], text: str) -> None:
@@ -146,7 +152,12 @@ def test_index_failures_exit_non_zero_with_the_reason(
     del bad[1]["contentSize"]
     (tmp_path / "bad.jsonld").write_bytes(dumps(bad))
     result = invoke("index", "--source", str(tmp_path / "bad.jsonld"), "-f", "json")
-    assert result.exit_code == 1 and result.stdout == ""
+    # streamed: record 1 was printed, the array is left unfinished (not valid
+    # JSON, so no shorter listing passes for the whole), and the error names 2
+    assert result.exit_code == 1
+    assert '"path": "a.txt"' in result.stdout and "b.txt" not in result.stdout
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(result.stdout)
     assert "record 2 (path 'b.txt'): 'contentSize' is missing" in result.stderr
     result = invoke("index", "001697", "-i", "dandi-sandbox")
     assert result.exit_code == 1 and "--source" in result.stderr
@@ -194,7 +205,7 @@ def test_scan_versions_remote_from_a_source_file(served: Any, tmp_path: Path) ->
 
 def test_scan_versions_remote_usage_errors(tmp_path: Path) -> None:
     result = invoke("scan-versions", "--remote", "not-an-id", "v1")
-    assert result.exit_code == 2 and "not a dandiset id" in result.stderr
+    assert result.exit_code == 2 and "names no dandiset" in result.stderr
     result = invoke("scan-versions", "--remote", "001697", "a/b")
     assert result.exit_code == 2
     clone = build_clone(tmp_path / "c", example_paths())
@@ -284,3 +295,73 @@ def test_index_timeout_from_the_option_and_the_environment(
         assert "failed after" in result.output
     bad = invoke("index", "--source", server.url(PATH), "--timeout", "0")
     assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "001697",
+        "DANDI:001697",
+        "DANDI:001697/draft",
+        "dandi://DANDI/001697@draft",
+        "https://dandiarchive.org/dandiset/001697/draft",
+    ],
+)
+def test_dandisets_are_named_as_dandi_names_them(served: Any, identifier: str) -> None:
+    server, recs = served
+    env = {MANIFEST_URL_ENV: server.url(TEMPLATE_PATH)}
+    result = invoke("index", identifier, "-f", "json_lines", env=env)
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == len(recs)
+    remote = invoke(
+        "scan-versions", "--remote", identifier, "v1.1.1", "-f", "json_lines", env=env
+    )
+    assert remote.exit_code == 0, remote.output
+    assert remote.stdout.splitlines()
+    assert all(r.path.startswith("/dandisets/001697/draft/") for r in server.requests)
+
+
+def test_a_published_version_from_the_identifier(served: Any) -> None:
+    server, recs = served
+    server.add(
+        TEMPLATE_PATH.format(dandiset_id="001697", version="0.230101.1234"),
+        dumps(recs[:2]),
+    )
+    env = {MANIFEST_URL_ENV: server.url(TEMPLATE_PATH)}
+    result = invoke("index", "DANDI:001697/0.230101.1234", "--summary", env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("2 assets")
+
+
+def test_scan_versions_remote_reads_the_id_of_a_clone(
+    served: Any, tmp_path: Path
+) -> None:
+    server, _ = served
+    clone = build_clone(tmp_path / "clone", example_paths())
+    env = {MANIFEST_URL_ENV: server.url(TEMPLATE_PATH)}
+    result = invoke("scan-versions", "--remote", str(clone), "v1.1.1", env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()
+    assert server.requests[-1].path.startswith("/dandisets/001697/draft/")
+
+
+def test_index_names_what_is_wrong_with_a_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    packed = tmp_path / "assets.jsonld.gz"
+    packed.write_bytes(gzip.compress(dumps([asset_record("a.txt")])))
+    cases = [
+        (["--source", str(packed)], "gzip-compressed data"),
+        (["--source", "ftp://example.org/assets.jsonld"], "ftp:// is not supported"),
+        (["--source", str(tmp_path)], "is a directory, not a manifest file"),
+    ]
+    for args, text in cases:
+        result = invoke("index", *args)
+        assert result.exit_code == 1 and text in result.stderr, result.output
+    monkeypatch.setenv(MANIFEST_URL_ENV, "http://127.0.0.1:9/{dandiset}/x")
+    result = invoke("index", "001697")
+    assert result.exit_code == 1
+    assert "Invalid manifest URL template" in result.stderr
+    assert "{dandiset_id} and {version}" in result.stderr

@@ -6,13 +6,17 @@ matching ``If-None-Match``/``If-Modified-Since``), ``gzip`` (the same, with
 small pieces with pauses), ``truncate`` (a ``Content-Length`` larger than what is
 sent, then the connection closes), ``truncate-eof`` (half the body, no length,
 connection closed: a plain early end), ``drop`` (the connection closes before any
-answer), ``stall`` (part of the body, then silence for ``stall_seconds``), or an
+answer), ``hang`` (no answer at all for ``stall_seconds``, then the connection
+closes), ``chunked`` (``Transfer-Encoding: chunked`` in pieces of ``chunk_size``
+bytes, as servers that compress on the fly send), ``stall`` (part of the body,
+then silence for ``stall_seconds``), or an
 HTTP status such as ``404``/``403``/``500``.  Unknown paths get 404.  Every request
 is recorded (path, conditional headers, status sent).
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 import email.utils
 import gzip
@@ -52,6 +56,7 @@ class ManifestServer:
     stall_seconds: float = 3.0
     slow_pieces: int = 20
     slow_pause: float = 0.02
+    chunk_size: int = 1000
     served: dict[str, Served] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     _httpd: Any = None
@@ -106,6 +111,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError):  # a client that gave up
+            super().handle()
+
     def _record(self) -> Request:
         req = Request(
             self.path,
@@ -141,6 +150,10 @@ class _Handler(BaseHTTPRequestHandler):
         mode = entry.mode
         if mode.isdigit():
             return self._error(req, int(mode))
+        if mode == "hang":
+            time.sleep(self.owner.stall_seconds)
+            self.close_connection = True
+            return None
         if mode == "drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -154,6 +167,13 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "gzip" and "gzip" in (req.accept_encoding or ""):
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
+        if mode == "chunked":
+            self._answer(req, 200, {**headers, "Transfer-Encoding": "chunked"})
+            for start in range(0, len(body), self.owner.chunk_size):
+                piece = body[start : start + self.owner.chunk_size]
+                self.wfile.write(b"%x\r\n%b\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+            return None
         if mode == "truncate-eof":
             self.close_connection = True
             self._answer(req, 200, {**headers, "Connection": "close"})

@@ -1,18 +1,24 @@
-"""The download cache: conditional requests, 304 reuse, damage, concurrency."""
+"""The download cache: conditional requests, 304 reuse, damage, concurrency,
+the offline fallback, summaries from the cache, and the record of each use."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 import json
 import logging
+import os
 from pathlib import Path
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
 
 from dandi_compute_plugin import iter_asset_metadata, load_assets_jsonld_metadata
+from dandi_compute_plugin.errors import ManifestUnavailableError
+from dandi_compute_plugin.manifest import ManifestRequest, summarize
 from dandi_compute_plugin.manifest.cache import CacheEntry, cache_directory
 
 from ..records import asset_record, example_paths
@@ -332,3 +338,186 @@ def test_reading_a_damaged_entry_answers_none_and_removes_it(
     caplog.clear()
     assert entry.read() is None  # no entry at all: no warning either
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+# ----------------------------------------------------------------- offline
+
+
+def cached_on(cache: Path) -> str:
+    """The date the entry was written, as the offline warning names it."""
+    meta = json.loads(next(cache.rglob("meta.json")).read_text())
+    when = datetime.fromtimestamp(meta["written"], tz=UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def test_an_unreachable_server_is_answered_from_the_cache_with_a_warning(
+    cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with ManifestServer() as server:
+        server.add(PATH, dumps(records()))
+        url = server.url(PATH)
+        first = load_assets_jsonld_metadata(source=url)
+    # the server is gone: the connection is refused
+    with caplog.at_level(logging.WARNING, logger="dandi.compute"):
+        again = load_assets_jsonld_metadata(source=url)
+        full = load_assets_jsonld_metadata(source=url, keep_records=True)
+    assert again == first
+    assert {r["path"] for r in full.content_id_to_asset.values()} == {
+        r["path"] for r in records()
+    }
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert f"using the copy cached on {cached_on(cache_dir)}" in warnings[0]
+    assert "Could not download" in warnings[0] and url in warnings[0]
+    with pytest.raises(ManifestUnavailableError, match="Could not download") as info:
+        load_assets_jsonld_metadata(source=url, refresh=True)
+    assert info.value.status is None
+    with pytest.raises(ManifestUnavailableError):
+        load_assets_jsonld_metadata(source=url, cache=False)
+
+
+@pytest.mark.parametrize("mode", ["500", "503", "hang"])
+def test_a_server_error_or_timeout_is_answered_from_the_cache(
+    server: ManifestServer, cache_dir: Path, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.add(PATH, dumps(records()))
+    url = server.url(PATH)
+    first = load_assets_jsonld_metadata(source=url)
+    server.served[PATH].mode = mode
+    server.stall_seconds = 5
+    with caplog.at_level(logging.WARNING, logger="dandi.compute"):
+        assert load_assets_jsonld_metadata(source=url, timeout=0.5) == first
+    assert f"using the copy cached on {cached_on(cache_dir)}" in caplog.text
+    with pytest.raises(ManifestUnavailableError) as info:
+        load_assets_jsonld_metadata(source=url, refresh=True, timeout=0.5)
+    assert info.value.status == (None if mode == "hang" else int(mode))
+
+
+@pytest.mark.parametrize("mode", ["404", "403"])
+def test_a_missing_manifest_is_not_answered_from_the_cache(
+    server: ManifestServer, mode: str
+) -> None:
+    server.add(PATH, dumps(records()))
+    url = server.url(PATH)
+    load_assets_jsonld_metadata(source=url)
+    server.served[PATH].mode = mode
+    with pytest.raises(ManifestUnavailableError) as info:
+        load_assets_jsonld_metadata(source=url)
+    assert info.value.status == int(mode)
+
+
+def test_a_damaged_entry_is_no_offline_answer(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    server.add(PATH, dumps(records()))
+    url = server.url(PATH)
+    load_assets_jsonld_metadata(source=url)
+    damage_index(cache_dir)
+    server.served[PATH].mode = "503"
+    with pytest.raises(ManifestUnavailableError) as info:
+        load_assets_jsonld_metadata(source=url)
+    assert info.value.status == 503
+
+
+# ----------------------------------------------------------------- summary
+
+
+def test_summarize_streams_then_answers_from_the_entrys_description(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    recs = records()
+    recs.append(dict(recs[0], contentSize=7))  # a repeated path counts twice
+    server.add(PATH, dumps(recs))
+    url = server.url(PATH)
+    expected = (len(recs), sum(int(r["contentSize"]) for r in recs))
+    assert summarize(ManifestRequest(source=url)) == expected
+    # neither the manifest nor the index is read for the next answers
+    for name in ("assets-*.jsonld", "index-*.txt"):
+        next(cache_dir.rglob(name)).unlink()
+    assert summarize(ManifestRequest(source=url)) == expected
+    assert server.statuses(PATH) == [200, 304]
+    server.served[PATH].mode = "503"
+    assert summarize(ManifestRequest(source=url)) == expected  # offline
+    with pytest.raises(ManifestUnavailableError):
+        summarize(ManifestRequest(source=url, refresh=True))
+
+
+def test_summarize_from_the_cache_needs_no_json_parser(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    recs = records()
+    server.add(PATH, dumps(recs))
+    url = server.url(PATH)
+    first = summarize(ManifestRequest(source=url))
+    code = (
+        "import sys\n"
+        "sys.modules['ijson'] = None  # any parse would fail\n"
+        "from dandi_compute_plugin.manifest import ManifestRequest, summarize\n"
+        f"print(*summarize(ManifestRequest(source={url!r})))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"DANDI_COMPUTE_CACHE_DIR": str(cache_dir), "PATH": ""},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(n) for n in first]
+    assert server.statuses(PATH) == [200, 304]
+
+
+def test_summarize_a_file_and_without_the_cache(
+    server: ManifestServer, cache_dir: Path, tmp_path: Path
+) -> None:
+    recs = records()
+    expected = (len(recs), sum(int(r["contentSize"]) for r in recs))
+    (tmp_path / "m.jsonld").write_bytes(dumps(recs))
+    assert summarize(ManifestRequest(source=tmp_path / "m.jsonld")) == expected
+    server.add(PATH, dumps(recs))
+    seen: list[tuple[int, int | None]] = []
+    request = ManifestRequest(source=server.url(PATH), cache=False)
+    assert summarize(request, lambda d, t: seen.append((d, t))) == expected
+    assert seen[-1] == (len(dumps(recs)), len(dumps(recs)))
+    assert summarize(request) == expected
+    assert server.statuses(PATH) == [200, 200]
+    assert not cache_dir.exists() or cached_files(cache_dir) == []
+
+
+def test_an_entry_of_another_format_is_fetched_again_quietly(
+    server: ManifestServer, cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.add(PATH, dumps(records()))
+    url = server.url(PATH)
+    first = load_assets_jsonld_metadata(source=url)
+    meta_path = next(cache_dir.rglob("meta.json"))
+    meta = json.loads(meta_path.read_text())
+    meta["format"] = 1  # as the plugin wrote them before the summary was kept
+    del meta["index"]["total_bytes"]
+    meta_path.write_text(json.dumps(meta))
+    with caplog.at_level(logging.INFO, logger="dandi.compute"):
+        assert load_assets_jsonld_metadata(source=url) == first
+    assert server.statuses(PATH) == [200, 200]
+    assert server.requests[1].if_none_match is None
+    assert "outdated" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(cached_files(cache_dir)) == 3
+
+
+def test_each_use_of_an_entry_is_recorded(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    server.add(PATH, dumps(records()))
+    url = server.url(PATH)
+    load_assets_jsonld_metadata(source=url)
+    meta_path = next(cache_dir.rglob("meta.json"))
+    long_ago = time.time() - 30 * 24 * 3600
+    for use in (
+        lambda: load_assets_jsonld_metadata(source=url),  # 304
+        lambda: summarize(ManifestRequest(source=url)),  # 304, description only
+        lambda: list(iter_asset_metadata(source=url)),
+    ):
+        os.utime(meta_path, (long_ago, long_ago))
+        use()
+        assert time.time() - meta_path.stat().st_mtime < 60
+    assert server.statuses(PATH) == [200, 304, 304, 304]

@@ -328,3 +328,20 @@ def test_any_spelling_of_the_clone_directory(
     assert sorted(found) == expected
     paths = scan_version_directories(top, "v1.1.1+b268fd2")
     assert [p.resolve() for p in paths] == [clone / e for e in expected]
+
+
+def test_the_remote_scan_counts_a_repeated_path_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from dandi_compute_plugin import AssetMetadata
+    from dandi_compute_plugin.versions import remote_version_directories
+
+    top = "derivatives/dandiset-000001/sub-a/pipeline-p/version-v1"
+    assets = [
+        AssetMetadata(f"{top}/x.json", "2026-01-01T00:00:00", 10, "id-1"),
+        AssetMetadata(f"{top}/y.json", "2026-01-01T00:00:00", 5, "id-2"),
+        AssetMetadata(f"{top}/x.json", "2026-01-02T00:00:00", 12, "id-3"),
+    ]
+    [found] = remote_version_directories(assets, "v1")
+    assert (found.asset_count, found.total_bytes) == (2, 17)  # the last x.json
+    assert "1 asset path(s) more than once" in caplog.text

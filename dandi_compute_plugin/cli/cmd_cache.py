@@ -1,0 +1,95 @@
+"""``dandi compute cache info|clear``: the download cache of manifests."""
+
+from __future__ import annotations
+
+import click
+from dandi.cli.base import map_to_click_exceptions
+
+from .formats import format_option, resolve_format, write_records
+
+#: the columns of the table (the other formats have every field of an entry)
+TABLE_FIELDS = (
+    "dandiset_id",
+    "version",
+    "status",
+    "size",
+    "last_used",
+    "etag",
+    "last_modified",
+    "url",
+)
+
+
+@click.group("cache")
+def cache() -> None:
+    """The download cache of assets.jsonld manifests and their indexes.
+
+    It lives in DANDI_COMPUTE_CACHE_DIR when that is set, else in the user
+    cache directory of dandi-compute: one entry per manifest URL.
+    """
+
+
+@cache.command("info")
+@format_option(
+    "Output format: 'auto' is a table on a terminal and one URL per line in a "
+    "pipe; the others are those of 'dandi ls'."
+)
+@map_to_click_exceptions
+def info(output_format: str) -> None:
+    """List the cached manifests.
+
+    For each: its URL, the dandiset id and version when the URL is a manifest
+    location of a known instance (or of DANDI_COMPUTE_MANIFEST_URL), the
+    server's ETag and Last-Modified, its status, the bytes of its files, its
+    record count, and when it was cached and last used.
+    """
+    from ..manifest import cache_directory
+    from ..manifest.cache_entries import list_entries
+
+    entries = list_entries()
+    if not entries:
+        click.echo(f"No manifests are cached in {cache_directory()}.", err=True)
+    records = [e.as_record() for e in entries]
+    if resolve_format(output_format) == "pyout":  # a table as wide as a terminal
+        records = [{k: r[k] for k in TABLE_FIELDS} for r in records]
+    write_records(
+        records,
+        output_format,
+        TABLE_FIELDS,
+        line=lambda rec: rec["url"] or rec["directory"],
+    )
+
+
+@cache.command("clear")
+@click.argument("names", nargs=-1, metavar="[URL|DANDISET_ID]...")
+@map_to_click_exceptions
+def clear(names: tuple[str, ...]) -> None:
+    """Remove cached manifests: those named, or all of them.
+
+    A URL names its entry, a dandiset id (001697 or DANDI:001697) every cached
+    manifest of that dandiset (any version). A name that matches nothing is an
+    error, and then nothing is removed. A download in progress is left to
+    finish.
+    """
+    from ..manifest.cache_entries import list_entries, remove_entry, select_entries
+
+    entries = list_entries()
+    if names:
+        entries, unmatched = select_entries(names, entries)
+        if unmatched:
+            raise click.ClickException(
+                "No cached manifest matches "
+                + ", ".join(repr(n) for n in unmatched)
+                + " (nothing was removed; see 'dandi compute cache info')"
+            )
+    removed, freed, failed = 0, 0, []
+    for entry in entries:
+        try:
+            remove_entry(entry)
+        except OSError as exc:
+            failed.append(str(exc))
+        else:
+            removed, freed = removed + 1, freed + entry.size
+    click.echo(f"Removed {removed} cached manifest(s), {freed} bytes.", err=True)
+    if failed:
+        raise click.ClickException("; ".join(failed))

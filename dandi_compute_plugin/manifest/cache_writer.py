@@ -1,0 +1,188 @@
+"""Writing a cache entry while its manifest is downloaded and parsed.
+
+The manifest's bytes and the index rows go to temporaries in the entry's
+directory (:func:`~.cache_files.open_temporary`), which are renamed into place,
+``meta.json`` last, once the whole manifest has been parsed (the layout of an
+entry: :mod:`.cache`).  Any failure -- a full disk, a lock that cannot be taken,
+an exception in the parse -- removes the temporaries at once and leaves the entry
+as it was; the manifest is used anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from operator import itemgetter
+import os
+from pathlib import Path
+import secrets
+import time
+from typing import IO, Any
+import zlib
+
+from .._version import __version__
+from .cache import INDEX_FORMAT, META_NAME, CacheEntry
+from .cache_files import (
+    TMP_SUFFIX,
+    close_temporary,
+    entry_lock,
+    forget_temporary,
+    open_temporary,
+    remove_stale_temporaries,
+    sweep,
+    unlink_quietly,
+)
+from .index import IndexBuilder
+
+lgr = logging.getLogger("dandi.compute")
+
+
+class TotalingIndexBuilder(IndexBuilder):
+    """An :class:`~.index.IndexBuilder` that also sums the ``contentSize`` of the
+    rows, for ``meta.json`` (a summary then reads no index)."""
+
+    def __init__(self, keep: bool = True) -> None:
+        super().__init__(keep)
+        self.total_bytes = 0
+
+    def flush(self) -> None:
+        """Add up the pending rows' sizes, then pass them on."""
+        self.total_bytes += sum(map(itemgetter(2), self.rows))
+        super().flush()
+
+
+class CacheWriter:
+    """Writes a new cache entry while its manifest is downloaded and parsed.
+
+    The manifest's bytes come through :meth:`write_manifest`, the index rows
+    through ``builder`` (its ``sink``).  A failure to write disables the writer
+    and removes what it wrote (logged); it never fails the parse.
+    """
+
+    def __init__(self, entry: CacheEntry, builder: TotalingIndexBuilder) -> None:
+        self.entry, self.builder = entry, builder
+        token = secrets.token_hex(8)
+        self.names = {
+            "manifest": f"assets-{token}.jsonld",
+            "index": f"index-{token}.txt",
+        }
+        self.crc = {"manifest": 0, "index": 0}
+        self.size = {"manifest": 0, "index": 0}
+        self._files: dict[str, IO[bytes]] = {}
+        try:
+            entry.directory.mkdir(parents=True, exist_ok=True)
+            with entry_lock(entry.directory):
+                # a killed run's leftovers go before this run adds its own
+                remove_stale_temporaries(entry.directory)
+                for part in self.names:
+                    self._files[part] = open_temporary(self._tmp(part))
+        except OSError as exc:
+            self._fail(exc)
+        else:
+            builder.sink = self.write_index
+
+    def _tmp(self, part: str) -> Path:
+        return self.entry.directory / (self.names[part] + TMP_SUFFIX)
+
+    @property
+    def active(self) -> bool:
+        """True while the writer still writes."""
+        return bool(self._files)
+
+    def _fail(self, exc: OSError) -> None:
+        lgr.warning("Not caching %s: %s", self.entry.url, exc)
+        self.abort()
+
+    def _write(self, part: str, data: bytes) -> None:
+        f = self._files.get(part)
+        if f is None:
+            return
+        try:
+            f.write(data)
+        except (OSError, ValueError) as exc:  # ValueError: aborted by another thread
+            if self._files and isinstance(exc, OSError):
+                self._fail(exc)
+            return
+        self.crc[part] = zlib.crc32(data, self.crc[part])
+        self.size[part] += len(data)
+
+    def write_manifest(self, chunk: bytes) -> None:
+        """Append downloaded bytes to the cached manifest."""
+        self._write("manifest", chunk)
+
+    def write_index(self, chunk: bytes) -> None:
+        """Append index rows to the cached index."""
+        self._write("index", chunk)
+
+    def _meta(self, etag: str | None, last_modified: str | None) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "format": INDEX_FORMAT,
+            "url": self.entry.url,
+            "etag": etag,
+            "last_modified": last_modified,
+            "written": time.time(),
+            "plugin_version": __version__,
+        }
+        for part, name in self.names.items():
+            size, crc = self.size[part], self.crc[part]
+            meta[part] = {"file": name, "size": size, "crc32": crc}
+        meta["index"]["count"] = self.builder.count
+        meta["index"]["unique"] = self.builder.unique
+        meta["index"]["total_bytes"] = self.builder.total_bytes
+        return meta
+
+    def commit(self, etag: str | None, last_modified: str | None) -> None:
+        """Put the entry in place: rename the files, then write ``meta.json``."""
+        self.builder.flush()
+        self.builder.sink = None
+        if not self._files:
+            return
+        try:
+            for f in list(self._files.values()):
+                f.flush()  # a full disk shows here, before anything is renamed
+            self._put_in_place(self._meta(etag, last_modified))
+        except OSError as exc:
+            self._fail(exc)
+            return
+        except BaseException:
+            self.abort()
+            raise
+        lgr.debug(
+            "Cached %s (%d assets) in %s",
+            self.entry.url,
+            self.builder.count,
+            self.entry.directory,
+        )
+
+    def _put_in_place(self, meta: dict[str, Any]) -> None:
+        """Rename the files and write ``meta.json``; on failure remove them all."""
+        directory = self.entry.directory
+        meta_tmp = directory / f"meta-{secrets.token_hex(4)}.json{TMP_SUFFIX}"
+        placed: list[Path] = []
+        # one writer at a time puts its files in place and removes the others';
+        # under the lock nobody sweeps, so the meta temporary needs no lock of its own
+        with entry_lock(directory):
+            try:
+                with open(meta_tmp, "x", encoding="utf-8") as out:
+                    out.write(json.dumps(meta, indent=1))
+                for f in self._files.values():
+                    f.close()
+                for part, name in self.names.items():
+                    os.replace(self._tmp(part), directory / name)
+                    placed.append(directory / name)
+                os.replace(meta_tmp, directory / META_NAME)
+            except BaseException:
+                for path in (meta_tmp, *placed):
+                    unlink_quietly(path)
+                raise
+            files, self._files = self._files, {}
+            for part in files:
+                forget_temporary(self._tmp(part))
+            sweep(directory, keep={*self.names.values(), META_NAME})
+
+    def abort(self) -> None:
+        """Drop the files written so far (also on a full disk)."""
+        self.builder.sink = None
+        files, self._files = self._files, {}
+        for part, f in files.items():
+            close_temporary(f, self._tmp(part))
