@@ -268,6 +268,14 @@ def test_a_server_that_echoes_the_key_cannot_leak_it(
     assert KEY not in text
 
 
+def start(cmd: list[str], tmp_path: Path, env: dict) -> subprocess.Popen:
+    """Run ``cmd`` in the background, its output in ``tmp_path/out`` and ``err``."""
+    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+        return subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env
+        )
+
+
 def wait_for_text(path: Path, text: str) -> None:
     """Wait until ``text`` shows up in the file ``path`` (guarded: 120 s)."""
     for _ in range(2400):
@@ -343,22 +351,17 @@ def test_ctrl_c_stops_new_deletions_and_keeps_local_directories(
     # in flight (two lanes) they may be either target's
     interrupt_sent = archive.fail("DELETE", hold=99, times=2, hold_timeout=60)
     env = cli_env(archive, tmp_path)
-    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
-        proc = subprocess.Popen(
-            command(archive, clone, "--yes", "-J", "2", "-f", "json"),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            env=env,
-        )
-        try:
-            assert archive.accounting.wait_for(lambda: interrupt_sent.hits == 2, 120)
-            proc.send_signal(signal.SIGINT)
-            wait_for_text(tmp_path / "err", "Interrupted: starting no new deletions")
-            archive.accounting.release()
-            code = proc.wait(timeout=120)
-        finally:
-            proc.kill()
+    proc = start(
+        command(archive, clone, "--yes", "-J", "2", "-f", "json"), tmp_path, env
+    )
+    try:
+        assert archive.accounting.wait_for(lambda: interrupt_sent.hits == 2, 120)
+        proc.send_signal(signal.SIGINT)
+        wait_for_text(tmp_path / "err", "Interrupted: starting no new deletions")
+        archive.accounting.release()
+        code = proc.wait(timeout=120)
+    finally:
+        proc.kill()
     stderr = (tmp_path / "err").read_text()
     assert code == 130, stderr
     records = json.loads((tmp_path / "out").read_text())
@@ -418,25 +421,20 @@ def test_ctrl_c_twice_does_not_wait_for_the_requests_in_flight(
     before = tree_state(clone)
     hanging = archive.fail("DELETE", hold=99, times=2, hold_timeout=120)
     env = cli_env(archive, tmp_path)
-    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
-        proc = subprocess.Popen(
-            command(archive, clone, "--yes", "-J", "2", "-f", "json"),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            env=env,
-        )
-        try:
-            assert archive.accounting.wait_for(lambda: hanging.hits == 2, 120)
-            proc.send_signal(signal.SIGINT)
-            wait_for_text(tmp_path / "err", "Interrupted: starting no new deletions")
-            started = time.monotonic()
-            proc.send_signal(signal.SIGINT)
-            code = proc.wait(timeout=60)
-            took = time.monotonic() - started
-        finally:
-            proc.kill()
-            archive.accounting.release()
+    proc = start(
+        command(archive, clone, "--yes", "-J", "2", "-f", "json"), tmp_path, env
+    )
+    try:
+        assert archive.accounting.wait_for(lambda: hanging.hits == 2, 120)
+        proc.send_signal(signal.SIGINT)
+        wait_for_text(tmp_path / "err", "Interrupted: starting no new deletions")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        proc.kill()
+        archive.accounting.release()
     stderr = (tmp_path / "err").read_text()
     assert code == 130 and took < 30, stderr
     records = json.loads((tmp_path / "out").read_text())
