@@ -196,7 +196,8 @@ def parse_manifest(
     import ijson
 
     done, last = 0, None
-    items = ijson_backend().items(reader, "item", buf_size=CHUNK_SIZE)
+    # floats as float, as json.load gives them (ijson's default is Decimal)
+    items = ijson_backend().items(reader, "item", buf_size=CHUNK_SIZE, use_float=True)
     rows = builder.rows if builder is not None else None
     try:
         for record in items:
@@ -207,8 +208,7 @@ def parse_manifest(
                 rows.append(fields)
                 if len(rows) >= ROWS_PER_FLUSH:
                     builder.flush()  # type: ignore[union-attr]
-            if keep_records:
-                record["contentSize"] = fields[2]
+            if keep_records:  # exactly as written: nothing rewritten
                 yield fields, record
             else:
                 yield fields, None
