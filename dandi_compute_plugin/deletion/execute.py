@@ -86,7 +86,7 @@ class _Run:
         """Why no new deletion may start, or None."""
         return "interrupted" if self.stop.is_set() else self.halted
 
-    def journal(self, write: Callable[..., None], *args: Any) -> bool:
+    def record(self, write: Callable[..., None], *args: Any) -> bool:
         """Write to the journal; a failure halts the run (nothing new starts:
         deletions the journal cannot record could not be finished by a re-run)."""
         try:
@@ -114,7 +114,7 @@ def _delete_remote(run: _Run, item: PlanItem) -> tuple[int, list[AssetFailure]]:
     attempted after Ctrl-C included)."""
     journal, target = run.plan.journal, item.target
     assert journal is not None
-    if not run.journal(
+    if not run.record(
         journal.record_intents, target.relpath, target.assets, item.local_mtimes
     ):
         not_attempted = [
@@ -138,7 +138,7 @@ def _delete_remote(run: _Run, item: PlanItem) -> tuple[int, list[AssetFailure]]:
             )
         else:
             deleted += 1
-            run.journal(journal.record_deleted, target.relpath, planned.asset_id)
+            run.record(journal.record_deleted, target.relpath, planned.asset_id)
     failures.sort(key=lambda f: f.path)
     return deleted, failures
 
@@ -196,7 +196,7 @@ def _run_target(run: _Run, item: PlanItem) -> TargetResult:
             f"not vet stay, e.g. {left[0]}; a re-run handles them",
         )
     assert run.plan.journal is not None
-    run.journal(run.plan.journal.record_done, target.relpath)
+    run.record(run.plan.journal.record_done, target.relpath)
     if not removed and not deleted:
         return TargetResult(target, TargetStatus.NOTHING_TO_DO, "already gone")
     return TargetResult(target, TargetStatus.DELETED, None, deleted, (), removed)

@@ -107,6 +107,12 @@ class Journal:
             raise
         self._records = records[1:]
         self.pending_targets = pending_targets(self._records)
+        # read once: every target of the plan is compared with the same
+        self._expected = {
+            r["path"]: Expected(r["size"], r["digest"], r["mtime_ns"], deleted=True)
+            for r in self._records
+            if r["event"] == "intent" and r["target"] in self.pending_targets
+        }
         if writable:
             self._drop_cut_line()
 
@@ -158,11 +164,7 @@ class Journal:
     def expected(self) -> dict[str, Expected]:
         """``{asset path: Expected}`` of the assets unfinished targets deleted (or
         were about to): what their local copies are compared with."""
-        return {
-            r["path"]: Expected(r["size"], r["digest"], r["mtime_ns"], deleted=True)
-            for r in self._records
-            if r["event"] == "intent" and r["target"] in self.pending_targets
-        }
+        return dict(self._expected)
 
     def _write(self, records: Iterable[dict[str, Any]], sync: bool) -> None:
         if not self.writable:

@@ -17,7 +17,7 @@ from dandi_compute_plugin.errors import (
 )
 
 from ..archive import FakeArchive
-from ..archive.clones import DANDISET, KEY, seed, tree_state
+from ..archive.clones import DANDISET, seed, tree_state
 from ..records import asset_record, version_files
 
 VDIR = "derivatives/dandiset-000001/sub-A/pipeline-aind+ephys/version-v1.1.1"
@@ -177,4 +177,3 @@ def test_the_journal_records_the_digests_it_vouches_with(
     again = Journal(clone, api_url=keyed.api_url, dandiset_id=DANDISET, writable=False)
     [(path, expected)] = again.expected().items()
     assert path == files()[0] and expected.deleted and expected.digest == asset.digest
-    assert KEY not in j.path.read_text()
