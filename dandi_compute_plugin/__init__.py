@@ -2,7 +2,7 @@
 
 The public API is imported lazily (:pep:`562`), so that importing this package -- as
 the ``.pth`` start-up hook does for :mod:`dandi_compute_plugin._host` -- costs next to
-nothing and pulls in neither click, dandi, ijson nor pluggy.
+nothing and pulls in neither click, dandi nor pluggy.
 """
 
 from ._version import __version__

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from dandi.cli.base import instance_option, map_to_click_exceptions
@@ -136,16 +135,8 @@ def _index(
 
 def _summary(request: ManifestRequest, path_prefix: str | None) -> tuple[int, int]:
     """Counts only: from the cache when it answers, else while streaming."""
-    if path_prefix is None:
-        from ..manifest import summarize
+    from ..manifest import summarize
 
-        return with_progress(request, lambda progress: summarize(request, progress))
-
-    def count(assets: Iterator[Any]) -> tuple[int, int]:
-        n = total = 0
-        for a in assets:
-            if a.path.startswith(path_prefix):
-                n, total = n + 1, total + a.content_size
-        return n, total
-
-    return read_manifest(request, count)
+    return with_progress(
+        request, lambda progress: summarize(request, progress, path_prefix)
+    )

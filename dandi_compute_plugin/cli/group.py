@@ -2,7 +2,7 @@
 
 Only click and dandi's CLI helpers (already loaded by ``dandi``) are imported at
 module level; each command imports its library module when it runs, so that
-``dandi --help`` stays cheap (no ijson, pluggy or dandi API client).
+``dandi --help`` stays cheap (no pluggy or dandi API client, no manifest parser).
 """
 
 from __future__ import annotations

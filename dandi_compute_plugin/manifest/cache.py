@@ -13,6 +13,10 @@ One cache entry per URL, in ``{cache}/manifests/{sha256(url)[:32]}/``:
 ``index-{token}.txt``
     The parsed index: ``path NUL date NUL size NUL content-id NUL`` per asset, in
     manifest order (paths, dates and ids never hold NUL; :mod:`.checks` sees to it).
+``offsets-{token}.bin``
+    The byte offset of each record in the manifest, 64-bit integers in the
+    machine's byte order (named in ``meta.json``): the full records are read
+    from the cached manifest through them (:mod:`.stored`).
 ``lock``
     The entry's inter-process lock (:mod:`.cache_files`).
 
@@ -32,13 +36,15 @@ Writing an entry is :mod:`.cache_writer`'s, the conditional fetch that uses it
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 import hashlib
 import json
 import logging
 import os
 from pathlib import Path
-from typing import IO, Any
+import sys
+from typing import IO, Any, Literal
 import zlib
 
 from .cache_files import (
@@ -56,7 +62,14 @@ CACHE_DIR_ENV = "DANDI_COMPUTE_CACHE_DIR"
 META_NAME = "meta.json"
 #: bump when what the index or ``meta.json`` holds, or how records are checked,
 #: changes: entries of another format are fetched again
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
+#: the files of an entry besides ``meta.json``
+PARTS = ("manifest", "index", "offsets")
+#: what a caller needs of a cached copy: only its index ``rows``; the ``index``
+#: with the offsets and the open manifest, to read full records on demand; the
+#: full ``records`` (the cached manifest parsed again); or only the ``summary``
+#: (record count and total size, from ``meta.json``)
+Want = Literal["rows", "index", "records", "summary"]
 
 
 def cache_directory() -> Path:
@@ -100,11 +113,13 @@ def meta_problem(meta: Any) -> str | None:
                 and "/" not in meta[part]["file"]
                 and isinstance(meta[part]["size"], int)
                 and isinstance(meta[part]["crc32"], int)
-                for part in ("manifest", "index")
+                for part in PARTS
             )
+            and meta["offsets"].get("byteorder") == sys.byteorder
             and isinstance(meta["index"]["count"], int)
             and isinstance(meta["index"]["unique"], bool)
             and isinstance(meta["index"]["total_bytes"], int)
+            and isinstance(meta["index"]["assets"], int)
             and isinstance(meta["written"], int | float)
         )
     except (KeyError, TypeError) as exc:
@@ -132,18 +147,24 @@ class CachedCopy:
     index
         The checked index, when it was asked for.
     manifest
-        The cached manifest, open at its start and checked, when it was asked for
-        (the caller closes it).
+        The cached manifest, open at its start, when it was asked for (the
+        caller closes it).
+    offsets
+        The byte offset of each record in ``manifest``, when the records are to
+        be read from it.
     """
 
     meta: dict[str, Any]
     index: AssetIndex | None = None
     manifest: IO[bytes] | None = None
+    offsets: array | None = None
 
     @property
-    def summary(self) -> tuple[int, int]:
-        """(number of records, total ``contentSize``), from ``meta.json``."""
-        return self.meta["index"]["count"], self.meta["index"]["total_bytes"]
+    def summary(self) -> tuple[int, int, int]:
+        """(records, assets, total ``contentSize``), from ``meta.json``: a
+        repeated path is one asset, with its last record's size."""
+        index = self.meta["index"]
+        return index["count"], index["assets"], index["total_bytes"]
 
     def close(self) -> None:
         """Close the cached manifest, if it was opened."""
@@ -198,13 +219,27 @@ class CacheEntry:
             raise _CorruptEntry(f"index of {self.url} does not hold {count} rows")
         return AssetIndex(data, count, meta["index"]["unique"])
 
-    def _open_manifest(self, meta: dict[str, Any]) -> IO[bytes]:
-        """Open the cached manifest after checking its size and CRC-32."""
+    def _read_offsets(self, meta: dict[str, Any]) -> array:
+        """Return the records' offsets, checked (size, CRC-32, count)."""
+        offsets = array("q", self._checked_bytes(meta, "offsets"))
+        if len(offsets) != meta["index"]["count"]:
+            raise _CorruptEntry(f"offsets of {self.url} do not match its index")
+        return offsets
+
+    def _open_manifest(self, meta: dict[str, Any], check_crc: bool = True) -> IO[bytes]:
+        """Open the cached manifest after checking its size and CRC-32 (or only
+        its size: then each record read through it is checked, see
+        :mod:`.stored`)."""
         path = self.directory / meta["manifest"]["file"]
         try:
             f = open(path, "rb")  # noqa: SIM115 - returned to the caller
         except OSError as exc:
             raise _CorruptEntry(f"cannot read {path}: {exc}") from exc
+        if not check_crc:
+            if os.fstat(f.fileno()).st_size != meta["manifest"]["size"]:
+                f.close()
+                raise _CorruptEntry(f"{path} is damaged (its size differs)")
+            return f
         crc, size = 0, 0
         for chunk in iter_file_chunks(f, 1 << 20):
             crc, size = zlib.crc32(chunk, crc), size + len(chunk)
@@ -213,6 +248,17 @@ class CacheEntry:
             raise _CorruptEntry(f"{path} is damaged (size or CRC-32 differ)")
         f.seek(0)
         return f
+
+    def _copy(self, meta: dict[str, Any], want: Want) -> CachedCopy:
+        if want == "summary":
+            return CachedCopy(meta)
+        if want == "records":
+            return CachedCopy(meta, manifest=self._open_manifest(meta))
+        copy = CachedCopy(meta, index=self._read_index(meta))
+        if want == "index":
+            copy.offsets = self._read_offsets(meta)
+            copy.manifest = self._open_manifest(meta, check_crc=False)
+        return copy
 
     def _meta_bytes(self) -> bytes | None:
         try:
@@ -223,9 +269,7 @@ class CacheEntry:
             path = self.directory / META_NAME
             raise _CorruptEntry(f"unreadable {path}: {exc}") from exc
 
-    def read(
-        self, manifest: bool = False, meta_only: bool = False
-    ) -> CachedCopy | None:
+    def read(self, want: Want = "rows") -> CachedCopy | None:
         """Return the entry's checked index (or manifest, or description), or None.
 
         A damaged entry -- files missing, of the wrong size, failing their CRC-32,
@@ -236,12 +280,8 @@ class CacheEntry:
 
         Parameters
         ----------
-        manifest
-            Open the cached manifest instead of reading the index (to parse the
-            full records again).
-        meta_only
-            Read neither: the checked ``meta.json`` is enough (for
-            :attr:`CachedCopy.summary` and the validators).
+        want
+            What is read besides the checked ``meta.json`` (see :data:`Want`).
 
         Returns
         -------
@@ -253,12 +293,7 @@ class CacheEntry:
             raw = self._meta_bytes()
             if raw is None:
                 return None
-            meta = self._load_meta(raw)
-            if meta_only:
-                return CachedCopy(meta)
-            if manifest:
-                return CachedCopy(meta, manifest=self._open_manifest(meta))
-            return CachedCopy(meta, index=self._read_index(meta))
+            return self._copy(self._load_meta(raw), want)
         except _CorruptEntry as exc:
             if not self._drop(raw):
                 # a concurrent run put a new entry in place (and removed the old

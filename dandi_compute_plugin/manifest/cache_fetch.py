@@ -15,19 +15,21 @@ the error stands.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 import logging
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 from ..errors import ManifestUnavailableError
-from .cache import CachedCopy, CacheEntry
+from .cache import CachedCopy, CacheEntry, Want
 from .cache_writer import CacheWriter, TotalingIndexBuilder
 from .http import http_get, prefetch, response_chunks
 from .index import AssetIndex
-from .parse import ChunkReader, iter_file_chunks, parse_manifest
+from .parse import iter_file_chunks, parse_manifest
 from .records import Fields
+from .stored import ManifestCopy
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -35,20 +37,19 @@ lgr = logging.getLogger("dandi.compute")
 ProgressCallback = Callable[[int, int | None], None]
 #: what the parse yields: each record's checked fields, and the record if kept
 Pairs = Iterator[tuple[Fields, dict[str, Any] | None]]
-#: what a caller needs of a cached copy: its ``index`` (or the records parsed
-#: again), the full ``records`` (the cached manifest parsed again), or only the
-#: ``summary`` (record count and total size)
-Want = Literal["index", "records", "summary"]
 
 
 @dataclass
 class Opened:
-    """An opened manifest: from the cache (its index or its summary), or the
-    records parsed as they arrive."""
+    """An opened manifest: from the cache (its index -- with the records'
+    offsets into the open cached manifest when they were wanted -- or its
+    summary), or the records parsed as they arrive."""
 
     index: AssetIndex | None = None
     pairs: Pairs | None = None
-    summary: tuple[int, int] | None = None
+    summary: tuple[int, int, int] | None = None
+    offsets: array | None = None
+    manifest: IO[bytes] | None = None
 
 
 def fetch(
@@ -61,6 +62,7 @@ def fetch(
     cache: bool,
     refresh: bool,
     timeout: float,
+    copy: ManifestCopy | None = None,
 ) -> Opened:
     """GET a manifest, conditionally when it is cached.
 
@@ -80,6 +82,9 @@ def fetch(
         Called with (bytes downloaded, total bytes or None) during a download.
     cache, refresh, timeout
         As in :class:`~.load.ManifestRequest`.
+    copy
+        Where a download's bytes are kept, to read its records again; once the
+        new cache entry is in place, the copy reads them from it.
 
     Returns
     -------
@@ -95,7 +100,7 @@ def fetch(
     entry = CacheEntry(url) if cache else None
     cached = None
     if entry is not None and not refresh:
-        cached = entry.read(manifest=want == "records", meta_only=want == "summary")
+        cached = entry.read(want)
     try:
         resp = http_get(url, conditional_headers(cached), timeout, what)
     except ManifestUnavailableError as exc:
@@ -118,7 +123,7 @@ def fetch(
         return _from_cache(entry, cached, builder)
     if cached is not None:
         cached.close()
-    return Opened(pairs=_download(resp, url, entry, want, builder, progress))
+    return Opened(pairs=_download(resp, url, entry, want, builder, progress, copy))
 
 
 def conditional_headers(cached: CachedCopy | None) -> dict[str, str]:
@@ -160,10 +165,12 @@ def _from_cache(
     """What the cached copy offers: the records parsed again, the index, or the
     summary; the entry's last use is recorded."""
     entry.mark_used()
+    if cached.index is not None:
+        return Opened(
+            index=cached.index, offsets=cached.offsets, manifest=cached.manifest
+        )
     if cached.manifest is not None:
         return Opened(pairs=_parse_cached(cached.manifest, entry.url, builder))
-    if cached.index is not None:
-        return Opened(index=cached.index)
     return Opened(summary=cached.summary)
 
 
@@ -172,8 +179,7 @@ def _parse_cached(
 ) -> Pairs:
     """Parse the cached copy of ``url``, keeping the full records."""
     with f:
-        reader = ChunkReader(iter_file_chunks(f), url)
-        yield from parse_manifest(reader, url, True, builder)
+        yield from parse_manifest(iter_file_chunks(f), url, True, builder)
 
 
 def _download(
@@ -183,6 +189,7 @@ def _download(
     want: Want,
     builder: TotalingIndexBuilder | None,
     progress: ProgressCallback | None,
+    copy: ManifestCopy | None,
 ) -> Pairs:
     """Parse a 200 answer as it arrives, writing a new cache entry on the way.
 
@@ -208,12 +215,14 @@ def _download(
         received += len(chunk)
         if writer is not None:
             writer.write_manifest(chunk)
+        if copy is not None:
+            copy.write(chunk)
         if progress is not None:
             progress(received, total)
 
-    reader = ChunkReader(prefetch(response_chunks(resp, url), tee), url)
+    chunks = prefetch(response_chunks(resp, url), tee)
     try:
-        yield from parse_manifest(reader, url, want == "records", builder)
+        yield from parse_manifest(chunks, url, want == "records", builder)
     except BaseException:
         resp.close()
         if writer is not None:
@@ -221,3 +230,5 @@ def _download(
         raise
     if writer is not None:
         writer.commit(*validators)
+        if copy is not None and writer.committed is not None:
+            copy.use(writer.committed)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-from operator import itemgetter
 import os
 from pathlib import Path
 import secrets
+import sys
 import time
 from typing import IO, Any
 import zlib
@@ -32,22 +32,30 @@ from .cache_files import (
     sweep,
     unlink_quietly,
 )
-from .index import IndexBuilder
+from .index import AssetTally, IndexBuilder
 
 lgr = logging.getLogger("dandi.compute")
 
 
 class TotalingIndexBuilder(IndexBuilder):
-    """An :class:`~.index.IndexBuilder` that also sums the ``contentSize`` of the
-    rows, for ``meta.json`` (a summary then reads no index)."""
+    """An :class:`~.index.IndexBuilder` that also counts the assets and their
+    bytes (an :class:`~.index.AssetTally`), for ``meta.json``: a summary then
+    reads no index."""
 
     def __init__(self, keep: bool = True) -> None:
         super().__init__(keep)
-        self.total_bytes = 0
+        self.tally = AssetTally()
+        self._hashes = None  # the tally tells whether the paths are unique
+
+    @property
+    def unique(self) -> bool:
+        """True when the paths are known to be distinct."""
+        self.flush()
+        return self.tally.assets == self.count
 
     def flush(self) -> None:
-        """Add up the pending rows' sizes, then pass them on."""
-        self.total_bytes += sum(map(itemgetter(2), self.rows))
+        """Count the pending rows, then pass them on."""
+        self.tally.add(self.rows)
         super().flush()
 
 
@@ -65,10 +73,13 @@ class CacheWriter:
         self.names = {
             "manifest": f"assets-{token}.jsonld",
             "index": f"index-{token}.txt",
+            "offsets": f"offsets-{token}.bin",
         }
-        self.crc = {"manifest": 0, "index": 0}
-        self.size = {"manifest": 0, "index": 0}
+        self.crc = dict.fromkeys(self.names, 0)
+        self.size = dict.fromkeys(self.names, 0)
         self._files: dict[str, IO[bytes]] = {}
+        #: the cached manifest, once the entry is in place
+        self.committed: Path | None = None
         try:
             entry.directory.mkdir(parents=True, exist_ok=True)
             with entry_lock(entry.directory):
@@ -80,6 +91,7 @@ class CacheWriter:
             self._fail(exc)
         else:
             builder.sink = self.write_index
+            builder.offsets_sink = self.write_offsets
 
     def _tmp(self, part: str) -> Path:
         return self.entry.directory / (self.names[part] + TMP_SUFFIX)
@@ -114,6 +126,10 @@ class CacheWriter:
         """Append index rows to the cached index."""
         self._write("index", chunk)
 
+    def write_offsets(self, chunk: bytes) -> None:
+        """Append records' offsets to the cached offsets."""
+        self._write("offsets", chunk)
+
     def _meta(self, etag: str | None, last_modified: str | None) -> dict[str, Any]:
         meta: dict[str, Any] = {
             "format": INDEX_FORMAT,
@@ -126,15 +142,18 @@ class CacheWriter:
         for part, name in self.names.items():
             size, crc = self.size[part], self.crc[part]
             meta[part] = {"file": name, "size": size, "crc32": crc}
+        tally = self.builder.tally
         meta["index"]["count"] = self.builder.count
         meta["index"]["unique"] = self.builder.unique
-        meta["index"]["total_bytes"] = self.builder.total_bytes
+        meta["index"]["assets"] = tally.assets
+        meta["index"]["total_bytes"] = tally.total_bytes
+        meta["offsets"]["byteorder"] = sys.byteorder
         return meta
 
     def commit(self, etag: str | None, last_modified: str | None) -> None:
         """Put the entry in place: rename the files, then write ``meta.json``."""
         self.builder.flush()
-        self.builder.sink = None
+        self.builder.sink = self.builder.offsets_sink = None
         if not self._files:
             return
         try:
@@ -179,10 +198,11 @@ class CacheWriter:
             for part in files:
                 forget_temporary(self._tmp(part))
             sweep(directory, keep={*self.names.values(), META_NAME})
+            self.committed = directory / self.names["manifest"]
 
     def abort(self) -> None:
         """Drop the files written so far (also on a full disk)."""
-        self.builder.sink = None
+        self.builder.sink = self.builder.offsets_sink = None
         files, self._files = self._files, {}
         for part, f in files.items():
             close_temporary(f, self._tmp(part))

@@ -10,11 +10,15 @@ built on the first lookup, and an :class:`AssetMetadata` is made per access.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .records import AssetMetadata, Fields
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .stored import RecordStore
 
 #: how many rows :class:`IndexBuilder` collects before encoding them in one go
 ROWS_PER_FLUSH = 4096
@@ -102,9 +106,10 @@ class AssetIndex(Mapping[str, AssetMetadata]):
             return self.iter_all()
         return map(self._meta, self._row_of().values())
 
-    def by_content_id(self) -> ContentIdIndex:
-        """The ``content id -> AssetMetadata`` view of the same rows."""
-        return ContentIdIndex(self)
+    def by_content_id(self, store: RecordStore) -> ContentIdIndex:
+        """The ``content id -> full record`` view of the same rows, the records
+        read from ``store``."""
+        return ContentIdIndex(self, store)
 
     def __repr__(self) -> str:
         return f"<AssetIndex of {self._count} records>"
@@ -124,16 +129,18 @@ class _Items(ItemsView):
         return ((m.path, m) for m in self._mapping._iter_values())
 
 
-class ContentIdIndex(Mapping[str, AssetMetadata]):
-    """Read-only ``content id -> AssetMetadata`` over an :class:`AssetIndex`.
+class ContentIdIndex(Mapping[str, dict[str, Any]]):
+    """Read-only ``content id -> full asset record`` over an :class:`AssetIndex`.
 
-    Assets sharing a blob share its id: the last record wins.
+    A record is read from the manifest's bytes each time it is asked for (see
+    :mod:`.stored`), exactly as ``json.load`` gives it.  Assets sharing a blob
+    share its id: the last record wins.
     """
 
-    __slots__ = ("_index", "_rows")
+    __slots__ = ("_index", "_store", "_rows")
 
-    def __init__(self, index: AssetIndex) -> None:
-        self._index = index
+    def __init__(self, index: AssetIndex, store: RecordStore) -> None:
+        self._index, self._store = index, store
         self._rows: dict[str, int] | None = None
 
     def _row_of(self) -> dict[str, int]:
@@ -142,8 +149,9 @@ class ContentIdIndex(Mapping[str, AssetMetadata]):
             self._rows = dict(zip(ids, range(len(ids)), strict=True))
         return self._rows
 
-    def __getitem__(self, content_id: str) -> AssetMetadata:
-        return self._index._meta(self._row_of()[content_id])
+    def __getitem__(self, content_id: str) -> dict[str, Any]:
+        row = self._row_of()[content_id]
+        return self._store.record(row, self._index.fields()[4 * row])
 
     def __contains__(self, content_id: object) -> bool:
         return content_id in self._row_of()
@@ -169,14 +177,21 @@ class IndexBuilder:
     """
 
     def __init__(self, keep: bool = True) -> None:
+        self.keep = keep
         self.data: bytearray | None = bytearray() if keep else None
         self.count = 0
+        #: receive the encoded rows, and the records' offsets, as they are flushed
         self.sink: Callable[[bytes], Any] | None = None
+        self.offsets_sink: Callable[[bytes], Any] | None = None
+        #: the byte offset of each record in the manifest: all of them with
+        #: ``keep``, else the pending ones
+        self.offsets = array("q")
         #: pending (path, date, size, id) tuples: the parse loop appends to it and
         #: calls :meth:`flush` once ``len(rows) >= ROWS_PER_FLUSH`` (a method call
         #: per record would cost more than the append itself)
         self.rows: list[Fields] = []
         self._hashes: set[int] | None = set() if keep else None
+        self._sent = 0  # offsets already given to offsets_sink
 
     def flush(self) -> None:
         """Pass the pending rows on to ``data`` and ``sink``."""
@@ -193,6 +208,12 @@ class IndexBuilder:
             self.data += data
         if self.sink is not None:
             self.sink(data)
+        if self.offsets_sink is not None:
+            self.offsets_sink(self.offsets[self._sent :].tobytes())
+        if self.keep:
+            self._sent = len(self.offsets)
+        else:
+            del self.offsets[:]
 
     @property
     def unique(self) -> bool:
@@ -205,3 +226,38 @@ class IndexBuilder:
         if self.data is None:
             raise ValueError("an IndexBuilder(keep=False) keeps no index")
         return AssetIndex(self.data, self.count, self.unique)
+
+
+class AssetTally:
+    """Counts the assets of records streaming by, and adds up their sizes.
+
+    As in the index, a repeated path is one asset, with its last record's size.
+    Paths are told apart by their hash, so memory holds two ints per asset and
+    no path (two different paths are taken for one only if their 64-bit hashes
+    collide).
+    """
+
+    def __init__(self) -> None:
+        self.records = 0
+        self._sizes: dict[int, int] = {}
+
+    def add(self, rows: list[Fields]) -> None:
+        """Count the (path, date, size, id) rows."""
+        self.records += len(rows)
+        hashes = map(hash, map(itemgetter(0), rows))
+        self._sizes.update(zip(hashes, map(itemgetter(2), rows), strict=True))
+
+    def add_asset(self, path: str, size: int) -> None:
+        """Count one asset."""
+        self.records += 1
+        self._sizes[hash(path)] = size
+
+    @property
+    def assets(self) -> int:
+        """How many distinct paths were counted."""
+        return len(self._sizes)
+
+    @property
+    def total_bytes(self) -> int:
+        """The sum of the assets' sizes."""
+        return sum(self._sizes.values())

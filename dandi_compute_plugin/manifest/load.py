@@ -5,7 +5,7 @@ instance, any URL, a file or standard input -- and how; :func:`iter_assets` stre
 its assets.  :func:`iter_asset_metadata` and :func:`load_assets_jsonld_metadata`
 take the same options as arguments, as ``dandi_compute_code.dandiset`` does.
 
-:func:`summarize` counts its records and their bytes.
+:func:`summarize` counts its assets and their bytes.
 
 A URL is fetched conditionally when it is cached (:mod:`.cache_fetch`): the HTTP
 request carries the server's ``ETag``/``Last-Modified`` from last time, and an
@@ -23,16 +23,20 @@ only ever means an empty manifest.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 import logging
+import os
 from typing import Any
 
-from .cache_fetch import Opened, ProgressCallback, Want, fetch
+from .cache import Want
+from .cache_fetch import Opened, ProgressCallback, fetch
 from .cache_writer import TotalingIndexBuilder
+from .index import AssetIndex, AssetTally
 from .location import DEFAULT_DANDISET_ID, Source, is_url, manifest_url
 from .parse import parse_source
 from .records import AssetMetadata, AssetsJsonldMetadata
+from .stored import ManifestCopy, RecordStore
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -84,11 +88,12 @@ def _open(
     want: Want,
     builder: TotalingIndexBuilder | None,
     progress: ProgressCallback | None,
+    copy: ManifestCopy | None = None,
 ) -> Opened:
     """Open the requested manifest; see :func:`.cache_fetch.fetch` for a URL."""
     source = request.source
     if source is not None and not is_url(source):
-        return Opened(pairs=parse_source(source, want == "records", builder))
+        return Opened(pairs=parse_source(source, want == "records", builder, copy))
     if source is None:
         url = manifest_url(
             request.dandiset_id,
@@ -108,6 +113,7 @@ def _open(
         cache=request.cache,
         refresh=request.refresh,
         timeout=request.timeout,
+        copy=copy,
     )
 
 
@@ -137,7 +143,7 @@ def iter_assets(
     ------
     ManifestLocationError, ManifestUnavailableError, ManifestFormatError
     """
-    opened = _open(request, "index", None, progress)
+    opened = _open(request, "rows", None, progress)
     if opened.index is not None:
         return opened.index.iter_all()
     assert opened.pairs is not None
@@ -191,14 +197,17 @@ def iter_asset_metadata(
 
 
 def summarize(
-    request: ManifestRequest, progress: ProgressCallback | None = None
+    request: ManifestRequest,
+    progress: ProgressCallback | None = None,
+    path_prefix: str | None = None,
 ) -> tuple[int, int]:
-    """Count the records of a manifest and add up their ``contentSize``.
+    """Count the assets of a manifest and add up their ``contentSize``.
 
     An unchanged cached manifest (HTTP 304, or a cached copy used because the
     server cannot be reached) is answered from its cache entry's description
-    alone: neither the manifest nor the index is read.  Otherwise the manifest
-    is streamed and counted, in constant memory (and cached on the way).
+    alone when no ``path_prefix`` is given: neither the manifest nor the index
+    is read.  Otherwise the manifest is streamed and counted, in memory that
+    holds two ints per asset and no record (and cached on the way).
 
     Parameters
     ----------
@@ -206,26 +215,50 @@ def summarize(
         Which manifest, and how.
     progress
         Called with (bytes downloaded, total bytes or None) during a download.
+    path_prefix
+        Count only the assets whose path starts with it.
 
     Returns
     -------
     tuple of (int, int)
-        The number of records -- every record, so a path that appears twice
-        counts twice -- and their total size in bytes.
+        The number of assets and their total size in bytes.  As in the index, a
+        path that appears in several records is one asset, with the last
+        record's size (and a warning).
 
     Raises
     ------
     ManifestLocationError, ManifestUnavailableError, ManifestFormatError
     """
-    opened = _open(request, "summary", None, progress)
-    if opened.summary is not None:
-        return opened.summary
-    assert opened.pairs is not None
-    count = total = 0
-    for fields, _ in opened.pairs:
-        count += 1
-        total += fields[2]
-    return count, total
+    if path_prefix is None:
+        builder = TotalingIndexBuilder(keep=False)
+        opened = _open(request, "summary", builder, progress)
+        if opened.summary is not None:
+            records, assets, total = opened.summary
+        else:
+            assert opened.pairs is not None
+            for _ in opened.pairs:
+                pass
+            builder.flush()
+            tally = builder.tally
+            records, assets, total = tally.records, tally.assets, tally.total_bytes
+    else:
+        tally = AssetTally()
+        for asset in iter_assets(request, progress):
+            if asset.path.startswith(path_prefix):
+                tally.add_asset(asset.path, asset.content_size)
+        records, assets, total = tally.records, tally.assets, tally.total_bytes
+    _warn_repeated(records, assets)
+    return assets, total
+
+
+def _warn_repeated(records: int, paths: int) -> None:
+    if records != paths:
+        lgr.warning(
+            "The manifest has %d records for %d paths: for a repeated path the "
+            "last record is kept",
+            records,
+            paths,
+        )
 
 
 def load_assets_jsonld_metadata(
@@ -255,9 +288,9 @@ def load_assets_jsonld_metadata(
     dandiset_id, version
         Which dandiset version (default: 001697's draft).
     keep_records
-        Keep every full asset record in ``content_id_to_asset`` (a dict, as
-        ``dandi_compute_code.dandiset`` keeps them; memory grows with the
-        manifest).
+        Keep every full record in memory, in a dict (decoded once; memory grows
+        with the manifest).  By default the records are read again from the
+        manifest's bytes when accessed, and memory holds none of them.
     dandi_instance, source, cache, refresh, progress, url_template, timeout
         As for :func:`iter_asset_metadata`.
 
@@ -289,27 +322,54 @@ def _load_index(
 ) -> AssetsJsonldMetadata:
     """Build the index of the requested manifest (see the function above)."""
     builder = TotalingIndexBuilder()
-    opened = _open(request, "records" if keep_records else "index", builder, progress)
-    records: dict[str, Any] = {}
-    if opened.index is not None:
-        index = opened.index
-    else:
-        assert opened.pairs is not None
-        if keep_records:
+    if keep_records:
+        opened = _open(request, "records", builder, progress)
+        records: dict[str, Any] = {}
+        if opened.index is None:
+            assert opened.pairs is not None
             for fields, record in opened.pairs:
                 records[fields[3]] = record
-        else:
-            for _ in opened.pairs:
-                pass
-        index = builder.index()
-    if len(index) != index.record_count:
-        lgr.warning(
-            "The manifest has %d records for %d paths: for a repeated path the "
-            "last record is kept",
-            index.record_count,
-            len(index),
-        )
+        index = opened.index or builder.index()
+        by_content_id: Mapping[str, Any] = records
+    else:
+        index, store = _index_and_store(request, builder, progress)
+        by_content_id = index.by_content_id(store)
+    _warn_repeated(index.record_count, len(index))
     return AssetsJsonldMetadata(
-        content_id_to_asset=records if keep_records else index.by_content_id(),
-        path_to_asset_metadata=index,
+        content_id_to_asset=by_content_id, path_to_asset_metadata=index
     )
+
+
+def _index_and_store(
+    request: ManifestRequest,
+    builder: TotalingIndexBuilder,
+    progress: ProgressCallback | None,
+) -> tuple[AssetIndex, RecordStore]:
+    """The index, and where its records are read from: the cached copy, the
+    manifest file, or the bytes kept while they were parsed."""
+    copy = ManifestCopy(_label(request))
+    try:
+        opened = _open(request, "index", builder, progress, copy)
+        if opened.index is not None:  # from the cache
+            copy.close()
+            assert opened.offsets is not None and opened.manifest is not None
+            return opened.index, RecordStore(
+                opened.manifest, opened.offsets, copy.source
+            )
+        assert opened.pairs is not None
+        for _ in opened.pairs:
+            pass
+        index = builder.index()
+        return index, copy.store(builder.offsets)
+    except BaseException:
+        copy.close()
+        raise
+
+
+def _label(request: ManifestRequest) -> str:
+    source = request.source
+    if source is None:
+        return f"the manifest of dandiset {request.dandiset_id}@{request.version}"
+    if isinstance(source, str | os.PathLike):
+        return "<stdin>" if str(source) == "-" else str(source)
+    return str(getattr(source, "name", None) or "<stream>")

@@ -55,9 +55,12 @@ class AssetsJsonldMetadata:
     Attributes
     ----------
     content_id_to_asset
-        content id -> :class:`AssetMetadata`; with ``keep_records=True`` a dict of
-        content id -> the full asset record, as ``dandi_compute_code.dandiset``
-        keeps it.  Assets sharing a blob: the last wins.
+        content id -> the full asset record, equal to what ``json.load`` of the
+        manifest gives, as ``dandi_compute_code.dandiset`` keeps it: read again
+        from the manifest's bytes on each access (see
+        :class:`~dandi_compute_plugin.manifest.index.ContentIdIndex`), or, with
+        ``keep_records=True``, a dict of records decoded once.  Assets sharing a
+        blob: the last wins.
     path_to_asset_metadata
         asset path -> :class:`AssetMetadata`, in manifest order.
 

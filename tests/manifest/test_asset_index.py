@@ -5,6 +5,7 @@ The dicts are those ``dandi_compute_code.dandiset`` builds.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,14 @@ from .server import ManifestServer
 
 
 def reference_dicts(records: list[dict[str, Any]]) -> tuple[dict, dict]:
-    """As ``dandi_compute_code.dandiset`` builds: plain dicts, the last record wins."""
+    """As ``dandi_compute_code.dandiset`` builds them from ``json.load`` of the
+    manifest: plain dicts, the last record wins, full records by content id."""
     by_path: dict[str, AssetMetadata] = {}
-    by_id: dict[str, AssetMetadata] = {}
-    for record in records:
+    by_id: dict[str, dict[str, Any]] = {}
+    for record in json.loads(dumps(records)):
         meta = expected_metadata(record)
         by_path[meta.path] = meta
-        by_id[meta.content_id] = meta
+        by_id[meta.content_id] = record
     return by_path, by_id
 
 
@@ -57,7 +59,13 @@ def test_the_index_answers_like_plain_dicts(server: ManifestServer) -> None:
             paths["no/such/path"]
         ids = index.content_id_to_asset
         assert dict(ids) == by_id and len(ids) == len(by_id)
-        assert all(ids[cid] == meta for cid, meta in by_id.items())
+        assert list(ids) == list(by_id)
+        assert all(ids[cid] == record for cid, record in by_id.items())
+        assert json.dumps(dict(ids)) == json.dumps(by_id)
+        assert (
+            ids[records[1]["contentUrl"][1].rsplit("/", 1)[1]]["path"]
+            == (records[1]["path"])
+        )
         assert "not-a-blob" not in ids
 
 

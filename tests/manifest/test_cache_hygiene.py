@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 import contextlib
 import errno
+import json
 import logging
 import os
 from pathlib import Path
@@ -111,7 +112,7 @@ def test_a_killed_download_leaves_temporaries_that_the_next_run_removes(
         expected_metadata(r) for r in recs
     ]
     assert temporaries(cache_dir) == []
-    assert len(entry_files(cache_dir)) == 3  # meta.json, manifest, index
+    assert len(entry_files(cache_dir)) == 4  # meta.json, manifest, index, offsets
 
 
 def test_a_run_answered_from_the_cache_removes_a_killed_refresh(
@@ -161,7 +162,7 @@ def test_a_writing_thread_keeps_its_temporaries(
     writer = CacheWriter(CacheEntry(url), TotalingIndexBuilder(keep=False))
     writer.write_manifest(b'[{"path":')
     ours = temporaries(cache_dir)
-    assert len(ours) == 2
+    assert len(ours) == 3
     load_assets_jsonld_metadata(source=url)  # a run sweeping while we write
     CacheEntry(url).read()
     assert temporaries(cache_dir) == ours
@@ -185,7 +186,7 @@ def test_temporaries_that_nobody_holds_go_at_once_whatever_their_age(
         path.write_bytes(b"x" * 1000)  # just written: not a day old
     load_assets_jsonld_metadata(source=url)
     assert temporaries(cache_dir) == []
-    assert len(entry_files(cache_dir)) == 3
+    assert len(entry_files(cache_dir)) == 4
 
 
 def test_an_unusable_lock_leaves_nothing_behind(
@@ -244,6 +245,9 @@ def test_a_full_disk_while_downloading_leaves_nothing(
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
         index = load_assets_jsonld_metadata(source=server.url(PATH))
     assert len(index.path_to_asset_metadata) == len(recs)  # used anyway
+    # the full records are read from a copy kept elsewhere (the temp directory)
+    assert list(index.content_id_to_asset.values()) == json.loads(dumps(recs))
+    del index
     assert "Not caching" in caplog.text and "No space left" in caplog.text
     assert entry_files(tiny_disk) == []
     assert used_bytes(tiny_disk) < 16 * 1024  # the space is free again
@@ -266,7 +270,7 @@ def test_a_full_disk_when_the_entry_is_put_in_place_leaves_nothing(
     url = server.url(PATH)
     writer = CacheWriter(CacheEntry(url), TotalingIndexBuilder(keep=False))
     writer.write_manifest(b"[" + b" " * 20000 + b"]")
-    assert len(temporaries(tiny_disk)) == 2
+    assert len(temporaries(tiny_disk)) == 3
     fill(tiny_disk)
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
         writer.commit('"etag"', None)

@@ -61,30 +61,32 @@ def test_second_load_is_a_304_answered_from_the_cached_index(
     assert server.statuses(PATH) == [200]
     assert server.requests[0].if_none_match is None
     names = cached_files(cache_dir)
-    assert names[-1] == "meta.json" and len(names) == 3
-    # the raw copy is not needed to answer a 304: the index is reused, unparsed
+    assert "meta.json" in names and len(names) == 4
     raw = next(cache_dir.rglob("assets-*.jsonld"))
     assert raw.read_bytes() == entry.body
-    raw.unlink()
     second = load_assets_jsonld_metadata(source=url)
     assert second == first
     assert server.statuses(PATH) == [200, 304]
     assert server.requests[1].if_none_match == entry.etag
     assert server.requests[1].if_modified_since == entry.last_modified
+    # the records are read from the copy held open, even once it is gone
+    raw.unlink()
+    assert dict(second.content_id_to_asset) == dict(first.content_id_to_asset)
+    # the stream of assets needs the index only
     assert list(iter_asset_metadata(source=url)) == list(
         first.path_to_asset_metadata.values()
     )
+    assert server.statuses(PATH) == [200, 304, 304]
 
 
-def test_a_304_needs_no_json_parser_at_all(
-    server: ManifestServer, cache_dir: Path
-) -> None:
+def test_a_304_parses_nothing(server: ManifestServer, cache_dir: Path) -> None:
     server.add(PATH, dumps(records()))
     url = server.url(PATH)
     load_assets_jsonld_metadata(source=url)
     code = (
-        "import sys\n"
-        "sys.modules['ijson'] = None  # any parse would fail\n"
+        "from dandi_compute_plugin.manifest import split\n"
+        "def no_parse(self): raise SystemExit('the manifest was parsed')\n"
+        "split.RecordSplitter.__iter__ = no_parse\n"
         "from dandi_compute_plugin import load_assets_jsonld_metadata\n"
         f"index = load_assets_jsonld_metadata(source={url!r})\n"
         "print(len(index.path_to_asset_metadata))\n"
@@ -149,7 +151,7 @@ def test_refresh_and_no_cache(server: ManifestServer, cache_dir: Path) -> None:
     assert server.statuses(PATH) == [200, 200, 200, 200]
     assert [r.if_none_match for r in server.requests] == [None] * 4
     after = cached_files(cache_dir)
-    assert len(after) == 3 and after != before  # refreshed: a new entry
+    assert len(after) == 4 and after != before  # refreshed: a new entry
     load_assets_jsonld_metadata(source=url)
     assert server.statuses(PATH)[-1] == 304
 
@@ -269,7 +271,7 @@ def test_concurrent_runs_leave_one_consistent_entry(
     cached = entry_of(url).read()
     assert cached is not None and cached.index is not None
     assert list(cached.index.values()) == expected
-    assert len(cached_files(cache_dir)) == 3  # the losers' files are gone
+    assert len(cached_files(cache_dir)) == 4  # the losers' files are gone
     load_assets_jsonld_metadata(source=url)
     assert server.statuses(PATH)[-1] == 304
 
@@ -316,7 +318,7 @@ def test_concurrent_processes_leave_one_consistent_entry(
     assert cached is not None and cached.index is not None
     expected = [expected_metadata(r) for r in recs]
     assert list(cached.index.values()) == expected
-    assert len(cached_files(cache_dir)) == 3
+    assert len(cached_files(cache_dir)) == 4
 
 
 def test_reading_a_damaged_entry_answers_none_and_removes_it(
@@ -326,7 +328,7 @@ def test_reading_a_damaged_entry_answers_none_and_removes_it(
     url = server.url(PATH)
     load_assets_jsonld_metadata(source=url)
     entry = entry_of(url)
-    sound = entry.read(manifest=True)
+    sound = entry.read("records")
     assert sound is not None and sound.manifest is not None and sound.index is None
     sound.close()
     damage_index(cache_dir)
@@ -423,14 +425,18 @@ def test_a_damaged_entry_is_no_offline_answer(
 
 
 def test_summarize_streams_then_answers_from_the_entrys_description(
-    server: ManifestServer, cache_dir: Path
+    server: ManifestServer, cache_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     recs = records()
-    recs.append(dict(recs[0], contentSize=7))  # a repeated path counts twice
+    recs.append(dict(recs[0], contentSize=7))  # a repeated path: the last counts
     server.add(PATH, dumps(recs))
     url = server.url(PATH)
-    expected = (len(recs), sum(int(r["contentSize"]) for r in recs))
-    assert summarize(ManifestRequest(source=url)) == expected
+    last = {r["path"]: int(r["contentSize"]) for r in recs}
+    expected = (len(last), sum(last.values()))
+    assert expected[0] == len(recs) - 1
+    with caplog.at_level(logging.WARNING, logger="dandi.compute"):
+        assert summarize(ManifestRequest(source=url)) == expected
+    assert f"{len(recs)} records for {len(recs) - 1} paths" in caplog.text
     # neither the manifest nor the index is read for the next answers
     for name in ("assets-*.jsonld", "index-*.txt"):
         next(cache_dir.rglob(name)).unlink()
@@ -442,7 +448,7 @@ def test_summarize_streams_then_answers_from_the_entrys_description(
         summarize(ManifestRequest(source=url, refresh=True))
 
 
-def test_summarize_from_the_cache_needs_no_json_parser(
+def test_summarize_from_the_cache_parses_nothing(
     server: ManifestServer, cache_dir: Path
 ) -> None:
     recs = records()
@@ -450,8 +456,9 @@ def test_summarize_from_the_cache_needs_no_json_parser(
     url = server.url(PATH)
     first = summarize(ManifestRequest(source=url))
     code = (
-        "import sys\n"
-        "sys.modules['ijson'] = None  # any parse would fail\n"
+        "from dandi_compute_plugin.manifest import split\n"
+        "def no_parse(self): raise SystemExit('the manifest was parsed')\n"
+        "split.RecordSplitter.__iter__ = no_parse\n"
         "from dandi_compute_plugin.manifest import ManifestRequest, summarize\n"
         f"print(*summarize(ManifestRequest(source={url!r})))\n"
     )
@@ -501,7 +508,7 @@ def test_an_entry_of_another_format_is_fetched_again_quietly(
     assert server.requests[1].if_none_match is None
     assert "outdated" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(cached_files(cache_dir)) == 3
+    assert len(cached_files(cache_dir)) == 4
 
 
 def test_each_use_of_an_entry_is_recorded(

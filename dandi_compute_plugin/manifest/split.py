@@ -1,0 +1,287 @@
+"""Splitting a manifest's JSON array into its records, with their byte offsets.
+
+Each record is decoded by the standard library's C decoder
+(``json.JSONDecoder.raw_decode``) from a window of the bytes that slides along the
+manifest, so a record is exactly what ``json.load`` gives (floats as ``float``,
+a repeated key: the last wins) and memory holds one window, not the manifest.
+It is also faster than an event parser such as ijson, whose events would have to
+be assembled into dicts in Python.
+
+The window is decoded as Latin-1 -- one character per byte -- so a record's
+position in it is its byte offset in the manifest, which the index keeps to read
+the record again later.  JSON's structure is ASCII, so the boundaries are the same
+as in UTF-8; a record holding other bytes is decoded again from its bytes as UTF-8
+(an invalid sequence is an error).
+
+Records nested deeper than :data:`MAX_NESTING` levels are a format error, found
+in bounded time and memory: the decoder's own recursion limit stops a nesting
+bomb at about a thousand levels, and a record is measured exactly only when it
+holds more than :data:`MAX_NESTING` brackets (real records hold about ten).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+import json
+from json.scanner import make_scanner
+import re
+from typing import Any
+
+from ..errors import ManifestFormatError
+
+#: how deep a record may nest: the record is level 1, its fields' objects and
+#: arrays level 2, and so on (dandischema's records stay under 20)
+MAX_NESTING = 64
+#: the window grows to at least this many bytes before records are decoded
+WINDOW = 1 << 18
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+#: what a literal or number may start with, cut short
+_TOKEN_START = re.compile(
+    r"|t(r(ue?)?)?|f(a(l(se?)?)?)?|n(u(ll?)?)?|N(aN?)?|-?(I(n(f(i(n(i(ty?)?)?)?)?)?)?)?"
+    r"|-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]*)?"
+)
+_WHAT_STARTS = {"{": "a JSON object", '"': "a JSON string"}
+_scan = make_scanner(json.JSONDecoder())
+
+
+def _decode(text: str, pos: int) -> tuple[Any, int]:
+    """``json.JSONDecoder().raw_decode`` without its Python frame."""
+    try:
+        return _scan(text, pos)
+    except StopIteration as stop:
+        raise json.JSONDecodeError("Expecting value", text, stop.value) from None
+
+
+def nesting(value: Any) -> int:
+    """How many levels of objects and arrays ``value`` has (0 for a scalar)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+class RecordSplitter:
+    """The records of a manifest's JSON array, from its bytes in chunks.
+
+    Iterating yields ``(record, offset)``: each element of the array as
+    ``json.load`` decodes it, and the byte offset where it starts.
+
+    Parameters
+    ----------
+    chunks
+        The manifest's bytes, in pieces of any size.
+    source
+        Where they come from, for error messages.
+
+    Raises
+    ------
+    ManifestFormatError
+        When the data is not one JSON array (naming what it is: gzip data, an
+        object, nothing), is invalid or truncated JSON, invalid UTF-8, has data
+        after the array, or a record nests deeper than :data:`MAX_NESTING`; the
+        error names the record (numbered from 1) and the path of the last good one.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], source: str) -> None:
+        self._chunks = iter(chunks)
+        self._source = source
+        self._raw = b""  # the window's bytes
+        self._text = ""  # the same, one character per byte
+        self._base = 0  # offset of the window in the manifest
+        self._pos = 0  # where the decoding stands in the window
+        self._eof = False
+        self._ascii = True  # whether the window is all ASCII
+        self.count = 0
+        #: the path of the last record, for error messages (set by the caller)
+        self.last_path: str | None = None
+
+    # ----------------------------------------------------------- the window
+
+    def _fill(self, at_least: int = WINDOW) -> bool:
+        """Drop the decoded part of the window and read ``at_least`` more bytes;
+        False at the end of the data."""
+        pieces, size = [self._raw[self._pos :]], 0
+        while size < at_least:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._eof = True
+                break
+            pieces.append(chunk)
+            size += len(chunk)
+        self._base += self._pos
+        self._raw = b"".join(pieces)
+        self._text = self._raw.decode("latin-1")
+        self._ascii = self._raw.isascii()
+        self._pos = 0
+        return size > 0
+
+    def _grow(self) -> bool:
+        """Read more for an element that does not fit: doubling the window keeps
+        the decoding of a huge element linear."""
+        return self._fill(max(WINDOW, len(self._raw)))
+
+    def _skip_space(self) -> str:
+        """Skip white space; return the next character, "" at the end."""
+        while True:
+            self._pos = _SPACE.match(self._text, self._pos).end()  # type: ignore[union-attr]
+            if self._pos < len(self._text):
+                return self._text[self._pos]
+            if self._eof or not self._fill():
+                return ""
+
+    # ---------------------------------------------------------- the array
+
+    def _open_array(self) -> None:
+        self._fill()
+        if self._raw.startswith(b"\x1f\x8b"):
+            raise ManifestFormatError(
+                self._source,
+                "gzip-compressed data, not a JSON array of asset records "
+                "(decompress it first, e.g. with gunzip)",
+            )
+        if self._raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+            self._pos = 3
+        first = self._skip_space()
+        if first != "[":
+            if not first:
+                empty = self._base + self._pos == 0 or self._raw[:3] == b"\xef\xbb\xbf"
+                raise ManifestFormatError(
+                    self._source,
+                    "no JSON array: " + ("empty" if empty else "only white space"),
+                )
+            what = _WHAT_STARTS.get(first, "not a JSON array")
+            start = self._raw[self._pos : self._pos + 20]
+            raise ManifestFormatError(
+                self._source,
+                f"{what}, not a JSON array of asset records (starts with {start!r})",
+            )
+        self._pos += 1
+
+    def __iter__(self) -> Iterator[tuple[Any, int]]:
+        self._open_array()
+        after = self._skip_space()
+        if after == "]":
+            self._close_array()
+            return
+        while True:
+            offset = self._base + self._pos
+            yield self._record(), offset
+            # the usual case, a compact array: "},{" with no space to skip
+            pos, text = self._pos, self._text
+            if text[pos : pos + 2] == ",{":
+                self._pos = pos + 1
+                continue
+            after = self._skip_space()
+            if after == "]":
+                self._close_array()
+                return
+            if after != ",":
+                raise self._error(
+                    "truncated JSON: the data ends before the closing ']'"
+                    if not after
+                    else f"invalid JSON: ',' or ']' expected after the record, "
+                    f"not {after!r} (byte {self._base + self._pos})",
+                    self.count,
+                )
+            self._pos += 1
+            self._skip_space()
+
+    def _close_array(self) -> None:
+        self._pos += 1
+        if self._skip_space():
+            raise ManifestFormatError(
+                self._source,
+                f"data after the closing ']' of the array{self._after(self.count)} "
+                f"(byte {self._base + self._pos})",
+            )
+
+    # ---------------------------------------------------------- a record
+
+    def _record(self) -> Any:
+        """Decode the element at the window's position and move past it."""
+        self.count += 1
+        value, end = self._decode_element()  # may move the window
+        start, self._pos = self._pos, end
+        if not self._ascii and not self._raw[start:end].isascii():
+            value = self._as_utf8(start, end)
+        text = self._text
+        brackets = text.count("{", start, end) + text.count("[", start, end)
+        if brackets > MAX_NESTING and nesting(value) > MAX_NESTING:
+            path = value.get("path") if isinstance(value, dict) else None
+            raise self._error(
+                f"nested deeper than {MAX_NESTING} levels",
+                path=path if isinstance(path, str) else None,
+            )
+        return value
+
+    def _decode_element(self) -> tuple[Any, int]:
+        """The element at the window's position and where it ends, reading on
+        while it does not fit in the window."""
+        while True:
+            try:
+                value, end = _decode(self._text, self._pos)
+            except RecursionError:
+                raise self._error(f"nested deeper than {MAX_NESTING} levels") from None
+            except ValueError as exc:  # JSONDecodeError, or an int too long
+                cut = _maybe_cut(exc, len(self._text))
+                if self._eof or not cut or not self._grow():
+                    raise self._decode_error(exc) from None
+                continue
+            if end == len(self._text) and not self._eof and self._grow():
+                continue  # a number or literal might go on in the next bytes
+            return value, end
+
+    def _as_utf8(self, start: int, end: int) -> Any:
+        try:
+            return json.loads(self._raw[start:end].decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            at = self._base + start + exc.start
+            raise self._error(f"invalid UTF-8 (byte {at})") from None
+
+    # ---------------------------------------------------------- errors
+
+    def _after(self, done: int) -> str:
+        return f" (after record {done}, path {self.last_path!r})" if done else ""
+
+    def _error(
+        self, problem: str, done: int | None = None, path: str | None = None
+    ) -> ManifestFormatError:
+        """The error of the record after the ``done`` first (by default, of the
+        record being decoded)."""
+        if done is None:
+            done = self.count - 1
+        where = self._after(done) if path is None else ""
+        return ManifestFormatError(self._source, problem + where, done + 1, path)
+
+    def _decode_error(self, exc: ValueError) -> ManifestFormatError:
+        if not isinstance(exc, json.JSONDecodeError):
+            return self._error(f"invalid JSON: {exc}")
+        if self._eof and _cut_short(exc, self._text):
+            return self._error("truncated JSON: the data ends before the closing ']'")
+        return self._error(f"invalid JSON: {exc.msg} (byte {self._base + exc.pos})")
+
+
+def _cut_short(exc: json.JSONDecodeError, text: str) -> bool:
+    """True when, at the end of the data, a decoding error means that the data
+    stops too early: a string still open, or nothing but the start of a token
+    where the error is."""
+    if exc.msg.startswith("Unterminated string"):
+        return True
+    return _TOKEN_START.fullmatch(text, exc.pos, len(text.rstrip())) is not None
+
+
+def _maybe_cut(exc: ValueError, length: int) -> bool:
+    """True when a decoding error may only mean that the data stops too early:
+    a string still open, or an error within a token's length of the end."""
+    if not isinstance(exc, json.JSONDecodeError):
+        return False
+    return exc.msg.startswith("Unterminated string") or exc.pos >= length - 8

@@ -1,0 +1,170 @@
+"""Full records read back on demand from a copy of the manifest's bytes.
+
+The index keeps four fields of every record and the byte offset where each record
+starts; a full record is decoded again from those bytes when it is asked for, so
+that the index by content id gives exactly what ``json.load`` gives while memory
+holds no records.  The bytes come from the manifest file itself (a file source),
+the cache entry's copy, or -- for standard input, a stream, or a download that is
+not cached -- a :class:`ManifestCopy` spooled to an anonymous temporary file as the
+manifest is parsed.  The file stays open, so a copy replaced or removed meanwhile
+(another run refreshing the cache) still answers; a file changed in place is
+noticed and refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import json
+import os
+from pathlib import Path
+import tempfile
+from typing import IO, Any
+import weakref
+
+from ..errors import ManifestUnavailableError
+
+_decode = json.JSONDecoder().raw_decode
+
+
+def _stamp(f: IO[bytes]) -> tuple[int, int]:
+    st = os.fstat(f.fileno())
+    return st.st_size, st.st_mtime_ns
+
+
+class RecordStore:
+    """Reads the record of an index row from an open copy of the manifest.
+
+    Parameters
+    ----------
+    file
+        The manifest's bytes, open for reading (kept open).
+    offsets
+        The byte offset of each row's record.
+    source
+        Where the manifest came from, for error messages.
+    stamp
+        The file's (size, modification time) when it was read (default: now);
+        a file that no longer has it is refused.
+    """
+
+    def __init__(
+        self,
+        file: IO[bytes],
+        offsets: Sequence[int],
+        source: str,
+        stamp: tuple[int, int] | None = None,
+    ) -> None:
+        self._file, self._offsets, self._source = file, offsets, source
+        self._stamp = stamp or _stamp(file)
+        # the file is closed with the store, which the index may outlive unused
+        self._finalizer = weakref.finalize(self, file.close)
+
+    def record(self, row: int, path: str) -> dict[str, Any]:
+        """Return the full record of ``row``, whose path must be ``path``.
+
+        Raises
+        ------
+        ManifestUnavailableError
+            When the file has changed since it was indexed, or does not hold a
+            record of ``path`` at the row's offset.
+        """
+        if _stamp(self._file) != self._stamp:
+            raise ManifestUnavailableError(
+                f"{self._source} has changed since it was indexed: load it again "
+                "to read its records",
+                self._source,
+            )
+        start = self._offsets[row]
+        stop = self._offsets[row + 1] if row + 1 < len(self._offsets) else None
+        size = (stop if stop is not None else self._stamp[0]) - start
+        data = os.pread(self._file.fileno(), size, start)
+        try:
+            record = _decode(data.decode("utf-8"))[0]
+        except ValueError:
+            record = None
+        if type(record) is not dict or record.get("path") != path:
+            raise ManifestUnavailableError(
+                f"The copy of {self._source} does not hold the record of {path!r} "
+                f"at byte {start}: it is damaged; load it again (refresh=True)",
+                self._source,
+            )
+        return record
+
+    def close(self) -> None:
+        """Close the file."""
+        self._finalizer()
+
+
+class ManifestCopy:
+    """The bytes of a manifest as it is parsed, kept to read its records again.
+
+    Spooled to an anonymous temporary file (gone when closed, even after a
+    crash), or a manifest file itself, kept open (:meth:`adopt`); :meth:`use`
+    swaps the spool for an identical file, such as the cache entry's copy just
+    written, so the manifest is not kept twice.
+
+    Parameters
+    ----------
+    source
+        Where the manifest comes from, for error messages.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.size = 0
+        self.file: IO[bytes] | None = None
+        self._stamp: tuple[int, int] | None = None
+
+    def _unavailable(self, exc: OSError) -> ManifestUnavailableError:
+        return ManifestUnavailableError(
+            f"Cannot keep a copy of {self.source} to read its records from, in "
+            f"{tempfile.gettempdir()}: {exc.strerror or exc} (set TMPDIR elsewhere, "
+            "or keep the records in memory with keep_records=True)",
+            self.source,
+        )
+
+    def adopt(self, file: IO[bytes]) -> None:
+        """Read the records from ``file``, the manifest file being parsed (its
+        size and modification time now are those it must keep)."""
+        self.file, self._stamp = file, _stamp(file)
+
+    def write(self, chunk: bytes) -> None:
+        """Append the next bytes of the manifest to the spool."""
+        try:
+            if self.file is None:
+                # kept until the store is dropped
+                self.file = tempfile.TemporaryFile(  # noqa: SIM115
+                    prefix="dandi-compute-"
+                )
+            self.file.write(chunk)
+        except OSError as exc:
+            raise self._unavailable(exc) from exc
+        self.size += len(chunk)
+
+    def use(self, path: Path) -> None:
+        """Read the records from ``path`` instead, if it holds as many bytes."""
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - kept by the store
+        except OSError:
+            return
+        if os.fstat(f.fileno()).st_size != self.size:
+            f.close()
+            return
+        self.close()
+        self.file = f
+
+    def store(self, offsets: Sequence[int]) -> RecordStore:
+        """The :class:`RecordStore` of the bytes kept."""
+        if self.file is None:  # nothing was written: an empty manifest
+            self.write(b"")
+        assert self.file is not None
+        try:
+            self.file.flush()
+        except OSError as exc:
+            raise self._unavailable(exc) from exc
+        return RecordStore(self.file, offsets, self.source, self._stamp)
+
+    def close(self) -> None:
+        """Drop the copy."""
+        if self.file is not None:
+            self.file.close()
