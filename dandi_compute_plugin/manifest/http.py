@@ -167,6 +167,15 @@ def http_get(
     raise ManifestUnavailableError(message, url, resp.status_code)
 
 
+def _bytes_read(resp: Any) -> str:
+    """How many bytes of the body came over the network (before any
+    ``Content-Encoding`` is decoded, as ``Content-Length`` counts them), of how
+    many."""
+    done = resp.raw.tell()
+    length = resp.headers.get("Content-Length", "")
+    return f"{done} of {length} bytes" if length.isdigit() else f"{done} bytes"
+
+
 def response_chunks(resp: Any, url: str, size: int = 1 << 16) -> Iterator[bytes]:
     """Yield a response's (decoded) body; a broken download raises.
 
@@ -189,15 +198,17 @@ def response_chunks(resp: Any, url: str, size: int = 1 << 16) -> Iterator[bytes]
         When the connection breaks or times out, naming the bytes received.
     """
     import requests
+    import urllib3
 
-    received = 0
     try:
-        for chunk in resp.iter_content(size):
-            received += len(chunk)
+        # read1 hands over whatever has arrived (up to size) instead of waiting
+        # for a whole chunk, so a stalled download has passed on every byte
+        # it received when the wait times out
+        while chunk := resp.raw.read1(size, decode_content=True):
             yield chunk
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise ManifestUnavailableError(
-            f"The download of {url} failed after {received} bytes: "
+            f"The download of {url} failed after {_bytes_read(resp)}: "
             + network_reason(exc),
             url,
         ) from exc

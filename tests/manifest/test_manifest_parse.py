@@ -307,6 +307,18 @@ def test_broken_downloads_raise_and_cache_nothing(
     assert not list(cache_dir.rglob("*.tmp"))
 
 
+@pytest.mark.parametrize("mode", ["truncate", "stall"])
+def test_a_broken_download_names_the_bytes_received(
+    server: ManifestServer, mode: str
+) -> None:
+    body = dumps(example_records() * 50)  # longer than the chunks read at once
+    server.stall_seconds = 5
+    server.add(PATH, body, mode=mode)
+    with pytest.raises(ManifestUnavailableError) as info:
+        load_assets_jsonld_metadata(source=server.url(PATH), timeout=0.5)
+    assert f"failed after {len(body) // 2} of {len(body)} bytes" in str(info.value)
+
+
 def test_a_stalled_download_times_out(server: ManifestServer) -> None:
     server.stall_seconds = 5
     server.add(PATH, dumps(example_records()), mode="stall")
