@@ -1,252 +1,93 @@
-"""Benchmark indexing a 1 GB ``assets.jsonld`` against ``json.load``.
+"""Benchmark indexing ``assets.jsonld`` manifests of several sizes, against json.load.
 
-Generates a compact manifest of at least ``--size-gb`` GB (default 1) whose records
-are shaped like 001697's (the ``tests/records.py`` record, and one in 48 an NWB
-record with the extra fields the real ones carry; every path and blob id unique),
-serves it from a separate ``http.server`` process on 127.0.0.1 (``Last-Modified``
-and 304 on ``If-Modified-Since``), and runs, each in its own process, in the same run:
+For each size of ``--sizes-gb`` (default 0.1 0.4 1.0) it generates a compact
+manifest shaped like 001697's (``_index_cases.py``), serves it from a separate
+``http.server`` process on 127.0.0.1 (``Last-Modified``, 304 on
+``If-Modified-Since``) and measures, each program in a fresh process, best of
+``--repeat`` (the machine's noise only adds time):
 
-(a) as ``dandi_compute_code.dandiset`` does: ``json.load(urlopen(url))``, then the
-    index with full dicts;
-(b) :func:`dandi_compute_plugin.load_assets_jsonld_metadata` on the URL, empty cache;
-(c) (b) again: the server answers 304 and the cached index is reused;
-(d) for information: :func:`iter_asset_metadata` without cache, no index kept.
+1. API load: (a) as ``dandi_compute_code.dandiset`` does, ``json.load(urlopen(url))``
+   then the index with full dicts, against (b)
+   :func:`~dandi_compute_plugin.load_assets_jsonld_metadata` on the URL, empty
+   cache: time until the index is returned (imports included) and peak RSS.
+   Goal: time (b)/(a) <= 0.6.
+2. API memory with use: then 1,000 lookups ``content_id_to_asset[cid]`` of random
+   content ids (fixed seed), each record hashed (``json.dumps(sort_keys=True)``)
+   and dropped.  Goal: peak RSS (b)/(a) <= 1/8.  (b)'s and (c)'s records must
+   equal (a)'s: a mismatch ends the benchmark with exit status 1.
+3. API cached re-run: (c) = (b) again, the server answers 304 and the cached index
+   is reused.  Goal: time (c)/(b) <= 0.10.  (d) :func:`iter_asset_metadata` over
+   HTTP without cache is shown for information.
+4. Parse throughput of the local manifest file: ijson's C backend
+   ``basic_parse(f, buf_size=65536)`` consuming every event, against
+   ``iter_asset_metadata(source=path)`` consuming every asset (the package's whole
+   parse, checks included); imports not timed.  Goal: MB/s ours/ijson >= 0.85.
+5. CLI, whole processes (interpreter start included; peak RSS of the child from
+   ``getrusage(RUSAGE_CHILDREN)`` in a small wrapper process):
+   ``dandi compute index --source URL --summary --no-cache`` against the original
+   approach as a program (``json.load(urlopen)``, sum of ``contentSize``).
+   Goal: time <= 0.6x.  Constant memory: peak RSS of ``--summary`` and of
+   ``-f json_lines --no-cache`` (output to /dev/null) at each size over the
+   smallest size run (0.04 GB is added, for these two only, when no size is that
+   small).  Goal: <= 1.25x.  Cached re-run: ``--summary`` answered by a 304 from a
+   fresh cache, against ``dandi compute --help``, best of 5 each.  Goal: <= 1.25x.
 
-It prints each one's time and peak RSS and the ratios against the goals:
-(b) <= 0.6x the time of (a) and <= 1/8 of its peak RSS; (c) <= 10% of (b).
+It ends with a Markdown table of every measure, size and goal.
 
-Usage: ``python benchmarks/bench_index.py [--size-gb 1.0] [--dir DIR] [--keep]``
+Usage: ``python benchmarks/bench_index.py [--sizes-gb 0.1 0.4 1.0] [--repeat 1]
+[--dir DIR] [--keep]`` (``--size-gb X`` is ``--sizes-gb X``)
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 import json
 import os
 from pathlib import Path
-import re
+import random
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import _index_cases as cases
 
-from tests.records import API, S3, asset_record  # noqa: E402
-
-BIG_EVERY = 48  # 001697: 2 NWB records among 96
-
-
-def _template(big: bool) -> str:
-    """One compact record with %(name)s fields for everything that must vary."""
-    rec = asset_record("@@PATH@@", 987654321, asset_id="@@AID@@")
-    rec["contentUrl"] = [
-        f"{API}/assets/@@AID@@/download/",
-        f"{S3}/blobs/@@B3@@/@@B6@@/@@BID@@",
-    ]
-    rec["dateModified"] = rec["blobDateModified"] = "@@DATE@@"
-    rec["digest"] = {"dandi:dandi-etag": "@@ETAG@@-1", "dandi:sha2-256": "@@SHA@@"}
-    rec["wasGeneratedBy"][0]["id"] = "urn:uuid:@@ACT@@"
-    if big:  # the extra fields of 001697's NWB records
-        rec["encodingFormat"] = "application/x-nwb"
-        rec["approach"] = [
-            {"name": "electrophysiological approach", "schemaKey": "ApproachType"}
-        ]
-        rec["measurementTechnique"] = [
-            {"name": name, "schemaKey": "MeasurementTechniqueType"}
-            for name in (
-                "signal filtering technique",
-                "multi electrode extracellular electrophysiology recording technique",
-                "analytical technique",
-                "spike sorting technique",
-                "surgical technique",
-            )
-        ]
-        rec["variableMeasured"] = [
-            {"schemaKey": "PropertyValue", "value": v}
-            for v in ("ElectrodeGroup", "LFP", "ProcessingModule", "Units")
-        ]
-        rec["wasAttributedTo"] = [
-            {
-                "age": {
-                    "schemaKey": "PropertyValue",
-                    "unitText": "ISO-8601 duration",
-                    "value": "P50D",
-                    "valueReference": {
-                        "schemaKey": "PropertyValue",
-                        "value": "dandi:BirthReference",
-                    },
-                },
-                "identifier": "subject",
-                "schemaKey": "Participant",
-                "sex": {
-                    "identifier": "http://purl.obolibrary.org/obo/PATO_0000383",
-                    "name": "Female",
-                    "schemaKey": "SexType",
-                },
-            }
-        ]
-        rec["wasGeneratedBy"].insert(
-            0,
-            {
-                "description": "NWB file generated by AIND pipeline",
-                "endDate": "@@DATE@@",
-                "identifier": "@@ACT@@",
-                "name": "@@ACT@@",
-                "schemaKey": "Session",
-                "startDate": "@@DATE@@",
-            },
-        )
-        rec = dict(sorted(rec.items()))
-    text = json.dumps(rec, separators=(",", ":")).replace("%", "%%")
-    text = text.replace("987654321", "%(size)d")
-    return re.sub(r"@@([A-Z0-9]+)@@", lambda m: f"%({m.group(1).lower()})s", text)
+BASE_GB = 0.04  # the smallest size of the constant-memory ratios
+LOOKUPS = 1000
+SEED = 1697
+CLI_RUNS = 5  # best of, for the cached re-run and --help
+DANDI = str(Path(sys.executable).with_name("dandi"))
+CACHE_ENV = "DANDI_COMPUTE_CACHE_DIR"
 
 
-def _path(n: int) -> str:
-    ses = f"ses-{n // 600:05d}"
-    ver = ("v1.1.1+b268fd2", "v1.1.0", "v1.1.1")[n // 200 % 3]
-    return (
-        f"derivatives/dandiset-{n // 60000:06d}/sub-{n // 1200:05d}/{ses}"
-        f"/pipeline-aind+ephys/version-{ver}/"
-        f"params-98fd947_config-6568dda_attempt-1/output/file-{n:07d}"
-        + (".nwb" if n % BIG_EVERY == 0 else ".json")
-    )
+@dataclass
+class Case:
+    """One size's manifest, served, and what it must give."""
+
+    size_gb: float
+    work: Path
+    path: Path
+    count: int
+    total: int
+    cids_file: Path
+    env: dict[str, str]
+    url: str = ""  # once served
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        return self.path.stat().st_size
+
+    def cache(self, name: str) -> dict[str, str]:
+        """The environment with an empty cache directory ``name``."""
+        directory = self.work / name
+        shutil.rmtree(directory, ignore_errors=True)
+        return {**self.env, CACHE_ENV: str(directory)}
 
 
-def generate(target: Path, size: int) -> tuple[int, str]:
-    """Write a manifest of at least ``size`` bytes; return the count, last path."""
-    small, big = _template(False), _template(True)
-    count = 0
-    with open(target, "w", encoding="ascii") as f:
-        f.write("[")
-        written = 1
-        while written < size:
-            batch = []
-            for n in range(count, count + 20000):
-                u = f"{n:08x}-{n % 0xFFFF:04x}-4{n % 0xFFF:03x}-8{n % 0xFFF:03x}-"
-                bid = f"{u}{n * 2654435761 % (1 << 48):012x}"
-                fields = {
-                    "path": _path(n),
-                    "size": n * 7919 % 100_000_000,
-                    "aid": f"a{u[1:]}{n:012x}",
-                    "b3": bid[:3],
-                    "b6": bid[3:6],
-                    "bid": bid,
-                    "date": f"2026-04-{1 + n % 28:02d}T21:51:57.{n % 1_000_000:06d}"
-                    "-04:00",
-                    "etag": f"{n:032x}",
-                    "sha": f"{n:064x}",
-                    "act": f"{n:08x}-0000-4000-8000-{n:012x}",
-                }
-                rec = (big if n % BIG_EVERY == 0 else small) % fields
-                batch.append(rec if n == 0 else "," + rec)
-            count += len(batch)
-            chunk = "".join(batch)
-            f.write(chunk)
-            written += len(chunk)
-        f.write("]")
-    return count, _path(count - 1)
-
-
-PEAK_RSS = r"""
-def peak_rss():
-    # VmHWM: the peak RSS of this process image (ru_maxrss also counts the
-    # parent's memory at fork time on Linux)
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-"""
-
-JSON_LOAD = (
-    PEAK_RSS
-    + r"""
-import json, sys, time, urllib.request
-from dataclasses import dataclass
-t0 = time.perf_counter()
-
-@dataclass(frozen=True)
-class AssetMetadata:
-    path: str
-    date_modified: str
-    content_size: int
-    content_id: str
-
-def build(asset):
-    content_size = asset.get("contentSize")
-    if isinstance(content_size, str) and content_size.isdigit():
-        content_size = int(content_size)
-        asset["contentSize"] = content_size
-    if not isinstance(content_size, int):
-        raise ValueError(asset)
-    path = asset.get("path")
-    date_modified = asset.get("dateModified")
-    content_urls = asset.get("contentUrl")
-    content_id = next(
-        (url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
-         for url in (content_urls if isinstance(content_urls, list) else [])
-         if isinstance(url, str) and ("/blobs/" in url or "/zarr/" in url)),
-        None,
-    )
-    return content_id, AssetMetadata(path, date_modified, content_size, content_id)
-
-with urllib.request.urlopen(sys.argv[1], timeout=30) as response:
-    assets = json.load(response)
-content_id_to_asset, path_to_asset_metadata = {}, {}
-for asset in assets:
-    content_id, metadata = build(asset)
-    content_id_to_asset[content_id] = asset
-    path_to_asset_metadata[metadata.path] = metadata
-seconds = time.perf_counter() - t0
-t1 = time.perf_counter()  # use: one lookup, then a pass over every asset
-rss = peak_rss()
-assert path_to_asset_metadata[sys.argv[2]].content_size >= 0
-total = sum(m.content_size for m in path_to_asset_metadata.values())
-use = time.perf_counter() - t1
-print(json.dumps({"seconds": seconds, "use": use, "rss": rss, "rss_use": peak_rss(),
-                  "count": len(path_to_asset_metadata), "bytes": total}))
-"""
-)
-
-OURS = (
-    PEAK_RSS
-    + r"""
-import json, sys, time
-t0 = time.perf_counter()
-from dandi_compute_plugin import iter_asset_metadata, load_assets_jsonld_metadata
-if sys.argv[3] == "index":
-    index = load_assets_jsonld_metadata(source=sys.argv[1])
-    seconds = time.perf_counter() - t0
-    rss = peak_rss()
-    t1 = time.perf_counter()  # use: one lookup, then a pass over every asset
-    by_path = index.path_to_asset_metadata
-    assert by_path[sys.argv[2]].content_size >= 0
-    total = sum(m.content_size for m in by_path.values())
-    use = time.perf_counter() - t1
-    count = len(by_path)
-else:
-    count = total = 0
-    for m in iter_asset_metadata(source=sys.argv[1], cache=False):
-        count += 1
-        total += m.content_size
-    seconds = time.perf_counter() - t0
-    use = 0.0
-    rss = peak_rss()
-print(json.dumps({"seconds": seconds, "use": use, "rss": rss, "rss_use": peak_rss(),
-                  "count": count, "bytes": total}))
-"""
-)
-
-
-def measure(code: str, *args: str, env: dict[str, str]) -> dict:
+def run_code(code: str, *args: str, env: dict[str, str]) -> dict:
     """Run ``code`` in a fresh interpreter; return its report plus wall time."""
     start = time.perf_counter()
     proc = subprocess.run(
@@ -264,110 +105,319 @@ def measure(code: str, *args: str, env: dict[str, str]) -> dict:
     return report
 
 
+def run_child(cmd: list[str], env: dict[str, str], stdout: str = "pipe") -> dict:
+    """Run ``cmd`` under the wrapper: its wall time, peak RSS and output."""
+    report = run_code(cases.CHILD, stdout, *cmd, env=env)
+    if report["rc"]:
+        sys.exit(f"{' '.join(cmd)} failed ({report['rc']}):\n{report['stderr']}")
+    return report
+
+
+def fastest(runs: list[dict], key: str = "seconds") -> dict:
+    return min(runs, key=lambda r: r[key])
+
+
 def serve(directory: Path) -> tuple[subprocess.Popen, int]:
     """Start ``python -m http.server`` on 127.0.0.1 on a free port."""
-    code = (
-        "import functools, http.server, sys\n"
-        "h = functools.partial(\n"
-        "    http.server.SimpleHTTPRequestHandler, directory=sys.argv[1]\n"
-        ")\n"
-        "h.func.log_message = lambda *a: None\n"
-        "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)\n"
-        "print(s.server_address[1], flush=True)\n"
-        "s.serve_forever()\n"
-    )
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", cases.SERVER, str(directory)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     return proc, int(proc.stdout.readline())
 
 
-def best(runs: list[dict]) -> dict:
-    """The fastest of repeated runs (the machine's noise only adds time)."""
-    return min(runs, key=lambda r: r["seconds"] + r["use"])
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-gb", type=float, default=1.0)
-    parser.add_argument("--repeat", type=int, default=1, help="best of N runs each")
-    parser.add_argument("--dir", type=Path, help="where to write (default: a temp dir)")
-    parser.add_argument("--keep", action="store_true", help="keep the manifest")
-    args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="bench-index-", dir=args.dir))
-    manifest = work / "www" / "assets.jsonld"
-    manifest.parent.mkdir()
+def make_case(work: Path, size_gb: float) -> Case:
+    """Generate the manifest of ``size_gb`` and the content ids to look up."""
+    www = work / "www"
+    www.mkdir(parents=True)
+    path = www / "assets.jsonld"
     start = time.perf_counter()
-    count, last_path = generate(manifest, int(args.size_gb * 1e9))
-    size = manifest.stat().st_size
+    count = cases.generate(path, int(size_gb * 1e9))
+    nbytes = path.stat().st_size
     print(
-        f"manifest: {size / 1e9:.2f} GB, {count} records "
-        f"({size / count:.0f} B each), written in {time.perf_counter() - start:.1f} s"
+        f"\n== {size_gb:g} GB: manifest {nbytes / 1e9:.3f} GB, {count} records "
+        f"({nbytes / count:.0f} B each), written in "
+        f"{time.perf_counter() - start:.1f} s ==",
+        flush=True,
     )
-    server, port = serve(manifest.parent)
-    url = f"http://127.0.0.1:{port}/assets.jsonld"
-    env = {**os.environ, "DANDI_NO_ET": "1"}
-    runs: dict[str, list[dict]] = {"a": [], "b": [], "c": [], "d": []}
-    try:
-        for i in range(args.repeat):
-            env["DANDI_COMPUTE_CACHE_DIR"] = str(work / f"cache-{i}")  # empty
-            runs["a"].append(measure(JSON_LOAD, url, last_path, env=env))
-            runs["b"].append(measure(OURS, url, last_path, "index", env=env))
-            runs["c"].append(measure(OURS, url, last_path, "index", env=env))
-            runs["d"].append(measure(OURS, url, last_path, "iter", env=env))
-    finally:
-        server.terminate()
-        server.wait()
-        if not args.keep:
-            shutil.rmtree(work)
-    a, b, c, d = (best(runs[k]) for k in "abcd")
-    for name, r in (("a", a), ("b", b), ("c", c), ("d", d)):
-        if (r["count"], r["bytes"]) != (count, a["bytes"]):
-            sys.exit(f"({name}) found {r['count']} assets, {r['bytes']} bytes")
-    rows = [
+    rows = random.Random(SEED).sample(range(count), min(LOOKUPS, count))
+    cids_file = work / "cids.json"
+    cids_file.write_text(json.dumps([cases.content_id(n) for n in rows]))
+    env = {**os.environ, "DANDI_NO_ET": "1", CACHE_ENV: str(work / "cache")}
+    total = cases.total_size(count)
+    return Case(size_gb, work, path, count, total, cids_file, env)
+
+
+def check_api(case: Case, name: str, run: dict, reference: list[str]) -> None:
+    """(name)'s count, bytes and looked-up records must be the expected ones."""
+    if (run["count"], run["bytes"]) != (case.count, case.total):
+        case.problems.append(
+            f"{case.size_gb:g} GB ({name}): {run['count']} assets, {run['bytes']} "
+            f"bytes; expected {case.count}, {case.total}"
+        )
+    if name in ("b", "c") and run["hashes"] != reference:
+        bad = sum(x != y for x, y in zip(run["hashes"], reference, strict=False))
+        case.problems.append(
+            f"{case.size_gb:g} GB ({name}): {bad} of {len(reference)} records from "
+            "content_id_to_asset differ from json.load's (a)"
+        )
+
+
+def bench_api(case: Case, repeat: int) -> list[cases.Row]:
+    """Measures 1-3: (a), (b), (c), (d) over HTTP."""
+    runs: dict[str, list[dict]] = {k: [] for k in "abcd"}
+    url, cids = case.url, str(case.cids_file)
+    for i in range(repeat):
+        env = case.cache(f"cache-{i}")
+        runs["a"].append(run_code(cases.JSON_LOAD, url, cids, env=env))
+        runs["b"].append(run_code(cases.OURS, url, cids, "index", env=env))
+        runs["c"].append(run_code(cases.OURS, url, cids, "index", env=env))
+        runs["d"].append(run_code(cases.OURS, url, cids, "iter", env=env))
+        shutil.rmtree(env[CACHE_ENV], ignore_errors=True)
+    reference = runs["a"][0]["hashes"]
+    for name, name_runs in runs.items():
+        for run in name_runs:
+            check_api(case, name, run, reference)
+    a, b, c, d = (fastest(runs[k]) for k in "abcd")
+    print_api(a, b, c, d, repeat)
+    size, sec, ms = case.size_gb, cases.seconds, cases.megabytes
+    return [
+        cases.ratio_row("API load time (b)/(a)", size, b, a, "seconds", sec, "<= 0.6"),
+        cases.ratio_row("API peak RSS after load (b)/(a)", size, b, a, "rss", ms),
+        cases.ratio_row(
+            f"API peak RSS, load + {LOOKUPS} lookups (b)/(a)",
+            *(size, b, a, "rss_use", ms, "<= 0.125"),
+        ),
+        cases.ratio_row(
+            "API 304 re-run time (c)/(b)", size, c, b, "seconds", sec, "<= 0.10"
+        ),
+        cases.ratio_row(
+            "API 304 re-run, whole process (c)/(b)", size, c, b, "wall", sec
+        ),
+    ]
+
+
+def print_api(a: dict, b: dict, c: dict, d: dict, repeat: int) -> None:
+    print(
+        f"{'API, best of ' + str(repeat):46} {'load s':>7} {'lookups s':>10} "
+        f"{'process s':>10} {'RSS MB':>7} {'+lookups':>9}"
+    )
+    for label, r in (
         ("(a) json.load + full-dict index", a),
         ("(b) load_assets_jsonld_metadata, first run", b),
         ("(c) load_assets_jsonld_metadata, 304 re-run", c),
         ("(d) iter_asset_metadata, no cache, no index", d),
-    ]
-    print(
-        f"{'':46} {'load s':>7} {'use s':>6} {'process s':>10} "
-        f"{'RSS MB':>7} {'+use':>6}"
-    )
-    for label, r in rows:
+    ):
         print(
-            f"{label:46} {r['seconds']:7.2f} {r['use']:6.2f} {r['wall']:10.2f} "
-            f"{r['rss'] / 1e6:7.0f} {r['rss_use'] / 1e6:6.0f}"
+            f"{label:46} {r['seconds']:7.2f} {r['lookup']:10.3f} {r['wall']:10.2f} "
+            f"{r['rss'] / 1e6:7.0f} {r['rss_use'] / 1e6:9.0f}"
         )
     print(
-        f"best of {args.repeat}. load: until the index is returned (imports "
-        "included); use: then one lookup and a pass over every asset's metadata; "
-        "process: the whole process, interpreter start included; RSS: peak "
-        "after load, +use: after the use"
+        f"load: until the index is returned, imports included; lookups: {LOOKUPS} "
+        "content_id_to_asset[cid]; process: the whole process; RSS: peak after "
+        "load, +lookups: peak after the lookups",
+        flush=True,
     )
 
-    def ratio(x: dict, y: dict, key: str) -> float:
-        if key == "load+use":
-            return (x["seconds"] + x["use"]) / (y["seconds"] + y["use"])
-        if key == "rss+use":
-            return x["rss_use"] / y["rss_use"]
-        return x[key] / y[key]
 
-    goals = [
-        ("time (b)/(a), load", b, a, "seconds", 0.6),
-        ("time (b)/(a), load+use", b, a, "load+use", 0.6),
-        ("peak RSS (b)/(a), load", b, a, "rss", 1 / 8),
-        ("peak RSS (b)/(a), +use", b, a, "rss+use", 1 / 8),
-        ("time (c)/(b), load", c, b, "seconds", 0.10),
-        ("time (c)/(b), load+use", c, b, "load+use", 0.10),
-        ("time (c)/(b), process", c, b, "wall", 0.10),
+def bench_parse(case: Case, repeat: int) -> list[cases.Row]:
+    """Measure 4: parse throughput of the local file, ours against ijson's."""
+    ijson_runs, our_runs = [], []
+    for _ in range(repeat):
+        ijson_runs.append(run_code(cases.PARSE_IJSON, str(case.path), env=case.env))
+        our_runs.append(run_code(cases.PARSE_OURS, str(case.path), env=case.env))
+    for run in our_runs:
+        if run["count"] != case.count:
+            case.problems.append(
+                f"{case.size_gb:g} GB: iter_asset_metadata(source=path) gave "
+                f"{run['count']} assets, expected {case.count}"
+            )
+    ijson = {"rate": case.nbytes / 1e6 / fastest(ijson_runs)["seconds"]}
+    ours = {"rate": case.nbytes / 1e6 / fastest(our_runs)["seconds"]}
+    print(f"{'parse of the local file, best of ' + str(repeat):46} {'MB/s':>7}")
+    print(f"{'ijson yajl2_c basic_parse, all events':46} {ijson['rate']:7.1f}")
+    print(f"{'iter_asset_metadata(source=path), all assets':46} {ours['rate']:7.1f}")
+    return [
+        cases.ratio_row(
+            "Parse throughput, ours/ijson basic_parse",
+            *(case.size_gb, ours, ijson, "rate", lambda r: f"{r:.1f} MB/s", ">= 0.85"),
+        )
     ]
-    for label, x, y, key, goal in goals:
-        value = ratio(x, y, key)
-        verdict = "met" if value <= goal else "MISSED"
-        print(f"{label:26} {value:7.3f}  goal <= {goal:.3f}  {verdict}")
+
+
+def check_summary(case: Case, label: str, run: dict) -> None:
+    expected = f"{case.count} assets, {case.total} bytes"
+    if run["stdout"].strip() != expected:
+        case.problems.append(
+            f"{case.size_gb:g} GB {label}: printed {run['stdout'].strip()!r}, "
+            f"expected {expected!r}"
+        )
+
+
+def bench_cli_memory(case: Case, repeat: int) -> dict[str, dict]:
+    """Measure 5, first part: --summary and -f json_lines, no cache."""
+    index = [DANDI, "compute", "index", "--source", case.url, "--no-cache"]
+    commands: dict[str, tuple[list[str], str]] = {
+        "summary": ([*index, "--summary"], "pipe"),
+        "json_lines": ([*index, "-f", "json_lines"], "devnull"),
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, (cmd, stdout) in commands.items():
+            runs[name].append(run_child(cmd, case.env, stdout))
+    for run in runs["summary"]:
+        check_summary(case, "--summary", run)
+    return {name: fastest(name_runs, "wall") for name, name_runs in runs.items()}
+
+
+def bench_cli_time(case: Case, repeat: int) -> dict[str, dict]:
+    """Measure 5: the original program, and the cached re-run against --help."""
+    original_cmd = [sys.executable, "-c", cases.ORIGINAL_SUMMARY, case.url]
+    original = [run_child(original_cmd, case.env) for _ in range(repeat)]
+    for run in original:
+        check_summary(case, "original program", run)
+    env = case.cache("cache-cli")
+    summary = [DANDI, "compute", "index", "--source", case.url, "--summary"]
+    check_summary(case, "--summary, first run", run_child(summary, env))
+    reruns, helps = [], []
+    for _ in range(CLI_RUNS):
+        reruns.append(run_child(summary, env))
+        helps.append(run_child([DANDI, "compute", "--help"], env, "devnull"))
+    for run in reruns:
+        check_summary(case, "--summary, 304 re-run", run)
+    shutil.rmtree(env[CACHE_ENV], ignore_errors=True)
+    return {
+        "original": fastest(original, "wall"),
+        "rerun": fastest(reruns, "wall"),
+        "help": fastest(helps, "wall"),
+    }
+
+
+def print_cli(runs: dict[str, dict], repeat: int) -> None:
+    print(f"{'CLI, whole process':56} {'s':>7} {'peak RSS MB':>12}")
+    for key, label in (
+        ("original", f"original: json.load(urlopen) + sum, best of {repeat}"),
+        ("summary", f"index --summary --no-cache, best of {repeat}"),
+        ("json_lines", f"index -f json_lines --no-cache, best of {repeat}"),
+        ("rerun", f"index --summary, 304 re-run, best of {CLI_RUNS}"),
+        ("help", f"dandi compute --help, best of {CLI_RUNS}"),
+    ):
+        run = runs.get(key)
+        if run is None:
+            continue
+        print(f"{label:56} {run['wall']:7.2f} {run['rss'] / 1e6:12.0f}")
+    sys.stdout.flush()
+
+
+def cli_rows(
+    case: Case, runs: dict[str, dict], base_gb: float, base_runs: dict[str, dict]
+) -> list[cases.Row]:
+    """The rows of measure 5 (``base_runs``: those of the smallest size)."""
+    size, orig, wall, ms = case.size_gb, runs["original"], "wall", cases.megabytes
+    rows = [
+        cases.ratio_row(
+            "CLI --summary --no-cache time / original program",
+            *(size, runs["summary"], orig, wall, cases.seconds, "<= 0.6"),
+        ),
+        cases.ratio_row(
+            "CLI -f json_lines --no-cache time / original program",
+            *(size, runs["json_lines"], orig, wall, cases.seconds),
+        ),
+    ]
+    for name in ("summary", "json_lines"):
+        rows.append(
+            cases.ratio_row(
+                f"CLI {name} peak RSS / at {base_gb:g} GB",
+                *(size, runs[name], base_runs[name], "rss", ms, "<= 1.25"),
+            )
+        )
+    rows.append(
+        cases.ratio_row(
+            "CLI --summary 304 re-run / dandi compute --help",
+            *(size, runs["rerun"], runs["help"], wall, cases.seconds, "<= 1.25"),
+        )
+    )
+    return rows
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--sizes-gb", type=float, nargs="+", default=[0.1, 0.4, 1.0])
+    sizes.add_argument("--size-gb", type=float, help="one size: --sizes-gb X")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N runs each")
+    parser.add_argument("--dir", type=Path, help="where to write (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the manifests")
+    args = parser.parse_args()
+    if args.size_gb is not None:
+        args.sizes_gb = [args.size_gb]
+    return args
+
+
+def run_size(
+    work: Path,
+    size_gb: float,
+    repeat: int,
+    full: bool,
+    base: tuple[float, dict[str, dict]] | None,
+) -> tuple[Case, list[cases.Row], dict[str, dict]]:
+    """Generate, serve and measure one size (``full``: every measure, else the
+    CLI's memory only); ``base``: the smallest size and its CLI runs."""
+    case = make_case(work, size_gb)
+    server, port = serve(case.path.parent)
+    case.url = f"http://127.0.0.1:{port}/assets.jsonld"
+    rows: list[cases.Row] = []
+    try:
+        runs = bench_cli_memory(case, repeat)
+        if full:
+            rows = bench_api(case, repeat) + bench_parse(case, repeat)
+            runs.update(bench_cli_time(case, repeat))
+        print_cli(runs, repeat)
+        if full:
+            rows += cli_rows(case, runs, *(base or (size_gb, runs)))
+    finally:
+        server.terminate()
+        server.wait()
+    cases.print_goals(rows)
+    for problem in case.problems:
+        print(f"PROBLEM: {problem}", flush=True)
+    return case, rows, runs
+
+
+def main() -> None:
+    args = parse_args()
+    sizes = sorted(set(args.sizes_gb))
+    base_gb = min([*sizes, BASE_GB])
+    work = Path(tempfile.mkdtemp(prefix="bench-index-", dir=args.dir))
+    rows: list[cases.Row] = []
+    problems: list[str] = []
+    base: tuple[float, dict[str, dict]] | None = None
+    try:
+        for size in sorted({*sizes, base_gb}):
+            case, found, runs = run_size(
+                work / f"{size:g}gb", size, args.repeat, size in sizes, base
+            )
+            base = base or (size, runs)
+            rows += found
+            problems += case.problems
+            if not args.keep:
+                shutil.rmtree(case.work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print("\n" + cases.markdown(rows))
+    print(
+        f"\nbest of {args.repeat} (CLI 304 re-run and --help: best of {CLI_RUNS}); "
+        "s: seconds, MB: 10^6 bytes of peak RSS, MB/s: manifest MB parsed per "
+        "second; ratio: ours / baseline"
+    )
+    if args.keep:
+        print(f"\nmanifests kept in {work}")
+    if problems:
+        print("\nPROBLEMS:\n" + "\n".join(problems), file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
+from itertools import pairwise
 from operator import itemgetter
+import re
 from typing import TYPE_CHECKING, Any
 
 from .records import AssetMetadata, Fields
@@ -22,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: how many rows :class:`IndexBuilder` collects before encoding them in one go
 ROWS_PER_FLUSH = 4096
+#: the fourth field of each row
+_CONTENT_IDS = re.compile(rb"[^\x00]*\x00[^\x00]*\x00[^\x00]*\x00([^\x00]*)\x00")
 
 
 class AssetIndex(Mapping[str, AssetMetadata]):
@@ -63,6 +67,15 @@ class AssetIndex(Mapping[str, AssetMetadata]):
             self._fields = fields
             self._data = b""  # the strings now hold it all
         return self._fields
+
+    def content_ids(self) -> list[str]:
+        """The content id of every row, without splitting the other fields."""
+        if self._fields is not None:
+            return self._fields[3::4]
+        ids = _CONTENT_IDS.findall(self._data)
+        if len(ids) != self._count:
+            raise ValueError(f"the index does not hold {self._count} rows")
+        return [i.decode("utf-8") for i in ids]
 
     def _row_of(self) -> dict[str, int]:
         if self._rows is None:
@@ -145,13 +158,12 @@ class ContentIdIndex(Mapping[str, dict[str, Any]]):
 
     def _row_of(self) -> dict[str, int]:
         if self._rows is None:
-            ids = self._index.fields()[3::4]
+            ids = self._index.content_ids()
             self._rows = dict(zip(ids, range(len(ids)), strict=True))
         return self._rows
 
     def __getitem__(self, content_id: str) -> dict[str, Any]:
-        row = self._row_of()[content_id]
-        return self._store.record(row, self._index.fields()[4 * row])
+        return self._store.record(self._row_of()[content_id], content_id)
 
     def __contains__(self, content_id: object) -> bool:
         return content_id in self._row_of()
@@ -232,32 +244,58 @@ class AssetTally:
     """Counts the assets of records streaming by, and adds up their sizes.
 
     As in the index, a repeated path is one asset, with its last record's size.
-    Paths are told apart by their hash, so memory holds two ints per asset and
-    no path (two different paths are taken for one only if their 64-bit hashes
-    collide).
+    Paths are told apart by their hash: memory holds two 8-byte numbers per
+    record and no path (two different paths are taken for one only if their
+    64-bit hashes collide); the repeated ones are found once, at the end, by
+    sorting the hashes.
     """
 
     def __init__(self) -> None:
-        self.records = 0
-        self._sizes: dict[int, int] = {}
+        self._hashes = array("q")
+        self._sizes = array("q")
+        self._result: tuple[int, int] | None = None
 
     def add(self, rows: list[Fields]) -> None:
         """Count the (path, date, size, id) rows."""
-        self.records += len(rows)
-        hashes = map(hash, map(itemgetter(0), rows))
-        self._sizes.update(zip(hashes, map(itemgetter(2), rows), strict=True))
+        self._hashes.extend(map(hash, map(itemgetter(0), rows)))
+        self._sizes.extend(map(itemgetter(2), rows))
+        self._result = None
 
     def add_asset(self, path: str, size: int) -> None:
         """Count one asset."""
-        self.records += 1
-        self._sizes[hash(path)] = size
+        self._hashes.append(hash(path))
+        self._sizes.append(size)
+        self._result = None
+
+    @property
+    def records(self) -> int:
+        """How many records were counted."""
+        return len(self._hashes)
+
+    def _count(self) -> tuple[int, int]:
+        if self._result is None:
+            ordered = sorted(self._hashes)
+            repeated = {h for h, after in pairwise(ordered) if h == after}
+            del ordered
+            total, assets = sum(self._sizes), len(self._hashes)
+            if repeated:  # keep the last record of each repeated path
+                seen: set[int] = set()
+                for i in range(len(self._hashes) - 1, -1, -1):
+                    h = self._hashes[i]
+                    if h in repeated:
+                        if h in seen:
+                            total -= self._sizes[i]
+                            assets -= 1
+                        seen.add(h)
+            self._result = assets, total
+        return self._result
 
     @property
     def assets(self) -> int:
         """How many distinct paths were counted."""
-        return len(self._sizes)
+        return self._count()[0]
 
     @property
     def total_bytes(self) -> int:
         """The sum of the assets' sizes."""
-        return sum(self._sizes.values())
+        return self._count()[1]

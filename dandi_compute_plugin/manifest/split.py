@@ -34,6 +34,9 @@ from ..errors import ManifestFormatError
 MAX_NESTING = 64
 #: the window grows to at least this many bytes before records are decoded
 WINDOW = 1 << 18
+_BLOCK_BITS = 12
+_BLOCK = 1 << _BLOCK_BITS
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{[")
 
 _SPACE = re.compile(r"[ \t\n\r]*")
 #: what a literal or number may start with, cut short
@@ -100,15 +103,24 @@ class RecordSplitter:
         self._pos = 0  # where the decoding stands in the window
         self._eof = False
         self._ascii = True  # whether the window is all ASCII
+        self._blocks: list[int] = []
         self.count = 0
         #: the path of the last record, for error messages (set by the caller)
         self.last_path: str | None = None
 
+    @property
+    def window(self) -> int:
+        """How many bytes of the manifest are held now (at most about twice
+        :data:`WINDOW`, or the size of the largest record)."""
+        return len(self._raw)
+
     # ----------------------------------------------------------- the window
 
-    def _fill(self, at_least: int = WINDOW) -> bool:
+    def _fill(self, at_least: int | None = None) -> bool:
         """Drop the decoded part of the window and read ``at_least`` more bytes;
         False at the end of the data."""
+        if at_least is None:
+            at_least = WINDOW
         pieces, size = [self._raw[self._pos :]], 0
         while size < at_least:
             chunk = next(self._chunks, None)
@@ -121,13 +133,22 @@ class RecordSplitter:
         self._raw = b"".join(pieces)
         self._text = self._raw.decode("latin-1")
         self._ascii = self._raw.isascii()
+        # brackets per block of the window: an upper bound of a record's depth
+        # for the price of a lookup, where counting its own would cost more than
+        # decoding it
+        raw = self._raw
+        self._blocks = [
+            len(raw[i : i + _BLOCK].translate(None, _NOT_BRACKETS))
+            for i in range(0, len(raw), _BLOCK)
+        ]
         self._pos = 0
         return size > 0
 
     def _grow(self) -> bool:
-        """Read more for an element that does not fit: doubling the window keeps
-        the decoding of a huge element linear."""
-        return self._fill(max(WINDOW, len(self._raw)))
+        """Read more for an element that does not fit: doubling what is left of
+        the window keeps the decoding of a huge element linear, while the window
+        of small records stays small."""
+        return self._fill(max(WINDOW, len(self._raw) - self._pos))
 
     def _skip_space(self) -> str:
         """Skip white space; return the next character, "" at the end."""
@@ -172,28 +193,49 @@ class RecordSplitter:
         if after == "]":
             self._close_array()
             return
+        scan, limit = _scan, MAX_NESTING
         while True:
-            offset = self._base + self._pos
-            yield self._record(), offset
-            # the usual case, a compact array: "},{" with no space to skip
-            pos, text = self._pos, self._text
-            if text[pos : pos + 2] == ",{":
-                self._pos = pos + 1
-                continue
-            after = self._skip_space()
-            if after == "]":
-                self._close_array()
+            # the usual case inline (this loop is the parse's hot path): a whole
+            # record in the window, ASCII, few brackets; the rest in _record
+            self.count += 1
+            text, start = self._text, self._pos
+            try:
+                value, end = scan(text, start)
+            except (StopIteration, ValueError, RecursionError):
+                end = len(text)
+            if end == len(text) or not self._ascii:
+                value, start, end = self._record()
+            else:
+                first, last = start >> _BLOCK_BITS, (end - 1) >> _BLOCK_BITS
+                blocks = self._blocks
+                bound = blocks[first] + (blocks[last] if last > first else 0)
+                if bound > limit or last > first + 1:
+                    self._check_brackets(value, start, end)
+            self._pos = end
+            yield value, self._base + start
+            # between records: "},{" with no space to skip, or the slow way
+            if self._text.startswith(",{", self._pos):
+                self._pos += 1
+            elif self._next_record():
                 return
-            if after != ",":
-                raise self._error(
-                    "truncated JSON: the data ends before the closing ']'"
-                    if not after
-                    else f"invalid JSON: ',' or ']' expected after the record, "
-                    f"not {after!r} (byte {self._base + self._pos})",
-                    self.count,
-                )
-            self._pos += 1
-            self._skip_space()
+
+    def _next_record(self) -> bool:
+        """Move past the delimiter after a record; True at the end of the array."""
+        after = self._skip_space()
+        if after == "]":
+            self._close_array()
+            return True
+        if after != ",":
+            raise self._error(
+                "truncated JSON: the data ends before the closing ']'"
+                if not after
+                else f"invalid JSON: ',' or ']' expected after the record, "
+                f"not {after!r} (byte {self._base + self._pos})",
+                self.count,
+            )
+        self._pos += 1
+        self._skip_space()
+        return False
 
     def _close_array(self) -> None:
         self._pos += 1
@@ -206,13 +248,18 @@ class RecordSplitter:
 
     # ---------------------------------------------------------- a record
 
-    def _record(self) -> Any:
-        """Decode the element at the window's position and move past it."""
-        self.count += 1
+    def _record(self) -> tuple[Any, int, int]:
+        """Decode the element at the window's position, reading on while it does
+        not fit; return it, where it starts and where it ends."""
         value, end = self._decode_element()  # may move the window
-        start, self._pos = self._pos, end
+        start = self._pos
         if not self._ascii and not self._raw[start:end].isascii():
             value = self._as_utf8(start, end)
+        self._check_brackets(value, start, end)
+        return value, start, end
+
+    def _check_brackets(self, value: Any, start: int, end: int) -> None:
+        """Measure the nesting of a record holding too many brackets."""
         text = self._text
         brackets = text.count("{", start, end) + text.count("[", start, end)
         if brackets > MAX_NESTING and nesting(value) > MAX_NESTING:
@@ -221,7 +268,6 @@ class RecordSplitter:
                 f"nested deeper than {MAX_NESTING} levels",
                 path=path if isinstance(path, str) else None,
             )
-        return value
 
     def _decode_element(self) -> tuple[Any, int]:
         """The element at the window's position and where it ends, reading on

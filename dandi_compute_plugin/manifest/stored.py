@@ -22,6 +22,7 @@ from typing import IO, Any
 import weakref
 
 from ..errors import ManifestUnavailableError
+from .checks import content_id_of
 
 _decode = json.JSONDecoder().raw_decode
 
@@ -59,14 +60,15 @@ class RecordStore:
         # the file is closed with the store, which the index may outlive unused
         self._finalizer = weakref.finalize(self, file.close)
 
-    def record(self, row: int, path: str) -> dict[str, Any]:
-        """Return the full record of ``row``, whose path must be ``path``.
+    def record(self, row: int, content_id: str) -> dict[str, Any]:
+        """Return the full record of ``row``, whose content id must be
+        ``content_id``.
 
         Raises
         ------
         ManifestUnavailableError
             When the file has changed since it was indexed, or does not hold a
-            record of ``path`` at the row's offset.
+            record of ``content_id`` at the row's offset.
         """
         if _stamp(self._file) != self._stamp:
             raise ManifestUnavailableError(
@@ -82,10 +84,13 @@ class RecordStore:
             record = _decode(data.decode("utf-8"))[0]
         except ValueError:
             record = None
-        if type(record) is not dict or record.get("path") != path:
+        if type(record) is not dict or content_id_of(record.get("contentUrl")) != (
+            content_id
+        ):
             raise ManifestUnavailableError(
-                f"The copy of {self._source} does not hold the record of {path!r} "
-                f"at byte {start}: it is damaged; load it again (refresh=True)",
+                f"The copy of {self._source} does not hold the record of "
+                f"{content_id!r} at byte {start}: it is damaged; load it again "
+                "(refresh=True)",
                 self._source,
             )
         return record

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from dandi_compute_plugin import AssetMetadata, load_assets_jsonld_metadata
+from dandi_compute_plugin.manifest.index import AssetTally
 
 from ..records import asset_record
 from .common import PATH, dumps, example_records, expected_metadata
@@ -106,3 +107,20 @@ def test_the_index_is_read_only(tmp_path: Path) -> None:
     meta = next(iter(index.path_to_asset_metadata.values()))
     with pytest.raises(AttributeError):
         meta.path = "elsewhere"  # type: ignore[misc]
+
+
+def test_the_tally_counts_a_repeated_path_once_with_its_last_size() -> None:
+    rows = [(f"p/{i % 7}", "d", 10 * i + 1, f"id{i}") for i in range(40)]
+    tally = AssetTally()
+    tally.add(rows[:25])
+    for path, _, size, _ in rows[25:]:
+        tally.add_asset(path, size)
+    last = {path: size for path, _, size, _ in rows}
+    assert (tally.records, tally.assets, tally.total_bytes) == (
+        40,
+        len(last),
+        sum(last.values()),
+    )
+    unique = AssetTally()
+    unique.add(rows[:7])
+    assert (unique.assets, unique.total_bytes) == (7, sum(r[2] for r in rows[:7]))

@@ -101,17 +101,20 @@ def test_a_file_changed_in_place_is_refused_and_a_replaced_one_still_answers(
         changed.content_id_to_asset[next(iter(expected))]
 
 
+@pytest.mark.parametrize("damage", ["shifted", "other-blob"])
 def test_a_damaged_cached_copy_is_named_on_access(
-    server: ManifestServer, cache_dir: Path
+    server: ManifestServer, cache_dir: Path, damage: str
 ) -> None:
     url, expected = served(server)
     load_assets_jsonld_metadata(source=url)
     raw = next(cache_dir.rglob("assets-*.jsonld"))
     second = list(expected)[1]
-    damaged = bytearray(raw.read_bytes())
-    at = damaged.index(f'"path":"{expected[second]["path"]}"'.encode())
-    damaged[at : at + 6] = b'"xxxx"'
-    raw.write_bytes(bytes(damaged))  # same size: found only when read
+    damaged = bytes(raw.read_bytes())
+    if damage == "shifted":  # the records no longer start where the index says
+        damaged = b" " * 50 + damaged[:-50]
+    else:  # the record at the second offset is of another blob
+        damaged = damaged.replace(second.encode(), second[::-1].encode())
+    raw.write_bytes(damaged)  # same size: found only when read
     index = load_assets_jsonld_metadata(source=url)
     assert server.statuses(PATH) == [200, 304]
     with pytest.raises(ManifestUnavailableError, match="damaged.*refresh"):

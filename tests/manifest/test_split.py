@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from dandi_compute_plugin.errors import ManifestFormatError
+import dandi_compute_plugin.manifest.split as split_module
 from dandi_compute_plugin.manifest.split import MAX_NESTING, RecordSplitter, nesting
 
 from ..records import asset_record
@@ -60,6 +61,23 @@ def test_a_record_larger_than_the_window_is_read_whole() -> None:
     got = split(body, 4096)
     assert [v for v, _ in got] == records
     assert got[2][1] == body.index(b'{"@context"', 10)
+
+
+def test_the_window_stays_small_however_long_the_manifest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    window = 4096  # small, so that the window is refilled thousands of times
+    monkeypatch.setattr(split_module, "WINDOW", window)
+    records = [asset_record(f"f/{i:06}") for i in range(6000)]  # about 8 MB
+    body = json.dumps(records).encode()
+    chunks = [body[i : i + 1000] for i in range(0, len(body), 1000)]
+    splitter = RecordSplitter(chunks, "m.jsonld")
+    largest = 0
+    for n, (value, _) in enumerate(splitter):
+        assert value["path"] == f"f/{n:06}"
+        largest = max(largest, splitter.window)
+    longest = max(len(json.dumps(r)) for r in records)
+    assert n == 5999 and largest <= 2 * window + longest + 1000
 
 
 def test_empty_arrays_and_white_space() -> None:
