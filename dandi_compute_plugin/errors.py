@@ -116,6 +116,11 @@ class UnsafePathError(RuntimeError):
     """A path that is not a real directory inside ``derivatives/dandiset-*``."""
 
 
+class UnknownPluginError(ValueError):
+    """A hook plugin to disable is not installed (a typo would leave the policy
+    on that the user believes off)."""
+
+
 class HookFailed(RuntimeError):
     """A before-target hook raised: its target is not touched."""
 

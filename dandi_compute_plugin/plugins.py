@@ -21,7 +21,7 @@ import pluggy
 
 from . import hookspecs
 from ._limits import TimeLimitExceeded, call_within
-from .errors import HookFailed
+from .errors import HookFailed, UnknownPluginError
 from .hookspecs import PROJECT_NAME
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -109,6 +109,41 @@ class PluginInfo:
             "hooks": list(self.hooks),
             "error": self.error,
         }
+
+
+def check_disabled(disable: Iterable[str], plugins: Iterable[object] = ()) -> None:
+    """Check that every plugin name to disable names an installed plugin.
+
+    A name is that of an entry point of the ``dandi_compute`` group, of the
+    distribution that provides one, or of a plugin object passed in
+    ``plugins``; ``DANDI_COMPUTE_DISABLE_PLUGINS`` is checked too.  Nothing is
+    imported.
+
+    Raises
+    ------
+    UnknownPluginError
+        Naming the unknown names, where they come from, and the installed ones.
+    """
+    from importlib.metadata import entry_points
+
+    known = {_plugin_name(p) for p in plugins}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        known.add(ep.name)
+        if ep.dist is not None:
+            known.add(ep.dist.name)
+    given, from_env = set(disable), disabled_from_env()
+    unknown = sorted((given | from_env) - known)
+    if not unknown:
+        return
+    where = [
+        f"--disable-plugin {name}" if name in given else f"{DISABLE_ENV}={name}"
+        for name in unknown
+    ]
+    installed = ", ".join(sorted(known)) or "none"
+    raise UnknownPluginError(
+        f"No hook plugin named {', '.join(map(repr, unknown))} is installed "
+        f"({'; '.join(where)}); the installed ones: {installed}"
+    )
 
 
 def disabled_from_env() -> set[str]:

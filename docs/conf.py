@@ -28,6 +28,10 @@ extensions = [
 ]
 
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+
+# "--dry-run" must stay two hyphens, to be copied into a shell (smart quotes
+# would print an en dash)
+smartquotes = False
 root_doc = "index"
 
 # -- autodoc and napoleon (the code's docstrings are numpydoc style) -----------

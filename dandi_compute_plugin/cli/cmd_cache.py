@@ -6,6 +6,7 @@ import click
 from dandi.cli.base import map_to_click_exceptions
 
 from .formats import format_option, resolve_format, write_records
+from .options import examples
 
 #: the columns of the table (the other formats have every field of an entry)
 TABLE_FIELDS = (
@@ -20,16 +21,23 @@ TABLE_FIELDS = (
 )
 
 
-@click.group("cache")
+@click.group(
+    "cache",
+    epilog=examples("dandi compute cache info", "dandi compute cache clear 001697"),
+)
 def cache() -> None:
     """The download cache of assets.jsonld manifests and their indexes.
 
     It lives in DANDI_COMPUTE_CACHE_DIR when that is set, else in the user
     cache directory of dandi-compute: one entry per manifest URL.
+
     """
 
 
-@cache.command("info")
+@cache.command(
+    "info",
+    epilog=examples("dandi compute cache info", "dandi compute cache info -f json"),
+)
 @format_option(
     "Output format: 'auto' is a table on a terminal and one URL per line in a "
     "pipe; the others are those of 'dandi ls'."
@@ -42,6 +50,7 @@ def info(output_format: str) -> None:
     location of a known instance (or of DANDI_COMPUTE_MANIFEST_URL), the
     server's ETag and Last-Modified, its status, the bytes of its files, its
     record count, and when it was cached and last used.
+
     """
     from ..manifest import cache_directory
     from ..manifest.cache_entries import list_entries
@@ -60,7 +69,10 @@ def info(output_format: str) -> None:
     )
 
 
-@cache.command("clear")
+@cache.command(
+    "clear",
+    epilog=examples("dandi compute cache clear 001697", "dandi compute cache clear"),
+)
 @click.argument("names", nargs=-1, metavar="[URL|DANDISET_ID]...")
 @map_to_click_exceptions
 def clear(names: tuple[str, ...]) -> None:
@@ -70,6 +82,7 @@ def clear(names: tuple[str, ...]) -> None:
     manifest of that dandiset (any version). A name that matches nothing is an
     error, and then nothing is removed. A download in progress is left to
     finish.
+
     """
     from ..manifest.cache_entries import list_entries, remove_entry, select_entries
 

@@ -7,18 +7,22 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 import click
-from dandi.cli.base import instance_option, map_to_click_exceptions
+from dandi.cli.base import map_to_click_exceptions
 
-from .formats import format_option, resolve_format, write_records
+from .formats import RecordWriter, escape_control, format_option, resolve_format
 from .options import (
+    check_disabled_plugins,
     dandiset_dir_argument,
     disable_plugin_option,
+    examples,
+    instance_option,
     timeout_option,
     version_argument,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..deletion import DeletionOptions, DeletionPlan
+    from .progress import DeletionBars
 
 DELETE_FIELDS = (
     "path",
@@ -35,7 +39,15 @@ def _delete_line(rec: dict) -> str:
     return f"{rec['status']} {rec['path']}{reason}"
 
 
-@click.command("delete-version")
+@click.command(
+    "delete-version",
+    epilog=examples(
+        "dandi compute delete-version 001697 v1.1.1 --dry-run",
+        "dandi compute delete-version 001697 v1.1.1 --include-remote",
+        "dandi compute delete-version . v1.1.1 --yes -f json_lines > report.jsonl",
+        "dandi compute delete-version 001697 v1.1.1 -i dandi-sandbox --dry-run",
+    ),
+)
 @dandiset_dir_argument
 @version_argument
 @instance_option()
@@ -44,14 +56,21 @@ def _delete_line(rec: dict) -> str:
     is_flag=True,
     help="Print the plan; change nothing (no API key needed).",
 )
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "-y",
+    "--yes",
+    "--force",
+    "yes",
+    is_flag=True,
+    help="Do not ask for confirmation (--force: the name of stock 'dandi delete').",
+)
 @click.option(
     "-J",
     "--jobs",
     type=click.IntRange(1, 64),
     # the library's DEFAULT_JOBS, written out: importing it here would load the
     # deletion code (and pluggy) for every `dandi --help`; a test keeps them equal
-    default=4,
+    default=16,
     show_default=True,
     help="How many remote deletions (and listings) run at once.",
 )
@@ -60,6 +79,13 @@ def _delete_line(rec: dict) -> str:
     is_flag=True,
     help="Also delete version directories holding local files that the server "
     "does not have (they are lost).",
+)
+@click.option(
+    "--include-remote",
+    is_flag=True,
+    help="Also delete the version directories that are on the archive but not "
+    "in the clone (no local data is at risk); without it they are kept and "
+    "reported as remote-only.",
 )
 @click.option(
     "--verify",
@@ -89,6 +115,7 @@ def delete_version(
     yes: bool,
     jobs: int,
     include_unuploaded: bool,
+    include_remote: bool,
     verify: str,
     timeout: float,
     disable_plugins: tuple[str, ...],
@@ -100,19 +127,23 @@ def delete_version(
     the draft of the dandiset named by DANDISET_DIR/dandiset.yaml are deleted
     on the server first; the local directory is removed only once all of them
     are confirmed gone. A directory holding local files that the server does
-    not have is refused (see --include-unuploaded). An interrupted run leaves a
+    not have is refused (see --include-unuploaded). Directories of VERSION that
+    are on the archive but not in the clone are listed as remote-only and kept
+    (see --include-remote). An interrupted run leaves a
     journal in DANDISET_DIR/.dandi-compute/: running again finishes the job.
     Installed hook plugins (see 'dandi compute plugins') may veto directories;
     --dry-run shows their vetoes.
 
     The API key comes from {INSTANCE}_API_KEY (DANDI_API_KEY for the main
     instance) or the keyring, as for 'dandi upload'. Exit status: 0 when every
-    directory was deleted (or had nothing to delete), 1 otherwise, 130 after
-    Ctrl-C.
+    directory was deleted (or had nothing to delete; remote-only ones aside), 1
+    otherwise, 2 for a usage error, 130 after Ctrl-C.
+
     """
     from ..deletion import DeletionOptions
 
     # usage errors (exit 2) come before the error mapping, which would make them 1
+    check_disabled_plugins(disable_plugins)
     can_ask = sys.stdin.isatty() and sys.stderr.isatty()
     if not (dry_run or yes or can_ask):
         raise click.UsageError(
@@ -123,12 +154,50 @@ def delete_version(
         dandi_instance=dandi_instance,
         dry_run=dry_run,
         include_unuploaded=include_unuploaded,
+        include_remote=include_remote,
         verify=verify,
         jobs=jobs,
         timeout=timeout,
         disable_plugins=disable_plugins,
     )
     _delete(dandiset_dir, version, options, yes, output_format)
+
+
+#: above this many directories, ``-f auto`` on a terminal prints lines, not a
+#: table (pyout redraws the whole table for each row)
+MAX_TABLE_ROWS = 300
+
+
+class _Report:
+    """The report as it grows: each directory's record is written as soon as
+    it ends (after the confirmation), the rest at the end."""
+
+    def __init__(self, output_format: str, bars: DeletionBars | None) -> None:
+        self.output_format, self.bars = output_format, bars
+        self.rows = 0  # directories in the plan, known at the confirmation
+        self.writer: RecordWriter | None = None
+
+    def _open(self) -> RecordWriter:
+        if self.writer is None:
+            fmt = self.output_format
+            if resolve_format(fmt) == "pyout" and fmt == "auto":
+                fmt = "lines" if self.rows > MAX_TABLE_ROWS else "pyout"
+            self.writer = RecordWriter(fmt, DELETE_FIELDS, line=_delete_line)
+        return self.writer
+
+    def write(self, record: dict) -> None:
+        writer = self._open()
+        if writer.format == "pyout":  # the table: the main columns
+            record = {k: record[k] for k in DELETE_FIELDS}
+        if self.bars is not None and writer.format == "lines":
+            self.bars.write(escape_control(_delete_line(record)))
+            writer.count += 1
+        else:
+            writer.write(record)
+
+    def close(self, complete: bool) -> None:
+        # opened if nothing was written: an empty report is still a document
+        self._open().close(complete)
 
 
 @map_to_click_exceptions
@@ -140,20 +209,38 @@ def _delete(
     output_format: str,
 ) -> None:
     from ..deletion import run_deletion
+    from .progress import DeletionBars, on_terminal
+
+    bars = DeletionBars() if on_terminal() else None
+    report_out = _Report(output_format, bars)
 
     def confirm(plan: DeletionPlan) -> bool:
+        if bars is not None:
+            bars.close()
+        report_out.rows = len(plan.items)
         return yes or click.confirm(plan.summary(), default=False, err=True)
 
     try:
-        report = run_deletion(dandiset_dir, version, options, confirm=confirm)
+        report = run_deletion(
+            dandiset_dir,
+            version,
+            options,
+            confirm=confirm,
+            on_result=lambda result: report_out.write(result.as_record()),
+            progress=bars,
+        )
     except (KeyboardInterrupt, click.Abort):
         # before the confirmation nothing was changed; listings may be in flight
         click.echo("\nInterrupted before anything was changed.", err=True)
         _exit_now(130)
-    records = report.as_records()
-    if resolve_format(output_format) == "pyout":  # the table: the main columns
-        records = [{k: rec[k] for k in DELETE_FIELDS} for rec in records]
-    write_records(records, output_format, DELETE_FIELDS, line=_delete_line)
+    finally:
+        if bars is not None:
+            bars.close()
+    if report_out.writer is None:  # nothing was executed: the plan's report
+        report_out.rows = len(report.results)
+        for record in report.as_records():
+            report_out.write(record)
+    report_out.close(complete=True)
     click.echo(report.summary(), err=True)
     if report.abandoned:  # threads of abandoned requests must not be waited for
         _exit_now(report.exit_code)

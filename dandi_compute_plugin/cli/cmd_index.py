@@ -6,12 +6,14 @@ import sys
 from typing import TYPE_CHECKING
 
 import click
-from dandi.cli.base import instance_option, map_to_click_exceptions
+from dandi.cli.base import map_to_click_exceptions
 
 from .formats import format_option, write_records
 from .options import (
     DandisetRef,
     dandiset_version_option,
+    examples,
+    instance_option,
     manifest_options,
     manifest_request,
     parse_dandiset,
@@ -28,7 +30,15 @@ INDEX_FIELDS = ("path", "date_modified", "content_size", "content_id")
 SUMMARY_FIELDS = ("assets", "total_bytes")
 
 
-@click.command("index")
+@click.command(
+    "index",
+    epilog=examples(
+        "dandi compute index 001697 --summary",
+        "dandi compute index DANDI:001697/draft --path-prefix derivatives/ -f yaml",
+        "dandi compute index --source assets.jsonld --summary",
+        "curl -s URL | dandi compute index --source -",
+    ),
+)
 @click.argument(
     "dandiset", metavar="[DANDISET]", required=False, callback=parse_dandiset
 )
@@ -78,6 +88,7 @@ def index(
     downloaded nor parsed again. Set DANDI_COMPUTE_CACHE_DIR to move the cache,
     DANDI_COMPUTE_MANIFEST_URL to a URL template with {dandiset_id} and
     {version} to read manifests from elsewhere.
+
     """
     if (dandiset is None) == (source is None):
         raise click.UsageError("Give DANDISET or --source (exactly one of them)")

@@ -6,12 +6,14 @@ import os
 from typing import TYPE_CHECKING
 
 import click
-from dandi.cli.base import instance_option, map_to_click_exceptions
+from dandi.cli.base import map_to_click_exceptions
 
 from .formats import format_option, write_records
 from .options import (
     DandisetRef,
     dandiset_version_option,
+    examples,
+    instance_option,
     manifest_options,
     manifest_request,
     parse_dandiset,
@@ -48,7 +50,15 @@ def _dandiset_dir_or_id(
     return ref
 
 
-@click.command("scan-versions")
+@click.command(
+    "scan-versions",
+    epilog=examples(
+        "dandi compute scan-versions 001697 v1.1.1",
+        "dandi compute scan-versions 001697 v1.1.1 -f json_lines",
+        "dandi compute scan-versions --remote DANDI:001697/draft v1.1.1",
+        "dandi compute scan-versions 001697 v1.1.1 | xargs du -sh",
+    ),
+)
 @click.argument(
     "dandiset_dir", metavar="DANDISET_DIR|DANDISET", callback=_dandiset_dir_or_id
 )
@@ -90,6 +100,7 @@ def scan_versions(
     manifest (assets.jsonld) of the dandiset on the archive -- the one of the
     clone DANDISET_DIR, or DANDISET as dandi names dandisets; each record also
     has asset_count and total_bytes.
+
     """
     if not isinstance(dandiset_dir, DandisetRef):
         if source is not None or dandiset_version != "draft":
@@ -112,6 +123,8 @@ def _scan_local(dandiset_dir: str, version: str, output_format: str) -> None:
     found = sorted(
         iter_version_directories(dandiset_dir, version), key=lambda d: d.relpath
     )
+    if not found:
+        _none_found(version, f"in {dandiset_dir}")
     paths = {d.relpath: str(d.path) for d in found}
     write_records(
         (d.as_record() for d in found),
@@ -129,4 +142,15 @@ def _scan_remote(request: ManifestRequest, version: str, output_format: str) -> 
         request,
         lambda assets: remote_version_directories(assets, version, request.dandiset_id),
     )
+    if not found:
+        _none_found(version, "in the manifest")
     write_records((d.as_record() for d in found), output_format, REMOTE_SCAN_FIELDS)
+
+
+def _none_found(version: str, where: str) -> None:
+    """Say on standard error that nothing matched (standard output stays empty)."""
+    from ..versions import prefix_hint
+
+    click.echo(
+        f"No directory of version {version} {where}{prefix_hint(version)}", err=True
+    )

@@ -111,12 +111,51 @@ def _cell(value: Any) -> Any:
     return escape_control(value) if isinstance(value, str) else value
 
 
-def _write_records(
-    records: Iterable[dict[str, Any]],
-    output_format: str,
-    fields: Sequence[str],
-    line: Callable[[dict[str, Any]], str] | None,
-) -> int:
+class RecordWriter:
+    """Writes records one by one in an output format, as they become known.
+
+    ``auto`` in a pipe and ``json_lines`` print each record as it comes; a JSON
+    or YAML document is closed only by :meth:`close` with ``complete`` (records
+    that fail to arrive must not leave a valid, shorter document); a ``pyout``
+    table is closed whatever happens.
+
+    Parameters
+    ----------
+    output_format, fields, line
+        As for :func:`write_records`.
+    """
+
+    def __init__(
+        self,
+        output_format: str,
+        fields: Sequence[str],
+        line: Callable[[dict[str, Any]], str] | None = None,
+    ) -> None:
+        self.format = resolve_format(output_format)
+        self.line = line or (lambda rec: str(rec["path"]))
+        self.count = 0
+        self._out = None if self.format == "lines" else _formatter(self.format, fields)
+        if self._out is not None:
+            self._out.__enter__()
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Write one record."""
+        if self._out is None:
+            click.echo(escape_control(self.line(record)))
+        elif self.format == "pyout":  # pyout shows None as "None": an empty cell
+            self._out({k: _cell(v) for k, v in record.items()})
+        else:
+            self._out(record)
+        self.count += 1
+
+    def close(self, complete: bool = True) -> None:
+        """End the output; an unfinished JSON or YAML document stays unfinished."""
+        out, self._out = self._out, None
+        if out is not None and (complete or self.format == "pyout"):
+            out.__exit__(None, None, None)
+
+
+def _formatter(fmt: str, fields: Sequence[str]) -> Any:
     from dandi.cli.formatter import (
         JSONFormatter,
         JSONLinesFormatter,
@@ -124,39 +163,29 @@ def _write_records(
         YAMLFormatter,
     )
 
-    fmt = resolve_format(output_format)
-    count = 0
-    if fmt == "lines":
-        line = line or (lambda rec: str(rec["path"]))
-        for rec in records:
-            click.echo(escape_control(line(rec)))
-            count += 1
-        return count
     if fmt == "pyout":
-        out = PYOUTFormatter(fields=list(fields))
-        # pyout shows None as "None": show an empty cell instead
-        records = ({k: _cell(v) for k, v in r.items()} for r in records)
-    elif fmt == "json":
-        out = JSONFormatter()
-    elif fmt == "json_pp":
-        out = JSONFormatter(indent=2)
-    elif fmt == "json_lines":
-        out = JSONLinesFormatter()
-    elif fmt == "yaml":
-        out = YAMLFormatter()
-    else:  # pragma: no cover - click.Choice guards this
-        raise ValueError(f"Unknown output format {output_format!r}")
-    if fmt == "pyout":  # a table for a person: closed whatever happens
-        with out:
-            for rec in records:
-                out(rec)
-                count += 1
-        return count
-    # a document (JSON array, YAML) is closed only when every record made it:
-    # records that fail to arrive must not leave a valid, shorter document
-    out.__enter__()
-    for rec in records:
-        out(rec)
-        count += 1
-    out.__exit__(None, None, None)
-    return count
+        return PYOUTFormatter(fields=list(fields))
+    if fmt in ("json", "json_pp"):
+        return JSONFormatter(indent=2 if fmt == "json_pp" else None)
+    if fmt == "json_lines":
+        return JSONLinesFormatter()
+    if fmt == "yaml":
+        return YAMLFormatter()
+    raise ValueError(f"Unknown output format {fmt!r}")  # click.Choice guards this
+
+
+def _write_records(
+    records: Iterable[dict[str, Any]],
+    output_format: str,
+    fields: Sequence[str],
+    line: Callable[[dict[str, Any]], str] | None,
+) -> int:
+    writer = RecordWriter(output_format, fields, line)
+    complete = False
+    try:
+        for rec in records:
+            writer.write(rec)
+        complete = True
+    finally:
+        writer.close(complete)
+    return writer.count

@@ -166,8 +166,11 @@ def with_progress(request: ManifestRequest, run: Callable[[Any], T]) -> T:
     """Call ``run(progress)``: a download progress line on a terminal (or None)."""
     from .progress import terminal_progress
 
-    label = request.dandiset_id or request.source
-    progress = terminal_progress(f"assets.jsonld of {label}")
+    if request.source is None:
+        label = f"{request.dandiset_id}@{request.version} assets.jsonld"
+    else:  # the file name, not a long URL: the bar needs the width
+        label = str(request.source).rstrip("/").rsplit("/", 1)[-1] or "manifest"
+    progress = terminal_progress(f"Downloading {label}")
     try:
         return run(progress)
     finally:
@@ -196,6 +199,46 @@ timeout_option = click.option(
     help="How long any request may wait to connect, and then for each answer; a "
     "request that takes longer fails.",
 )
+
+
+def _known_instance(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Accept a known instance name or an instance URL; name the known ones."""
+    from dandi.consts import known_instances
+
+    if value in known_instances or value.lower().startswith(("http://", "https://")):
+        return value
+    raise click.BadParameter(
+        f"unknown DANDI instance {value!r}; the known ones: "
+        f"{', '.join(sorted(known_instances))}, or an instance URL "
+        "(e.g. http://localhost:8000)",
+        ctx,
+        param,
+    )
+
+
+def instance_option(**kwargs: Any) -> Callable:
+    """dandi's ``-i/--dandi-instance`` (``DANDI_INSTANCE``), checked at once: an
+    unknown name is a usage error listing the known instances."""
+    from dandi.cli.base import instance_option as dandis
+
+    return dandis(callback=_known_instance, **kwargs)
+
+
+def examples(*command_lines: str) -> str:
+    """The epilog of a command's ``--help``: its examples, lines kept as written."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in command_lines)
+
+
+def check_disabled_plugins(names: tuple[str, ...]) -> None:
+    """A usage error (exit 2) for a plugin name to disable that is not installed
+    (from ``--disable-plugin`` or ``DANDI_COMPUTE_DISABLE_PLUGINS``)."""
+    from ..errors import UnknownPluginError
+    from ..plugins import check_disabled
+
+    try:
+        check_disabled(names)
+    except UnknownPluginError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def disable_plugin_option(help_text: str) -> Callable:

@@ -29,7 +29,8 @@ import requests
 from .._limits import call_within
 from ..errors import ArchiveError, AuthenticationError
 from ..manifest.http import network_reason
-from .listing import checked_assets, is_uuid
+from ..versions import DANDISET_PREFIX, DERIVATIVES, VERSION_PREFIX
+from .listing import by_version_directory, checked_assets, is_uuid
 from .model import DEFAULT_TIMEOUT, PlannedAsset
 from .secrets import hide_in_logs, redact
 
@@ -312,6 +313,30 @@ class ArchiveSession:
             params["metadata"] = "true"
         results = self._pages(f"{self.dandiset.version_api_path}assets/", params)
         return checked_assets(results, prefix)
+
+    def assets_of_version(
+        self, version: str, *, metadata: bool = True
+    ) -> dict[str, list[Any]]:
+        """Return the draft's assets in the directories of pipeline ``version``,
+        from one paginated listing, by directory (unchecked: see
+        :func:`~.listing.by_version_directory`).
+
+        The archive's ``glob`` filter selects them, and the exact version rule
+        then sorts them, so one request per page serves every directory.
+
+        Raises
+        ------
+        ArchiveError, requests.RequestException
+            As :meth:`assets_under`.
+        """
+        params = {
+            "glob": f"{DERIVATIVES}/{DANDISET_PREFIX}*/{VERSION_PREFIX}{version}*",
+            "order": "path",
+        }
+        if metadata:
+            params["metadata"] = "true"
+        results = self._pages(f"{self.dandiset.version_api_path}assets/", params)
+        return by_version_directory(results, version)
 
     def _pages(self, path: str, params: dict[str, str]) -> Iterator[Any]:
         """The results of a paginated listing, page after page.

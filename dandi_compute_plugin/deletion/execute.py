@@ -15,10 +15,8 @@ after- or end-hook that raises is logged.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 import contextlib
 from dataclasses import dataclass, field, replace
 import logging
@@ -27,16 +25,18 @@ import threading
 from typing import Any
 
 from .archive import ArchiveSession, describe_error
-from .local import remove_vetted
+from .local import prune_empty_parents, remove_vetted
 from .model import (
     AssetFailure,
+    DeletionProgress,
     DeletionReport,
     DeletionTarget,
+    PlanItem,
     PlannedAsset,
     TargetResult,
     TargetStatus,
 )
-from .plan import DeletionPlan, PlanItem
+from .plan import DeletionPlan
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -80,6 +80,7 @@ class _Run:
     abandon: threading.Event = field(default_factory=threading.Event)
     #: why nothing new starts although nobody pressed Ctrl-C
     halted: str | None = None
+    progress: DeletionProgress = field(default_factory=DeletionProgress)
 
     @property
     def stopping(self) -> str | None:
@@ -105,6 +106,7 @@ def _delete_one(run: _Run, asset: PlannedAsset) -> bool:
         return False
     assert run.session is not None
     run.session.delete_asset(asset)
+    run.progress.asset_deleted(asset)
     return True
 
 
@@ -197,61 +199,93 @@ def _run_target(run: _Run, item: PlanItem) -> TargetResult:
         )
     assert run.plan.journal is not None
     run.record(run.plan.journal.record_done, target.relpath)
+    pruned = prune_empty_parents(run.plan.dandiset_directory, target.relpath)
+    if pruned:
+        lgr.debug("Removed the directories left empty: %s", ", ".join(pruned))
     if not removed and not deleted:
         return TargetResult(target, TargetStatus.NOTHING_TO_DO, "already gone")
     return TargetResult(target, TargetStatus.DELETED, None, deleted, (), removed)
 
 
 def _finish(future: Future, target: DeletionTarget, run: _Run) -> TargetResult:
-    while True:
-        try:
-            return future.result(timeout=0.1)
-        except FutureTimeout:
-            if run.abandon.is_set():
-                return TargetResult(
-                    target,
-                    TargetStatus.FAILED,
-                    "interrupted twice: its requests in flight were abandoned; the "
-                    "local directory is kept",
-                )
-        except KeyboardInterrupt:  # outside the main thread's handler: wait on
-            run.stop.set()
-        except Exception as exc:  # a bug: the target is not finished
-            lgr.exception("Deleting %s failed", target.relpath)
-            return TargetResult(
-                target, TargetStatus.FAILED, f"{type(exc).__name__}: {exc}"
-            )
+    """The result of a finished target's future (a bug in it fails the target)."""
+    try:
+        return future.result()
+    except Exception as exc:  # a bug: the target is not finished
+        lgr.exception("Deleting %s failed", target.relpath)
+        return TargetResult(target, TargetStatus.FAILED, f"{type(exc).__name__}: {exc}")
+
+
+ABANDONED = (
+    "interrupted twice: its requests in flight were abandoned; the local "
+    "directory is kept"
+)
+
+#: called with each target's result as soon as it is known
+ResultCallback = Callable[[TargetResult], None]
 
 
 class _Lanes:
-    """Up to ``width`` targets in flight; their results, settled in plan order."""
+    """Up to ``width`` targets in flight, sharing the pool of request workers;
+    each result is settled as soon as its target ends."""
 
-    def __init__(self, run: _Run, width: int, pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        run: _Run,
+        width: int,
+        pool: ThreadPoolExecutor,
+        on_result: ResultCallback | None,
+    ) -> None:
         self.run, self.width, self.pool = run, width, pool
-        self.in_flight: deque[tuple[int, PlanItem, Future]] = deque()
+        self.on_result = on_result
+        self.in_flight: dict[Future, tuple[int, PlanItem]] = {}
         self.results: dict[int, TargetResult] = {}
 
-    def ended(self, index: int, target: DeletionTarget, result: TargetResult) -> None:
+    def settled(self, index: int, result: TargetResult) -> None:
         self.results[index] = result
+        self.run.progress.target_ended(result)
+        if self.on_result is not None:
+            try:
+                self.on_result(result)
+            except Exception:
+                lgr.exception(
+                    "Reporting the result of %s failed", result.target.relpath
+                )
+
+    def ended(self, index: int, target: DeletionTarget, result: TargetResult) -> None:
         lgr.debug("%s: %s (%s)", target.relpath, result.status.value, result.reason)
         try:
             self.run.plan.hooks.after_target(target, result)
         except Exception:
             lgr.exception("An after-target hook failed for %s", target.relpath)
+        self.settled(index, result)
 
-    def settle_oldest(self) -> None:
-        index, item, future = self.in_flight.popleft()
-        self.ended(index, item.target, _finish(future, item.target, self.run))
+    def settle_some(self) -> None:
+        """Wait until a target in flight ends (or a second Ctrl-C abandons them)."""
+        while True:
+            try:
+                done, _ = wait(self.in_flight, timeout=0.1, return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:  # outside the main thread's handler: wait on
+                self.run.stop.set()
+                continue
+            if done or self.run.abandon.is_set():
+                break
+        for future in list(done or self.in_flight):
+            index, item = self.in_flight.pop(future)
+            if future.done():
+                result = _finish(future, item.target, self.run)
+            else:
+                result = TargetResult(item.target, TargetStatus.FAILED, ABANDONED)
+            self.ended(index, item.target, result)
 
     def start(self, index: int, item: PlanItem) -> None:
         """Start a target once a lane is free, unless Ctrl-C or a hook stops it."""
         while len(self.in_flight) >= self.width:
-            self.settle_oldest()
+            self.settle_some()
         target = item.target
         if self.run.stopping:
-            self.results[index] = TargetResult(
-                target, TargetStatus.FAILED, f"{self.run.stopping} before it started"
-            )
+            reason = f"{self.run.stopping} before it started"
+            self.settled(index, TargetResult(target, TargetStatus.FAILED, reason))
             return
         try:
             self.run.plan.hooks.before_target(target)
@@ -261,43 +295,60 @@ class _Lanes:
             )
             self.ended(index, target, result)
             return
-        future = self.pool.submit(_run_target, self.run, item)
-        self.in_flight.append((index, item, future))
+        self.in_flight[self.pool.submit(_run_target, self.run, item)] = (index, item)
 
 
-def execute_plan(plan: DeletionPlan) -> DeletionReport:
+def execute_plan(
+    plan: DeletionPlan,
+    on_result: ResultCallback | None = None,
+    progress: DeletionProgress | None = None,
+) -> DeletionReport:
     """Carry out a plan made without ``dry_run``.
 
-    Targets go in plan order; with ``jobs`` > 1 the next target's deletions start
-    while the previous one is verified and removed locally (two targets in
-    flight), so that the ``jobs`` deletion workers stay busy.  The plan's hooks
-    are called from the calling thread, in plan order.  Ctrl-C stops new
-    deletions, lets requests in flight finish, keeps every unfinished target's
-    local directory and returns the partial report (``interrupted``).
+    Targets start in plan order, up to ``jobs`` of them at once; their asset
+    deletions share the ``jobs`` request workers, and each target's final check
+    and local removal run as soon as its own assets are gone, so no target
+    waits for another.  The plan's hooks are called from the calling thread:
+    ``before_target`` in plan order, ``after_target`` as each target ends.
+    Ctrl-C stops new deletions, lets requests in flight finish, keeps every
+    unfinished target's local directory and returns the partial report
+    (``interrupted``).
+
+    Parameters
+    ----------
+    plan
+        A plan made without ``dry_run``.
+    on_result
+        Called from the calling thread with each target's result as soon as it
+        is known (the refused ones first), e.g. to print the report as it grows.
+    progress
+        Told of each asset deleted and each target ended (from worker threads).
 
     Returns
     -------
     DeletionReport
+        The results in plan order.
     """
     if plan.options.dry_run:
         plan.close()
         raise ValueError("A dry-run plan cannot be executed")
     report = plan.report()
     jobs = plan.options.jobs
-    width = 1 if jobs <= 1 else 2
     pool = ThreadPoolExecutor(max_workers=jobs)
-    lanes_pool = ThreadPoolExecutor(max_workers=width)
-    run = _Run(plan, plan.session, pool)
-    lanes = _Lanes(run, width, lanes_pool)
+    lanes_pool = ThreadPoolExecutor(max_workers=jobs)
+    run = _Run(plan, plan.session, pool, progress=progress or DeletionProgress())
+    lanes = _Lanes(run, jobs, lanes_pool, on_result)
     try:
         with _ctrl_c_stops(run.stop, run.abandon):
             for index, item in enumerate(plan.items):
                 if item.verdict is not None:
-                    lanes.results[index] = item.verdict
-                else:
+                    lanes.settled(index, item.verdict)
+            run.progress.deleting(plan.to_delete)
+            for index, item in enumerate(plan.items):
+                if item.verdict is None:
                     lanes.start(index, item)
             while lanes.in_flight:
-                lanes.settle_oldest()
+                lanes.settle_some()
     finally:
         # abandoned requests are not waited for; nothing new starts either way
         for executor in (lanes_pool, pool):

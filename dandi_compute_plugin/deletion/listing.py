@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from ..errors import ArchiveError
+from ..versions import version_directory_of
 from .model import PlannedAsset
 
 lgr = logging.getLogger("dandi.compute")
@@ -113,3 +114,32 @@ def _digest(data: dict[str, Any], zarr: bool) -> str | None:
     if isinstance(value, str) and _DIGEST.fullmatch(value):
         return value
     return None
+
+
+def by_version_directory(results: Iterable[Any], version: str) -> dict[str, list[Any]]:
+    """Sort the results of a listing of a version's assets by version directory.
+
+    The server's ``glob`` filter is looser than the layout rule (it ignores case,
+    and ``*`` matches ``/``): what is not inside a directory of ``version`` by the
+    exact rule is left out.  The results are not checked here: each directory's
+    are checked by :func:`checked_assets`, so that a bad one fails only its own
+    directory.
+
+    Raises
+    ------
+    ArchiveError
+        For a result that is not an asset with a path at all.
+    """
+    groups: dict[str, list[Any]] = {}
+    for data in results:
+        path = data.get("path") if isinstance(data, dict) else None
+        if not isinstance(path, str):
+            raise ArchiveError(
+                f"the server listed something that is not an asset: {str(data)[:80]!r}"
+            )
+        relpath = version_directory_of(path, version)
+        if relpath is None:
+            lgr.debug("Not in a directory of version %s: %s", version, path)
+            continue
+        groups.setdefault(relpath, []).append(data)
+    return groups

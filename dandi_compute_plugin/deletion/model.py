@@ -12,13 +12,13 @@ import enum
 from pathlib import Path
 from typing import Any
 
-from ..versions import VersionDirectory
-from .local import VERIFY_CHOICES
+from ..versions import VersionDirectory, prefix_hint
+from .local import VERIFY_CHOICES, Inventory
 
 #: how many un-uploaded files a refusal names
 MAX_LISTED = 10
 #: how many remote requests run at once by default
-DEFAULT_JOBS = 4
+DEFAULT_JOBS = 16
 #: seconds a request may wait to connect, and then for each answer, by default
 DEFAULT_TIMEOUT = 60.0
 
@@ -36,6 +36,9 @@ class DeletionOptions:
         Plan only; change nothing (needs no API key).
     include_unuploaded
         Do not refuse targets holding local files that the server lacks.
+    include_remote
+        Delete as well the version directories that are on the archive but not
+        in the clone (remote-only); otherwise they are kept and reported.
     verify
         How a local file is found to be on the server: ``digest`` (the same
         dandi-etag or Zarr checksum as the asset at its path) or ``size`` (the
@@ -54,6 +57,7 @@ class DeletionOptions:
     dandi_instance: Any = None
     dry_run: bool = False
     include_unuploaded: bool = False
+    include_remote: bool = False
     verify: str = "digest"
     jobs: int = DEFAULT_JOBS
     timeout: float = DEFAULT_TIMEOUT
@@ -171,6 +175,8 @@ class TargetStatus(enum.StrEnum):
     NOTHING_TO_DO = "nothing-to-do"
     #: would be deleted (dry run only)
     PLANNED = "planned"
+    #: on the archive only, not in the clone: kept (``include_remote`` deletes it)
+    REMOTE_ONLY = "remote-only"
 
 
 @dataclass(frozen=True)
@@ -211,11 +217,13 @@ class TargetResult:
 
     @property
     def ok(self) -> bool:
-        """True when deleted, nothing to do, or (dry run) planned."""
+        """True when deleted, nothing to do, (dry run) planned, or kept because
+        it is on the archive only and remote-only directories were not asked for."""
         return self.status in (
             TargetStatus.DELETED,
             TargetStatus.NOTHING_TO_DO,
             TargetStatus.PLANNED,
+            TargetStatus.REMOTE_ONLY,
         )
 
     def as_record(self) -> dict[str, Any]:
@@ -313,10 +321,17 @@ class DeletionReport:
             counts[r.status.value] = counts.get(r.status.value, 0) + 1
         if not counts:
             text = f"No directory of version {self.version}: nothing to do"
+            text += prefix_hint(self.version)
         else:
             parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
             extra = " (interrupted)" if self.interrupted else ""
             text = f"{len(self.results)} version directories: {parts}{extra}"
+        kept = counts.get(TargetStatus.REMOTE_ONLY.value, 0)
+        if kept:
+            text += (
+                f"; {kept} of them are on the archive only and were kept: the "
+                "version is not retracted there (--include-remote deletes them)"
+            )
         return text + self._scan_errors_text()
 
     def _scan_errors_text(self) -> str:
@@ -329,3 +344,43 @@ class DeletionReport:
             f"directories below them were not looked at: {shown}"
             + (f" and {more} more" if more > 0 else "")
         )
+
+
+@dataclass
+class PlanItem:
+    """A target of a plan: what it holds locally, and a verdict if refused."""
+
+    target: DeletionTarget
+    verdict: TargetResult | None = None
+    #: what the local directory held: the removal touches only that
+    local: Inventory = field(default_factory=Inventory)
+
+    @property
+    def local_mtimes(self) -> dict[str, int | None]:
+        """``{path: mtime_ns}`` of the local files seen (the journal's intents)."""
+        return {f.path: f.mtime_ns for f in self.local.files}
+
+
+class DeletionProgress:
+    """What a run tells as it goes; a base that ignores it all (override).
+
+    The methods may be called from worker threads, concurrently.
+    """
+
+    def planning(self, directories: int) -> None:
+        """The plan starts looking at ``directories`` directories."""
+
+    def planned(self, target: DeletionTarget) -> None:
+        """One directory is planned (listed, its local files verified)."""
+
+    def deleting(self, targets: list[DeletionTarget]) -> None:
+        """The execution starts on ``targets``."""
+
+    def asset_deleted(self, asset: PlannedAsset) -> None:
+        """One remote asset is confirmed gone."""
+
+    def target_ended(self, result: TargetResult) -> None:
+        """One target ended (deleted, failed, ...)."""
+
+    def close(self) -> None:
+        """The run is over."""

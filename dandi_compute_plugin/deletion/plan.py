@@ -19,7 +19,6 @@ Two more sources of targets and of failure:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 import logging
@@ -27,20 +26,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..plugins import PluginHooks
+from ..errors import ArchiveError
+from ..plugins import PluginHooks, check_disabled
 from ..versions import (
     VersionDirectory,
     iter_version_directories,
     validate_version,
-    version_name_matches,
 )
 from .archive import ArchiveSession, describe_error
 from .journal import Journal, journal_path, pending_targets
 from .journal_format import read_records
+from .listing import checked_assets
 from .local import (
     Expected,
     Inventory,
-    check_removable,
     find_unuploaded,
     inventory,
     local_digest,
@@ -49,28 +48,25 @@ from .local import (
 from .model import (
     MAX_LISTED,
     DeletionOptions,
+    DeletionProgress,
     DeletionReport,
     DeletionTarget,
+    PlanItem,
     TargetResult,
     TargetStatus,
+)
+from .targets import (
+    dandiset_id_of,
+    hook_added_directories,
+    journaled_and_gone,
+    remote_only_directories,
+    scan_error_recorder,
 )
 
 lgr = logging.getLogger("dandi.compute")
 
-
-@dataclass
-class PlanItem:
-    """A target of a plan: what it holds locally, and a verdict if refused."""
-
-    target: DeletionTarget
-    verdict: TargetResult | None = None
-    #: what the local directory held: the removal touches only that
-    local: Inventory = field(default_factory=Inventory)
-
-    @property
-    def local_mtimes(self) -> dict[str, int | None]:
-        """``{path: mtime_ns}`` of the local files seen (the journal's intents)."""
-        return {f.path: f.mtime_ns for f in self.local.files}
+#: the remote assets of a version by directory, or why they could not be listed
+Listing = dict[str, list[Any]] | str
 
 
 @dataclass
@@ -143,92 +139,33 @@ def _size(n: int) -> str:
     return f"{n} bytes" if n < 1000 else f"{humanize.naturalsize(n)}, {n} bytes"
 
 
-def _dandiset_id(top: Path) -> str:
-    from dandi.dandiset import Dandiset
-
-    try:
-        identifier = Dandiset(top).identifier
-    except Exception as exc:
-        raise ValueError(f"Cannot read the dandiset id of {top}: {exc}") from None
-    if not identifier:
-        raise ValueError(f"{top}/dandiset.yaml names no dandiset identifier")
-    return identifier
+#: where a target's directory is: in the clone, gone from it after an
+#: interrupted run, on the archive only, or in the clone in a form the scan does
+#: not enter (a symbolic link, below an unreadable directory)
+LOCAL, GONE, REMOTE_ONLY, UNSCANNED = "local", "gone", "remote-only", "unscanned"
 
 
-def _extra_directories(
-    top: Path, version: str, hooks: PluginHooks
-) -> list[VersionDirectory]:
-    """Validate hook-added targets exactly like scanned ones."""
-    extra = []
-    for path in hooks.extra_targets(top, version):
-        rel = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(top)))
-        relpath = rel.as_posix()
-        try:
-            check_removable(top, relpath)
-            vd = VersionDirectory.from_relpath(top, relpath)
-        except (OSError, ValueError, RuntimeError) as exc:
-            lgr.warning("Ignoring the added target %s: %s", path, exc)
-            continue
-        if not version_name_matches(Path(relpath).name, version):
-            lgr.warning("Ignoring the added target %s: not version %s", path, version)
-            continue
-        extra.append(vd)
-    return extra
-
-
-def _journaled_and_gone(
-    top: Path, version: str, found: dict[str, VersionDirectory], pending: set[str]
-) -> list[VersionDirectory]:
-    """Unfinished targets of the journal, of ``version``, gone locally.
-
-    The scan cannot find them any more, yet the journal holds them (and counts
-    their assets as uploaded) until a run finishes them.  A journaled directory
-    that still exists in some form (say, a symbolic link now) is left alone.
-    """
-    gone = []
-    for relpath in sorted(pending):
-        if relpath in found:
-            continue
-        try:
-            vd = VersionDirectory.from_relpath(top, relpath)
-        except ValueError:
-            continue
-        if vd.relpath != relpath or not version_name_matches(
-            relpath.rsplit("/", 1)[-1], version
-        ):
-            continue
-        if not os.path.lexists(vd.path):
-            gone.append(vd)
-    return gone
-
-
-def _scan_error_recorder(top: Path, errors: list[str]) -> Callable[[OSError], None]:
-    def record(exc: OSError) -> None:
-        where = exc.filename
-        if where is not None:
-            where = Path(os.path.relpath(where, top)).as_posix()
-        text = f"{where}: {exc.strerror or exc}"
-        lgr.warning(
-            "Cannot read %s: version directories below it are not deleted", text
-        )
-        errors.append(text)
-
-    return record
-
-
-def _plan_item(plan: DeletionPlan, vd: VersionDirectory, gone: bool) -> PlanItem:
+def _plan_item(
+    plan: DeletionPlan, vd: VersionDirectory, where: str, listed: Listing
+) -> PlanItem:
     """Plan one directory: its local files, its remote assets, the verdicts."""
-    session, journal, verify = plan.session, plan.journal, plan.options.verify
-    assert session is not None and journal is not None
+    journal, verify = plan.journal, plan.options.verify
+    assert journal is not None
     base = DeletionTarget(vd)
     try:
-        local = Inventory() if gone else inventory(plan.dandiset_directory, vd.relpath)
+        local = (
+            Inventory()
+            if where != LOCAL
+            else inventory(plan.dandiset_directory, vd.relpath)
+        )
     except OSError as exc:
         return _failed(base, "cannot read the local directory", exc)
     try:
-        remote = session.assets_under(vd.relpath, metadata=verify == "digest")
-    except Exception as exc:  # requests' errors are OSErrors too: apart
-        reason = session.redact(f"cannot list the remote assets: {describe_error(exc)}")
+        if isinstance(listed, str):
+            raise ArchiveError(listed)
+        remote = checked_assets(listed.get(vd.relpath, ()), vd.relpath + "/")
+    except ArchiveError as exc:
+        reason = f"cannot list the remote assets: {exc}"
         return PlanItem(base, TargetResult(base, TargetStatus.FAILED, reason))
     expected = journal.expected()
     expected.update((a.path, Expected(a.size, a.digest)) for a in remote)
@@ -245,10 +182,34 @@ def _plan_item(plan: DeletionPlan, vd: VersionDirectory, gone: bool) -> PlanItem
         unuploaded=tuple((m.path, m.reason) for m in missing),
     )
     item = PlanItem(target, local=local)
+    if where != LOCAL and where != GONE:
+        item.verdict = _not_in_the_clone(plan, target, where)
+        if item.verdict is not None:
+            return item
     reasons = _refusals(plan, target, local) + _vetoes(plan.hooks, target)
     if reasons:
         item.verdict = TargetResult(target, TargetStatus.REFUSED, "; ".join(reasons))
     return item
+
+
+def _not_in_the_clone(
+    plan: DeletionPlan, target: DeletionTarget, where: str
+) -> TargetResult | None:
+    """The verdict on a directory of the archive that the scan did not find."""
+    if where == UNSCANNED:
+        return TargetResult(
+            target,
+            TargetStatus.REFUSED,
+            "on the archive, and in the clone in a form the scan does not enter (a "
+            "symbolic link, or below a directory it cannot read): kept",
+        )
+    if not plan.options.include_remote:
+        return TargetResult(
+            target,
+            TargetStatus.REMOTE_ONLY,
+            "on the archive only, not in the clone: kept (--include-remote deletes it)",
+        )
+    return None
 
 
 def _failed(target: DeletionTarget, what: str, exc: OSError) -> PlanItem:
@@ -304,6 +265,8 @@ def plan_deletion(
     dandiset_directory: str | Path,
     version: str,
     options: DeletionOptions | None = None,
+    *,
+    progress: DeletionProgress | None = None,
     **changes: Any,
 ) -> DeletionPlan:
     """Find the targets of ``version`` and what deleting each would take.
@@ -321,6 +284,8 @@ def plan_deletion(
         The pipeline version, e.g. ``v1.1.1``.
     options
         How to run (default: :class:`~.model.DeletionOptions` ()).
+    progress
+        Told how many directories are planned, and of each one planned.
     **changes
         Fields of :class:`~.model.DeletionOptions` to set, e.g. ``dry_run=True``.
 
@@ -333,33 +298,53 @@ def plan_deletion(
     options = replace(options or DeletionOptions(), **changes)
     validate_version(version)
     top = Path(dandiset_directory)
+    check_disabled(options.disable_plugins, options.plugins)
     hooks = PluginHooks(options.plugins, options.disable_plugins)
     plan = DeletionPlan(top, version, options, hooks)
     found = {
         vd.relpath: vd
         for vd in iter_version_directories(
-            top, version, _scan_error_recorder(top, plan.scan_errors)
+            top, version, scan_error_recorder(top, plan.scan_errors)
         )
     }
-    for vd in _extra_directories(top, version, hooks):
+    for vd in hook_added_directories(top, version, hooks):
         found.setdefault(vd.relpath, vd)
     # read (and checked) before anything: a damaged journal stops the run here
     pending = pending_targets(read_records(journal_path(top))[1:])
-    gone = _journaled_and_gone(top, version, found, pending)
-    if not found and not gone:
-        return plan
-    plan.dandiset_id = _dandiset_id(top)
+    gone = journaled_and_gone(top, version, found, pending)
+    plan.dandiset_id = dandiset_id_of(top)
     try:
         _open_archive_and_journal(plan)
         assert plan.journal is not None
         # read again under the lock: another run may have finished some meanwhile
         gone_paths = {vd.relpath for vd in gone} & plan.journal.pending_targets
+        listed = _list_version(plan)
+        where = dict.fromkeys(found, LOCAL) | dict.fromkeys(gone_paths, GONE)
         found.update((vd.relpath, vd) for vd in gone if vd.relpath in gone_paths)
-        _plan_items(plan, sorted(found.values(), key=lambda v: v.relpath), gone_paths)
+        if not isinstance(listed, str):
+            extra, unscanned = remote_only_directories(top, set(listed) - set(found))
+            for vd, kind in [(v, REMOTE_ONLY) for v in extra] + [
+                (v, UNSCANNED) for v in unscanned
+            ]:
+                found[vd.relpath], where[vd.relpath] = vd, kind
+        directories = sorted(found.values(), key=lambda v: v.relpath)
+        _plan_items(plan, directories, where, listed, progress or DeletionProgress())
     except BaseException:
         plan.close()
         raise
     return plan
+
+
+def _list_version(plan: DeletionPlan) -> Listing:
+    """The remote assets of the version's directories, or why they could not
+    be listed (every target then fails)."""
+    assert plan.session is not None
+    try:
+        return plan.session.assets_of_version(
+            plan.version, metadata=plan.options.verify == "digest"
+        )
+    except Exception as exc:  # requests' errors are OSErrors too: apart
+        return plan.session.redact(describe_error(exc))
 
 
 def _open_archive_and_journal(plan: DeletionPlan) -> None:
@@ -383,15 +368,25 @@ def _open_archive_and_journal(plan: DeletionPlan) -> None:
 
 
 def _plan_items(
-    plan: DeletionPlan, directories: list[VersionDirectory], gone: set[str]
+    plan: DeletionPlan,
+    directories: list[VersionDirectory],
+    where: dict[str, str],
+    listed: Listing,
+    progress: DeletionProgress,
 ) -> None:
-    """Plan every directory, ``jobs`` at once."""
+    """Plan every directory, ``jobs`` at once (local digests are the work)."""
+
+    def plan_one(vd: VersionDirectory) -> PlanItem:
+        item = _plan_item(plan, vd, where[vd.relpath], listed)
+        progress.planned(item.target)
+        return item
+
+    progress.planning(len(directories))
     pool = ThreadPoolExecutor(max_workers=plan.options.jobs)
     try:
-        plan.items = list(
-            pool.map(lambda vd: _plan_item(plan, vd, vd.relpath in gone), directories)
-        )
-    except BaseException:  # Ctrl-C: the listings not started are not waited for
+        plan.items.extend(pool.map(plan_one, directories))
+    except BaseException:  # Ctrl-C: the plans not started are not waited for
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+    plan.items.sort(key=lambda i: i.target.relpath)

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DeletionIncomplete
-from .execute import execute_plan
+from .execute import ResultCallback, execute_plan
 from .model import (
     DEFAULT_JOBS,
     DEFAULT_TIMEOUT,
     DeletionOptions,
+    DeletionProgress,
     DeletionReport,
     TargetResult,
     TargetStatus,
@@ -30,6 +31,8 @@ def run_deletion(
     options: DeletionOptions | None = None,
     *,
     confirm: Callable[[DeletionPlan], bool] | None = None,
+    on_result: ResultCallback | None = None,
+    progress: DeletionProgress | None = None,
     **changes: Any,
 ) -> DeletionReport:
     """Plan, confirm and carry out the deletion of a pipeline version.
@@ -41,12 +44,18 @@ def run_deletion(
     confirm
         Called with the plan when there is something to delete (not for a dry
         run); returning False refuses every target ("not confirmed").
+    on_result, progress
+        As for :func:`~.execute.execute_plan` (``progress`` also hears of the
+        planning); ``on_result`` is not called for a dry run or a plan with
+        nothing to delete: the report has every result.
 
     Returns
     -------
     DeletionReport
     """
-    plan = plan_deletion(dandiset_directory, version, options, **changes)
+    plan = plan_deletion(
+        dandiset_directory, version, options, progress=progress, **changes
+    )
     if plan.options.dry_run or not plan.to_delete:
         plan.close()
         return plan.report()
@@ -58,7 +67,7 @@ def run_deletion(
                     item.target, TargetStatus.REFUSED, "not confirmed"
                 )
         return plan.report()
-    return execute_plan(plan)
+    return execute_plan(plan, on_result, progress)
 
 
 def delete_dandiset_version(

@@ -31,6 +31,21 @@ _FORBIDDEN = ("/", "\\", "\x00")
 NAME_MAX = 255
 
 
+def prefix_hint(version: str) -> str:
+    """A hint for a VERSION written with its directory's ``version-`` prefix.
+
+    Returns
+    -------
+    str
+        `` (VERSION is given without 'version-': did you mean 'v1.1.1'?)``, or
+        "" when ``version`` does not start with ``version-``.
+    """
+    if not version.startswith(VERSION_PREFIX) or version == VERSION_PREFIX:
+        return ""
+    bare = version[len(VERSION_PREFIX) :]
+    return f" (VERSION is given without {VERSION_PREFIX!r}: did you mean {bare!r}?)"
+
+
 def validate_version(version: str) -> str:
     """Check that ``version`` can name a pipeline version and return it unchanged.
 

@@ -81,6 +81,30 @@ def tree_state(root: Path, skip: Iterable[str] = ()) -> dict[str, str]:
     return state
 
 
+def after_removal(before: dict[str, str], removed: Iterable[str]) -> dict[str, str]:
+    """What :func:`tree_state` should show once the directories ``removed`` are
+    gone, with the parents they left empty, up to ``derivatives/dandiset-*``."""
+    gone = tuple(r.rstrip("/") for r in removed)
+    kept = {
+        k: v
+        for k, v in before.items()
+        if not any(k == g or k.startswith(g + "/") for g in gone)
+    }
+    while True:
+        emptied = {
+            k
+            for k, v in kept.items()
+            if v == "dir"
+            and k.startswith("derivatives/")
+            and k.count("/") >= 2
+            and any(g.startswith(k + "/") for g in gone)
+            and not any(o.startswith(k + "/") for o in kept)
+        }
+        if not emptied:
+            return kept
+        kept = {k: v for k, v in kept.items() if k not in emptied}
+
+
 def under(paths: Iterable[str], prefix: str) -> list[str]:
     """The paths below directory ``prefix``."""
     return [p for p in paths if p.startswith(prefix.rstrip("/") + "/")]

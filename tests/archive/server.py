@@ -11,7 +11,9 @@ Shapes follow dandi-archive's views and serializers (``dandiapi/api/views``):
 - ``GET /api/dandisets/{id}/versions/{v}/assets/``: ``LazyPagination`` (``count``
   on page 1 only, ``next``/``previous`` absolute links, ``page_size`` <= 1000), the
   ``path`` filter a case-*insensitive* prefix (``istartswith``), except that a path
-  naming one asset exactly returns only that asset;
+  naming one asset exactly returns only that asset; the ``glob`` filter as the
+  archive applies it: the pattern escaped as a regular expression, then each ``*``
+  matching anything (``/`` too), the whole path, case-*insensitively*;
 - ``GET .../assets/{asset_id}/`` (metadata), ``.../info/``, ``GET /api/assets/{id}/``;
 - ``DELETE .../assets/{asset_id}/``: 401 without a key, 403 for a non-owner, 405 on a
   published version, 404 when the asset is not in the version, else 204.
@@ -490,6 +492,12 @@ class _Handler(BaseHTTPRequestHandler):
             rows = exact or [
                 a for a in rows if a["path"].lower().startswith(prefix.lower())
             ]
+        glob = one("glob")
+        if glob is not None:
+            pattern = re.compile(
+                "^" + re.escape(glob).replace("\\*", ".*") + "$", re.IGNORECASE
+            )
+            rows = [a for a in rows if pattern.match(a["path"])]
         order = one("order")
         if order:
             rows.sort(key=lambda a: a[order.lstrip("-")], reverse=order.startswith("-"))

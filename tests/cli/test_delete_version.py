@@ -19,7 +19,15 @@ import time
 import pytest
 
 from ..archive import FakeArchive
-from ..archive.clones import DANDISET, KEY, many_versions, seed, tree_state, under
+from ..archive.clones import (
+    DANDISET,
+    KEY,
+    after_removal,
+    many_versions,
+    seed,
+    tree_state,
+    under,
+)
 from ..archive.fixtures import cli_env
 from ..conftest import dandi_executable, run_dandi
 from ..records import example_paths
@@ -162,19 +170,19 @@ def test_deletes_remote_then_local_and_nothing_else(
     )
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [(r["path"], r["status"], r["deleted_assets"]) for r in records] == [
-        (t, "deleted", 3) for t in TARGETS
+    # written as each directory ends: in the order they end
+    assert sorted((r["path"], r["status"], r["deleted_assets"]) for r in records) == [
+        (t, "deleted", 3) for t in sorted(TARGETS)
     ]
     assert archive.paths(DANDISET) == sorted(kept_paths())
     # published assets stay: only the draft changes
     assert archive.paths(DANDISET, "published") == sorted(example_paths())
     for t in TARGETS:
         assert not (clone / t).exists()
-    assert tree_state(clone) == {
-        k: v
-        for k, v in before.items()
-        if not any(k == t or k.startswith(t + "/") for t in TARGETS)
-    }
+    # the parents left empty go too, up to derivatives/dandiset-*
+    kept = after_removal(before, TARGETS)
+    assert tree_state(clone) == kept
+    assert "derivatives/dandiset-000363" in kept  # the dandiset-* directories stay
     assert not (clone / ".dandi-compute" / "delete-journal.jsonl").exists()
     assert all(
         r.authorization == f"token {KEY}" for r in archive.log if r.method == "DELETE"
@@ -368,6 +376,9 @@ def test_ctrl_c_stops_new_deletions_and_keeps_local_directories(
     assert len(records) == 3
     assert {r["status"] for r in records} == {"failed"}
     assert all("interrupted" in r["reason"] for r in records)
+    # written as each directory ends: the one never started is not the last
+    records.sort(key=lambda r: r["reason"] == "interrupted before it started")
+    assert [r["reason"] for r in records].count("interrupted before it started") == 1
     assert records[2]["reason"] == "interrupted before it started"
     # the two requests in flight finished, nothing else was sent
     assert sum(r["deleted_assets"] for r in records) == 2
@@ -497,7 +508,7 @@ def test_nothing_waits_forever_for_the_server(
     paths = many_versions(3, 2)
     clone = seed(archive, tmp_path / "clone", paths)
     targets = sorted({p.split("/params-")[0] for p in paths if "v1.1.1/" in p})
-    # one DELETE and one listing (the second target's) never answered
+    # one DELETE and one listing (the second target's check) never answered
     archive.fail("DELETE", hold=99, times=1, hold_timeout=120)
     archive.fail(
         "GET",
@@ -515,7 +526,8 @@ def test_nothing_waits_forever_for_the_server(
     assert proc.returncode == 1 and time.monotonic() - started < 60, proc.stderr
     records = {r["path"]: r for r in json.loads(proc.stdout)}
     assert records[targets[1]]["status"] == "failed"
-    assert "cannot list the remote assets" in records[targets[1]]["reason"]
+    assert "cannot confirm the remote deletion" in records[targets[1]]["reason"]
+    assert "timed out" in records[targets[1]]["reason"]
     failed = [r for r in records.values() if r["failed_assets"]]
     assert len(failed) == 1 and "timed out" in failed[0]["failed_assets"][0]["error"]
     archive.clear_faults()

@@ -276,8 +276,9 @@ def test_progress_line_on_a_terminal(
         proc.stdout.decode()
         == f"300 assets, {sum(r['contentSize'] for r in recs)} bytes\n"
     )
-    assert f"assets.jsonld of {server.url(PATH)}:" in tty_text
-    assert "/s" in tty_text and "kB of" in tty_text
+    # tqdm's bar: the bytes so far of the whole, and the rate
+    assert "Downloading assets.jsonld:" in tty_text and "%|" in tty_text
+    assert "B/s]" in tty_text and f"/{len(dumps(recs)) / 1000:.0f}k" in tty_text
 
 
 def test_index_timeout_from_the_option_and_the_environment(

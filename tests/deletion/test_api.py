@@ -31,7 +31,14 @@ from dandi_compute_plugin.errors import (
 )
 
 from ..archive import FakeArchive
-from ..archive.clones import DANDISET, many_versions, seed, tree_state, under
+from ..archive.clones import (
+    DANDISET,
+    after_removal,
+    many_versions,
+    seed,
+    tree_state,
+    under,
+)
 from ..archive.fixtures import NULL_KEYRING
 from ..conftest import run_dandi, subprocess_env
 from ..records import asset_record, version_files
@@ -99,12 +106,7 @@ def test_unuploaded_files_refuse_their_target_before_anything_is_touched(
     # refused targets: untouched on both sides
     for sub in "ABC":
         assert under(keyed.paths(DANDISET), vdir(sub=sub)) == sorted(files(sub=sub))
-    kept = {
-        k: v
-        for k, v in before.items()
-        if not k.startswith((vdir(sub="D"), vdir(sub="E")))
-    }
-    assert tree_state(clone) == kept
+    assert tree_state(clone) == after_removal(before, [vdir(sub="D"), vdir(sub="E")])
     ids = {keyed.asset_ids(DANDISET).get(p) for p in a + b + c}
     assert not any(
         r.path.rstrip("/").rsplit("/", 1)[-1] in ids
@@ -359,13 +361,17 @@ def test_a_dandiset_missing_on_the_server_is_an_error(
     assert tree_state(clone) == before and keyed.count("DELETE") == 0
 
 
-def test_no_version_directory_means_no_request(
-    archive: FakeArchive, tmp_path: Path
+def test_no_version_directory_anywhere_is_one_listing_and_nothing_to_do(
+    keyed: FakeArchive, tmp_path: Path
 ) -> None:
-    clone = seed(archive, tmp_path / "clone", files(sub="A"))
-    report = run_deletion(clone, "v9", dandi_instance=archive.url)
-    assert report.results == [] and report.exit_code == 0
-    assert archive.log == []
+    clone = seed(keyed, tmp_path / "clone", files(sub="A"))
+    for dry_run in (True, False):
+        before = keyed.count("GET", "/assets/$")
+        report = run_deletion(clone, "v9", dandi_instance=keyed.url, dry_run=dry_run)
+        assert report.results == [] and report.exit_code == 0
+        assert report.summary() == "No directory of version v9: nothing to do"
+        assert keyed.count("GET", "/assets/$") == before + 1
+    assert keyed.count("DELETE") == 0
 
 
 def test_a_target_gone_before_its_turn_is_nothing_to_do(

@@ -269,7 +269,7 @@ def test_disabled_plugins_do_not_run(
         disable_plugins=["VetoDouble"],
     )
     assert all(r.status.value == "planned" for r in report.results)
-    monkeypatch.setenv("DANDI_COMPUTE_DISABLE_PLUGINS", "VetoNoSession, other")
+    monkeypatch.setenv("DANDI_COMPUTE_DISABLE_PLUGINS", "VetoNoSession, ")
     report = run_deletion(
         clone,
         "v1.1.1",

@@ -21,7 +21,14 @@ import time
 from typing import Any
 
 from ..archive import FakeArchive
-from ..archive.clones import DANDISET, many_versions, seed, tree_state, under
+from ..archive.clones import (
+    DANDISET,
+    after_removal,
+    many_versions,
+    seed,
+    tree_state,
+    under,
+)
 from ..archive.fixtures import cli_env
 from ..conftest import dandi_executable
 from ..records import version_files
@@ -187,9 +194,14 @@ class World:
         """Outside the version directories, nothing changed, here and remotely;
         inside them, nothing but removals (no file changed, none appeared)."""
         now = tree_state(self.clone, skip=[JOURNAL])
-        assert {k: v for k, v in now.items() if not inside(k, self.targets)} == {
-            k: v for k, v in self.tree.items() if not inside(k, self.targets)
-        }
+        outside = {k: v for k, v in now.items() if not inside(k, self.targets)}
+        before = {k: v for k, v in self.tree.items() if not inside(k, self.targets)}
+        assert outside == {k: before[k] for k in outside}
+        # what went outside them: only parents of targets they left empty
+        for k in before.keys() - outside.keys():
+            assert before[k] == "dir" and k.count("/") >= 2, k
+            assert any(t.startswith(k + "/") for t in self.targets), k
+            assert not any(o.startswith(k + "/") for o in now), k
         assert all(self.tree.get(k) == v for k, v in now.items())
         draft = self.archive.paths(DANDISET)
         assert [p for p in draft if not inside(p, self.targets)] == [
@@ -207,9 +219,7 @@ class World:
         assert not (self.clone / JOURNAL / "delete-journal.jsonl").exists(), (
             "a stale journal is left behind"
         )
-        assert tree_state(self.clone) == {
-            k: v for k, v in self.tree.items() if not inside(k, self.targets)
-        }
+        assert tree_state(self.clone) == after_removal(self.tree, self.targets)
         self.on_converged()
 
     def rerun_converges(self, remote_before: int) -> Result:
@@ -273,8 +283,8 @@ class Snapshot:
         gone = removed if remote_removed is None else remote_removed
         for i, (root, before) in enumerate(zip(self.roots, self.trees, strict=True)):
             expected = before
-            if i == 0:
-                expected = {k: v for k, v in before.items() if not inside(k, removed)}
+            if i == 0:  # the parents the removal left empty go too
+                expected = after_removal(before, removed)
                 assert not any(os.path.lexists(root / r) for r in removed)
             assert tree_state(root, skip=[JOURNAL]) == expected, root
         assert self.archive.paths(DANDISET) == [

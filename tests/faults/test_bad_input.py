@@ -11,6 +11,7 @@ unreadable directories) are in ``test_bad_tree.py``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 import re
 
@@ -99,7 +100,8 @@ def test_glob_characters_are_literal(
     proc = run_dandi("compute", "delete-version", str(clone), "*", *args, env=env)
     assert (proc.returncode, proc.stdout.strip()) == (0, "[]"), proc.stderr
     assert "No directory of version *: nothing to do" in proc.stderr
-    assert keyed.log == []  # not even the server was asked
+    # the server's glob filter takes the '*' as a wildcard; the exact rule does not
+    assert keyed.count("GET", "/assets/$") == 1 and keyed.count("DELETE") == 0
     snap.assert_only_removed()
 
     proc = run_dandi("compute", "delete-version", str(clone), "v1.*", *args, env=env)
@@ -158,11 +160,16 @@ def test_derivatives_a_symbolic_link_to_elsewhere(
     snap = bad_input.snapshot(keyed, clone, elsewhere)
     proc = run_dandi(
         "compute", "delete-version", str(clone), "v1.1.1", "-i", keyed.url,
-        "--yes", "-f", "json", env=cli_env(keyed, tmp_path),
+        "--yes", "--include-remote", "-f", "json", env=cli_env(keyed, tmp_path),
     )  # fmt: skip
-    assert (proc.returncode, proc.stdout.strip()) == (0, "[]"), proc.stderr
+    # refused even with --include-remote: the clone may hold its files
+    assert proc.returncode == 1, proc.stderr
     assert "derivatives is a symbolic link: not followed" in proc.stderr
-    assert "nothing to do" in proc.stderr
-    assert keyed.log == []
+    # the archive has the version's directory, the clone only through the link
+    [record] = json.loads(proc.stdout)
+    assert record["status"] == "refused", record
+    assert "symbolic link" in record["reason"]
+    assert record["remote_assets"] == len(paths)
+    assert keyed.count("DELETE") == 0
     snap.assert_only_removed()
-    bad_input.ended("skipped with a warning (link not followed), exit 0")
+    bad_input.ended("link not followed; the archive's directory refused, exit 1")

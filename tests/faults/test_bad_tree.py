@@ -52,7 +52,7 @@ def test_version_directories_that_are_links_into_and_out_of_the_tree(
         vdir("Lin"): None,  # ... to a directory of another version
         vdir("Ltarget"): None,  # ... to a real directory of the version itself
     }
-    # the server has assets below the links' paths too: they are not targets
+    # the server has assets below the links' paths too: refused, never deleted
     below_links = [f"{link}/output/a.json" for link in links]
     paths = files("A") + files("B") + files("K", "v1.1.10")
     clone = seed(keyed, tmp_path / "clone", paths, remote_only=below_links)
@@ -64,15 +64,20 @@ def test_version_directories_that_are_links_into_and_out_of_the_tree(
     snap = bad_input.snapshot(keyed, clone, outside)
     with caplog.at_level("WARNING", logger="dandi.compute"):
         report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
-    assert [(r.target.relpath, r.status.value) for r in report.results] == [
-        (vdir("A"), "deleted"),
-        (vdir("B"), "deleted"),
-    ]
+    assert sorted((r.target.relpath, r.status.value) for r in report.results) == sorted(
+        [(vdir("A"), "deleted"), (vdir("B"), "deleted")]
+        + [(link, "refused") for link in links]
+    )
+    for result in report.results:
+        if result.status.value == "refused":
+            assert "symbolic link" in (result.reason or "")
+            assert result.deleted_assets == 0 and len(result.target.assets) == 1
+    assert report.exit_code == 1
     for link in links:
         assert f"Not following the symbolic link {clone / link}" in caplog.text
     snap.assert_only_removed([vdir("A"), vdir("B")])  # the links stay, dangling or not
     assert all((clone / link).is_symlink() for link in links)
-    bad_input.ended("links skipped with a warning; real directories deleted")
+    bad_input.ended("links skipped with a warning and refused; real dirs deleted")
 
 
 SWAPS = ["link-out-of-the-tree", "link-into-the-tree", "parent-link"]
@@ -93,7 +98,7 @@ def test_a_directory_swapped_for_a_link_during_the_run(
         "GET",
         r"/assets/$",
         query=re.escape(f"path={vdir('A')}/"),
-        after=1,
+        after=0,  # the plan lists the whole version at once: this is the check
         times=1,
         hold=99,
         hold_timeout=60,
@@ -190,8 +195,12 @@ def test_an_unreadable_directory(
     records = {r["path"]: r for r in json.loads(proc.stdout)}
     assert sorted(p for p, r in records.items() if r["status"] == "deleted") == expected
     rel = locked.relative_to(clone).as_posix()
-    if where == "above-one":  # not a target: the summary says why the run failed
-        assert len(records) == 2
+    if where == "above-one":  # the summary says why the run failed
+        assert len(records) == 3
+        # the archive has the directory below: refused, its content unknown
+        hidden = records[vdir("C", ds="000002")]
+        assert hidden["status"] == "refused" and hidden["deleted_assets"] == 0
+        assert "below a directory it cannot read" in hidden["reason"]
         assert "1 directories could not be read" in proc.stderr
         assert f"{rel}: Permission denied" in proc.stderr
     else:

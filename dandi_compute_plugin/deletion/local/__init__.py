@@ -1,7 +1,7 @@
 """The local side of a deletion: inventory, the un-uploaded check, the removal."""
 
 from .inventory import Inventory, LocalFile, Stamp, inventory, mount_points
-from .removal import check_removable, remove_vetted
+from .removal import check_removable, prune_empty_parents, remove_vetted
 from .verify import (
     CONTENT_DIFFERS,
     VERIFY_CHOICES,
@@ -26,5 +26,6 @@ __all__ = [
     "local_digest",
     "mount_points",
     "needs_digest",
+    "prune_empty_parents",
     "remove_vetted",
 ]

@@ -176,3 +176,47 @@ class _Pruner:
             self.left.append(f"{rel} (changed since the plan)")
             return
         os.unlink(name, dir_fd=fd)
+
+
+def prune_empty_parents(top: str | Path, relpath: str) -> list[str]:
+    """Remove the parents of a removed version directory that it left empty.
+
+    From the version directory's parent up to, but not including,
+    ``derivatives/dandiset-*``: each is removed with ``rmdir`` (which never
+    removes a directory holding anything), through descriptors opened without
+    following links; the first that stays ends the pruning.
+
+    Parameters
+    ----------
+    top
+        The dandiset's top directory.
+    relpath
+        The removed version directory, POSIX, relative to ``top``.
+
+    Returns
+    -------
+    list of str
+        The directories removed, deepest first, relative to ``top``.
+    """
+    try:
+        parts = version_directory_parts(relpath)
+    except ValueError as exc:
+        raise UnsafePathError(str(exc)) from None
+    fds = [os.open(os.path.realpath(top), _DIR_FLAGS)]
+    removed: list[str] = []
+    try:
+        # fds[i] is the directory holding parts[i]
+        for part in parts[:-2]:
+            fds.append(os.open(part, _DIR_FLAGS, dir_fd=fds[-1]))
+        for i in range(len(parts) - 2, 1, -1):
+            try:
+                os.rmdir(parts[i], dir_fd=fds[i])
+            except OSError:  # not empty, gone already, a mount point: it stays
+                break
+            removed.append("/".join(parts[: i + 1]))
+    except OSError:  # a parent gone or replaced meanwhile: nothing to prune
+        pass
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return removed
