@@ -30,7 +30,7 @@ from ..archive.clones import (
 )
 from ..archive.fixtures import cli_env
 from ..conftest import dandi_executable, run_dandi
-from ..records import example_paths
+from ..records import asset_record, example_paths
 
 V1 = (
     "derivatives/dandiset-000233/sub-CGM3/ses-CGM3/pipeline-aind+ephys/"
@@ -552,3 +552,81 @@ def test_an_archive_that_cannot_be_reached_ends_the_run_at_once(
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0]
     assert "Nothing was changed" in errors[0] and "Traceback" not in proc.stderr
+
+
+def test_progress_on_a_terminal_then_the_report(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    code, text = _pty_run(archive, clone, cli_env(archive, tmp_path), b"y\n")
+    assert code == 0, text
+    planning, deleting = text.find("Planning:"), text.find("Deleting:")
+    assert 0 <= planning < text.find("[y/N]") < deleting, text
+    assert "/15 [" in text and "asset" in text and "of 5 directories" in text
+    report = text.rindex('"status": "deleted"')
+    assert deleting < report and text.count('"status": "deleted"') == 5
+
+
+def test_records_stream_in_a_pipe_before_the_run_ends(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    last = sorted(TARGETS)[-1]
+    ids = [
+        i for p, i in archive.asset_ids(DANDISET).items() if p.startswith(last + "/")
+    ]
+    held = archive.fail("DELETE", "|".join(ids), hold=99, hold_timeout=120)
+    env = cli_env(archive, tmp_path)
+    proc = start(
+        command(archive, clone, "--yes", "-J", "2", "-f", "json_lines"), tmp_path, env
+    )
+    try:
+        wait_for_text(tmp_path / "out", '"status": "deleted"')
+        assert proc.poll() is None  # the last directory's deletions still wait
+        streamed = (tmp_path / "out").read_text().count("\n")
+        archive.accounting.release()
+        assert proc.wait(timeout=120) == 0, (tmp_path / "err").read_text()
+    finally:
+        proc.kill()
+    assert held.hits == len(ids) == 3  # the last directory's were held meanwhile
+    assert 1 <= streamed < 5
+    records = [json.loads(x) for x in (tmp_path / "out").read_text().splitlines()]
+    assert sorted(r["path"] for r in records) == sorted(TARGETS)
+    err = (tmp_path / "err").read_text()
+    assert "%|" not in err and "Deleting" not in err  # no bars in a pipe
+
+
+def test_every_report_field_and_the_prompt_totals(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    remote = {p: asset_record(p)["contentSize"] for p in example_paths()}
+    env = cli_env(archive, tmp_path)
+    proc = delete(archive, clone, "--dry-run", "-f", "json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    for rec in json.loads(proc.stdout):
+        target = rec["path"]
+        local = [f for f in (clone / target).rglob("*") if f.is_file()]
+        mine = {p: s for p, s in remote.items() if p.startswith(target + "/")}
+        parts = target.split("/")
+        assert rec["dandiset"] == parts[1].removeprefix("dandiset-")
+        assert rec["version"] == parts[-1].removeprefix("version-")
+        assert rec["local_files"] == len(local)
+        assert rec["local_bytes"] == sum(f.stat().st_size for f in local)
+        assert rec["remote_assets"] == len(mine)
+        assert rec["remote_bytes"] == sum(mine.values())
+        assert (rec["status"], rec["deleted_assets"], rec["local_removed"]) == (
+            "planned",
+            0,
+            False,
+        )
+        assert rec["unuploaded"] == [] and rec["unuploaded_count"] == 0
+    code, text = _pty_run(archive, clone, env, b"n\n")
+    total_remote = sum(
+        s for p, s in remote.items() if any(p.startswith(t + "/") for t in TARGETS)
+    )
+    total_local = sum(
+        f.stat().st_size for t in TARGETS for f in (clone / t).rglob("*") if f.is_file()
+    )
+    remote_text = re.search(r"15 remote assets \(([^)]*)\)", text)
+    local_text = re.search(r"15 local files \(([^)]*)\)", text)
+    assert remote_text and remote_text.group(1).endswith(f"{total_remote} bytes")
+    assert local_text and local_text.group(1).endswith(f"{total_local} bytes")
+    assert code == 1
