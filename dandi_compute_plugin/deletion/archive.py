@@ -36,6 +36,9 @@ from .secrets import hide_in_logs, redact
 
 lgr = logging.getLogger("dandi.compute")
 
+#: assets per page of a listing: the archive's largest (it gives 100 unasked)
+PAGE_SIZE = "1000"
+
 
 class _TimeoutAdapter(requests.adapters.HTTPAdapter):
     """Bounds every request of a session: ``timeout`` to connect and for each
@@ -308,7 +311,7 @@ class ArchiveSession:
             When the listing fails (after dandi's retries).
         """
         prefix = relpath.rstrip("/") + "/"
-        params = {"path": prefix, "order": "path"}
+        params = {"path": prefix, "order": "path", "page_size": PAGE_SIZE}
         if metadata:
             params["metadata"] = "true"
         results = self._pages(f"{self.dandiset.version_api_path}assets/", params)
@@ -332,6 +335,7 @@ class ArchiveSession:
         params = {
             "glob": f"{DERIVATIVES}/{DANDISET_PREFIX}*/{VERSION_PREFIX}{version}*",
             "order": "path",
+            "page_size": PAGE_SIZE,
         }
         if metadata:
             params["metadata"] = "true"

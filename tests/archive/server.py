@@ -68,6 +68,9 @@ class FakeArchive:
         Seconds added to every request.
     page_size
         The asset listing's page size when the request names none.
+    max_page_size
+        The largest page it gives whatever the request names (the archive's:
+        1000).
     next_origin
         When set (``http://host:port``), the listing's ``next`` links point
         there: a server sending the client elsewhere.
@@ -84,6 +87,7 @@ class FakeArchive:
     ) -> None:
         self.latency = latency
         self.page_size = 100
+        self.max_page_size = 1000
         self.next_origin: str | None = None
         self.tokens = dict(
             tokens if tokens is not None else {"secret-key-0123": "owner"}
@@ -503,7 +507,8 @@ class _Handler(BaseHTTPRequestHandler):
             rows.sort(key=lambda a: a[order.lstrip("-")], reverse=order.startswith("-"))
         try:
             page = int(one("page", "1"))
-            size = min(int(one("page_size", str(self.archive.page_size))), 1000)
+            size = int(one("page_size", str(self.archive.page_size)))
+            size = min(size, self.archive.max_page_size)
         except ValueError:
             return self._send(404, {"detail": "Invalid page."})
         chunk = rows[(page - 1) * size : page * size]

@@ -156,7 +156,7 @@ def test_redact_and_describe_error() -> None:
 
 def test_a_next_page_elsewhere_is_not_followed(keyed: FakeArchive, tmp_path: Path):
     seed(keyed, tmp_path / "clone", paths())
-    keyed.page_size = 1  # every asset on a page of its own
+    keyed.page_size = keyed.max_page_size = 1  # every asset on a page of its own
     s = session(keyed, authenticate=True)
     expected = sorted(p for p in paths() if p.startswith(VDIR + "/"))
     assert [a.path for a in s.assets_under(VDIR)] == expected  # pages followed
