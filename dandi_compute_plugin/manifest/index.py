@@ -210,16 +210,17 @@ class IndexBuilder:
         rows = self.rows
         if not rows:
             return
-        chunk = "".join([f"{p}\x00{d}\x00{s}\x00{c}\x00" for p, d, s, c in rows])
         if self._hashes is not None:
             self._hashes.update(map(hash, map(itemgetter(0), rows)))
         self.count += len(rows)
+        if self.data is not None or self.sink is not None:  # else: counted only
+            chunk = "".join([f"{p}\x00{d}\x00{s}\x00{c}\x00" for p, d, s, c in rows])
+            data = chunk.encode("utf-8")
+            if self.data is not None:
+                self.data += data
+            if self.sink is not None:
+                self.sink(data)
         rows.clear()
-        data = chunk.encode("utf-8")
-        if self.data is not None:
-            self.data += data
-        if self.sink is not None:
-            self.sink(data)
         if self.offsets_sink is not None:
             self.offsets_sink(self.offsets[self._sent :].tobytes())
         if self.keep:

@@ -32,7 +32,8 @@ from ..errors import ManifestFormatError
 #: how deep a record may nest: the record is level 1, its fields' objects and
 #: arrays level 2, and so on (dandischema's records stay under 20)
 MAX_NESTING = 64
-#: the window grows to at least this many bytes before records are decoded
+#: the window grows to at least this many bytes before records are decoded, and
+#: is refilled when less than a quarter of that is left of it
 WINDOW = 1 << 18
 _BLOCK_BITS = 12
 _BLOCK = 1 << _BLOCK_BITS
@@ -198,6 +199,10 @@ class RecordSplitter:
             # the usual case inline (this loop is the parse's hot path): a whole
             # record in the window, ASCII, few brackets; the rest in _record
             self.count += 1
+            if len(self._text) - self._pos < WINDOW >> 2 and not self._eof:
+                # refill before a record can cross the window's end: a failed
+                # decoding costs a scan of the window for its line number
+                self._fill()
             text, start = self._text, self._pos
             try:
                 value, end = scan(text, start)
