@@ -32,8 +32,11 @@ def dandi_executable() -> str:
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for subprocesses: no version check, no plugin switch-off."""
-    env = {k: v for k, v in os.environ.items() if k != "DANDI_DISABLE_PLUGINS"}
+    """The environment for subprocesses: no version check, no plugin switch-off,
+    and standard output buffered in a pipe as users have it (no
+    ``PYTHONUNBUFFERED``, which would hide a missing flush)."""
+    dropped = ("DANDI_DISABLE_PLUGINS", "PYTHONUNBUFFERED")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env["DANDI_NO_ET"] = "1"
     env.update(extra)
     return env

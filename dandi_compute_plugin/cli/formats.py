@@ -139,13 +139,16 @@ class RecordWriter:
             self._out.__enter__()
 
     def write(self, record: dict[str, Any]) -> None:
-        """Write one record."""
+        """Write one record; a line of ``auto`` or ``json_lines`` reaches a pipe
+        at once (standard output is otherwise buffered there)."""
         if self._out is None:
             click.echo(escape_control(self.line(record)))
         elif self.format == "pyout":  # pyout shows None as "None": an empty cell
             self._out({k: _cell(v) for k, v in record.items()})
         else:
             self._out(record)
+            if self.format == "json_lines":
+                sys.stdout.flush()
         self.count += 1
 
     def close(self, complete: bool = True) -> None:
