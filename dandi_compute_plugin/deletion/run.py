@@ -77,6 +77,7 @@ def delete_dandiset_version(
     dandi_instance: Any = None,
     dry_run: bool = False,
     include_unuploaded: bool = False,
+    include_remote: bool = False,
     verify: str = "digest",
     jobs: int = DEFAULT_JOBS,
     timeout: float = DEFAULT_TIMEOUT,
@@ -97,7 +98,7 @@ def delete_dandiset_version(
         The local clone (its ``dandiset.yaml`` names the dandiset).
     version
         The pipeline version, e.g. ``v1.1.1``.
-    dandi_instance, dry_run, include_unuploaded, verify, jobs, timeout
+    dandi_instance, dry_run, include_unuploaded, include_remote, verify, jobs, timeout
         As the fields of :class:`~dandi_compute_plugin.deletion.DeletionOptions`.
     plugins, disable_plugins
         Likewise: installed hook plugins apply unless disabled, and ``plugins``
@@ -118,6 +119,7 @@ def delete_dandiset_version(
         dandi_instance=dandi_instance,
         dry_run=dry_run,
         include_unuploaded=include_unuploaded,
+        include_remote=include_remote,
         verify=verify,
         jobs=jobs,
         timeout=timeout,

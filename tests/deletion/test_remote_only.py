@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dandi_compute_plugin import hookimpl
+from dandi_compute_plugin import delete_dandiset_version, hookimpl
 from dandi_compute_plugin.deletion import TargetStatus, run_deletion
 from dandi_compute_plugin.errors import UnknownPluginError
 
@@ -134,3 +134,13 @@ def test_an_unknown_plugin_to_disable_is_an_error(
     with pytest.raises(UnknownPluginError, match="DANDI_COMPUTE_DISABLE_PLUGINS=typo"):
         run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, dry_run=True)
     assert keyed.log == []
+
+
+def test_the_compatible_call_takes_include_remote(
+    keyed: FakeArchive, clone: Path
+) -> None:
+    deleted = delete_dandiset_version(
+        clone, "v1.1.1", dandi_instance=keyed.url, include_remote=True
+    )
+    assert deleted == sorted([clone / vdir("A"), clone / vdir("B")])
+    assert keyed.paths(DANDISET) == []
