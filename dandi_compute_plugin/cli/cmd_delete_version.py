@@ -22,7 +22,7 @@ from .options import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..deletion import DeletionOptions, DeletionPlan
-    from .progress import DeletionBars
+    from .deletion_bars import DeletionBars
 
 DELETE_FIELDS = (
     "path",
@@ -209,7 +209,8 @@ def _delete(
     output_format: str,
 ) -> None:
     from ..deletion import run_deletion
-    from .progress import DeletionBars, on_terminal
+    from .deletion_bars import DeletionBars
+    from .progress import on_terminal
 
     bars = DeletionBars() if on_terminal() else None
     report_out = _Report(output_format, bars)

@@ -182,7 +182,7 @@ def _plan_item(
         unuploaded=tuple((m.path, m.reason) for m in missing),
     )
     item = PlanItem(target, local=local)
-    if where != LOCAL and where != GONE:
+    if where in (REMOTE_ONLY, UNSCANNED):
         item.verdict = _not_in_the_clone(plan, target, where)
         if item.verdict is not None:
             return item

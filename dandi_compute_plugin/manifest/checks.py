@@ -94,38 +94,6 @@ def check_record(record: object, number: int | None, source: str) -> Fields:
         or a string of digits), ``dateModified`` (ISO 8601) or blob/zarr
         ``contentUrl`` is missing or invalid.
     """
-    if type(record) is dict:  # the usual, valid record, checked in one go
-        path, size, date = (
-            record.get("path"),
-            record.get("contentSize"),
-            record.get("dateModified"),
-        )
-        if (
-            type(path) is str
-            and path
-            and path[0] != "/"
-            and path[0] != "."
-            and path[-1] != "/"
-            and "//" not in path
-            and "/." not in path
-            and "\x00" not in path
-            and type(size) is int
-            and size >= 0
-            and type(date) is str
-        ):
-            try:
-                _fromisoformat(date)
-            except ValueError:
-                pass
-            else:
-                content_id = content_id_of(record.get("contentUrl"))
-                if content_id is not None:
-                    return path, date, size, content_id
-    return _check_fully(record, number, source)
-
-
-def _check_fully(record: object, number: int | None, source: str) -> Fields:
-    """:func:`check_record` step by step, naming the first problem."""
     if type(record) is not dict:
         raise ManifestFormatError(
             source, f"{_json_type(record)}, not an object", number

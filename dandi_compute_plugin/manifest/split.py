@@ -49,8 +49,8 @@ _WHAT_STARTS = {"{": "a JSON object", '"': "a JSON string"}
 _scan = make_scanner(json.JSONDecoder())
 
 
-def _decode(text: str, pos: int) -> tuple[Any, int]:
-    """``json.JSONDecoder().raw_decode`` without its Python frame."""
+def decode_at(text: str, pos: int) -> tuple[Any, int]:
+    """``json.JSONDecoder().raw_decode``: the value at ``pos`` and its end."""
     try:
         return _scan(text, pos)
     except StopIteration as stop:
@@ -194,10 +194,10 @@ class RecordSplitter:
         if after == "]":
             self._close_array()
             return
-        scan, limit = _scan, MAX_NESTING
+        limit = MAX_NESTING
         while True:
-            # the usual case inline (this loop is the parse's hot path): a whole
-            # record in the window, ASCII, few brackets; the rest in _record
+            # this loop is the parse's hot path: the usual record is whole in
+            # the window, ASCII and has few brackets
             self.count += 1
             if len(self._text) - self._pos < WINDOW >> 2 and not self._eof:
                 # refill before a record can cross the window's end: a failed
@@ -205,17 +205,19 @@ class RecordSplitter:
                 self._fill()
             text, start = self._text, self._pos
             try:
-                value, end = scan(text, start)
+                value, end = _scan(text, start)
             except (StopIteration, ValueError, RecursionError):
                 end = len(text)
-            if end == len(text) or not self._ascii:
-                value, start, end = self._record()
-            else:
-                first, last = start >> _BLOCK_BITS, (end - 1) >> _BLOCK_BITS
-                blocks = self._blocks
-                bound = blocks[first] + (blocks[last] if last > first else 0)
-                if bound > limit or last > first + 1:
-                    self._check_brackets(value, start, end)
+            if end == len(text):  # it may go on: read on (moves the window)
+                value, end = self._decode_element()
+                start = self._pos
+            if not self._ascii and not self._raw[start:end].isascii():
+                value = self._as_utf8(start, end)
+            first, last = start >> _BLOCK_BITS, (end - 1) >> _BLOCK_BITS
+            blocks = self._blocks
+            bound = blocks[first] + (blocks[last] if last > first else 0)
+            if bound > limit or last > first + 1:
+                self._check_brackets(value, start, end)
             self._pos = end
             yield value, self._base + start
             # between records: "},{" with no space to skip, or the slow way
@@ -253,16 +255,6 @@ class RecordSplitter:
 
     # ---------------------------------------------------------- a record
 
-    def _record(self) -> tuple[Any, int, int]:
-        """Decode the element at the window's position, reading on while it does
-        not fit; return it, where it starts and where it ends."""
-        value, end = self._decode_element()  # may move the window
-        start = self._pos
-        if not self._ascii and not self._raw[start:end].isascii():
-            value = self._as_utf8(start, end)
-        self._check_brackets(value, start, end)
-        return value, start, end
-
     def _check_brackets(self, value: Any, start: int, end: int) -> None:
         """Measure the nesting of a record holding too many brackets."""
         text = self._text
@@ -279,7 +271,7 @@ class RecordSplitter:
         while it does not fit in the window."""
         while True:
             try:
-                value, end = _decode(self._text, self._pos)
+                value, end = decode_at(self._text, self._pos)
             except RecursionError:
                 raise self._error(f"nested deeper than {MAX_NESTING} levels") from None
             except ValueError as exc:  # JSONDecodeError, or an int too long

@@ -14,7 +14,6 @@ noticed and refused.
 from __future__ import annotations
 
 from collections.abc import Sequence
-import json
 import os
 from pathlib import Path
 import tempfile
@@ -23,8 +22,7 @@ import weakref
 
 from ..errors import ManifestUnavailableError
 from .checks import content_id_of
-
-_decode = json.JSONDecoder().raw_decode
+from .split import decode_at
 
 
 def _stamp(f: IO[bytes]) -> tuple[int, int]:
@@ -81,7 +79,7 @@ class RecordStore:
         size = (stop if stop is not None else self._stamp[0]) - start
         data = os.pread(self._file.fileno(), size, start)
         try:
-            record = _decode(data.decode("utf-8"))[0]
+            record = decode_at(data.decode("utf-8"), 0)[0]
         except ValueError:
             record = None
         if type(record) is not dict or content_id_of(record.get("contentUrl")) != (
