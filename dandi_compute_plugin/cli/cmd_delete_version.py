@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 from dandi.cli.base import map_to_click_exceptions
 
-from .formats import RecordWriter, escape_control, format_option, resolve_format
+from .formats import RecordWriter, format_option, resolve_format
 from .options import (
     check_disabled_plugins,
     dandiset_dir_argument,
@@ -182,18 +182,16 @@ class _Report:
             fmt = self.output_format
             if resolve_format(fmt) == "pyout" and fmt == "auto":
                 fmt = "lines" if self.rows > MAX_TABLE_ROWS else "pyout"
-            self.writer = RecordWriter(fmt, DELETE_FIELDS, line=_delete_line)
+            # a line goes above the progress bar, if there is one
+            echo = self.bars.write if self.bars is not None else click.echo
+            self.writer = RecordWriter(fmt, DELETE_FIELDS, _delete_line, echo)
         return self.writer
 
     def write(self, record: dict) -> None:
         writer = self._open()
         if writer.format == "pyout":  # the table: the main columns
             record = {k: record[k] for k in DELETE_FIELDS}
-        if self.bars is not None and writer.format == "lines":
-            self.bars.write(escape_control(_delete_line(record)))
-            writer.count += 1
-        else:
-            writer.write(record)
+        writer.write(record)
 
     def close(self, complete: bool) -> None:
         # opened if nothing was written: an empty report is still a document

@@ -123,6 +123,9 @@ class RecordWriter:
     ----------
     output_format, fields, line
         As for :func:`write_records`.
+    echo
+        Prints a line of ``auto`` in a pipe (e.g. without breaking a progress
+        bar on the same terminal).
     """
 
     def __init__(
@@ -130,9 +133,11 @@ class RecordWriter:
         output_format: str,
         fields: Sequence[str],
         line: Callable[[dict[str, Any]], str] | None = None,
+        echo: Callable[[str], Any] = click.echo,
     ) -> None:
         self.format = resolve_format(output_format)
         self.line = line or (lambda rec: str(rec["path"]))
+        self.echo = echo
         self.count = 0
         self._out = None if self.format == "lines" else _formatter(self.format, fields)
         if self._out is not None:
@@ -142,7 +147,7 @@ class RecordWriter:
         """Write one record; a line of ``auto`` or ``json_lines`` reaches a pipe
         at once (standard output is otherwise buffered there)."""
         if self._out is None:
-            click.echo(escape_control(self.line(record)))
+            self.echo(escape_control(self.line(record)))
         elif self.format == "pyout":  # pyout shows None as "None": an empty cell
             self._out({k: _cell(v) for k, v in record.items()})
         else:

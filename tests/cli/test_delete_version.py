@@ -630,3 +630,39 @@ def test_every_report_field_and_the_prompt_totals(
     assert remote_text and remote_text.group(1).endswith(f"{total_remote} bytes")
     assert local_text and local_text.group(1).endswith(f"{total_local} bytes")
     assert code == 1
+
+
+def test_lines_in_a_pipe_while_the_bars_are_on_the_terminal(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    import pty
+
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run(
+            command(archive, clone, "--yes"),
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            stdin=subprocess.DEVNULL,
+            env=cli_env(archive, tmp_path),
+            timeout=300,
+        )
+        os.close(secondary)
+        secondary = -1
+        tty = b""
+        while select.select([primary], [], [], 1)[0]:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            tty += chunk
+    finally:
+        os.close(primary)
+        if secondary != -1:
+            os.close(secondary)
+    assert proc.returncode == 0, tty
+    lines = proc.stdout.decode().splitlines()
+    assert sorted(lines) == sorted(f"deleted {t}" for t in TARGETS)
+    assert b"Deleting:" in tty and b"deleted derivatives/" not in tty
