@@ -24,7 +24,8 @@ _DONE = object()
 def prefetch(
     chunks: Iterable[bytes],
     on_chunk: Callable[[bytes], object] | None = None,
-    depth: int = 64,
+    depth: int = 16,
+    batch_size: int = 1 << 18,
 ) -> Iterator[bytes]:
     """Yield ``chunks``, read ahead by a background thread.
 
@@ -41,6 +42,9 @@ def prefetch(
         Called in the thread with every chunk before it is queued, or None.
     depth
         How many chunks the thread may read ahead.
+    batch_size
+        While the consumer has chunks waiting, the thread joins what it reads
+        into chunks of up to this many bytes.
 
     Yields
     ------
@@ -58,13 +62,28 @@ def prefetch(
                 continue
         return False
 
+    def hand_over(batch: list[bytes]) -> bool:
+        data = batch[0] if len(batch) == 1 else b"".join(batch)
+        batch.clear()
+        if on_chunk is not None:
+            on_chunk(data)
+        return put(data)
+
     def pump() -> None:
         source = iter(chunks)
+        batch: list[bytes] = []
+        size = 0
         try:
             for chunk in source:
-                if on_chunk is not None:
-                    on_chunk(chunk)
-                if not put(chunk):
+                batch.append(chunk)
+                size += len(chunk)
+                # while the parse is busy with earlier bytes, gather the small
+                # reads of the socket: each item queued costs two handoffs of
+                # the GIL between the threads
+                if size < batch_size and not pending.empty():
+                    continue
+                size = 0
+                if not hand_over(batch):
                     return
             end: object = _DONE
         except BaseException as exc:  # handed to the consumer
@@ -73,6 +92,8 @@ def prefetch(
             close = getattr(source, "close", None)
             if close is not None:
                 close()
+        if batch and not hand_over(batch):
+            return
         put(end)
 
     threading.Thread(target=pump, name="dandi-compute-download", daemon=True).start()
@@ -176,7 +197,7 @@ def _bytes_read(resp: Any) -> str:
     return f"{done} of {length} bytes" if length.isdigit() else f"{done} bytes"
 
 
-def response_chunks(resp: Any, url: str, size: int = 1 << 16) -> Iterator[bytes]:
+def response_chunks(resp: Any, url: str, size: int = 1 << 18) -> Iterator[bytes]:
     """Yield a response's (decoded) body; a broken download raises.
 
     Parameters

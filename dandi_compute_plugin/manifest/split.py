@@ -122,7 +122,10 @@ class RecordSplitter:
         False at the end of the data."""
         if at_least is None:
             at_least = WINDOW
-        pieces, size = [self._raw[self._pos :]], 0
+        # the window starts again at the block of the position, so that the
+        # counts of the whole blocks it keeps stay valid
+        cut = self._pos & -_BLOCK
+        pieces, size = [self._raw[cut:]], 0
         while size < at_least:
             chunk = next(self._chunks, None)
             if chunk is None:
@@ -130,19 +133,21 @@ class RecordSplitter:
                 break
             pieces.append(chunk)
             size += len(chunk)
-        self._base += self._pos
-        self._raw = b"".join(pieces)
-        self._text = self._raw.decode("latin-1")
-        self._ascii = self._raw.isascii()
+        kept = len(self._raw) >> _BLOCK_BITS
+        blocks = self._blocks[cut >> _BLOCK_BITS : kept]
+        self._base += cut
+        self._pos -= cut
+        self._raw = raw = b"".join(pieces)
+        self._text = raw.decode("latin-1")
+        self._ascii = raw.isascii()
         # brackets per block of the window: an upper bound of a record's depth
         # for the price of a lookup, where counting its own would cost more than
         # decoding it
-        raw = self._raw
-        self._blocks = [
+        blocks += [
             len(raw[i : i + _BLOCK].translate(None, _NOT_BRACKETS))
-            for i in range(0, len(raw), _BLOCK)
+            for i in range(len(blocks) << _BLOCK_BITS, len(raw), _BLOCK)
         ]
-        self._pos = 0
+        self._blocks = blocks
         return size > 0
 
     def _grow(self) -> bool:
@@ -190,41 +195,77 @@ class RecordSplitter:
 
     def __iter__(self) -> Iterator[tuple[Any, int]]:
         self._open_array()
-        after = self._skip_space()
-        if after == "]":
+        if self._skip_space() == "]":
             self._close_array()
             return
-        limit = MAX_NESTING
         while True:
-            # this loop is the parse's hot path: the usual record is whole in
-            # the window, ASCII and has few brackets
-            self.count += 1
-            if len(self._text) - self._pos < WINDOW >> 2 and not self._eof:
-                # refill before a record can cross the window's end: a failed
-                # decoding costs a scan of the window for its line number
-                self._fill()
-            text, start = self._text, self._pos
-            try:
-                value, end = _scan(text, start)
-            except (StopIteration, ValueError, RecursionError):
-                end = len(text)
-            if end == len(text):  # it may go on: read on (moves the window)
-                value, end = self._decode_element()
-                start = self._pos
-            if not self._ascii and not self._raw[start:end].isascii():
-                value = self._as_utf8(start, end)
-            first, last = start >> _BLOCK_BITS, (end - 1) >> _BLOCK_BITS
-            blocks = self._blocks
-            bound = blocks[first] + (blocks[last] if last > first else 0)
-            if bound > limit or last > first + 1:
-                self._check_brackets(value, start, end)
-            self._pos = end
-            yield value, self._base + start
-            # between records: "},{" with no space to skip, or the slow way
-            if self._text.startswith(",{", self._pos):
-                self._pos += 1
-            elif self._next_record():
+            # the parse's hot path: records whole in the window, ASCII, with few
+            # brackets and a comma after each, read with the window's state in
+            # local variables; any other record is read by _record
+            text, blocks, base, raw = self._text, self._blocks, self._base, self._raw
+            pos, size, plain = self._pos, len(text), self._ascii
+            # refill before a record can cross the window's end: a failed
+            # decoding costs a scan of the window for its line number
+            stop = size if self._eof else size - (WINDOW >> 2)
+            after_record = False
+            while pos < stop:
+                try:
+                    value, end = _scan(text, pos)
+                except (StopIteration, ValueError, RecursionError):
+                    break
+                if end == size or not (plain or raw[pos:end].isascii()):
+                    break
+                first, last = pos >> _BLOCK_BITS, (end - 1) >> _BLOCK_BITS
+                if (
+                    last > first + 1
+                    or blocks[first] + (blocks[last] if last > first else 0)
+                    > MAX_NESTING
+                ) and text.count("{", pos, end) + text.count("[", pos, end) > (
+                    MAX_NESTING
+                ):
+                    break
+                self.count += 1
+                yield value, base + pos
+                if text.startswith(",{", end):
+                    pos = end + 1
+                elif text.startswith(",", end):  # white space, as in indented JSON
+                    pos = _SPACE.match(text, end + 1).end()  # type: ignore[union-attr]
+                    if pos == size:  # up to the window's end: the slow way
+                        pos, after_record = end, True
+                        break
+                else:
+                    pos, after_record = end, True
+                    break
+            self._pos = pos
+            if not after_record:
+                if pos >= stop and not self._eof:
+                    self._fill()
+                    continue
+                yield self._record()
+            if self._next_record():
                 return
+
+    def _record(self) -> tuple[Any, int]:
+        """Decode the record at the window's position, reading on while it does
+        not fit, and check it; return it and its offset."""
+        self.count += 1
+        text, start = self._text, self._pos
+        try:
+            value, end = _scan(text, start)
+        except (StopIteration, ValueError, RecursionError):
+            end = len(text)
+        if end == len(text):  # it may go on: read on (moves the window)
+            value, end = self._decode_element()
+            start = self._pos
+        if not self._ascii and not self._raw[start:end].isascii():
+            value = self._as_utf8(start, end)
+        blocks = self._blocks
+        first, last = start >> _BLOCK_BITS, (end - 1) >> _BLOCK_BITS
+        bound = blocks[first] + (blocks[last] if last > first else 0)
+        if bound > MAX_NESTING or last > first + 1:
+            self._check_brackets(value, start, end)
+        self._pos = end
+        return value, self._base + start
 
     def _next_record(self) -> bool:
         """Move past the delimiter after a record; True at the end of the array."""

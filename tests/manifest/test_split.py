@@ -54,6 +54,30 @@ def test_records_are_what_json_load_gives_whatever_the_chunks(
     assert math.copysign(1, got[0][0]["z"]) == -1 and type(got[0][0]["x"]) is float
 
 
+@pytest.mark.parametrize(
+    "dump",
+    [
+        {"separators": (",", ":")},  # compact, as the archive writes it
+        {},  # ", " between records
+        {"indent": 1},  # a new line and a space
+    ],
+)
+def test_delimiters_anywhere_in_the_window(
+    monkeypatch: pytest.MonkeyPatch, dump: dict[str, Any]
+) -> None:
+    # a small window, so that record, comma and white space fall on its end
+    # in every combination
+    monkeypatch.setattr(split_module, "WINDOW", 512)
+    records = [{"path": f"p/{i}", "pad": "x" * (i % 301)} for i in range(400)]
+    body = json.dumps(records, **dump).encode()
+    for size in (1, 13, 100, len(body)):
+        got = split(body, size)
+        assert [value for value, _ in got] == records
+        text = body.decode("ascii")
+        decoder = json.JSONDecoder()
+        assert [decoder.raw_decode(text, o)[0] for _, o in got] == records
+
+
 def test_a_record_larger_than_the_window_is_read_whole() -> None:
     records = [asset_record("small"), {"path": "huge", "blob": "x" * 3_000_000}]
     records.append(asset_record("after"))
