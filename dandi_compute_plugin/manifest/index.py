@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
-from itertools import pairwise
-from operator import itemgetter
+from itertools import compress, islice
+from operator import eq, itemgetter
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -275,9 +275,14 @@ class AssetTally:
 
     def _count(self) -> tuple[int, int]:
         if self._result is None:
-            ordered = sorted(self._hashes)
-            repeated = {h for h, after in pairwise(ordered) if h == after}
-            del ordered
+            repeated: set[int] = set()
+            # the negative hashes, then the others: a sorted list holds half of
+            # them at a time (a Python int per hash is 36 bytes, not 8)
+            for part in ((0).__gt__, (0).__le__):
+                ordered = sorted(filter(part, self._hashes))
+                after = islice(ordered, 1, None)
+                repeated.update(compress(ordered, map(eq, ordered, after)))
+                del ordered, after
             total, assets = sum(self._sizes), len(self._hashes)
             if repeated:  # keep the last record of each repeated path
                 seen: set[int] = set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+import random
 from typing import Any
 
 import pytest
@@ -124,3 +125,21 @@ def test_the_tally_counts_a_repeated_path_once_with_its_last_size() -> None:
     unique = AssetTally()
     unique.add(rows[:7])
     assert (unique.assets, unique.total_bytes) == (7, sum(r[2] for r in rows[:7]))
+
+
+def test_the_tally_finds_repeats_among_many_paths() -> None:
+    # enough paths for hashes of both signs (the tally sorts them in two parts)
+    rng = random.Random(1697)
+    paths = [f"sub-{i}/file-{i}.nwb" for i in range(3000)]
+    rows = [(p, "d", rng.randrange(10**9), "id") for p in paths]
+    rows += [(p, "d", rng.randrange(10**9), "id") for p in rng.choices(paths, k=500)]
+    rng.shuffle(rows)
+    assert {hash(p) < 0 for p in paths} == {True, False}
+    tally = AssetTally()
+    tally.add(rows)
+    last = {path: size for path, _, size, _ in rows}
+    assert (tally.records, tally.assets, tally.total_bytes) == (
+        3500,
+        len(last),
+        sum(last.values()),
+    )
