@@ -11,8 +11,14 @@ built on the first lookup, and an :class:`AssetMetadata` is made per access.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
-from itertools import compress, islice
+from collections.abc import (
+    Callable,
+    ItemsView,
+    Iterator,
+    Mapping,
+    ValuesView,
+)
+from itertools import compress, islice, pairwise
 from operator import eq, itemgetter
 import re
 from typing import TYPE_CHECKING, Any
@@ -24,6 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: how many rows :class:`IndexBuilder` collects before encoding them in one go
 ROWS_PER_FLUSH = 4096
+#: how many path hashes :class:`AssetTally` sorts at a time, about
+SORTED_AT_ONCE = 1 << 18
 #: the fourth field of each row
 _CONTENT_IDS = re.compile(rb"[^\x00]*\x00[^\x00]*\x00[^\x00]*\x00([^\x00]*)\x00")
 
@@ -275,14 +283,7 @@ class AssetTally:
 
     def _count(self) -> tuple[int, int]:
         if self._result is None:
-            repeated: set[int] = set()
-            # the negative hashes, then the others: a sorted list holds half of
-            # them at a time (a Python int per hash is 36 bytes, not 8)
-            for part in ((0).__gt__, (0).__le__):
-                ordered = sorted(filter(part, self._hashes))
-                after = islice(ordered, 1, None)
-                repeated.update(compress(ordered, map(eq, ordered, after)))
-                del ordered, after
+            repeated = self._repeated_hashes()
             total, assets = sum(self._sizes), len(self._hashes)
             if repeated:  # keep the last record of each repeated path
                 seen: set[int] = set()
@@ -295,6 +296,24 @@ class AssetTally:
                         seen.add(h)
             self._result = assets, total
         return self._result
+
+    def _repeated_hashes(self) -> set[int]:
+        """The hashes counted more than once, found by sorting them: a range of
+        values at a time, so that the sorted list (a Python int per hash is 36
+        bytes, not 8) holds at most about :data:`SORTED_AT_ONCE` of them."""
+        hashes, repeated = self._hashes, set()
+        parts = 1 + len(hashes) // SORTED_AT_ONCE
+        bounds = [-(1 << 63) + (i << 64) // parts for i in range(parts + 1)]
+        for low, high in pairwise(bounds):
+            # range's own test: no Python call per hash
+            part = (
+                hashes if parts == 1 else filter(range(low, high).__contains__, hashes)
+            )
+            ordered = sorted(part)
+            after = islice(ordered, 1, None)
+            repeated.update(compress(ordered, map(eq, ordered, after)))
+            del ordered, after
+        return repeated
 
     @property
     def assets(self) -> int:
