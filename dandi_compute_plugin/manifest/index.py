@@ -23,7 +23,7 @@ from operator import eq, itemgetter
 import re
 from typing import TYPE_CHECKING, Any
 
-from .records import AssetMetadata, Fields
+from .records import AssetMetadata, Fields, asset_metadata
 
 if TYPE_CHECKING:  # pragma: no cover
     from .stored import RecordStore
@@ -93,12 +93,12 @@ class AssetIndex(Mapping[str, AssetMetadata]):
 
     def _meta(self, row: int) -> AssetMetadata:
         f, i = self.fields(), 4 * row
-        return AssetMetadata(f[i], f[i + 1], int(f[i + 2]), f[i + 3])
+        return asset_metadata(f[i], f[i + 1], int(f[i + 2]), f[i + 3])
 
     def iter_all(self) -> Iterator[AssetMetadata]:
         """Every row in manifest order, repeated paths included."""
         f = self.fields()
-        return map(AssetMetadata, f[0::4], f[1::4], map(int, f[2::4]), f[3::4])
+        return map(asset_metadata, f[0::4], f[1::4], map(int, f[2::4]), f[3::4])
 
     def __getitem__(self, path: str) -> AssetMetadata:
         return self._meta(self._row_of()[path])

@@ -35,7 +35,7 @@ from .cache_writer import TotalingIndexBuilder
 from .index import AssetIndex, AssetTally
 from .location import DEFAULT_DANDISET_ID, Source, is_url, manifest_url
 from .parse import parse_source
-from .records import AssetMetadata, AssetsJsonldMetadata
+from .records import AssetMetadata, AssetsJsonldMetadata, asset_metadata
 from .stored import ManifestCopy, RecordStore
 
 lgr = logging.getLogger("dandi.compute")
@@ -147,7 +147,7 @@ def iter_assets(
     if opened.index is not None:
         return opened.index.iter_all()
     assert opened.pairs is not None
-    return (AssetMetadata(*fields) for fields, _ in opened.pairs)
+    return (asset_metadata(*fields) for fields, _ in opened.pairs)
 
 
 def iter_asset_metadata(

@@ -166,11 +166,18 @@ def _parse_file(
     builder: IndexBuilder | None,
     copy: ManifestCopy | None,
 ) -> Iterator[tuple[Fields, dict[str, Any] | None]]:
-    f = open(path, "rb")  # noqa: SIM115 - the copy keeps it open
+    # the file is read through a generator of chunks, not a generator around
+    # the parse's: one generator less to pass each record through
+    return parse_manifest(_file_chunks(path, copy), str(path), keep_records, builder)
+
+
+def _file_chunks(path: Path, copy: ManifestCopy | None) -> Iterator[bytes]:
+    """The chunks of a file, opened when the first is asked for; ``copy`` adopts
+    it (and closes it), else it is closed at the end."""
+    f = open(path, "rb")  # noqa: SIM115 - closed below, or by the copy
     if copy is not None:
         copy.adopt(f)
-    try:
-        yield from _parse_stream(f, str(path), keep_records, builder, None)
-    finally:
-        if copy is None:
-            f.close()
+        yield from iter_file_chunks(f)
+        return
+    with f:
+        yield from iter_file_chunks(f)

@@ -8,7 +8,7 @@ is asked for.  :class:`AssetsJsonldMetadata` is the index of a whole manifest, a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,37 @@ class AssetMetadata:
             "content_size": self.content_size,
             "content_id": self.content_id,
         }
+
+
+def _metadata_maker() -> Callable[[str, str, int, str], AssetMetadata]:
+    """A faster ``AssetMetadata(path, date_modified, content_size, content_id)``.
+
+    A frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__`` (its own ``__setattr__`` refuses); setting the slots
+    through their descriptors makes the same object in about half the time,
+    which counts when an object is made for each of a million assets.
+    """
+    new = object.__new__
+    set_path, set_date, set_size, set_id = (
+        AssetMetadata.__dict__[name].__set__
+        for name in ("path", "date_modified", "content_size", "content_id")
+    )
+
+    def asset_metadata(
+        path: str, date_modified: str, content_size: int, content_id: str
+    ) -> AssetMetadata:
+        meta = new(AssetMetadata)
+        set_path(meta, path)
+        set_date(meta, date_modified)
+        set_size(meta, content_size)
+        set_id(meta, content_id)
+        return meta
+
+    return asset_metadata
+
+
+#: ``AssetMetadata(path, date_modified, content_size, content_id)``, faster
+asset_metadata = _metadata_maker()
 
 
 @dataclass(frozen=True)

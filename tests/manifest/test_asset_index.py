@@ -5,6 +5,7 @@ The dicts are those ``dandi_compute_code.dandiset`` builds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from dandi_compute_plugin import AssetMetadata, load_assets_jsonld_metadata
 from dandi_compute_plugin.manifest import index as index_module
 from dandi_compute_plugin.manifest.index import AssetTally
+from dandi_compute_plugin.manifest.records import asset_metadata
 
 from ..records import asset_record
 from .common import PATH, dumps, example_records, expected_metadata
@@ -148,3 +150,13 @@ def test_the_tally_finds_repeats_among_many_paths(
         len(last),
         sum(last.values()),
     )
+
+
+def test_the_fast_maker_makes_the_same_frozen_metadata() -> None:
+    fields = ("sub-1/a.nwb", "2026-04-01T21:51:57-04:00", 12, "blob-1")
+    made, built = asset_metadata(*fields), AssetMetadata(*fields)
+    assert type(made) is AssetMetadata
+    assert made == built and hash(made) == hash(built) and repr(made) == repr(built)
+    assert dataclasses.astuple(made) == fields
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.content_size = 13  # type: ignore[misc]

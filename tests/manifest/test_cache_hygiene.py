@@ -92,6 +92,7 @@ def stalled_download(
         if child.poll() is None:
             child.kill()
         child.wait(timeout=30)
+        child.stderr.close()  # type: ignore[union-attr]
         server.served[PATH].mode = "ok"
 
 
