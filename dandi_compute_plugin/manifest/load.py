@@ -23,6 +23,7 @@ only ever means an empty manifest.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 import logging
@@ -236,8 +237,7 @@ def summarize(
             records, assets, total = opened.summary
         else:
             assert opened.pairs is not None
-            for _ in opened.pairs:
-                pass
+            deque(opened.pairs, maxlen=0)  # the parse fills the builder
             builder.flush()
             tally = builder.tally
             records, assets, total = tally.records, tally.assets, tally.total_bytes
@@ -357,8 +357,7 @@ def _index_and_store(
                 opened.manifest, opened.offsets, copy.source
             )
         assert opened.pairs is not None
-        for _ in opened.pairs:
-            pass
+        deque(opened.pairs, maxlen=0)  # the parse fills the builder
         index = builder.index()
         return index, copy.store(builder.offsets)
     except BaseException:
