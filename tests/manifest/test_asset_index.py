@@ -135,7 +135,7 @@ def test_the_tally_finds_repeats_among_many_paths(
     monkeypatch: pytest.MonkeyPatch, at_once: int
 ) -> None:
     # the tally sorts the hashes a range of values at a time: all at once, in
-    # 35 ranges, in one range per record
+    # 36 ranges, in one range per record
     monkeypatch.setattr(index_module, "SORTED_AT_ONCE", at_once)
     rng = random.Random(1697)
     paths = [f"sub-{i}/file-{i}.nwb" for i in range(3000)]
