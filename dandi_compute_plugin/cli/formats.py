@@ -92,8 +92,10 @@ def write_records(
 
     Notes
     -----
-    When the reader of standard output goes away (``... | head``), the process
-    stops quietly with exit status 141 (128 + SIGPIPE), as the shell tools do.
+    In a pipe the records go out a buffer at a time, as from ``ls`` or ``find``
+    (a write per record cost ``index`` 14 % of its time).  When the reader of
+    standard output goes away (``... | head``), the process stops quietly with
+    exit status 141 (128 + SIGPIPE), as the shell tools do.
     """
     try:
         return _write_records(records, output_format, fields, line)
@@ -126,6 +128,10 @@ class RecordWriter:
     echo
         Prints a line of ``auto`` in a pipe (e.g. without breaking a progress
         bar on the same terminal).
+    flush_each
+        Flush standard output after each line of ``auto`` or ``json_lines``, for
+        records that come one by one over time; else a pipe gets them a buffer
+        at a time (a write per record would cost more than making it).
     """
 
     def __init__(
@@ -134,10 +140,12 @@ class RecordWriter:
         fields: Sequence[str],
         line: Callable[[dict[str, Any]], str] | None = None,
         echo: Callable[[str], Any] = click.echo,
+        flush_each: bool = True,
     ) -> None:
         self.format = resolve_format(output_format)
         self.line = line or (lambda rec: str(rec["path"]))
-        self.echo = echo
+        self.echo = echo if flush_each else _print
+        self.flush_each = flush_each
         self.count = 0
         self._out = None if self.format == "lines" else _formatter(self.format, fields)
         if self._out is not None:
@@ -152,7 +160,7 @@ class RecordWriter:
             self._out({k: _cell(v) for k, v in record.items()})
         else:
             self._out(record)
-            if self.format == "json_lines":
+            if self.format == "json_lines" and self.flush_each:
                 sys.stdout.flush()
         self.count += 1
 
@@ -188,7 +196,7 @@ def _write_records(
     fields: Sequence[str],
     line: Callable[[dict[str, Any]], str] | None,
 ) -> int:
-    writer = RecordWriter(output_format, fields, line)
+    writer = RecordWriter(output_format, fields, line, flush_each=False)
     complete = False
     try:
         for rec in records:
@@ -196,4 +204,10 @@ def _write_records(
         complete = True
     finally:
         writer.close(complete)
+    sys.stdout.flush()  # here, where a reader gone away is handled
     return writer.count
+
+
+def _print(text: str) -> None:
+    """A line on standard output, buffered in a pipe (``click.echo`` flushes)."""
+    print(text)

@@ -366,3 +366,34 @@ def test_index_names_what_is_wrong_with_a_source(
     assert result.exit_code == 1
     assert "Invalid manifest URL template" in result.stderr
     assert "{dandiset_id} and {version}" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["json_lines", "auto"])
+def test_index_into_a_closed_pipe_ends_quietly(
+    tmp_path: Path, installed: Path, fmt: str
+) -> None:
+    # records written a buffer at a time: the reader going away is still
+    # found where it is handled, not by the interpreter's last flush
+    manifest = tmp_path / "assets.jsonld"
+    manifest.write_bytes(dumps([asset_record(f"p/{i:05}.nwb") for i in range(3000)]))
+    proc = subprocess.Popen(
+        [dandi_executable(), "compute", "index", "--source", str(manifest),
+         "-f", fmt],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=subprocess_env(),
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert b"p/00000.nwb" in proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Broken pipe" not in err and "Traceback" not in err
+    whole = subprocess.run(
+        [dandi_executable(), "compute", "index", "--source", str(manifest),
+         "-f", fmt],
+        capture_output=True,
+        env=subprocess_env(),
+        check=True,
+    )  # fmt: skip
+    assert len(whole.stdout.splitlines()) == 3000
