@@ -127,11 +127,11 @@ class RecordWriter:
         As for :func:`write_records`.
     echo
         Prints a line of ``auto`` in a pipe (e.g. without breaking a progress
-        bar on the same terminal).
+        bar on the same terminal); ``click.echo``, the default, flushes it.
     flush_each
-        Flush standard output after each line of ``auto`` or ``json_lines``, for
-        records that come one by one over time; else a pipe gets them a buffer
-        at a time (a write per record would cost more than making it).
+        Flush standard output after each ``json_lines`` record, for records that
+        come one by one over time; else a pipe gets them a buffer at a time (a
+        write per record would cost more than making it).
     """
 
     def __init__(
@@ -144,7 +144,7 @@ class RecordWriter:
     ) -> None:
         self.format = resolve_format(output_format)
         self.line = line or (lambda rec: str(rec["path"]))
-        self.echo = echo if flush_each else _print
+        self.echo = echo
         self.flush_each = flush_each
         self.count = 0
         self._out = None if self.format == "lines" else _formatter(self.format, fields)
@@ -196,7 +196,7 @@ def _write_records(
     fields: Sequence[str],
     line: Callable[[dict[str, Any]], str] | None,
 ) -> int:
-    writer = RecordWriter(output_format, fields, line, flush_each=False)
+    writer = RecordWriter(output_format, fields, line, _print, flush_each=False)
     complete = False
     try:
         for rec in records:

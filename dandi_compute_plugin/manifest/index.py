@@ -11,13 +11,7 @@ built on the first lookup, and an :class:`AssetMetadata` is made per access.
 from __future__ import annotations
 
 from array import array
-from collections.abc import (
-    Callable,
-    ItemsView,
-    Iterator,
-    Mapping,
-    ValuesView,
-)
+from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
 from itertools import compress, islice, pairwise
 from operator import eq, itemgetter
 import re
