@@ -75,7 +75,7 @@ def journaled_and_gone(
             relpath.rsplit("/", 1)[-1], version
         ):
             continue
-        if not os.path.lexists(vd.path):
+        if _absent(vd.path):
             gone.append(vd)
     return gone
 
