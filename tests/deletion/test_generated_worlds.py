@@ -227,6 +227,14 @@ class World:
             dirnames[:] = [n for n in dirnames if not os.path.islink(f"{dirpath}/{n}")]
         return state
 
+    def forbid_deletes(self) -> None:
+        """Answer 403 to the DELETE of one asset of each ``forbidden_asset``
+        directory."""
+        for d in self.spec.dirs:
+            mine = [r for p, r in self.records.items() if p.startswith(d.relpath)]
+            if d.forbidden_asset and mine:
+                self.archive.fail("DELETE", mine[0]["identifier"], status=403)
+
     # -- what the rules allow ---------------------------------------------------
 
     def version_dirs(self) -> list[str]:
@@ -406,43 +414,42 @@ def test_generated_worlds_keep_the_invariants(
     try:
         with FakeArchive(tokens={KEY: "owner"}) as archive:
             world = World(spec, root, archive).build()
-            for d in spec.dirs:
-                if d.forbidden_asset:
-                    mine = [r for p, r in world.records.items() if p.startswith(d.relpath)]
-                    if mine:
-                        archive.fail("DELETE", mine[0]["identifier"], status=403)
+            world.forbid_deletes()
             os.environ[archive.api_key_env_var] = KEY
             try:
-                reports = []
                 caplog.clear()
                 with caplog.at_level(logging.DEBUG):
-                    if spec.kill_after is not None:
-                        run_killed(world, root / "home")
-                        world.archive.clear_faults()
-                    reports.append(
-                        run_deletion(
-                            world.clone,
-                            VERSION,
-                            dandi_instance=archive.url,
-                            include_remote=spec.include_remote,
-                            plugins=(Policy(world),)
-                            if spec.kill_after is None
-                            else (),
-                            jobs=2,
-                        )
-                    )
-                if spec.kill_after is not None:
-                    # the killed run had no hooks: the rules are those of no policy
-                    for d in spec.dirs:
-                        d.veto = d.nested = d.rewrite_during_run = False
-                    world.nested = []
-                check_invariants(world, reports, caplog.text)
+                    report = run_world(world)
+                check_invariants(world, [report], caplog.text)
             finally:
                 os.environ.pop(archive.api_key_env_var, None)
     finally:
         for dirpath, _dirs, _files in os.walk(root):
             os.chmod(dirpath, 0o700)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def run_world(world: World):
+    """Run the deletion of the world: with its hooks in this process, or the
+    real ``dandi`` killed part-way (no hooks) and then a resume here."""
+    spec = world.spec
+    plugins: tuple[object, ...] = (Policy(world),)
+    if spec.kill_after is not None:
+        run_killed(world, world.root / "home")
+        world.archive.clear_faults()
+        # the killed run had no hooks: the rules are those of no policy
+        for d in spec.dirs:
+            d.veto = d.nested = d.rewrite_during_run = False
+        world.nested = []
+        plugins = ()
+    return run_deletion(
+        world.clone,
+        VERSION,
+        dandi_instance=world.archive.url,
+        include_remote=spec.include_remote,
+        plugins=plugins,
+        jobs=2,
+    )
 
 
 def test_the_invariants_catch_a_loss(tmp_path: Path) -> None:
