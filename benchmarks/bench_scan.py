@@ -1,12 +1,13 @@
 """Benchmark the version-directory scan against an rglob and GNU find.
 
 Builds a compute-derivatives clone of at least 200,000 files (1,000 sessions x 4
-versions, each version directory with code/, logs/ and output/ folders of files) and
-prints, in the same run, the median time of
+nested versions, each version directory with code/, logs/ and output/ folders of
+files, plus 3 flat job capsules a session: two attempts of V and one of a look-alike
+version) and prints, in the same run, the median time of
 
 (a) the approach of ``dandi_compute_code.dandiset``: for each ``dandiset-*``
-    directory ``sorted(Path.rglob("version-V*"))``, then keep the directories
-    named ``version-V`` or starting with ``version-V+``;
+    directory ``sorted(Path.rglob("version-V*"))``, then keep the directories the
+    layout rule selects (the original kept only the nested names);
 (b) :func:`dandi_compute_plugin.scan_version_directories`;
 (c) GNU ``find`` with ``-prune`` doing the same match.
 
@@ -28,8 +29,13 @@ import tempfile
 import time
 
 from dandi_compute_plugin import scan_version_directories
+from dandi_compute_plugin.versions import version_name_matches
 
 VERSIONS = ("v1.0.0", "v1.1.1", "v1.1.1+b268fd2", "v1.1.10")
+CAPSULES = tuple(
+    f"{v}_codebase-v0.3.0_params-98fd947_config-6568dda_attempt-{n}"
+    for v, n in (("v1.1.1", 1), ("v1.1.1", 2), ("v1.1.10", 1))
+)
 TARGET = "v1.1.1"
 FILES = {"code": 15, "logs": 15, "output": 20}  # 50 files per version directory
 
@@ -42,10 +48,12 @@ def build_tree(root: Path, sessions: int) -> int:
         dandiset = f"dandiset-{s // per_dandiset:06d}"
         subject = f"sub-{s // 4:05d}"
         base = root / "derivatives" / dandiset / subject / f"ses-{s:05d}" / "pipeline-p"
-        for version in VERSIONS:
-            attempt = (
-                base / f"version-{version}" / "params-98fd947_config-6568dda_attempt-1"
-            )
+        attempts = [
+            base / f"version-{v}" / "params-98fd947_config-6568dda_attempt-1"
+            for v in VERSIONS
+        ]
+        attempts += [base / f"version-{capsule}" for capsule in CAPSULES]
+        for attempt in attempts:
             for folder, n in FILES.items():
                 d = attempt / folder
                 d.mkdir(parents=True)
@@ -60,10 +68,7 @@ def rglob_scan(root: Path, version: str) -> list[Path]:
     found: list[Path] = []
     for d in sorted((root / "derivatives").glob("dandiset-*")):
         for p in sorted(d.rglob(f"version-{version}*")):
-            if p.is_dir() and (
-                p.name == f"version-{version}"
-                or p.name.startswith(f"version-{version}+")
-            ):
+            if p.is_dir() and version_name_matches(p.name, version):
                 found.append(p)
     return found
 
@@ -85,6 +90,9 @@ def find_scan(root: Path, version: str) -> list[Path]:
             "-o",
             "-name",
             f"version-{version}+*",
+            "-o",
+            "-name",
+            f"version-{version}_codebase-*_params-*_config-*_attempt-*",
             ")",
             "-print",
         ],

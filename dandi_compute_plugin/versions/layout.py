@@ -1,17 +1,22 @@
 """The layout rule of compute-derivative dandisets: version names and directories.
 
-A compute-derivative dandiset is laid out as::
+A compute-derivative dandiset is laid out in two forms, side by side::
 
     derivatives/dandiset-{source id}/sub-{subject}/[ses-{session}/]pipeline-{name}/
-        version-{version}/[params-..._config-..._attempt-{n}/]{code,logs,output,...}
+        version-{version}/[params-..._config-..._attempt-{n}/]{code,logs,...}   nested
+        version-{version}_codebase-{c}_params-{p}_config-{k}_attempt-{n}/{...}  flat
 
-"Version V" means the directory named exactly ``version-V`` and every directory
-whose name starts with ``version-V+`` (hash-suffixed variants such as
-``version-v1.1.1+b268fd2`` or ``version-v1.1.1+b268fd2+b268fd2``).  ``version-V.1``
-and ``version-V-rc`` are other versions.  This module holds the one implementation
-of that rule (:func:`version_names`) and of the shape of a version directory's path
-(:func:`version_directory_parts`), used by the local walk, the remote scan over asset
-paths and the deletion's checks before it removes anything.
+A *version directory* is either a nested ``version-{version}`` directory or a flat
+*job capsule*, whose name carries its version between ``version-`` and
+``_codebase-``.  "Version V" means every version directory whose version is exactly
+``V`` or starts with ``V+`` (hash-suffixed variants such as ``v1.1.1+b268fd2`` or
+``v1.1.1+b268fd2+b268fd2``).  ``V.1`` and ``V-rc`` are other versions.  A name that
+starts with ``version-`` but fits neither form (a capsule name with a part missing)
+is never selected.  This module holds the one implementation of that rule
+(:func:`parse_version_name`, :func:`version_name_matches`) and of the shape of a
+version directory's path (:func:`version_directory_parts`), used by the local walk,
+the remote scan over asset paths and the deletion's checks before it removes
+anything.
 """
 
 from __future__ import annotations
@@ -19,14 +24,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 import os
 from pathlib import Path
-from typing import Any
+import re
+from typing import Any, NamedTuple
 
 from ..errors import InvalidVersionError
 
 VERSION_PREFIX = "version-"
 DERIVATIVES = "derivatives"
 DANDISET_PREFIX = "dandiset-"
+#: what separates a flat capsule's version from the rest of its name
+CODEBASE_SEPARATOR = "_codebase-"
 _FORBIDDEN = ("/", "\\", "\x00")
+_FLAT_NAME = re.compile(
+    r"version-(?P<version>.+?)_codebase-(?P<codebase>[^_/]+)_params-(?P<params>[^_/]+)"
+    r"_config-(?P<config>[^_/]+)_attempt-(?P<attempt>[0-9]+)"
+)
 #: the longest directory name (bytes) of common file systems (NAME_MAX)
 NAME_MAX = 255
 
@@ -94,33 +106,103 @@ def validate_version(version: str) -> str:
     return version
 
 
+class VersionName(NamedTuple):
+    """What the name of a version directory says.
+
+    Attributes
+    ----------
+    version
+        The full version, suffix included (``v1.1.1+b268fd2``).
+    layout
+        ``"nested"`` (``version-{version}``) or ``"flat"`` (a job capsule).
+    codebase, params, config, attempt
+        The other parts of a flat capsule's name; ``None`` for a nested directory.
+    """
+
+    version: str
+    layout: str
+    codebase: str | None = None
+    params: str | None = None
+    config: str | None = None
+    attempt: int | None = None
+
+
+def parse_version_name(name: str) -> VersionName | None:
+    """Read a directory name of either form of a version directory.
+
+    Parameters
+    ----------
+    name
+        A directory name, e.g. ``version-v1.1.1+b268fd2`` or
+        ``version-v1.1.1_codebase-v0.3.0_params-98fd947_config-6568dda_attempt-2``.
+
+    Returns
+    -------
+    VersionName or None
+        None when ``name`` does not start with ``version-`` or fits neither form
+        (an empty version, or a capsule name with a part missing).
+    """
+    if not name.startswith(VERSION_PREFIX) or name == VERSION_PREFIX:
+        return None
+    if CODEBASE_SEPARATOR not in name:
+        return VersionName(name[len(VERSION_PREFIX) :], "nested")
+    flat = _FLAT_NAME.fullmatch(name)
+    if flat is None:
+        return None
+    return VersionName(
+        flat["version"],
+        "flat",
+        flat["codebase"],
+        flat["params"],
+        flat["config"],
+        int(flat["attempt"]),
+    )
+
+
+def fits_a_form(name: str) -> bool:
+    """Tell whether a ``version-*`` directory name fits the nested or flat form.
+
+    :func:`parse_version_name` without building its result: the walk asks this
+    of every ``version-*`` directory of a clone.
+    """
+    if CODEBASE_SEPARATOR not in name:
+        return name != VERSION_PREFIX and name.startswith(VERSION_PREFIX)
+    return _FLAT_NAME.fullmatch(name) is not None
+
+
 def version_name_matches(name: str, version: str) -> bool:
     """Tell whether a directory ``name`` belongs to pipeline version ``version``.
 
     Parameters
     ----------
     name
-        A directory name, e.g. ``version-v1.1.1+b268fd2``.
+        A directory name, e.g. ``version-v1.1.1+b268fd2`` or a flat capsule
+        ``version-v1.1.1_codebase-v0.3.0_params-..._config-..._attempt-1``.
     version
         A validated version, e.g. ``v1.1.1``.
 
     Returns
     -------
     bool
-        True for ``version-{version}`` and ``version-{version}+...``.
+        True when the name fits a form and its version is ``version`` or starts
+        with ``version+``.
     """
-    exact, variant = version_names(version)
-    return name == exact or name.startswith(variant)
+    exact, variant, capsule = version_names(version)
+    if name == exact:
+        return True
+    return (name.startswith(variant) or name.startswith(capsule)) and fits_a_form(name)
 
 
-def version_names(version: str) -> tuple[str, str]:
-    """The exact directory name of ``version`` and the prefix of its variants.
+def version_names(version: str) -> tuple[str, str, str]:
+    """The names that may belong to ``version``: the nested directory's exact
+    name, the prefix of its variants and the prefix of its flat capsules.
 
-    The rule of :func:`version_name_matches` as two strings, for loops that
-    test many names: ``name == exact or name.startswith(variant)``.
+    For loops that test many names: a name that starts with none of them (and
+    is not the exact one) is of another version; one that does still has to fit
+    a form (:func:`version_name_matches`).
     """
     exact = VERSION_PREFIX + version
-    return exact, exact + "+"
+    return exact, exact + "+", exact + CODEBASE_SEPARATOR
 
 
 @dataclass(frozen=True)
@@ -142,6 +224,11 @@ class VersionDirectory:
     version
         The full version string of the directory name, suffix included
         (``v1.1.1+b268fd2``).
+    layout
+        ``"nested"`` (``version-{version}``) or ``"flat"`` (a job capsule).
+    capsule
+        For a flat capsule, what its name says (:class:`VersionName`: codebase,
+        params, config, attempt); ``None`` for a nested directory.
     """
 
     path: Path
@@ -151,6 +238,8 @@ class VersionDirectory:
     session: str | None
     pipeline: str | None
     version: str
+    layout: str = "nested"
+    capsule: VersionName | None = None
 
     @classmethod
     def from_relpath(
@@ -182,6 +271,12 @@ class VersionDirectory:
             elif part.startswith("pipeline-") and pipeline is None:
                 pipeline = part[9:]
         relpath = "/".join(parts)
+        name = parse_version_name(parts[-1])
+        if name is None:
+            raise ValueError(
+                f"Not a version directory: {parts[-1]!r} fits neither the nested "
+                "nor the flat form"
+            )
         return cls(
             path=Path(os.path.join(dandiset_directory, relpath)),
             relpath=relpath,
@@ -189,19 +284,30 @@ class VersionDirectory:
             subject=subject,
             session=session,
             pipeline=pipeline,
-            version=parts[-1][len(VERSION_PREFIX) :],
+            version=name.version,
+            layout=name.layout,
+            capsule=name if name.layout == "flat" else None,
         )
 
     def as_record(self) -> dict[str, Any]:
-        """Return the output record: ``path`` (relative, POSIX) and the labels."""
-        return {
+        """Return the output record: ``path`` (relative, POSIX), the labels and
+        ``layout``; a flat capsule's also ``codebase``, ``params``, ``config`` and
+        ``attempt``."""
+        record = {
             "path": self.relpath,
             "dandiset": self.dandiset,
             "subject": self.subject,
             "session": self.session,
             "pipeline": self.pipeline,
             "version": self.version,
+            "layout": self.layout,
         }
+        if self.capsule is not None:
+            record["codebase"] = self.capsule.codebase
+            record["params"] = self.capsule.params
+            record["config"] = self.capsule.config
+            record["attempt"] = self.capsule.attempt
+        return record
 
 
 def version_directory_parts(relpath: str) -> list[str]:

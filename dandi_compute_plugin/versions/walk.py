@@ -17,6 +17,7 @@ from .layout import (
     DERIVATIVES,
     VERSION_PREFIX,
     VersionDirectory,
+    fits_a_form,
     validate_version,
     version_names,
 )
@@ -36,7 +37,8 @@ def iter_version_directories(
     version: str,
     on_error: OnError | None = None,
 ) -> Iterator[VersionDirectory]:
-    """Yield the directories of ``version`` below ``derivatives/dandiset-*/``.
+    """Yield the directories of ``version`` below ``derivatives/dandiset-*/``:
+    nested version directories and flat job capsules alike.
 
     The walk uses :func:`os.scandir`, never follows symbolic links (a link named
     like a version directory is not a match; a warning says so), never descends
@@ -107,7 +109,8 @@ def _walk(dandiset_directory: str, version: str, on_error: OnError) -> Iterator[
     prefix = os.path.join(dandiset_directory, "")
     stack = _dandiset_directories(dandiset_directory, prefix + DERIVATIVES, on_error)
     start = len(prefix)
-    exact, variant = version_names(version)
+    exact, variant, capsule = version_names(version)
+    misfits: list[str] = []
     while stack:
         try:
             entries = _subdirectories(stack.pop(), version)
@@ -116,11 +119,27 @@ def _walk(dandiset_directory: str, version: str, on_error: OnError) -> Iterator[
             continue
         for name, path in entries:
             if name.startswith(VERSION_PREFIX):
-                if name == exact or name.startswith(variant):
+                if name == exact:
                     yield path[start:]
+                elif name.startswith(variant) or name.startswith(capsule):
+                    if fits_a_form(name):
+                        yield path[start:]
+                    else:
+                        misfits.append(path[start:])
                 # never descend into a version directory
                 continue
             stack.append(path)
+    if misfits:
+        lgr.info(
+            "Skipped %d director%s named %s* that fit%s neither the nested form "
+            "(version-V) nor the flat one "
+            "(version-V_codebase-C_params-P_config-K_attempt-N), e.g. %s",
+            len(misfits),
+            "y" if len(misfits) == 1 else "ies",
+            VERSION_PREFIX,
+            "s" if len(misfits) == 1 else "",
+            misfits[0],
+        )
 
 
 def _dandiset_directories(top: str, derivatives: str, on_error: OnError) -> list[str]:
@@ -158,7 +177,7 @@ def _subdirectories(directory: str, version: str) -> list[tuple[str, str]]:
     A symbolic link named like a directory of ``version`` is reported: it looks
     like a match and is not one.
     """
-    exact, variant = version_names(version)
+    exact, variant, capsule = version_names(version)
     entries = []
     with os.scandir(directory) as it:
         # d_type only: no stat call, and links are never directories here
@@ -166,7 +185,11 @@ def _subdirectories(directory: str, version: str) -> list[tuple[str, str]]:
             if e.is_dir(follow_symlinks=False):
                 if e.name[0] != ".":
                     entries.append((e.name, e.path))
-            elif (e.name == exact or e.name.startswith(variant)) and e.is_symlink():
+            elif (
+                e.name == exact
+                or e.name.startswith(variant)
+                or e.name.startswith(capsule)
+            ) and e.is_symlink():
                 lgr.warning(
                     "Not following the symbolic link %s: named like a directory "
                     "of version %s, it is not one",

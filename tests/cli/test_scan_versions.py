@@ -68,9 +68,11 @@ def test_bundled_example_as_in_the_readme(installed: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert len(lines) == 5
+    assert len(lines) == 8
     assert all(Path(REPO, line).is_dir() for line in lines)
     assert any(line.endswith("version-v1.1.1+b268fd2+b268fd2") for line in lines)
+    flat = [line for line in lines if "_codebase-" in line]
+    assert len(flat) == 3 and not any("_codebase-v0.3.0_attempt-1" in x for x in flat)
     assert any("/sub-Chronic-Implant-2/pipeline-" in line for line in lines)
 
 

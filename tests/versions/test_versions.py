@@ -108,6 +108,7 @@ def test_records_carry_the_labels(clone: Path) -> None:
         "session": "2024-08-05",
         "pipeline": "aind+ephys",
         "version": "v1.1.1+b268fd2+b268fd2",
+        "layout": "nested",
     }
 
 
