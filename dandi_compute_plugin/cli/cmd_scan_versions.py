@@ -11,6 +11,7 @@ from dandi.cli.base import map_to_click_exceptions
 from .formats import format_option, write_records
 from .options import (
     DandisetRef,
+    check_clone,
     dandiset_version_option,
     examples,
     instance_option,
@@ -105,6 +106,7 @@ def scan_versions(
     if not isinstance(dandiset_dir, DandisetRef):
         if source is not None or dandiset_version != "draft":
             raise click.UsageError("--source and --dandiset-version need --remote")
+        check_clone(dandiset_dir)
         _scan_local(dandiset_dir, version, output_format)
         return
     dandiset_id, dandiset_version, dandi_instance = resolve_dandiset(
@@ -124,7 +126,9 @@ def _scan_local(dandiset_dir: str, version: str, output_format: str) -> None:
         iter_version_directories(dandiset_dir, version), key=lambda d: d.relpath
     )
     if not found:
-        _none_found(version, f"in {dandiset_dir}")
+        from ..versions.overview import known_versions
+
+        _none_found(version, f"in {dandiset_dir}", known_versions(dandiset_dir))
     paths = {d.relpath: str(d.path) for d in found}
     write_records(
         (d.as_record() for d in found),
@@ -147,10 +151,16 @@ def _scan_remote(request: ManifestRequest, version: str, output_format: str) -> 
     write_records((d.as_record() for d in found), output_format, REMOTE_SCAN_FIELDS)
 
 
-def _none_found(version: str, where: str) -> None:
-    """Say on standard error that nothing matched (standard output stays empty)."""
+def _none_found(version: str, where: str, known: list[str] | None = None) -> None:
+    """Say on standard error that nothing matched (standard output stays empty),
+    with the closest ``known`` versions as hints."""
     from ..versions import prefix_hint
+    from ..versions.overview import close_versions
 
-    click.echo(
-        f"No directory of version {version} {where}{prefix_hint(version)}", err=True
-    )
+    hint = prefix_hint(version)
+    if not hint and known:
+        close = close_versions(version, known)
+        if close:
+            others = f"; also close: {', '.join(close[1:])}" if close[1:] else ""
+            hint = f" (did you mean {close[0]}?{others})"
+    click.echo(f"No directory of version {version} {where}{hint}", err=True)

@@ -14,6 +14,7 @@ from .cmd_delete_version import delete_version
 from .cmd_index import index
 from .cmd_plugins import plugins
 from .cmd_scan_versions import scan_versions
+from .cmd_versions import versions
 
 
 @click.group()
@@ -21,10 +22,11 @@ def compute() -> None:
     """Manage pipeline versions of DANDI compute-derivative dandisets.
 
     A compute-derivative dandiset (such as 001697) holds pipeline outputs under
-    derivatives/dandiset-ID/sub-S/[ses-S/]pipeline-P/version-V[+suffix]/.
-    "Version V" is the directory version-V and every version-V+... variant.
+    derivatives/dandiset-ID/sub-S/[ses-S/]pipeline-P/version-V[+suffix]/ (nested)
+    or .../pipeline-P/version-V_codebase-C_params-P_config-K_attempt-N/ (flat).
+    "Version V" is every such directory whose version is V or starts with V+.
     """
 
 
-for _command in (scan_versions, delete_version, index, plugins, cache):
+for _command in (versions, scan_versions, delete_version, index, plugins, cache):
     compute.add_command(_command)

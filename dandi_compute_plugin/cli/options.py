@@ -224,6 +224,39 @@ def instance_option(**kwargs: Any) -> Callable:
     return dandis(callback=_known_instance, **kwargs)
 
 
+def check_clone(dandiset_dir: str) -> str | None:
+    """Check that ``dandiset_dir`` looks like a clone; return its dandiset id.
+
+    A directory with neither ``dandiset.yaml`` nor ``derivatives/`` is a usage
+    error (exit 2) saying what a clone looks like; a clone without
+    ``derivatives/`` gets a warning (it holds no version directories).
+    """
+    import logging
+    import os
+
+    has_yaml = os.path.isfile(os.path.join(dandiset_dir, "dandiset.yaml"))
+    has_derivatives = os.path.isdir(os.path.join(dandiset_dir, "derivatives"))
+    if not has_yaml and not has_derivatives:
+        raise click.UsageError(
+            f"{dandiset_dir} is not a clone of a dandiset: it has neither "
+            "dandiset.yaml nor derivatives/. Give the top directory of the clone "
+            "(the one holding dandiset.yaml and derivatives/dandiset-*/...)."
+        )
+    if not has_derivatives:
+        logging.getLogger("dandi.compute").warning(
+            "%s has no derivatives/ directory: it holds no version directories",
+            dandiset_dir,
+        )
+    if not has_yaml:
+        return None
+    from dandi.dandiset import Dandiset
+
+    try:
+        return Dandiset(dandiset_dir).identifier
+    except Exception:  # a damaged dandiset.yaml: the local commands go on
+        return None
+
+
 def examples(*command_lines: str) -> str:
     """The epilog of a command's ``--help``: its examples, lines kept as written."""
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in command_lines)

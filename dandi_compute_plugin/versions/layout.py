@@ -361,16 +361,28 @@ def version_directory_of(asset_path: str, version: str) -> str | None:
         The directory's relative path, or None when the asset is not inside a
         directory of that version below ``derivatives/dandiset-*/``.
     """
+    relpath = first_version_directory(asset_path)
+    if relpath is None:
+        return None
+    if version_name_matches(relpath[relpath.rindex("/") + 1 :], version):
+        return relpath
+    return None
+
+
+def first_version_directory(asset_path: str) -> str | None:
+    """Return the ``version-*`` directory, of any version, that holds an asset.
+
+    The first ``version-*`` directory on the way down below
+    ``derivatives/dandiset-*/`` (the walk never descends into one); None when
+    there is none.  Its name may fit neither form (:func:`fits_a_form`).
+    """
     parts = asset_path.split("/")
     if len(parts) < 4 or parts[0] != DERIVATIVES:
         return None
     if not parts[1].startswith(DANDISET_PREFIX):
         return None
-    # The first version-* directory on the way down is the version directory;
-    # the last part is the asset itself (a file), never a directory.
+    # the last part is the asset itself (a file), never a directory
     for i in range(2, len(parts) - 1):
         if parts[i].startswith(VERSION_PREFIX):
-            if version_name_matches(parts[i], version):
-                return "/".join(parts[: i + 1])
-            return None
+            return "/".join(parts[: i + 1])
     return None

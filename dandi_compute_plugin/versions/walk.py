@@ -105,30 +105,20 @@ def scan_version_directories(
 def _walk(dandiset_directory: str, version: str, on_error: OnError) -> Iterator[str]:
     """Yield the relative POSIX paths of the directories of ``version``."""
     validate_version(version)
-    # strings, not Path: Path("./x") drops the "./" that os.scandir keeps
-    prefix = os.path.join(dandiset_directory, "")
-    stack = _dandiset_directories(dandiset_directory, prefix + DERIVATIVES, on_error)
-    start = len(prefix)
     exact, variant, capsule = version_names(version)
+
+    def candidate(name: str) -> bool:
+        return name == exact or name.startswith(variant) or name.startswith(capsule)
+
     misfits: list[str] = []
-    while stack:
-        try:
-            entries = _subdirectories(stack.pop(), version)
-        except OSError as exc:
-            on_error(exc)
-            continue
-        for name, path in entries:
-            if name.startswith(VERSION_PREFIX):
-                if name == exact:
-                    yield path[start:]
-                elif name.startswith(variant) or name.startswith(capsule):
-                    if fits_a_form(name):
-                        yield path[start:]
-                    else:
-                        misfits.append(path[start:])
-                # never descend into a version directory
-                continue
-            stack.append(path)
+    for name, relpath in walk_version_named(dandiset_directory, on_error, candidate):
+        if name == exact:
+            yield relpath
+        elif name.startswith(variant) or name.startswith(capsule):
+            if fits_a_form(name):
+                yield relpath
+            else:
+                misfits.append(relpath)
     if misfits:
         lgr.info(
             "Skipped %d director%s named %s* that fit%s neither the nested form "
@@ -140,6 +130,56 @@ def _walk(dandiset_directory: str, version: str, on_error: OnError) -> Iterator[
             "s" if len(misfits) == 1 else "",
             misfits[0],
         )
+
+
+def walk_version_named(
+    dandiset_directory: str | Path,
+    on_error: OnError | None = None,
+    looks_selected: Callable[[str], bool] | None = None,
+) -> Iterator[tuple[str, str]]:
+    """Yield ``(name, relpath)`` of every ``version-*`` directory of a clone.
+
+    The walk of :func:`iter_version_directories` before any version is chosen:
+    below ``derivatives/dandiset-*/``, links never followed, hidden entries
+    skipped, never into a ``version-*`` directory.  ``relpath`` is POSIX,
+    relative to the clone; the name may fit neither form of a version directory
+    (:func:`~.layout.fits_a_form` tells).
+
+    Parameters
+    ----------
+    dandiset_directory
+        The top directory of a local clone.
+    on_error
+        Called with the :class:`OSError` of a directory that cannot be read;
+        by default a warning is logged.
+    looks_selected
+        Whether a name looks like a selected directory: a symbolic link with
+        such a name is reported (not followed).  By default every ``version-*``
+        name does.
+    """
+    top = os.fspath(dandiset_directory)
+    on_error = on_error or _log_walk_error
+    looks_selected = looks_selected or _is_version_named
+    # strings, not Path: Path("./x") drops the "./" that os.scandir keeps
+    prefix = os.path.join(top, "")
+    stack = _dandiset_directories(top, prefix + DERIVATIVES, on_error)
+    start = len(prefix)
+    while stack:
+        try:
+            entries = _subdirectories(stack.pop(), looks_selected)
+        except OSError as exc:
+            on_error(exc)
+            continue
+        for name, path in entries:
+            if name.startswith(VERSION_PREFIX):
+                yield name, path[start:]
+                # never descend into a version directory
+                continue
+            stack.append(path)
+
+
+def _is_version_named(name: str) -> bool:
+    return name.startswith(VERSION_PREFIX)
 
 
 def _dandiset_directories(top: str, derivatives: str, on_error: OnError) -> list[str]:
@@ -171,13 +211,14 @@ def _dandiset_directories(top: str, derivatives: str, on_error: OnError) -> list
         return []
 
 
-def _subdirectories(directory: str, version: str) -> list[tuple[str, str]]:
+def _subdirectories(
+    directory: str, looks_selected: Callable[[str], bool]
+) -> list[tuple[str, str]]:
     """``(name, path)`` of the real, not hidden subdirectories of ``directory``.
 
-    A symbolic link named like a directory of ``version`` is reported: it looks
-    like a match and is not one.
+    A symbolic link whose name ``looks_selected`` is reported: it looks like a
+    match and is not one.
     """
-    exact, variant, capsule = version_names(version)
     entries = []
     with os.scandir(directory) as it:
         # d_type only: no stat call, and links are never directories here
@@ -185,15 +226,10 @@ def _subdirectories(directory: str, version: str) -> list[tuple[str, str]]:
             if e.is_dir(follow_symlinks=False):
                 if e.name[0] != ".":
                     entries.append((e.name, e.path))
-            elif (
-                e.name == exact
-                or e.name.startswith(variant)
-                or e.name.startswith(capsule)
-            ) and e.is_symlink():
+            elif looks_selected(e.name) and e.is_symlink():
                 lgr.warning(
-                    "Not following the symbolic link %s: named like a directory "
-                    "of version %s, it is not one",
+                    "Not following the symbolic link %s: named like a version "
+                    "directory, it is not one",
                     e.path,
-                    version,
                 )
     return entries

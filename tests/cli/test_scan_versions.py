@@ -161,6 +161,7 @@ def test_missing_directory_and_file_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_no_derivatives_is_empty_with_a_note(tmp_path: Path, installed: Path) -> None:
+    (tmp_path / "dandiset.yaml").write_text("identifier: DANDI:000001\n")
     proc = run_dandi("compute", "scan-versions", str(tmp_path), "v1")
     assert proc.returncode == 0
     assert proc.stdout == ""
