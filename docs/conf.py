@@ -68,6 +68,20 @@ def _escape_help(app, ctx, lines: list[str]) -> None:
     lines[:] = [_plain(line) for line in lines]
 
 
+def _examples_epilog(app, ctx, lines: list[str]) -> None:
+    """The ``Examples:`` epilog (a click ``\\b`` block, which sphinx-click turns
+    into line-block bars) as a shell code block, one command a line."""
+    out: list[str] = []
+    for line in lines:
+        if line.strip() == "| Examples:":
+            out += ["Examples:", "", ".. code-block:: shell", ""]
+        elif line.startswith("|   "):
+            out.append("   " + line[4:])
+        else:
+            out.append(_plain(line))
+    lines[:] = out
+
+
 def _escape_option_help(app, ctx, lines: list[str]) -> None:
     lines[:] = [
         line if line.lstrip().startswith(_GENERATED) else _plain(line) for line in lines
@@ -76,5 +90,5 @@ def _escape_option_help(app, ctx, lines: list[str]) -> None:
 
 def setup(app) -> None:
     app.connect("sphinx-click-process-description", _escape_help)
-    app.connect("sphinx-click-process-epilog", _escape_help)
+    app.connect("sphinx-click-process-epilog", _examples_epilog)
     app.connect("sphinx-click-process-options", _escape_option_help)

@@ -12,6 +12,7 @@ from .formats import format_option, write_records
 from .options import (
     DandisetRef,
     check_clone,
+    complete_directories,
     dandiset_version_option,
     examples,
     instance_option,
@@ -61,7 +62,10 @@ def _dandiset_dir_or_id(
     ),
 )
 @click.argument(
-    "dandiset_dir", metavar="DANDISET_DIR|DANDISET", callback=_dandiset_dir_or_id
+    "dandiset_dir",
+    metavar="DANDISET_DIR|DANDISET",
+    callback=_dandiset_dir_or_id,
+    shell_complete=complete_directories,
 )
 @version_argument
 @click.option(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from .._version import __version__
 from .cmd_cache import cache
 from .cmd_delete_version import delete_version
 from .cmd_index import index
@@ -18,6 +19,12 @@ from .cmd_versions import versions
 
 
 @click.group()
+@click.version_option(
+    __version__,
+    "--version",
+    prog_name="dandi-compute-plugin",
+    message="%(prog)s %(version)s",
+)
 def compute() -> None:
     """Manage pipeline versions of DANDI compute-derivative dandisets.
 

@@ -30,8 +30,40 @@ dandiset_dir_argument = click.argument(
     metavar="DANDISET_DIR",
     type=click.Path(exists=True, file_okay=False, dir_okay=True),
 )
+
+
+def complete_versions(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[Any]:
+    """Shell completion of VERSION: the versions of the clone already given."""
+    from click.shell_completion import CompletionItem
+
+    clone = ctx.params.get("dandiset_dir")
+    if not isinstance(clone, str):
+        return []
+    from ..versions.overview import known_versions
+
+    try:
+        found = known_versions(clone)
+    except OSError:
+        return []
+    return [CompletionItem(v) for v in found if v.startswith(incomplete)]
+
+
+def complete_directories(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[Any]:
+    """Shell completion of a directory argument (the shell lists them)."""
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="dir")]
+
+
 version_argument = click.argument(
-    "version", metavar="VERSION", callback=validate_version_param
+    "version",
+    metavar="VERSION",
+    callback=validate_version_param,
+    shell_complete=complete_versions,
 )
 
 

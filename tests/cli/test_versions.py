@@ -19,7 +19,7 @@ from dandi_compute_plugin.versions.overview import natural_key, version_overview
 
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, seed
-from ..conftest import REPO
+from ..conftest import REPO, run_dandi, subprocess_env
 from ..records import asset_record, build_clone, write_manifest
 
 EXAMPLE = REPO / "examples" / "dandiset-001697-mini"
@@ -156,3 +156,32 @@ def test_a_directory_that_is_no_clone_is_a_usage_error(
     code, out, err = invoke("scan-versions", str(tmp_path), "v1")
     assert code == 0 and "No directory of version v1" in err
     assert "has no derivatives/ directory: it holds no version" in caplog.text
+
+
+def test_the_plugin_tells_its_version() -> None:
+    from dandi_compute_plugin import __version__
+
+    code, out, _ = invoke("--version")
+    assert (code, out) == (0, f"dandi-compute-plugin {__version__}\n")
+
+
+def test_the_shell_completes_versions_of_the_clone(installed: Path) -> None:
+    words = f"dandi compute scan-versions {EXAMPLE} v1.1.1+"
+    proc = run_dandi(
+        env=subprocess_env(
+            COMP_WORDS=words, COMP_CWORD="4", _DANDI_COMPLETE="bash_complete"
+        )
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "plain,v1.1.1+b268fd2",
+        "plain,v1.1.1+b268fd2+b268fd2",
+        "plain,v1.1.1+c0ffee1",
+    ]
+    words = f"dandi compute scan-versions {EXAMPLE.parent}/dand"
+    proc = run_dandi(
+        env=subprocess_env(
+            COMP_WORDS=words, COMP_CWORD="3", _DANDI_COMPLETE="bash_complete"
+        )
+    )
+    assert proc.stdout.splitlines() == [f"dir,{EXAMPLE.parent}/dand"]
