@@ -280,6 +280,8 @@ def _make_special(path: Path, kind: str, tmp_path: Path) -> socket.socket | None
         path.unlink()
     if kind == "fifo":
         os.mkfifo(path)
+    elif kind == "link-to-dev-zero":  # endless: reading it never ends
+        path.symlink_to("/dev/zero")
     elif kind == "link-to-fifo":
         os.mkfifo(tmp_path / "a-fifo")
         path.symlink_to(tmp_path / "a-fifo")
@@ -319,7 +321,9 @@ def _dry_run_in_a_thread(clone: Path, keyed: FakeArchive, fifo: Path):
     return out[0]
 
 
-@pytest.mark.parametrize("kind", ["fifo", "link-to-fifo", "socket", "device"])
+@pytest.mark.parametrize(
+    "kind", ["fifo", "link-to-fifo", "socket", "device", "link-to-dev-zero"]
+)
 @pytest.mark.parametrize("where", ["version-directory", "zarr"])
 def test_what_is_not_a_file_is_never_opened(
     keyed: FakeArchive, tmp_path: Path, bad_input, kind: str, where: str
@@ -343,6 +347,7 @@ def test_what_is_not_a_file_is_never_opened(
             "link-to-fifo": "a link to a FIFO",
             "socket": "a socket",
             "device": "a character device",
+            "link-to-dev-zero": "a link to a character device",
         }[kind]
         assert f"{special} ({shown}: the archive cannot hold it" in rec["reason"]
         report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
@@ -358,3 +363,63 @@ def test_what_is_not_a_file_is_never_opened(
         if held is not None:
             held.close()
     bad_input.ended(f"refused: {kind} in the {where}, never opened, exit 1")
+
+
+@pytest.mark.parametrize("fetched", ["none", "some"])
+def test_a_zarr_of_git_annex_links(
+    keyed: FakeArchive, tmp_path: Path, bad_input, fetched: str
+) -> None:
+    """A DataLad clone's Zarr: its chunks are links into the annex.  None
+    fetched: nothing here to lose (compared by path, as a broken link is).  Some
+    fetched: the checksum cannot be compared, so the broken ones are named."""
+    clone = seed(keyed, tmp_path / "clone", files("A"))
+    zarr = vdir("A") + "/output/image.ome.zarr"
+    add_zarr(keyed, clone, zarr, {"0/0": b"chunk", "0/1": b"chunk"})
+    annex = tmp_path / "annex"
+    annex.mkdir()
+    for name in ("0/0", "0/1"):
+        (clone / zarr / name).unlink()
+        if fetched == "some" and name == "0/0":
+            (annex / "present").write_bytes(b"chunk")
+            (clone / zarr / name).symlink_to(annex / "present")
+        else:
+            (clone / zarr / name).symlink_to(annex / f"absent-{name[-1]}")
+    snap = bad_input.snapshot(keyed, clone, annex)
+
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+
+    if fetched == "none":
+        assert statuses(report) == {vdir("A"): "deleted"}
+        snap.assert_only_removed([vdir("A")])
+    else:
+        assert statuses(report) == {vdir("A"): "refused"}
+        assert records(report)[vdir("A")]["unuploaded"] == [f"{zarr}/0/1"]
+        assert "a broken link inside a Zarr" in report.results[0].reason
+        snap.assert_only_removed([])
+    bad_input.ended(f"a Zarr of annex links, {fetched} fetched: {statuses(report)}")
+
+
+def test_a_file_hard_linked_into_two_targets(
+    keyed: FakeArchive, tmp_path: Path, bad_input
+) -> None:
+    """Unlinking one name changes the file's change time, also for its name in
+    the other target, processed apart: that one may be reported changed (the
+    safe side) and a re-run finishes it; nothing is lost either way."""
+    clone = seed(keyed, tmp_path / "clone", files("A") + files("B"))
+    shared = files("B")[1].replace("a.json", "shared.json")
+    data = (clone / files("A")[1]).read_bytes()
+    keyed.add_assets(DANDISET, [asset_record(shared, content=data)])
+    os.link(clone / files("A")[1], clone / shared)
+    snap = bad_input.snapshot(keyed, clone)
+
+    first = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=1)
+    second = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+
+    # one target after the other (-J 1): A's removal changed the shared file
+    assert statuses(first) == {vdir("A"): "deleted", vdir("B"): "failed"}
+    assert f"{shared} (changed since the plan)" in first.results[1].reason
+    assert statuses(second) == {vdir("B"): "deleted"}
+    snap.assert_only_removed([vdir("A"), vdir("B")])
+    bad_input.ended(
+        "hard link across targets: the second failed (safe side), a re-run did it"
+    )

@@ -21,7 +21,9 @@ Some local data can never be on the archive, and is listed as *local only*:
   :func:`dandi.utils.exclude_from_zarr`: ``.git``, ``.datalad``, ...): a
   matching checksum says nothing of it;
 - inside a Zarr, a link to a directory or a broken link: dandi's checksum would
-  follow the one out of the Zarr and cannot read the other.
+  follow the one out of the Zarr and cannot read the other.  (A Zarr whose
+  files are all broken links -- git-annex content not fetched -- holds nothing
+  to lose: it is compared by path, as a broken link is.)
 
 A Zarr holding any of the last two kinds is not read for a checksum.
 """
@@ -173,6 +175,14 @@ def special_kind(mode: int) -> str | None:
     return None
 
 
+#: a broken link inside a Zarr (its git-annex content not fetched)
+_BROKEN = object()
+_PARTLY_ABSENT = (
+    "a broken link inside a Zarr whose other files are here: dandi's checksum "
+    "cannot read it, so the Zarr cannot be compared with the archive's"
+)
+
+
 def _never_opened(kind: str) -> str:
     return f"{kind}: the archive cannot hold it (never opened)"
 
@@ -279,7 +289,7 @@ class _Walker:
         from dandi.utils import exclude_from_zarr
 
         count = size = 0
-        readable = True
+        readable, broken = True, []
         stack = [(full, real, path, False)]
         while stack:
             directory, real_dir, rel, skipped = stack.pop()
@@ -298,10 +308,18 @@ class _Walker:
                 if excluded:
                     continue
                 covered = self._zarr_member(entry.path, sub, st)
-                if covered is None:
+                if covered is _BROKEN:
+                    broken.append(sub)
+                elif covered is None:
                     readable = False
                 else:
                     count, size = count + 1, size + covered
+        if broken and not count and readable:
+            # git-annex content not fetched: nothing here to lose, compared by
+            # path as a broken link is
+            self.found.files.append(LocalFile(path, None, kind="absent"))
+            return
+        self.found.local_only.extend((sub, _PARTLY_ABSENT) for sub in broken)
         self.found.files.append(
             LocalFile(
                 path,
@@ -309,13 +327,16 @@ class _Walker:
                 kind="zarr",
                 zarr_files=count,
                 zarr_bytes=size,
-                readable=readable,
+                readable=readable and not broken,
             )
         )
 
-    def _zarr_member(self, full: str, sub: str, st: os.stat_result) -> int | None:
-        """The size of a Zarr's file as its checksum reads it; None (and the
-        reason recorded) when the checksum must not read it."""
+    def _zarr_member(
+        self, full: str, sub: str, st: os.stat_result
+    ) -> int | object | None:
+        """The size of a Zarr's file as its checksum reads it; :data:`_BROKEN`
+        for a broken link; None (and the reason recorded) when the checksum
+        must not read it."""
         if stat.S_ISREG(st.st_mode):
             return st.st_size
         if not stat.S_ISLNK(st.st_mode):
@@ -324,7 +345,7 @@ class _Walker:
             try:
                 target = os.stat(full)
             except OSError:
-                why = "a broken link inside a Zarr: dandi's checksum cannot read it"
+                return _BROKEN
             else:
                 if stat.S_ISREG(target.st_mode):
                     return target.st_size
