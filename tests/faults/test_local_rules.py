@@ -423,3 +423,31 @@ def test_a_file_hard_linked_into_two_targets(
     bad_input.ended(
         "hard link across targets: the second failed (safe side), a re-run did it"
     )
+
+
+def test_a_resumed_target_behind_a_dangling_link_is_not_gone(
+    keyed: FakeArchive, tmp_path: Path, bad_input
+) -> None:
+    """A run deletes some of a directory's assets and fails on the others; then
+    the disk holding its subject directory goes away (a dangling link stays).
+    The journal's unfinished target is not "gone": its local state is unknown,
+    so the re-run deletes nothing of it."""
+    clone = seed(keyed, tmp_path / "clone", files("A"))
+    keyed.fail("DELETE", after=1, status=403)
+    first = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=1)
+    assert statuses(first) == {vdir("A"): "failed"}
+    assert first.results[0].deleted_assets == 1
+    keyed.clear_faults()
+    sub = clone / "derivatives/dandiset-000001/sub-A"
+    shutil.move(sub, tmp_path / "disk")
+    sub.symlink_to(tmp_path / "unmounted" / "sub-A", target_is_directory=True)
+    snap = bad_input.snapshot(keyed, clone, tmp_path / "disk")
+    deletes = keyed.count("DELETE")
+
+    again = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+
+    assert statuses(again) == {vdir("A"): "refused"}
+    assert "sub-A is a symbolic link" in again.results[0].reason
+    assert keyed.count("DELETE") == deletes
+    snap.assert_only_removed([])
+    bad_input.ended("refused: a journaled target behind a dangling link, exit 1")
