@@ -1,7 +1,9 @@
 """Plan a deletion: the targets of a version, what each holds here and remotely.
 
 :func:`plan_deletion` changes nothing.  For every version directory of the scan
-and every one a hook adds (validated the same way), it lists the local files and
+and every one a hook adds, it checks its place (one rule for every target, also
+the resumed and remote-only ones: :mod:`.local.place`; nested targets are both
+refused), lists the local files and
 the remote assets below the directory's path, finds the local files the server
 lacks (what the journal shows deleted by an interrupted run counts as on the
 server) and consults the vetoes.  Without ``dry_run`` it authenticates first, so
