@@ -451,3 +451,63 @@ def test_a_resumed_target_behind_a_dangling_link_is_not_gone(
     assert keyed.count("DELETE") == deletes
     snap.assert_only_removed([])
     bad_input.ended("refused: a journaled target behind a dangling link, exit 1")
+
+
+def test_a_hook_added_target_passes_the_same_place_check(
+    keyed: FakeArchive, tmp_path: Path, bad_input
+) -> None:
+    """A hook adds a hidden directory that is a mount point, and one that is a
+    file: both are reported refused by the rule of every target's place."""
+    hidden = "derivatives/dandiset-000001/.staging/pipeline-p/version-v1.1.1"
+    a_file = "derivatives/dandiset-000001/.staging/pipeline-q/version-v1.1.1"
+    clone = seed(keyed, tmp_path / "clone", files("A") + [f"{hidden}/out.json"])
+    (clone / a_file).parent.mkdir(parents=True)
+    (clone / a_file).write_text("not a directory")
+    storage = tmp_path / "storage"
+    shutil.copytree(clone / hidden, storage)
+
+    class AddBoth:
+        @hookimpl
+        def dandi_compute_add_targets(self, dandiset_directory, version):
+            return [hidden, a_file]
+
+    _bind_mount(storage, clone / hidden)
+    try:
+        snap = bad_input.snapshot(keyed, clone, storage)
+        report = run_deletion(
+            clone, "v1.1.1", dandi_instance=keyed.url, plugins=[AddBoth()]
+        )
+        snap.assert_only_removed([vdir("A")])
+    finally:
+        subprocess.run(["umount", str(clone / hidden)], check=True)
+    assert statuses(report) == {
+        a_file: "refused",
+        hidden: "refused",
+        vdir("A"): "deleted",
+    }
+    reasons = {r.target.relpath: r.reason for r in report.results}
+    assert "version-v1.1.1 is a mount point" in reasons[hidden]
+    assert "version-v1.1.1 is not a directory" in reasons[a_file]
+    bad_input.ended("refused: hook-added mount point and file, exit 1")
+
+
+def test_case_variants_are_other_directories(
+    keyed: FakeArchive, tmp_path: Path, bad_input
+) -> None:
+    """The archive's listing filter ignores case; the clone's file system here
+    does not: ``sub-a`` on the archive is not the clone's ``sub-A``."""
+    lower = [p.replace("sub-A", "sub-a") for p in files("A")]
+    clone = seed(keyed, tmp_path / "clone", files("A"), remote_only=lower)
+    if (clone / vdir("A").replace("sub-A", "sub-a")).exists():
+        pytest.skip("this file system ignores case")
+    snap = bad_input.snapshot(keyed, clone)
+
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+
+    assert statuses(report) == {
+        vdir("A"): "deleted",
+        vdir("a"): "remote-only",
+    }
+    assert records(report)[vdir("A")]["deleted_assets"] == len(files("A"))
+    snap.assert_only_removed([vdir("A")])
+    bad_input.ended("deleted sub-A only; sub-a of the archive kept (remote-only)")
