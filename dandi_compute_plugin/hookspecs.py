@@ -94,14 +94,17 @@ def dandi_compute_add_targets(
     """Add version directories to a deletion run.
 
     Called once per run (dry runs included), before the plan is made.  Every
-    returned path is validated exactly like a scanned one: it must be a real
-    directory (no symbolic link anywhere on its way) inside
-    ``dandiset_directory/derivatives/dandiset-*/``, named ``version-{version}``
-    or ``version-{version}+...`` for the run's VERSION.  An invalid path is
-    ignored with a warning naming it; a path the scan already found is not added
-    twice.  Added targets go through the same plan, vetoes and safety checks as
-    scanned ones.  Use it for version directories the scan cannot see, e.g.
-    below a hidden directory.
+    returned path must be inside ``dandiset_directory/derivatives/dandiset-*/``,
+    named ``version-{version}`` or ``version-{version}+...`` for the run's
+    VERSION: other paths, and paths that do not exist in the clone, are ignored
+    with a warning naming them; a path the scan already found is not added
+    twice.  The others pass the check of every target's place, exactly like a
+    scanned one -- a real directory reached without any symbolic link, on the
+    clone's file system, not a mount point, not nested in another target (nested
+    targets are both refused) -- and are reported ``refused`` with the reason
+    when they fail it.  Added targets go through the same plan, vetoes and
+    safety checks as scanned ones.  Use it for version directories the scan
+    cannot see, e.g. below a hidden directory.
 
     Parameters
     ----------

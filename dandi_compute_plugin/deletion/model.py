@@ -133,8 +133,8 @@ class DeletionTarget:
     assets
         The remote assets below it on the draft, sorted by path.
     local_files
-        How many files (git-annex links and Zarr directories count as one) it
-        holds locally.
+        How many files it holds locally (a git-annex link counts as one, a
+        Zarr directory as the files its checksum covers).
     local_bytes
         Their size (content that is absent counts 0).
     unuploaded

@@ -1,7 +1,9 @@
 """Plan a deletion: the targets of a version, what each holds here and remotely.
 
 :func:`plan_deletion` changes nothing.  For every version directory of the scan
-and every one a hook adds (validated the same way), it lists the local files and
+and every one a hook adds, it checks its place (one rule for every target, also
+the resumed and remote-only ones: :mod:`.local.place`; nested targets are both
+refused), lists the local files and
 the remote assets below the directory's path, finds the local files the server
 lacks (what the journal shows deleted by an interrupted run counts as on the
 server) and consults the vetoes.  Without ``dry_run`` it authenticates first, so
@@ -43,7 +45,9 @@ from .local import (
     find_unuploaded,
     inventory,
     local_digest,
+    mount_points,
     needs_digest,
+    overlapping,
 )
 from .model import (
     MAX_LISTED,
@@ -59,6 +63,7 @@ from .targets import (
     dandiset_id_of,
     hook_added_directories,
     journaled_and_gone,
+    place_of,
     remote_only_directories,
     scan_error_recorder,
 )
@@ -140,18 +145,36 @@ def _size(n: int) -> str:
 
 
 #: where a target's directory is: in the clone, gone from it after an
-#: interrupted run, on the archive only, or in the clone in a form the scan does
-#: not enter (a symbolic link, below an unreadable directory)
+#: interrupted run, on the archive only, in the clone in a form the scan does
+#: not enter (a symbolic link, below an unreadable directory), or in a place a
+#: target must not be (:mod:`.local.place`)
 LOCAL, GONE, REMOTE_ONLY, UNSCANNED = "local", "gone", "remote-only", "unscanned"
+UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every directory's plan shares."""
+
+    listed: Listing
+    #: the mount table, read once
+    mounts: frozenset[str]
+    #: why a directory is refused before its content matters: ``{relpath: why}``
+    reasons: dict[str, str]
 
 
 def _plan_item(
-    plan: DeletionPlan, vd: VersionDirectory, where: str, listed: Listing
+    plan: DeletionPlan, vd: VersionDirectory, where: str, ctx: _Context
 ) -> PlanItem:
     """Plan one directory: its local files, its remote assets, the verdicts."""
     journal, verify = plan.journal, plan.options.verify
     assert journal is not None
     base = DeletionTarget(vd)
+    reasons = [ctx.reasons[vd.relpath]] if vd.relpath in ctx.reasons else []
+    if where == LOCAL:
+        unsafe = place_of(plan.dandiset_directory, vd.relpath, ctx.mounts)
+        if unsafe is not None:
+            where, reasons = UNSAFE, [unsafe, *reasons]
     try:
         local = (
             Inventory()
@@ -161,9 +184,9 @@ def _plan_item(
     except OSError as exc:
         return _failed(base, "cannot read the local directory", exc)
     try:
-        if isinstance(listed, str):
-            raise ArchiveError(listed)
-        remote = checked_assets(listed.get(vd.relpath, ()), vd.relpath + "/")
+        if isinstance(ctx.listed, str):
+            raise ArchiveError(ctx.listed)
+        remote = checked_assets(ctx.listed.get(vd.relpath, ()), vd.relpath + "/")
     except ArchiveError as exc:
         reason = f"cannot list the remote assets: {exc}"
         return PlanItem(base, TargetResult(base, TargetStatus.FAILED, reason))
@@ -177,33 +200,38 @@ def _plan_item(
     target = replace(
         base,
         assets=tuple(remote),
-        local_files=len(local.files),
-        local_bytes=sum(f.size or 0 for f in local.files),
-        unuploaded=tuple((m.path, m.reason) for m in missing),
+        local_files=sum(f.files for f in local.files),
+        local_bytes=sum(f.bytes for f in local.files),
+        unuploaded=tuple(
+            sorted([(m.path, m.reason) for m in missing] + local.local_only)
+        ),
     )
     item = PlanItem(target, local=local)
-    if where in (REMOTE_ONLY, UNSCANNED):
-        item.verdict = _not_in_the_clone(plan, target, where)
-        if item.verdict is not None:
-            return item
-    reasons = _refusals(plan, target, local) + _vetoes(plan.hooks, target)
-    if reasons:
-        item.verdict = TargetResult(target, TargetStatus.REFUSED, "; ".join(reasons))
+    item.verdict = _not_in_the_clone(plan, target, where, reasons)
+    if item.verdict is None:
+        reasons = reasons + _refusals(plan, target, local) + _vetoes(plan.hooks, target)
+        if reasons:
+            item.verdict = TargetResult(
+                target, TargetStatus.REFUSED, "; ".join(reasons)
+            )
     return item
 
 
 def _not_in_the_clone(
-    plan: DeletionPlan, target: DeletionTarget, where: str
+    plan: DeletionPlan, target: DeletionTarget, where: str, reasons: list[str]
 ) -> TargetResult | None:
-    """The verdict on a directory of the archive that the scan did not find."""
+    """The verdict on a directory that is not planned from its local content."""
+    if where == UNSAFE:
+        reason = "; ".join(reasons) + ": nothing of it is touched"
+        return TargetResult(target, TargetStatus.REFUSED, reason)
     if where == UNSCANNED:
         return TargetResult(
             target,
             TargetStatus.REFUSED,
-            "on the archive, and in the clone in a form the scan does not enter (a "
-            "symbolic link, or below a directory it cannot read): kept",
+            "on the archive, and in the clone in a form the scan does not enter "
+            f"({'; '.join(reasons)}): kept",
         )
-    if not plan.options.include_remote:
+    if where == REMOTE_ONLY and not plan.options.include_remote:
         return TargetResult(
             target,
             TargetStatus.REMOTE_ONLY,
@@ -321,14 +349,18 @@ def plan_deletion(
         listed = _list_version(plan)
         where = dict.fromkeys(found, LOCAL) | dict.fromkeys(gone_paths, GONE)
         found.update((vd.relpath, vd) for vd in gone if vd.relpath in gone_paths)
+        reasons: dict[str, str] = {}
         if not isinstance(listed, str):
             extra, unscanned = remote_only_directories(top, set(listed) - set(found))
-            for vd, kind in [(v, REMOTE_ONLY) for v in extra] + [
-                (v, UNSCANNED) for v in unscanned
-            ]:
-                found[vd.relpath], where[vd.relpath] = vd, kind
+            for vd in extra:
+                found[vd.relpath], where[vd.relpath] = vd, REMOTE_ONLY
+            for relpath, (vd, why) in unscanned.items():
+                found[relpath], where[relpath], reasons[relpath] = vd, UNSCANNED, why
+        for relpath, why in overlapping(found).items():
+            reasons[relpath] = "; ".join(filter(None, [reasons.get(relpath), why]))
         directories = sorted(found.values(), key=lambda v: v.relpath)
-        _plan_items(plan, directories, where, listed, progress or DeletionProgress())
+        ctx = _Context(listed, mount_points(), reasons)
+        _plan_items(plan, directories, where, ctx, progress or DeletionProgress())
     except BaseException:
         plan.close()
         raise
@@ -371,13 +403,13 @@ def _plan_items(
     plan: DeletionPlan,
     directories: list[VersionDirectory],
     where: dict[str, str],
-    listed: Listing,
+    ctx: _Context,
     progress: DeletionProgress,
 ) -> None:
     """Plan every directory, ``jobs`` at once (local digests are the work)."""
 
     def plan_one(vd: VersionDirectory) -> PlanItem:
-        item = _plan_item(plan, vd, where[vd.relpath], listed)
+        item = _plan_item(plan, vd, where[vd.relpath], ctx)
         progress.planned(item.target)
         return item
 

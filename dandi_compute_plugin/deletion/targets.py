@@ -1,6 +1,7 @@
 """Where the targets of a deletion come from, besides the scan of the clone.
 
-- the hooks' ``extra_targets``, validated like scanned directories;
+- the hooks' ``extra_targets``, validated like scanned directories (one rule
+  for every target's place: :mod:`.local.place`);
 - directories an interrupted run left unfinished in the journal and that are gone
   locally;
 - version directories on the archive that the clone lacks (remote-only);
@@ -14,9 +15,10 @@ import logging
 import os
 from pathlib import Path
 
+from ..errors import UnsafePathError
 from ..plugins import PluginHooks
 from ..versions import VersionDirectory, version_name_matches
-from .local import check_removable
+from .local import ABSENT, locate
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -36,22 +38,46 @@ def dandiset_id_of(top: Path) -> str:
 def hook_added_directories(
     top: Path, version: str, hooks: PluginHooks
 ) -> list[VersionDirectory]:
-    """Validate hook-added targets exactly like scanned ones."""
+    """The hooks' added targets of ``version`` that are not known to be absent.
+
+    Their place is checked later with every other target's (:func:`place_of`);
+    one the clone does not hold is ignored, with a warning (it may still be a
+    remote-only directory of the archive's listing).
+    """
     extra = []
     for path in hooks.extra_targets(top, version):
         rel = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(top)))
         relpath = rel.as_posix()
         try:
-            check_removable(top, relpath)
             vd = VersionDirectory.from_relpath(top, relpath)
-        except (OSError, ValueError, RuntimeError) as exc:
+        except ValueError as exc:
             lgr.warning("Ignoring the added target %s: %s", path, exc)
             continue
-        if not version_name_matches(Path(relpath).name, version):
+        if vd.relpath != relpath or not version_name_matches(vd.path.name, version):
             lgr.warning("Ignoring the added target %s: not version %s", path, version)
+            continue
+        try:
+            absent = locate(top, relpath) == ABSENT
+        except UnsafePathError:
+            absent = False  # refused with the reason when it is planned
+        if absent:
+            lgr.warning("Ignoring the added target %s: not in the clone", path)
             continue
         extra.append(vd)
     return extra
+
+
+def place_of(top: Path, relpath: str, mounts: frozenset[str]) -> str | None:
+    """Why a target's place is refused (see :mod:`.local.place`), or None.
+
+    ``"absent"`` is a refusal too for a target that should be in the clone.
+    """
+    try:
+        if locate(top, relpath, mounts) == ABSENT:
+            return "no longer in the clone (gone since the scan)"
+    except UnsafePathError as exc:
+        return str(exc)
+    return None
 
 
 def journaled_and_gone(
@@ -61,7 +87,8 @@ def journaled_and_gone(
 
     The scan cannot find them any more, yet the journal holds them (and counts
     their assets as uploaded) until a run finishes them.  A journaled directory
-    that still exists in some form (say, a symbolic link now) is left alone.
+    that is not known to be absent (it exists in some form, or a link or an
+    unreadable directory on the way hides it) is left alone.
     """
     gone = []
     for relpath in sorted(pending):
@@ -75,7 +102,7 @@ def journaled_and_gone(
             relpath.rsplit("/", 1)[-1], version
         ):
             continue
-        if _absent(vd.path):
+        if _absent(top, relpath):
             gone.append(vd)
     return gone
 
@@ -96,7 +123,7 @@ def scan_error_recorder(top: Path, errors: list[str]) -> Callable[[OSError], Non
 
 def remote_only_directories(
     top: Path, relpaths: set[str]
-) -> tuple[list[VersionDirectory], list[VersionDirectory]]:
+) -> tuple[list[VersionDirectory], dict[str, tuple[VersionDirectory, str]]]:
     """Sort the version directories that the archive has and the scan did not
     find: on the archive only, or in the clone after all.
 
@@ -109,29 +136,35 @@ def remote_only_directories(
 
     Returns
     -------
-    tuple of (list of VersionDirectory, list of VersionDirectory)
-        The remote-only directories; and those present in the clone in a form
-        the scan does not enter (a symbolic link, or below a directory it cannot
-        read): their local content is unknown, so they must be refused.
+    tuple
+        The remote-only directories (known to be absent: every component
+        above the missing one is a real directory); and ``{relpath:
+        (directory, why)}`` of those present in the clone in a form the scan
+        does not enter, or whose local state cannot be established (a link, a
+        dangling link or an unreadable directory on the way): their local
+        content is unknown, so they must be refused.
     """
-    remote_only, unscanned = [], []
+    remote_only, unscanned = [], {}
     for relpath in sorted(relpaths):
         try:
             vd = VersionDirectory.from_relpath(top, relpath)
         except ValueError as exc:
             lgr.warning("Ignoring the remote directory %s: %s", relpath, exc)
             continue
-        (remote_only if _absent(vd.path) else unscanned).append(vd)
+        try:
+            if locate(top, vd.relpath) == ABSENT:
+                remote_only.append(vd)
+                continue
+            why = "a directory the scan skips (hidden)"
+        except UnsafePathError as exc:
+            why = str(exc)
+        unscanned[vd.relpath] = (vd, why)
     return remote_only, unscanned
 
 
-def _absent(path: Path) -> bool:
-    """True only when ``path`` is known not to exist: a directory that cannot
-    be searched hides what is below it, which then counts as present."""
+def _absent(top: Path, relpath: str) -> bool:
+    """True only when ``relpath`` is known not to exist (:func:`locate`)."""
     try:
-        os.lstat(path)
-    except FileNotFoundError:
-        return True
-    except OSError:  # permission denied, and the like
+        return locate(top, relpath) == ABSENT
+    except UnsafePathError:
         return False
-    return False

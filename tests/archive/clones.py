@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 import hashlib
 import os
 from pathlib import Path
+import stat
 
 from ..records import asset_record, build_clone, version_files
 from .server import FakeArchive
@@ -72,6 +73,8 @@ def tree_state(root: Path, skip: Iterable[str] = ()) -> dict[str, str]:
                 state[rel] = "link:" + os.readlink(path)
             elif os.path.isdir(path):
                 state[rel] = "dir"
+            elif not os.path.isfile(path):  # a FIFO, a socket: never opened
+                state[rel] = f"special:{stat.S_IFMT(os.lstat(path).st_mode):o}"
             else:
                 with open(path, "rb") as f:
                     state[rel] = "file:" + hashlib.sha256(f.read()).hexdigest()

@@ -248,7 +248,13 @@ def test_added_targets_are_validated_like_scanned_ones(
     assert by_path[hidden].status.value == "deleted"
     assert not (clone / hidden).exists()
     assert not under(keyed.paths(DANDISET), hidden)
-    assert len(by_path) == 7  # 6 scanned (5 + dandiset-000777's) + the hidden one
+    # 6 scanned (5 + dandiset-000777's) + the hidden one + the one via a link,
+    # refused by the rule of every target's place (reported, not ignored)
+    assert len(by_path) == 8
+    via_link = by_path["derivatives/dandiset-000777/sub-link/version-v1.1.1"]
+    assert via_link.status.value == "refused"
+    assert "sub-link is a symbolic link" in via_link.reason
+    assert (outside / "version-v1.1.1").is_dir() or outside.is_dir()
     assert outside.is_dir()
     assert (
         clone / "derivatives/dandiset-000233/sub-CGM3/ses-CGM3/"

@@ -6,24 +6,34 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import stat
+import subprocess
+import sys
 
 from dandischema.digests.dandietag import DandiETag
+from hypothesis import given
+from hypothesis import strategies as st
 import pytest
 
 from dandi_compute_plugin.deletion.local import (
+    ABSENT,
     CONTENT_DIFFERS,
+    PRESENT,
     Expected,
     LocalFile,
     check_removable,
     find_unuploaded,
     inventory,
     local_digest,
+    locate,
     mount_points,
     needs_digest,
+    overlapping,
     remove_vetted,
 )
 from dandi_compute_plugin.deletion.local import verify as verify_module
 from dandi_compute_plugin.errors import UnsafePathError
+
+from ..unprivileged import can_be_locked_out, unprivileged
 
 VDIR = "derivatives/dandiset-000001/sub-A/pipeline-p/version-v1"
 
@@ -87,8 +97,35 @@ def test_inventory_lists_files_links_and_zarr_without_following_links(
 
 def test_inventory_fails_on_a_directory_it_cannot_list(clone: Path) -> None:
     # what cannot be listed cannot be vouched for: an error, never an empty list
-    with pytest.raises(FileNotFoundError):
-        inventory(clone, VDIR + "/no-such-directory")
+    locked = clone / VDIR / "output"
+    locked.chmod(0)
+    try:
+        if not can_be_locked_out(locked):
+            pytest.skip("cannot make a directory unreadable here (root keeps reading)")
+        probe = subprocess.run(
+            unprivileged(
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys\n"
+                    "from dandi_compute_plugin.deletion.local import inventory\n"
+                    "try:\n"
+                    "    found = inventory(sys.argv[1], sys.argv[2])\n"
+                    "except PermissionError as exc:\n"
+                    "    print('refused:', exc.filename)\n"
+                    "else:\n"
+                    "    print('listed:', [f.path for f in found.files])\n",
+                    str(clone),
+                    VDIR,
+                ]
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        locked.chmod(0o755)
+    assert probe.stdout.strip() == f"refused: {locked}", probe.stderr
 
 
 def test_digests_are_dandis(clone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -278,3 +315,82 @@ def test_the_mount_table_is_read(tmp_path: Path) -> None:
         assert points == frozenset()
     else:
         assert "/" in points
+
+
+def test_locate_finds_absent_only_below_real_directories(
+    clone: Path, tmp_path: Path
+) -> None:
+    assert locate(clone, VDIR) == PRESENT
+    other = "derivatives/dandiset-000001/sub-B/pipeline-p/version-v1"
+    assert locate(clone, other) == ABSENT  # sub-B does not exist: absent
+    sub_b = clone / "derivatives/dandiset-000001/sub-B"
+    sub_b.symlink_to(tmp_path / "unmounted", target_is_directory=True)
+    with pytest.raises(UnsafePathError, match="sub-B is a symbolic link"):
+        locate(clone, other)  # a dangling link: unknown, not absent
+    sub_b.unlink()
+    sub_b.write_text("a file")
+    with pytest.raises(UnsafePathError, match="sub-B is not a directory"):
+        locate(clone, other)
+    # the clone itself may be reached through a link
+    (tmp_path / "link-to-clone").symlink_to(clone, target_is_directory=True)
+    assert locate(tmp_path / "link-to-clone", VDIR) == PRESENT
+
+
+def test_locate_refuses_a_mount_point_from_the_mount_table(clone: Path) -> None:
+    real = os.path.realpath(clone)
+    table = frozenset({f"{real}/derivatives/dandiset-000001/sub-A"})
+    with pytest.raises(UnsafePathError, match="sub-A is a mount point"):
+        locate(clone, VDIR, table)
+    with pytest.raises(UnsafePathError, match="version-v1 is a mount point"):
+        locate(clone, VDIR, frozenset({f"{real}/{VDIR}"}))
+
+
+_part = st.sampled_from(["a", "b", "version-v1", "version-v1+x"])
+
+
+@given(st.sets(st.lists(_part, min_size=1, max_size=4).map("/".join), max_size=8))
+def test_overlapping_names_every_nested_pair_and_nothing_else(
+    paths: set[str],
+) -> None:
+    found = overlapping(paths)
+    for path in paths:
+        nested = any(
+            other != path
+            and (other.startswith(path + "/") or path.startswith(other + "/"))
+            for other in paths
+        )
+        assert (path in found) == nested, (path, found)
+    for reason in found.values():
+        assert "nested targets are both refused" in reason
+
+
+def test_inventory_lists_what_the_archive_cannot_hold(clone: Path) -> None:
+    v = clone / VDIR
+    os.mkfifo(v / "pipe")
+    zarr = v / "image.zarr"
+    for name, data in [
+        ("0/0", b"12345"),
+        (".zattrs", b"{}"),
+        (".git/HEAD", b"ref"),
+        ("0/.gitmodules", b"x"),
+        (".git/objects/x", b"y"),
+    ]:
+        (zarr / name).parent.mkdir(parents=True, exist_ok=True)
+        (zarr / name).write_bytes(data)
+    (zarr / "1").symlink_to(v / "output", target_is_directory=True)
+
+    seen = inventory(clone, VDIR)
+
+    assert [(p.removeprefix(VDIR + "/"), why[:22]) for p, why in seen.local_only] == [
+        ("image.zarr/.git/", "skipped by dandi's Zar"),
+        ("image.zarr/0/.gitmodules", "skipped by dandi's Zar"),
+        ("image.zarr/1", "a link to a directory "),
+        ("pipe", "a FIFO: the archive ca"),
+    ]
+    [z] = [f for f in seen.files if f.kind == "zarr"]
+    # what dandi's checksum covers: 0/0 and .zattrs; the link makes it unread
+    assert (z.files, z.bytes, z.readable) == (2, 7, False)
+    assert not needs_digest(z, Expected(7, "e" * 32 + "-2--7"), "digest")
+    # everything is stamped: --include-unuploaded removes it all
+    assert {f"{VDIR}/pipe", f"{VDIR}/image.zarr/.git/objects/x"} <= set(seen.stamps)
+    assert f"{VDIR}/pipe" not in {f.path for f in seen.files}  # never read

@@ -1,6 +1,7 @@
 """The local side of a deletion: inventory, the un-uploaded check, the removal."""
 
 from .inventory import Inventory, LocalFile, Stamp, inventory, mount_points
+from .place import ABSENT, PRESENT, locate, overlapping
 from .removal import check_removable, prune_empty_parents, remove_vetted
 from .verify import (
     CONTENT_DIFFERS,
@@ -13,6 +14,8 @@ from .verify import (
 )
 
 __all__ = [
+    "ABSENT",
+    "PRESENT",
     "CONTENT_DIFFERS",
     "VERIFY_CHOICES",
     "Expected",
@@ -24,8 +27,10 @@ __all__ = [
     "find_unuploaded",
     "inventory",
     "local_digest",
+    "locate",
     "mount_points",
     "needs_digest",
+    "overlapping",
     "prune_empty_parents",
     "remove_vetted",
 ]

@@ -7,11 +7,25 @@ link to a directory is not data of the version directory: the removal takes only
 the link, never what it points to.
 
 Besides the files to compare with the archive, the inventory keeps a *stamp*
-(device, inode, size, modification time) of every object the removal may later
-unlink: the removal touches those very objects and nothing else.  The walk never
-follows a link and never crosses into another file system: a directory on another
-device, or a mount point of the same one (a bind mount, which only the mount table
-shows), is recorded and not entered.
+(device, inode, size, modification and change times) of every object the removal
+may later unlink: the removal touches those very objects and nothing else.  The
+walk never follows a link and never crosses into another file system: a directory
+on another device, or a mount point of the same one (a bind mount, which only the
+mount table shows), is recorded and not entered.
+
+Some local data can never be on the archive, and is listed as *local only*:
+
+- a FIFO, socket or device (also as the target of a link): never opened, since
+  opening one may wait forever;
+- inside a Zarr, what dandi's Zarr checksum skips (its own rule,
+  :func:`dandi.utils.exclude_from_zarr`: ``.git``, ``.datalad``, ...): a
+  matching checksum says nothing of it;
+- inside a Zarr, a link to a directory or a broken link: dandi's checksum would
+  follow the one out of the Zarr and cannot read the other.  (A Zarr whose
+  files are all broken links -- git-annex content not fetched -- holds nothing
+  to lose: it is compared by path, as a broken link is.)
+
+A Zarr holding any of the last two kinds is not read for a checksum.
 """
 
 from __future__ import annotations
@@ -19,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import logging
 import os
+from pathlib import Path
 import re
 import stat
 
@@ -27,21 +42,27 @@ lgr = logging.getLogger("dandi.compute")
 ZARR_SUFFIXES = (".zarr", ".ngff")
 MOUNTINFO = "/proc/self/mountinfo"
 _OCTAL = re.compile(r"\\([0-7]{3})")
+NEVER_UPLOADED = "skipped by dandi's Zarr checksum: never uploaded"
 
 
 @dataclass(frozen=True)
 class Stamp:
-    """What identifies one file system object as the plan saw it (``lstat``)."""
+    """What identifies one file system object as the plan saw it (``lstat``).
+
+    The change time is set by the kernel on every write and cannot be set back
+    by a user (unlike the modification time, which ``touch -r`` restores).
+    """
 
     dev: int
     ino: int
     size: int
     mtime_ns: int
+    ctime_ns: int
 
     @classmethod
     def of(cls, st: os.stat_result) -> Stamp:
         """The stamp of an ``lstat`` result."""
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -62,17 +83,35 @@ class LocalFile:
     kind
         ``file``, ``link`` (content present), ``absent`` (a broken link) or
         ``zarr``.
+    zarr_files, zarr_bytes
+        For a Zarr: the files its checksum covers, and their bytes.
+    readable
+        False for a Zarr holding what must not be read (see the module): its
+        checksum is not computed.
     """
 
     path: str
     size: int | None
     mtime_ns: int | None = None
     kind: str = "file"
+    zarr_files: int = 0
+    zarr_bytes: int = 0
+    readable: bool = True
 
     @property
     def has_content(self) -> bool:
         """Whether its content is here to be compared (not a broken link)."""
         return self.kind != "absent"
+
+    @property
+    def files(self) -> int:
+        """How many local files it is (a Zarr: those its checksum covers)."""
+        return self.zarr_files if self.kind == "zarr" else 1
+
+    @property
+    def bytes(self) -> int:
+        """Its local bytes (a Zarr: its files'; absent content: 0)."""
+        return self.zarr_bytes if self.kind == "zarr" else self.size or 0
 
 
 @dataclass
@@ -85,14 +124,18 @@ class Inventory:
         The files to compare with the archive, sorted by path.
     stamps
         ``{relpath: Stamp}`` of every object the removal may unlink: files,
-        links (to anything), the files inside Zarr directories.
+        links (to anything), special files, every object inside a Zarr.
     mounts
         Directories inside it that belong to another file system (not entered).
+    local_only
+        ``(relpath, reason)`` of what the archive cannot hold (see the
+        module), sorted.
     """
 
     files: list[LocalFile] = field(default_factory=list)
     stamps: dict[str, Stamp] = field(default_factory=dict)
     mounts: list[str] = field(default_factory=list)
+    local_only: list[tuple[str, str]] = field(default_factory=list)
 
 
 def mount_points() -> frozenset[str]:
@@ -113,6 +156,35 @@ def mount_points() -> frozenset[str]:
         for fields in (line.split(" ") for line in lines)
         if len(fields) > 4
     )
+
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file mode is when it is neither a regular file, a directory nor a
+    symbolic link (``"a FIFO"``, ...), else None."""
+    for test, name in _SPECIAL:
+        if test(mode):
+            return name
+    return None
+
+
+#: a broken link inside a Zarr (its git-annex content not fetched)
+_BROKEN = object()
+_PARTLY_ABSENT = (
+    "a broken link inside a Zarr whose other files are here: dandi's checksum "
+    "cannot read it, so the Zarr cannot be compared with the archive's"
+)
+
+
+def _never_opened(kind: str) -> str:
+    return f"{kind}: the archive cannot hold it (never opened)"
 
 
 def inventory(top: str | os.PathLike[str], relpath: str) -> Inventory:
@@ -136,63 +208,154 @@ def inventory(top: str | os.PathLike[str], relpath: str) -> Inventory:
     """
     found = Inventory()
     root = os.path.join(top, *relpath.split("/"))
-    real_root = os.path.realpath(root)
-    mounts = mount_points()
-    device = os.lstat(root).st_dev
-    stack = [(root, real_root, relpath)]
+    walker = _Walker(found, mount_points(), os.lstat(root).st_dev)
+    stack = [(root, os.path.realpath(root), relpath)]
     while stack:
         directory, real, rel = stack.pop()
-        with os.scandir(directory) as it:
-            entries = list(it)
-        for entry in entries:
-            path, real_path = f"{rel}/{entry.name}", os.path.join(real, entry.name)
-            st = entry.stat(follow_symlinks=False)
+        for entry, path, real_path, st in walker.entries(directory, real, rel):
             if stat.S_ISDIR(st.st_mode):
-                if st.st_dev != device or real_path in mounts:
-                    found.mounts.append(path)
-                elif entry.name.lower().endswith(ZARR_SUFFIXES):
-                    _add_zarr(found, entry.path, path, device, mounts)
-                else:
-                    stack.append((entry.path, real_path, path))
+                if walker.enters(st, path, real_path):
+                    if entry.name.lower().endswith(ZARR_SUFFIXES):
+                        walker.zarr(entry.path, real_path, path)
+                    else:
+                        stack.append((entry.path, real_path, path))
                 continue
             found.stamps[path] = Stamp.of(st)
             if stat.S_ISLNK(st.st_mode):
-                _add_link(found, entry.path, path)
-            else:
+                walker.link(entry.path, path)
+            elif stat.S_ISREG(st.st_mode):
                 found.files.append(LocalFile(path, st.st_size, st.st_mtime_ns))
+            else:
+                found.local_only.append(
+                    (path, _never_opened(special_kind(st.st_mode) or "not a file"))
+                )
     found.files.sort(key=lambda f: f.path)
     found.mounts.sort()
+    found.local_only.sort()
     return found
 
 
-def _add_link(found: Inventory, full: str, path: str) -> None:
-    try:
-        st = os.stat(full)
-    except OSError:  # broken: git-annex content not present
-        found.files.append(LocalFile(path, None, kind="absent"))
-        return
-    if stat.S_ISDIR(st.st_mode):
-        lgr.debug("%s links to a directory: only the link goes", path)
-        return
-    found.files.append(LocalFile(path, st.st_size, st.st_mtime_ns, kind="link"))
+class _Walker:
+    """The steps of :func:`inventory`, sharing what it found."""
 
+    def __init__(self, found: Inventory, mounts: frozenset[str], device: int):
+        self.found, self.mounts, self.device = found, mounts, device
 
-def _add_zarr(
-    found: Inventory, full: str, path: str, device: int, mounts: frozenset[str]
-) -> None:
-    """A Zarr directory is one asset; every object in it is stamped."""
-    found.files.append(LocalFile(path, None, kind="zarr"))
-    stack = [(full, path)]
-    while stack:
-        directory, rel = stack.pop()
+    @staticmethod
+    def entries(
+        directory: str, real: str, rel: str
+    ) -> list[tuple[os.DirEntry[str], str, str, os.stat_result]]:
+        """``(entry, relpath, real path, lstat)`` of each entry of a directory."""
         with os.scandir(directory) as it:
             entries = list(it)
-        for entry in entries:
-            sub = f"{rel}/{entry.name}"
-            st = entry.stat(follow_symlinks=False)
-            if not stat.S_ISDIR(st.st_mode):
-                found.stamps[sub] = Stamp.of(st)
-            elif st.st_dev != device or os.path.realpath(entry.path) in mounts:
-                found.mounts.append(sub)
+        return [
+            (
+                e,
+                f"{rel}/{e.name}",
+                os.path.join(real, e.name),
+                e.stat(follow_symlinks=False),
+            )
+            for e in entries
+        ]
+
+    def enters(self, st: os.stat_result, path: str, real_path: str) -> bool:
+        """Whether a directory may be entered (False: a mount point, recorded)."""
+        if st.st_dev != self.device or real_path in self.mounts:
+            self.found.mounts.append(path)
+            return False
+        return True
+
+    def link(self, full: str, path: str) -> None:
+        """A link of the version directory: compared by the content it points to."""
+        try:
+            st = os.stat(full)
+        except OSError:  # broken: git-annex content not present
+            self.found.files.append(LocalFile(path, None, kind="absent"))
+            return
+        if stat.S_ISDIR(st.st_mode):
+            lgr.debug("%s links to a directory: only the link goes", path)
+        elif stat.S_ISREG(st.st_mode):
+            self.found.files.append(
+                LocalFile(path, st.st_size, st.st_mtime_ns, kind="link")
+            )
+        else:
+            kind = special_kind(st.st_mode) or "not a file"
+            self.found.local_only.append((path, _never_opened(f"a link to {kind}")))
+
+    def zarr(self, full: str, real: str, path: str) -> None:
+        """A Zarr directory is one asset; every object in it is stamped."""
+        # dandi's own rule, whatever the installed dandi skips (imported here:
+        # dandi.utils is slow to import and most directories hold no Zarr)
+        from dandi.utils import exclude_from_zarr
+
+        count = size = 0
+        readable, broken = True, []
+        stack = [(full, real, path, False)]
+        while stack:
+            directory, real_dir, rel, skipped = stack.pop()
+            for entry, sub, real_sub, st in self.entries(directory, real_dir, rel):
+                excluded = skipped or exclude_from_zarr(Path(entry.path))
+                is_dir = stat.S_ISDIR(st.st_mode)
+                if excluded and not skipped:
+                    self.found.local_only.append(
+                        (sub + "/" if is_dir else sub, NEVER_UPLOADED)
+                    )
+                if is_dir:
+                    if self.enters(st, sub, real_sub):
+                        stack.append((entry.path, real_sub, sub, excluded))
+                    continue
+                self.found.stamps[sub] = Stamp.of(st)
+                if excluded:
+                    continue
+                covered = self._zarr_member(entry.path, sub, st)
+                if covered is _BROKEN:
+                    broken.append(sub)
+                elif covered is None:
+                    readable = False
+                else:
+                    count, size = count + 1, size + covered
+        if broken and not count and readable:
+            # git-annex content not fetched: nothing here to lose, compared by
+            # path as a broken link is
+            self.found.files.append(LocalFile(path, None, kind="absent"))
+            return
+        self.found.local_only.extend((sub, _PARTLY_ABSENT) for sub in broken)
+        self.found.files.append(
+            LocalFile(
+                path,
+                None,
+                kind="zarr",
+                zarr_files=count,
+                zarr_bytes=size,
+                readable=readable and not broken,
+            )
+        )
+
+    def _zarr_member(
+        self, full: str, sub: str, st: os.stat_result
+    ) -> int | object | None:
+        """The size of a Zarr's file as its checksum reads it; :data:`_BROKEN`
+        for a broken link; None (and the reason recorded) when the checksum
+        must not read it."""
+        if stat.S_ISREG(st.st_mode):
+            return st.st_size
+        if not stat.S_ISLNK(st.st_mode):
+            why = _never_opened(special_kind(st.st_mode) or "not a file")
+        else:
+            try:
+                target = os.stat(full)
+            except OSError:
+                return _BROKEN
             else:
-                stack.append((entry.path, sub))
+                if stat.S_ISREG(target.st_mode):
+                    return target.st_size
+                if stat.S_ISDIR(target.st_mode):
+                    why = (
+                        "a link to a directory inside a Zarr: dandi's checksum "
+                        "would follow it out of the Zarr"
+                    )
+                else:
+                    kind = special_kind(target.st_mode) or "not a file"
+                    why = _never_opened(f"a link to {kind}")
+        self.found.local_only.append((sub, why))
+        return None

@@ -1,8 +1,11 @@
 """Removing a version directory: the vetted objects, then the directories emptied.
 
 The removal unlinks exactly the objects the plan's inventory stamped (same path,
-device, inode, size and modification time), then removes the directories that
-became empty, deepest first, with ``rmdir``.  Anything else -- a file written
+device, inode, size, modification and change times, checked through the
+directory's descriptor right before each unlink), then removes the directories
+that became empty, deepest first, with ``rmdir``.  A file rewritten with bytes of
+the same size and its modification time put back still has a new change time:
+it stays.  Anything else -- a file written
 since the plan, a file changed since, a mount point -- stays, and is named.  It
 works through directory descriptors opened without following links, from the
 clone's top directory down, so a directory swapped for a symbolic link during the
@@ -11,8 +14,9 @@ run is never followed, and it never enters another file system.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 import contextlib
+import dataclasses
 import errno
 import os
 from pathlib import Path
@@ -21,16 +25,21 @@ import stat
 from ...errors import UnsafePathError
 from ...versions import version_directory_parts
 from .inventory import Stamp, mount_points
+from .place import DIR_FLAGS as _DIR_FLAGS
+from .place import open_target_parent
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+#: Linux's descriptor of a place, not an open file (0 where there is none)
+_O_PATH = getattr(os, "O_PATH", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def check_removable(top: str | Path, relpath: str) -> Path:
     """Check that a version directory may be removed, and return its real path.
 
-    Every component from the real top directory down must be a real directory
-    (``lstat``, no symbolic link), the path must be
-    ``derivatives/dandiset-*/.../version-*`` with no empty, ``.`` or ``..`` part.
+    The rule of :mod:`.place`: every component from the real top directory down
+    is a real directory (``lstat``, no symbolic link) of the clone's file system
+    and no mount point; the path is ``derivatives/dandiset-*/.../version-*``
+    with no empty, ``.`` or ``..`` part.
 
     Parameters
     ----------
@@ -49,42 +58,11 @@ def check_removable(top: str | Path, relpath: str) -> Path:
     FileNotFoundError
         When the directory (or a parent) no longer exists.
     UnsafePathError
-        When a component is a link or not a directory, or the path has the
-        wrong shape.
+        When a component is a link, not a directory or a mount point, or the
+        path has the wrong shape.
     """
-    with _open_version_directory(top, relpath) as (_, real):
+    with open_target_parent(top, relpath) as (_, real):
         return Path(real)
-
-
-@contextlib.contextmanager
-def _open_version_directory(top: str | Path, relpath: str) -> Iterator[tuple[int, str]]:
-    """The descriptor of the version directory's parent, and its real path."""
-    try:
-        parts = version_directory_parts(relpath)
-    except ValueError as exc:
-        raise UnsafePathError(str(exc)) from None
-    current = os.path.realpath(top)
-    fd = os.open(current, _DIR_FLAGS)
-    try:
-        for part in parts[:-1]:
-            current = os.path.join(current, part)
-            _check_directory(os.stat(part, dir_fd=fd, follow_symlinks=False), current)
-            # O_NOFOLLOW: a link swapped in since the check fails the open
-            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = child
-        current = os.path.join(current, parts[-1])
-        _check_directory(os.stat(parts[-1], dir_fd=fd, follow_symlinks=False), current)
-        yield fd, current
-    finally:
-        os.close(fd)
-
-
-def _check_directory(st: os.stat_result, path: str) -> None:
-    if stat.S_ISLNK(st.st_mode):
-        raise UnsafePathError(f"{path} is a symbolic link: not removed")
-    if not stat.S_ISDIR(st.st_mode):
-        raise UnsafePathError(f"{path} is not a directory: not removed")
 
 
 def remove_vetted(
@@ -116,12 +94,13 @@ def remove_vetted(
         When a directory cannot be read or changed.
     """
     with contextlib.ExitStack() as stack:
+        mounts = mount_points()  # read now: a bind mount made since the plan
         try:
-            parent, real = stack.enter_context(_open_version_directory(top, relpath))
+            parent, real = stack.enter_context(open_target_parent(top, relpath, mounts))
         except FileNotFoundError:
             return False, []
         name = relpath.rsplit("/", 1)[-1]
-        pruner = _Pruner(stamps, mount_points(), os.stat(parent).st_dev)
+        pruner = _Pruner(stamps, mounts, os.stat(parent).st_dev)
         pruner.prune(parent, name, relpath, real)
         return True, pruner.left
 
@@ -132,6 +111,8 @@ class _Pruner:
     def __init__(self, stamps: Mapping[str, Stamp], mounts: frozenset[str], dev: int):
         self.stamps, self.mounts, self.dev = stamps, mounts, dev
         self.left: list[str] = []
+        #: ``{(dev, ino): ctime_ns}`` of files this removal unlinked a name of
+        self.own_changes: dict[tuple[int, int], int] = {}
 
     def prune(self, parent: int, name: str, rel: str, real: str) -> None:
         """Empty the directory ``name`` of ``parent``, then remove it if empty."""
@@ -164,6 +145,7 @@ class _Pruner:
                 self.left.append(f"{rel}/ (written to during the removal)")
 
     def _unlink(self, fd: int, name: str, rel: str) -> None:
+        """Unlink ``name`` if it is still the very object the plan vetted."""
         vetted = self.stamps.get(rel)
         if vetted is None:
             self.left.append(f"{rel} (not in the plan)")
@@ -172,10 +154,33 @@ class _Pruner:
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except FileNotFoundError:
             return
-        if Stamp.of(st) != vetted:
+        seen = Stamp.of(st)
+        if self.own_changes.get((st.st_dev, st.st_ino)) == seen.ctime_ns:
+            # another name of this file was unlinked here: that changed its
+            # change time, nothing else did
+            seen = dataclasses.replace(seen, ctime_ns=vetted.ctime_ns)
+        if seen != vetted:
             self.left.append(f"{rel} (changed since the plan)")
             return
-        os.unlink(name, dir_fd=fd)
+        if st.st_nlink > 1 and _O_PATH:
+            self._unlink_one_of_many(fd, name, rel, st)
+        else:
+            os.unlink(name, dir_fd=fd)
+
+    def _unlink_one_of_many(
+        self, fd: int, name: str, rel: str, st: os.stat_result
+    ) -> None:
+        """Unlink one name of a file with several, noting its new change time
+        (through an ``O_PATH`` descriptor: nothing is opened for reading)."""
+        holder = os.open(name, _O_PATH | os.O_NOFOLLOW | _CLOEXEC, dir_fd=fd)
+        try:
+            if os.fstat(holder).st_ino != st.st_ino:  # replaced since the check
+                self.left.append(f"{rel} (changed since the plan)")
+                return
+            os.unlink(name, dir_fd=fd)
+            self.own_changes[(st.st_dev, st.st_ino)] = os.fstat(holder).st_ctime_ns
+        finally:
+            os.close(holder)
 
 
 def prune_empty_parents(top: str | Path, relpath: str) -> list[str]:

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+import errno
+import os
+import stat
 
 from .inventory import LocalFile
 
@@ -85,7 +88,17 @@ def local_digest(path: str, kind: str, size: int | None) -> str:
     -------
     str
         The dandi-etag of a file, the Zarr checksum of a Zarr directory.
+
+    Raises
+    ------
+    OSError
+        When it cannot be read, or is no longer a regular file (a directory)
+        since the inventory: a FIFO or a device is never opened.
     """
+    st = os.stat(path)
+    wanted = stat.S_ISDIR if kind == "zarr" else stat.S_ISREG
+    if not wanted(st.st_mode):
+        raise OSError(errno.EINVAL, "changed its type since it was listed", path)
     if kind != "zarr" and size is not None and size < DIRECT_DIGEST_BELOW:
         from dandischema.digests.dandietag import DandiETag
 
@@ -104,6 +117,7 @@ def needs_digest(f: LocalFile, expected: Expected | None, verify: str) -> bool:
         and expected is not None
         and expected.digest is not None
         and f.has_content
+        and f.readable
         and (f.size is None or f.size == expected.size)
     )
 
@@ -152,7 +166,8 @@ def _problem(
         return "not on the server"
     if f.size is not None and f.size != exp.size:
         return f"{f.size} bytes here, {exp.size} on the server"
-    if not f.has_content:
+    if not f.has_content or not f.readable:
+        # nothing here to lose, or a Zarr whose reasons are listed already
         return None
     if verify == "size":
         if exp.deleted and exp.mtime_ns != f.mtime_ns and f.mtime_ns is not None:
