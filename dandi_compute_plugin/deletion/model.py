@@ -327,10 +327,17 @@ class DeletionReport:
             extra = " (interrupted)" if self.interrupted else ""
             text = f"{len(self.results)} version directories: {parts}{extra}"
         kept = counts.get(TargetStatus.REMOTE_ONLY.value, 0)
-        if kept:
+        if kept and self.dry_run:
+            text += (
+                f"; {kept} of them are on the archive only and would be kept: the "
+                "version would not be retracted there (--include-remote, "
+                "include_remote=True in Python, deletes them)"
+            )
+        elif kept:
             text += (
                 f"; {kept} of them are on the archive only and were kept: the "
-                "version is not retracted there (--include-remote deletes them)"
+                "version is not retracted there (--include-remote, "
+                "include_remote=True in Python, deletes them)"
             )
         return text + self._scan_errors_text()
 

@@ -209,7 +209,8 @@ def _plan_item(
     item = PlanItem(target, local=local)
     item.verdict = _not_in_the_clone(plan, target, where, reasons)
     if item.verdict is None:
-        reasons = reasons + _refusals(plan, target, local) + _vetoes(plan.hooks, target)
+        vetoes = _vetoes(plan.hooks, target)
+        reasons = reasons + _refusals(plan, target, local, vetoed=bool(vetoes)) + vetoes
         if reasons:
             item.verdict = TargetResult(
                 target, TargetStatus.REFUSED, "; ".join(reasons)
@@ -258,9 +259,12 @@ def _local_digests(
 
 
 def _refusals(
-    plan: DeletionPlan, target: DeletionTarget, local: Inventory
+    plan: DeletionPlan, target: DeletionTarget, local: Inventory, vetoed: bool
 ) -> list[str]:
-    """Why the plan itself refuses ``target``: un-uploaded files, mount points."""
+    """Why the plan itself refuses ``target``: un-uploaded files, mount points.
+
+    The way past un-uploaded files is named only when no veto holds the target
+    anyway."""
     reasons = []
     if local.mounts:
         reasons.append(
@@ -276,7 +280,12 @@ def _refusals(
     reasons.append(
         f"{len(missing)} local file(s) not on the server: {shown}"
         + (f" and {more} more" if more > 0 else "")
-        + " (--include-unuploaded deletes them anyway)"
+        + (
+            ""
+            if vetoed
+            else " (--include-unuploaded, include_unuploaded=True in Python, "
+            "deletes them anyway)"
+        )
     )
     return reasons
 

@@ -54,6 +54,8 @@ def test_remote_only_directories_are_listed_and_kept(
     assert report.exit_code == 0
     assert "2 of them are on the archive only and were kept" in report.summary()
     assert keyed.paths(DANDISET) == sorted(files("R") + files("R", ds="000002", n=2))
+    dry = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, dry_run=True)
+    assert "2 of them are on the archive only and would be kept" in dry.summary()
 
 
 def test_include_remote_deletes_them_too(keyed: FakeArchive, clone: Path) -> None:

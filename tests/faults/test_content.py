@@ -302,3 +302,23 @@ def test_a_full_disk_under_the_journal_stops_new_deletions(
     assert again.returncode == 0, again.stdout + again.stderr
     assert not any((clone / vdir(s)).exists() for s in "ABCDEF")
     bad_input.ended(f"{len(deleted)} deleted, then stopped: journal full, exit 1")
+
+
+def test_a_vetoed_directory_is_not_offered_the_way_past_its_unuploaded_files(
+    keyed: FakeArchive, tmp_path: Path
+) -> None:
+    clone = seed(
+        keyed,
+        tmp_path / "clone",
+        files("A") + files("B"),
+        local_only=[vdir("A") + "/not-uploaded.txt", vdir("B") + "/new.txt"],
+    )
+    report = run_deletion(
+        clone, "v1.1.1", dandi_instance=keyed.url, plugins=[KeepA()], dry_run=True
+    )
+    reasons = {r.target.relpath: r.reason for r in report.results}
+    assert (
+        "not on the server" in reasons[vdir("A")] and "A is kept" in reasons[vdir("A")]
+    )
+    assert "--include-unuploaded" not in reasons[vdir("A")]
+    assert "--include-unuploaded, include_unuploaded=True" in reasons[vdir("B")]
