@@ -149,8 +149,8 @@ def _scan_remote(request: ManifestRequest, version: str, output_format: str) -> 
 
 def _none_found(version: str, where: str) -> None:
     """Say on standard error that nothing matched (standard output stays empty)."""
+    from .._text import escape_control
     from ..versions import prefix_hint
 
-    click.echo(
-        f"No directory of version {version} {where}{prefix_hint(version)}", err=True
-    )
+    text = f"No directory of version {version} {where}{prefix_hint(version)}"
+    click.echo(escape_control(text), err=True)

@@ -14,9 +14,10 @@ from .cmd_delete_version import delete_version
 from .cmd_index import index
 from .cmd_plugins import plugins
 from .cmd_scan_versions import scan_versions
+from .stderr import ComputeGroup
 
 
-@click.group()
+@click.group(cls=ComputeGroup)
 def compute() -> None:
     """Manage pipeline versions of DANDI compute-derivative dandisets.
 
