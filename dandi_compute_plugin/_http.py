@@ -248,6 +248,10 @@ def read_capped(response: requests.Response, max_bytes: int) -> bytes:
             ) from None
         raise requests.exceptions.ConnectionError(str(exc), response=response) from None
     response.close()  # read to the end: the connection was kept for reuse
+    if expired():  # an answer cut short by the watchdog may look whole
+        raise DeadlineExceeded(
+            "the answer did not arrive whole in time", response=response
+        )
     response.raw = io.BytesIO(bytes(body))  # public: .content reads it once
     return response.content
 

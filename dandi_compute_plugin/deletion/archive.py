@@ -21,7 +21,6 @@ import logging
 import os
 import sys
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
@@ -37,6 +36,7 @@ from .client import (
     describe_error,
     safe_text,
 )
+from .client import origin as _origin
 from .listing import by_version_directory, checked_assets, is_uuid
 from .model import DEFAULT_TIMEOUT, PlannedAsset
 from .secrets import hide_in_logs, key_problem, redact
@@ -76,17 +76,6 @@ def _check_reachable(dandi_instance: Any, timeout: float) -> None:
                 f"Cannot reach DANDI instance {name} ({url}): {reason}. "
                 "Nothing was changed."
             ) from None
-
-
-def _origin(url: str) -> str:
-    """``scheme://host:port`` of a URL, the port spelled out."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    except ValueError:  # a port that is not a number
-        port = None
-    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
 @contextlib.contextmanager

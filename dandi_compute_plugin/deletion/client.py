@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from dandi.consts import REQUEST_RETRIES, RETRY_STATUSES
 from dandi.dandiapi import DandiAPIClient
@@ -86,6 +87,23 @@ def retry_after(response: requests.Response) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, the port spelled out."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a port that is not a number
+        port = None
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+class ForeignRedirect(requests.RequestException):
+    """The server redirected a request to another origin: its answer is not
+    the API's, and not used (the key is never sent there: ``requests`` drops
+    the ``Authorization`` header on such a redirect)."""
 
 
 def _backoff(attempt: int) -> float:
@@ -193,6 +211,12 @@ class BoundedClient(DandiAPIClient):
             if expired():  # the watchdog shut the connection down
                 raise DeadlineExceeded("no time left") from None
             raise
+        if response.history and origin(response.url) != origin(url):
+            response.close()
+            raise ForeignRedirect(
+                f"{method} {url} was redirected to another origin, "
+                f"{safe_text(origin(response.url), QUOTED_CHARS)}: not followed"
+            )
         read_capped(response, MAX_JSON_BYTES)
         return response
 

@@ -188,6 +188,11 @@ class FakeArchive:
                 "published": dict(draft) if published else None,
             }
 
+    def dandiset_ids(self) -> list[str]:
+        """The identifiers of the dandisets it holds."""
+        with self._lock:
+            return sorted(self._dandisets)
+
     def paths(self, identifier: str, version: str = "draft") -> list[str]:
         """The sorted asset paths of a version."""
         with self._lock:
@@ -343,6 +348,48 @@ class _Handler(BaseHTTPRequestHandler):
         elif data:
             self.wfile.write(data)
 
+    def _fault_answer(self, fault: Fault, auth: str | None) -> None:
+        detail = f"Injected error {fault.status}."
+        headers = {}
+        if fault.echo:  # as a careless server might: the header back
+            detail += " " + "x" * fault.echo_pad
+            detail += f"Request headers: Authorization: {auth}"
+            if fault.echo_in_header:
+                headers["X-Echo"] = str(auth)
+        if fault.retry_after is not None:
+            headers["Retry-After"] = fault.retry_after
+            if fault.echo and fault.echo_in_header:
+                headers["Retry-After"] += f" {auth}"
+        self._send(fault.status, {"detail": detail}, headers)
+
+    def _drip_head(self, every: float) -> None:
+        """A status line and headers that come one byte at a time."""
+        self._status = 200
+        self._record()
+        head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 10_000 + b"\r\n\r\n"
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            for i in range(len(head)):
+                self.wfile.write(head[i : i + 1])
+                self.wfile.flush()
+                time.sleep(every)
+
+    def _endless(self, announce: int | None) -> None:
+        """A 200 whose body never ends (until the client goes away)."""
+        self._status = 200
+        self._record()
+        self.close_connection = True
+        head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        if announce is not None:
+            head += f"Content-Length: {announce}\r\n"
+        item = json.dumps({"path": "derivatives/x", "asset_id": "0" * 36}) + ","
+        block = (item * (65536 // len(item))).encode()
+        with contextlib.suppress(OSError):
+            self.wfile.write(head.encode() + b"Connection: close\r\n\r\n")
+            self.wfile.write(b'{"count": 1, "next": null, "results": [')
+            while True:
+                self.wfile.write(block)
+
     def _hang_up(self) -> None:
         """Close the connection without (or without the rest of) an answer."""
         self.close_connection = True
@@ -384,12 +431,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.drop:
                     self._hang_up()
                     return
+                if fault.redirect is not None:
+                    return self._send(302, None, {"Location": fault.redirect})
+                if fault.drip_head:
+                    return self._drip_head(fault.drip_head)
+                if fault.endless:
+                    return self._endless(fault.announce)
                 if fault.status is not None:
-                    detail = f"Injected error {fault.status}."
-                    if fault.echo:  # as a careless server might: the header back
-                        detail += f" Request headers: Authorization: {auth}"
-                    self._send(fault.status, {"detail": detail})
-                    return
+                    return self._fault_answer(fault, auth)
                 self._mute = fault.drop_after_serving
                 self._trickle = fault.trickle
             self._route(method, split.path, parse_qs(split.query), auth)
