@@ -153,7 +153,9 @@ class BoundedClient(DandiAPIClient):
         with deadline(self.timeout):
             result = self._attempts(method, url, params, headers, statuses, kwargs)
         if not result.ok:
-            raise _failure(method, url, result)
+            failure = _failure(method, url, result)
+            lgr.debug("%s", failure)  # for dandi's log file: the caller reports it
+            raise failure
         if not json_resp:
             return result
         return result.json() if result.text.strip() else None
