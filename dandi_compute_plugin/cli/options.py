@@ -196,8 +196,10 @@ timeout_option = click.option(
     envvar=TIMEOUT_ENV,
     show_envvar=True,
     metavar="SECONDS",
-    help="How long any request may wait to connect, and then for each answer; a "
-    "request that takes longer fails.",
+    help="How long a request to the archive may take as a whole (connection, "
+    "answer, retries and their waits); for a manifest, the connection and "
+    "headers, then each wait for more of its body. A request that takes longer "
+    "fails.",
 )
 
 

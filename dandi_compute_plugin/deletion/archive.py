@@ -121,7 +121,7 @@ class ArchiveSession:
     jobs
         How many requests may run at once (sizes the connection pool).
     timeout
-        Seconds any request may wait to connect, and then for each answer.
+        Seconds each request may take as a whole, its retries included.
 
     Raises
     ------

@@ -211,3 +211,15 @@ def test_a_key_typed_at_the_prompt_is_redacted_before_it_is_sent(
     assert "<redacted>" in log  # the echo arrived, and was logged redacted
     assert typed not in terminal + log
     assert archive.count("DELETE") == 0
+
+
+def test_a_manifest_whose_headers_drip_in_ends_within_the_timeout(
+    archive: FakeArchive, tmp_path: Path
+) -> None:
+    archive.fail("GET", r"^/assets\.jsonld$", drip_head=0.2)
+    env = cli_env(archive, tmp_path, DANDI_COMPUTE_CACHE_DIR=str(tmp_path / "cache"))
+    args = ["compute", "index", "--source", archive.url + "/assets.jsonld"]
+    proc, took = timed(*args, "--timeout", "2", "--no-cache", env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "no status line and headers within 2 s" in proc.stderr, proc.stderr
+    assert took < 2 + 30
