@@ -100,7 +100,8 @@ class _Watchdog:
                     target=self._run, name="dandi-compute-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is watch:  # the thread waits for a later one
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:

@@ -170,7 +170,9 @@ def with_progress(request: ManifestRequest, run: Callable[[Any], T]) -> T:
         label = f"{request.dandiset_id}@{request.version} assets.jsonld"
     else:  # the file name, not a long URL: the bar needs the width
         label = str(request.source).rstrip("/").rsplit("/", 1)[-1] or "manifest"
-    progress = terminal_progress(f"Downloading {label}")
+    from .._text import escape_control
+
+    progress = terminal_progress(escape_control(f"Downloading {label}"))
     try:
         return run(progress)
     finally:

@@ -262,7 +262,7 @@ def _timed_out(timeout: float, method: str, url: str, attempt: int) -> Exception
         attempt,
     )
     return DeadlineExceeded(
-        f"no complete answer within the {timeout:g} s timeout "
+        f"timed out: no complete answer within the {timeout:g} s timeout "
         f"({method} {url}, attempt {attempt})"
     )
 
