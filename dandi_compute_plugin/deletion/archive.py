@@ -4,12 +4,14 @@ Everything that talks to the DANDI Archive goes through :mod:`dandi`:
 :meth:`DandiAPIClient.for_dandi_instance` (instance names and URLs, exactly as
 ``dandi -i``), dandi's key lookup (``{INSTANCE}_API_KEY``, then the keyring),
 the draft's asset listing below a directory's path (with the digests, checked by
-:mod:`.listing`), and one ``DELETE`` per asset through the client (dandi's retries
-apply), so that the result of every single deletion is known
-(``dandi.delete.delete()`` would swallow them).
+:mod:`.listing`), and one ``DELETE`` per asset through the client, so that the
+result of every single deletion is known (``dandi.delete.delete()`` would swallow
+them).  The client is dandi's, each request bounded as a whole by the timeout,
+its retries included (:mod:`.client`).
 
-The API key never leaves this module in a message: errors are rewritten with
-:func:`redact` before they are raised or reported.
+The API key never leaves this module in a message: it is registered for
+redaction before it is sent, and errors are redacted before they are shortened,
+raised or reported.
 """
 
 from __future__ import annotations

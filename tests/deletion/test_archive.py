@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+import io
 from pathlib import Path
 import time
 
@@ -148,7 +149,7 @@ def test_redact_and_describe_error() -> None:
     )
     response = requests.Response()
     response.status_code = 500
-    response._content = b"  server\n  exploded  "
+    response.raw = io.BytesIO(b"  server\n  exploded  ")
     error = requests.HTTPError(response=response)
     assert describe_error(error) == "HTTP 500: server exploded"
     assert describe_error(ValueError("bad")) == "ValueError: bad"
