@@ -320,3 +320,25 @@ def test_retries_are_logged_at_debug_only(
         (r.levelname, r.getMessage()) for r in mine if r.levelno > logging.DEBUG
     ]
     assert_no_key("\n".join(r.getMessage() for r in debug_log.records))
+
+
+def test_a_deletion_whose_headers_the_deadline_cuts_is_not_taken_as_done(
+    world: FakeArchive,
+) -> None:
+    """The status line ``200 OK`` arrives, the headers never end: the answer the
+    watchdog cut short must not count as a deletion."""
+    s = session(world, timeout=2)
+    [first, *_] = s.assets_under(VDIR)
+    world.fail("DELETE", drip_head=0.05)
+    with pytest.raises(ArchiveError, match="timed out"):
+        s.delete_asset(first)
+    assert first.path in world.paths(DANDISET)
+
+
+def test_an_absurd_retry_after_is_named_shortened(world: FakeArchive) -> None:
+    s = session(world, timeout=5)
+    world.fail("GET", ASSETS, status=503, retry_after="9" * 400)
+    with pytest.raises(RetryAfterTooLong) as info:
+        s.assets_under(VDIR)
+    text = describe_error(info.value)
+    assert "Retry-After: 999" in text and len(text) < 3 * QUOTED_CHARS
