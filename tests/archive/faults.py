@@ -46,6 +46,9 @@ class Fault:
     endless
         Answer 200 with a body that never ends (a JSON listing page growing
         for ever), sent as fast as the client reads it.
+    gzip_bomb
+        Answer 200 with a gzip-encoded body that expands to this many bytes
+        (a few hundred times fewer sent).
     announce
         With ``endless``: the ``Content-Length`` header to lie with (None: none,
         the connection's end marks the body's).
@@ -81,6 +84,7 @@ class Fault:
     drip_head: float = 0.0
     endless: bool = False
     announce: int | None = None
+    gzip_bomb: int = 0
     delay: float = 0.0
     drop: bool = False
     drop_after_serving: bool = False

@@ -35,6 +35,7 @@ import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+import zlib
 
 from .faults import Accounting, Fault, LoggedRequest
 
@@ -390,6 +391,26 @@ class _Handler(BaseHTTPRequestHandler):
             while True:
                 self.wfile.write(block)
 
+    def _gzip_bomb(self, size: int) -> None:
+        """A small gzip-encoded answer that expands to ``size`` bytes."""
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # the gzip format
+        zeros = bytes(1 << 20)
+        data = b"".join(packer.compress(zeros) for _ in range(size >> 20))
+        data += packer.flush()
+        self._send_raw(200, data, {"Content-Encoding": "gzip"})
+
+    def _send_raw(self, status: int, data: bytes, headers: dict) -> None:
+        self._status = status
+        self._record()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(data)
+
     def _hang_up(self) -> None:
         """Close the connection without (or without the rest of) an answer."""
         self.close_connection = True
@@ -435,6 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._send(302, None, {"Location": fault.redirect})
                 if fault.drip_head:
                     return self._drip_head(fault.drip_head)
+                if fault.gzip_bomb:
+                    return self._gzip_bomb(fault.gzip_bomb)
                 if fault.endless:
                     return self._endless(fault.announce)
                 if fault.status is not None:

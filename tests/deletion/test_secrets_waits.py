@@ -342,3 +342,12 @@ def test_an_absurd_retry_after_is_named_shortened(world: FakeArchive) -> None:
         s.assets_under(VDIR)
     text = describe_error(info.value)
     assert "Retry-After: 999" in text and len(text) < 3 * QUOTED_CHARS
+
+
+def test_a_gzip_bomb_fails_at_the_size_cap_of_the_decoded_answer(
+    world: FakeArchive,
+) -> None:
+    s = session(world)
+    world.fail("GET", ASSETS, gzip_bomb=4 * MAX_JSON_BYTES)
+    with pytest.raises(ResponseTooLarge, match="more than that sent"):
+        s.assets_under(VDIR)
