@@ -219,7 +219,7 @@ def _delete(
             bars.close()
         report_out.rows = len(plan.items)
         return yes or click.confirm(
-            escape_control(plan.summary()), default=False, err=True
+            escape_control(plan.summary(), backslash=False), default=False, err=True
         )
 
     try:
@@ -243,7 +243,7 @@ def _delete(
         for record in report.as_records():
             report_out.write(record)
     report_out.close(complete=True)
-    click.echo(escape_control(report.summary()), err=True)
+    click.echo(escape_control(report.summary(), backslash=False), err=True)
     if report.abandoned:  # threads of abandoned requests must not be waited for
         _exit_now(report.exit_code)
     if report.exit_code:

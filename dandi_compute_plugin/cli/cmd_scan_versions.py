@@ -153,4 +153,4 @@ def _none_found(version: str, where: str) -> None:
     from ..versions import prefix_hint
 
     text = f"No directory of version {version} {where}{prefix_hint(version)}"
-    click.echo(escape_control(text), err=True)
+    click.echo(escape_control(text, backslash=False), err=True)

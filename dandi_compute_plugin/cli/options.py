@@ -172,7 +172,9 @@ def with_progress(request: ManifestRequest, run: Callable[[Any], T]) -> T:
         label = str(request.source).rstrip("/").rsplit("/", 1)[-1] or "manifest"
     from .._text import escape_control
 
-    progress = terminal_progress(escape_control(f"Downloading {label}"))
+    progress = terminal_progress(
+        escape_control(f"Downloading {label}", backslash=False)
+    )
     try:
         return run(progress)
     finally:

@@ -30,7 +30,7 @@ class _EscapeForTerminal(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken format: the handler reports it
             return True
-        escaped = escape_control(message)
+        escaped = escape_control(message, backslash=False)
         if escaped != message:
             record.msg, record.args = escaped, None
         return True
@@ -80,7 +80,7 @@ def safe_message(text: str) -> str:
     secrets = sys.modules.get("dandi_compute_plugin.deletion.secrets")
     if secrets is not None:
         text = secrets.redact(text)
-    return escape_control(text)
+    return escape_control(text, backslash=False)
 
 
 class ComputeGroup(click.Group):

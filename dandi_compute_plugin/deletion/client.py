@@ -67,7 +67,7 @@ def describe_error(exc: BaseException) -> str:
 
 def safe_text(text: str, limit: int) -> str:
     """``text`` redacted, then escaped, then cut to ``limit`` characters."""
-    return shorten(escape_control(" ".join(redact(text).split())), limit)
+    return shorten(escape_control(" ".join(redact(text).split()), False), limit)
 
 
 class RetryAfterTooLong(requests.HTTPError):
