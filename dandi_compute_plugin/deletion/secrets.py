@@ -40,8 +40,9 @@ def renderings(secret: str) -> set[str]:
     """The spellings of ``secret`` that a message may hold.
 
     Raw; as ``repr()`` escapes it in a ``str`` (either quote) or in ``bytes``;
-    as JSON escapes it (ASCII or not, ``/`` as ``\\/`` or not); URL-encoded
-    (``quote``, ``quote_plus``, upper- or lower-case hex); HTML-escaped.
+    as JSON escapes it (ASCII or not, ``/`` as ``\\/`` or not, every character
+    as ``\\uXXXX``); URL-encoded (``quote``, ``quote_plus``, every byte as
+    ``%XX``; upper- or lower-case hex); HTML-escaped.
     """
     found = {secret, repr(secret)[1:-1], repr("'\"" + secret)[4:-1]}
     found.add(repr(secret.encode("utf-8", "surrogateescape"))[2:-1])
@@ -49,8 +50,13 @@ def renderings(secret: str) -> set[str]:
     for ascii_only in (True, False):
         escaped = json.dumps(secret, ensure_ascii=ascii_only)[1:-1]
         found |= {escaped, escaped.replace("/", "\\/")}
+    every_byte = "".join(f"%{b:02X}" for b in secret.encode("utf-8", "replace"))
     for encoded in (quote(secret, safe=""), quote(secret), quote_plus(secret)):
         found |= {encoded, _HEX_ESCAPE.sub(lambda m: m.group().lower(), encoded)}
+    found |= {every_byte, every_byte.lower()}
+    every_char = "".join(f"\\u{ord(c):04x}" for c in secret if ord(c) < 0x10000)
+    if len(every_char) == 6 * len(secret):  # JSON with every character escaped
+        found |= {every_char, every_char.upper().replace("\\U", "\\u")}
     found |= {html.escape(secret), html.escape(secret, quote=False)}
     return {text for text in found if text}
 

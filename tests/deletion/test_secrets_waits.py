@@ -128,6 +128,9 @@ def test_every_rendering_of_a_key_is_redacted() -> None:
         quote(key, safe="").lower(),
         quote(key),
         "a&#x27;b&quot;c\\d/e%f&lt;g&amp;h é",
+        "".join(f"\\u{ord(c):04x}" for c in key),
+        "".join(f"\\u{ord(c):04X}" for c in key),
+        "".join(f"%{b:02x}" for b in key.encode()),
     ]
     for text in renderings:
         assert redact(f"<<{text}>>") == "<<<redacted>>>", text
