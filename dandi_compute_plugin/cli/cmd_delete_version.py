@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 from dandi.cli.base import map_to_click_exceptions
 
+from .._text import escape_control
 from .formats import RecordWriter, format_option, resolve_format
 from .options import (
     check_disabled_plugins,
@@ -217,7 +218,9 @@ def _delete(
         if bars is not None:
             bars.close()
         report_out.rows = len(plan.items)
-        return yes or click.confirm(plan.summary(), default=False, err=True)
+        return yes or click.confirm(
+            escape_control(plan.summary(), backslash=False), default=False, err=True
+        )
 
     try:
         report = run_deletion(
@@ -240,7 +243,7 @@ def _delete(
         for record in report.as_records():
             report_out.write(record)
     report_out.close(complete=True)
-    click.echo(report.summary(), err=True)
+    click.echo(escape_control(report.summary(), backslash=False), err=True)
     if report.abandoned:  # threads of abandoned requests must not be waited for
         _exit_now(report.exit_code)
     if report.exit_code:

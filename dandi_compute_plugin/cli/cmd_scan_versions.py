@@ -158,6 +158,7 @@ def _scan_remote(request: ManifestRequest, version: str, output_format: str) -> 
 def _none_found(version: str, where: str, known: list[str] | None = None) -> None:
     """Say on standard error that nothing matched (standard output stays empty),
     with the closest ``known`` versions as hints."""
+    from .._text import escape_control
     from ..versions import prefix_hint
     from ..versions.overview import close_versions
 
@@ -167,4 +168,5 @@ def _none_found(version: str, where: str, known: list[str] | None = None) -> Non
         if close:
             others = f"; also close: {', '.join(close[1:])}" if close[1:] else ""
             hint = f" (did you mean {close[0]}?{others})"
-    click.echo(f"No directory of version {version} {where}{hint}", err=True)
+    text = f"No directory of version {version} {where}{hint}"
+    click.echo(escape_control(text, backslash=False), err=True)

@@ -11,34 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 import os
-import re
 import sys
 from typing import Any
 
 import click
 
+from .._text import escape_control
+
 FORMATS = ("auto", "pyout", "json", "json_pp", "json_lines", "yaml")
-
-#: characters shown escaped on a terminal or in line output: C0 and C1 controls,
-#: DEL, line and paragraph separators -- and the backslash that starts an escape
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
-_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
-
-
-def escape_control(text: str) -> str:
-    """Escape control characters as ``ls -b`` does (``\\n``, ``\\x1b``, ``\\\\``).
-
-    A file name holding a newline then cannot print a line that looks like a
-    line of the report, nor a terminal escape sequence act on the terminal.
-    """
-    return _UNSAFE.sub(
-        lambda m: (
-            _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}")
-            if ord(m.group()) < 0x100
-            else f"\\u{ord(m.group()):04x}"
-        ),
-        text,
-    )
 
 
 def format_option(help_text: str | None = None) -> Callable:

@@ -16,9 +16,10 @@ from .cmd_index import index
 from .cmd_plugins import plugins
 from .cmd_scan_versions import scan_versions
 from .cmd_versions import versions
+from .stderr import ComputeGroup
 
 
-@click.group()
+@click.group(cls=ComputeGroup)
 @click.version_option(
     __version__,
     "--version",

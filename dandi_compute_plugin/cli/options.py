@@ -202,7 +202,11 @@ def with_progress(request: ManifestRequest, run: Callable[[Any], T]) -> T:
         label = f"{request.dandiset_id}@{request.version} assets.jsonld"
     else:  # the file name, not a long URL: the bar needs the width
         label = str(request.source).rstrip("/").rsplit("/", 1)[-1] or "manifest"
-    progress = terminal_progress(f"Downloading {label}")
+    from .._text import escape_control
+
+    progress = terminal_progress(
+        escape_control(f"Downloading {label}", backslash=False)
+    )
     try:
         return run(progress)
     finally:
@@ -228,8 +232,10 @@ timeout_option = click.option(
     envvar=TIMEOUT_ENV,
     show_envvar=True,
     metavar="SECONDS",
-    help="How long any request may wait to connect, and then for each answer; a "
-    "request that takes longer fails.",
+    help="How long a request to the archive may take as a whole (connection, "
+    "answer, retries and their waits); for a manifest, the connection and "
+    "headers, then each wait for more of its body. A request that takes longer "
+    "fails.",
 )
 
 

@@ -4,12 +4,14 @@ Everything that talks to the DANDI Archive goes through :mod:`dandi`:
 :meth:`DandiAPIClient.for_dandi_instance` (instance names and URLs, exactly as
 ``dandi -i``), dandi's key lookup (``{INSTANCE}_API_KEY``, then the keyring),
 the draft's asset listing below a directory's path (with the digests, checked by
-:mod:`.listing`), and one ``DELETE`` per asset through the client (dandi's retries
-apply), so that the result of every single deletion is known
-(``dandi.delete.delete()`` would swallow them).
+:mod:`.listing`), and one ``DELETE`` per asset through the client, so that the
+result of every single deletion is known (``dandi.delete.delete()`` would swallow
+them).  The client is dandi's, each request bounded as a whole by the timeout,
+its retries included (:mod:`.client`).
 
-The API key never leaves this module in a message: errors are rewritten with
-:func:`redact` before they are raised or reported.
+The API key never leaves this module in a message: it is registered for
+redaction before it is sent, and errors are redacted before they are shortened,
+raised or reported.
 """
 
 from __future__ import annotations
@@ -20,19 +22,28 @@ import io
 import logging
 import os
 import sys
-import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
+from .._http import deadline, expired, mount, read_capped, session_with_deadlines
 from .._limits import call_within
 from ..errors import ArchiveError, AuthenticationError
 from ..manifest.http import network_reason
 from ..versions import DANDISET_PREFIX, DERIVATIVES, VERSION_PREFIX
+from .client import (
+    MAX_JSON_BYTES,
+    QUOTED_CHARS,
+    BoundedClient,
+    describe_error,
+    safe_text,
+)
+from .client import origin as _origin
 from .listing import by_version_directory, checked_assets, is_uuid
 from .model import DEFAULT_TIMEOUT, PlannedAsset
-from .secrets import hide_in_logs, redact
+from .secrets import hide_in_logs, key_problem, redact
+
+__all__ = ["ArchiveSession", "describe_error"]
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -40,44 +51,11 @@ lgr = logging.getLogger("dandi.compute")
 PAGE_SIZE = "1000"
 
 
-class _TimeoutAdapter(requests.adapters.HTTPAdapter):
-    """Bounds every request of a session: ``timeout`` to connect and for each
-    read, and ``timeout`` for the whole body too -- an answer that trickles in
-    a byte at a time (each read in time) must not hold a run for ever."""
-
-    def __init__(self, timeout: float, **kwargs: Any) -> None:
-        self.timeout = timeout
-        super().__init__(**kwargs)
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # noqa: D102
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        if kwargs.get("stream"):
-            return super().send(request, **kwargs)
-        response = super().send(request, **{**kwargs, "stream": True})
-        deadline = time.monotonic() + self.timeout
-        body = bytearray()
-        try:
-            while chunk := response.raw.read1(1 << 16, decode_content=True):
-                body += chunk
-                if time.monotonic() > deadline:
-                    raise requests.exceptions.ReadTimeout(
-                        f"the answer took longer than {self.timeout:g} s to arrive",
-                        request=request,
-                        response=response,
-                    )
-        except BaseException:
-            response.close()
-            raise
-        response._content = bytes(body)
-        response._content_consumed = True
-        return response
-
-
 def _check_reachable(dandi_instance: Any, timeout: float) -> None:
     """One plain request to the instance before dandi's client, which retries a
-    dead connection for about a minute, logging at each failure: an archive
-    that cannot be reached ends the run at once."""
+    dead connection for about a minute: an archive that cannot be reached ends
+    the run at once.  The request, its status line, headers and body, ends
+    within ``timeout``."""
     from dandi.consts import known_instances
 
     name = str(getattr(dandi_instance, "name", dandi_instance))
@@ -85,33 +63,21 @@ def _check_reachable(dandi_instance: Any, timeout: float) -> None:
     url = f"{known.api}/info/" if known is not None else name
     if not url.lower().startswith(("http://", "https://")):
         return  # not a name nor a URL: dandi's own error says so
-    try:  # no session: no Authorization header on this request
-        requests.get(url, timeout=timeout).close()
-    except requests.RequestException as exc:
-        raise ArchiveError(
-            f"Cannot reach DANDI instance {name} ({url}): {network_reason(exc)}. "
-            "Nothing was changed."
-        ) from None
-
-
-def _origin(url: str) -> str:
-    """``scheme://host:port`` of a URL, the port spelled out."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    except ValueError:  # a port that is not a number
-        port = None
-    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
-
-
-def describe_error(exc: BaseException) -> str:
-    """A short, one-line description of a failed request."""
-    response = getattr(exc, "response", None)
-    if response is not None:
-        body = " ".join((response.text or "").split())[:200]
-        return f"HTTP {response.status_code}" + (f": {body}" if body else "")
-    return f"{type(exc).__name__}: {exc}"
+    # a session of its own: no Authorization header on this request
+    with session_with_deadlines(timeout) as session, deadline(timeout):
+        try:
+            response = session.get(url, stream=True)
+            read_capped(response, MAX_JSON_BYTES)
+        except requests.RequestException as exc:
+            reason = (
+                f"no complete answer within {timeout:g} s"
+                if expired()
+                else safe_text(network_reason(exc), 2 * QUOTED_CHARS)
+            )
+            raise ArchiveError(
+                f"Cannot reach DANDI instance {name} ({url}): {reason}. "
+                "Nothing was changed."
+            ) from None
 
 
 @contextlib.contextmanager
@@ -157,7 +123,7 @@ class ArchiveSession:
     jobs
         How many requests may run at once (sizes the connection pool).
     timeout
-        Seconds any request may wait to connect, and then for each answer.
+        Seconds each request may take as a whole, its retries included.
 
     Raises
     ------
@@ -179,7 +145,6 @@ class ArchiveSession:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         from dandi.consts import DRAFT
-        from dandi.dandiapi import DandiAPIClient
         from dandi.exceptions import NotFoundError
 
         self._secrets: list[str] = []
@@ -187,16 +152,16 @@ class ArchiveSession:
         try:
             # dandi asks an instance URL for its API without a timeout of its own
             self.client = call_within(
-                timeout, DandiAPIClient.for_dandi_instance, instance=dandi_instance
+                timeout, BoundedClient.for_dandi_instance, instance=dandi_instance
             )
         except Exception as exc:
             raise ArchiveError(
-                f"Cannot use DANDI instance {dandi_instance!r}: {exc}"
+                f"Cannot use DANDI instance {dandi_instance!r}: "
+                + safe_text(str(exc), 2 * QUOTED_CHARS)
             ) from None
+        self.client.timeout = timeout
         self.instance = self.client.dandi_instance
-        adapter = _TimeoutAdapter(timeout, pool_connections=4, pool_maxsize=jobs + 8)
-        self.client.session.mount("http://", adapter)
-        self.client.session.mount("https://", adapter)
+        mount(self.client.session, timeout, pool_connections=4, pool_maxsize=jobs + 8)
         if authenticate:
             self._authenticate()
         try:
@@ -221,7 +186,8 @@ class ArchiveSession:
 
         client = self.client
         env_var = client.api_key_env_var
-        _name, app_id = client._get_keyring_ids()
+        # the keyring service dandi documents for an instance's key
+        app_id = f"dandi-api-{self.instance.name}"
         key = os.environ.get(env_var) or None
         source = f"the {env_var} environment variable"
         if key is None:
@@ -235,17 +201,23 @@ class ArchiveSession:
                     f"{app_id!r}, user 'key'). Not asking for one: no terminal. "
                     "Nothing was changed."
                 )
-            # a terminal: dandi's own prompt (and its saving to the keyring)
-            try:
-                client.dandi_authenticate()
-            except requests.HTTPError as exc:
-                raise AuthenticationError(self._rejected("the prompt", exc)) from None
-            header = client.session.headers.get("Authorization", "")
-            self._keep_secret(str(header).removeprefix("token "))
+            # a terminal: dandi's own prompt (and its saving to the keyring);
+            # the client registers the key typed before it sends it
+            self._check_key("the prompt", client.dandi_authenticate)
             return
         self._keep_secret(key)
+        problem = key_problem(key)
+        if problem is not None:
+            raise AuthenticationError(
+                f"The API key from {source} {problem}: it was not sent. "
+                "Nothing was changed."
+            )
+        self._check_key(source, client.authenticate, key)
+
+    def _check_key(self, source: str, check: Any, *args: Any) -> None:
+        """Run dandi's check of a key, its failures as this module's errors."""
         try:
-            client.authenticate(key)
+            check(*args)
         except requests.HTTPError as exc:
             status = getattr(exc.response, "status_code", None)
             if status not in (401, 403):  # the server failed, not the key

@@ -19,7 +19,7 @@ from .local import VERIFY_CHOICES, Inventory
 MAX_LISTED = 10
 #: how many remote requests run at once by default
 DEFAULT_JOBS = 16
-#: seconds a request may wait to connect, and then for each answer, by default
+#: seconds a request may take as a whole (retries included), by default
 DEFAULT_TIMEOUT = 60.0
 
 
@@ -46,8 +46,9 @@ class DeletionOptions:
     jobs
         How many remote requests run at once (at least 1).
     timeout
-        Seconds any request may wait to connect, and then for each answer; a
-        request that takes longer fails (after dandi's retries).
+        Seconds each request may take as a whole: connection, answer, and
+        dandi's retries with their waits (``--timeout``,
+        ``DANDI_COMPUTE_TIMEOUT``).
     plugins
         Hook plugin objects to use besides the installed ones.
     disable_plugins

@@ -135,7 +135,9 @@ def http_get(
     headers
         Extra request headers (the conditional ones).
     timeout
-        Seconds to wait for the server to connect or to send more data.
+        Seconds for the connection, the status line and the headers together;
+        then for each read of the body (which may take longer as a whole, as
+        long as data keeps coming).
     what
         What the manifest is of (``dandiset 001697 version draft``), for the
         messages; None for a URL given as the source.
@@ -153,18 +155,33 @@ def http_get(
     """
     import requests
 
+    from .._http import deadline, expired, session_with_deadlines
+
     headers = {
         "User-Agent": f"dandi-compute-plugin/{__version__} "
         f"requests/{requests.__version__}",
         **headers,
     }
     lgr.debug("GET %s %s", url, headers)
-    try:
-        resp = requests.get(url, headers=headers, stream=True, timeout=timeout)
-    except requests.RequestException as exc:
-        raise ManifestUnavailableError(
-            f"Could not download the manifest {url}: {network_reason(exc)}", url
-        ) from exc
+    late = ManifestUnavailableError(
+        f"Could not download the manifest {url}: no status line and headers "
+        f"within {timeout:g} s",
+        url,
+    )
+    # the connection, status line and headers within one deadline; the body,
+    # hundreds of MB, may take longer as long as it keeps coming
+    with session_with_deadlines(timeout) as session, deadline(timeout):
+        try:
+            resp = session.get(url, headers=headers, stream=True)
+        except requests.RequestException as exc:
+            if expired():
+                raise late from None
+            raise ManifestUnavailableError(
+                f"Could not download the manifest {url}: {network_reason(exc)}", url
+            ) from exc
+        if expired():  # headers the deadline cut short may look whole
+            resp.close()
+            raise late
     if resp.status_code in (200, 304):
         return resp
     resp.close()

@@ -71,7 +71,9 @@ class ManifestRequest:
         instead of the instance's (see
         :func:`~dandi_compute_plugin.manifest.manifest_url`).
     timeout
-        Seconds to wait for the server to connect or to send more data.
+        Seconds for the connection, status line and headers together, then
+        for each wait for more of the body (``--timeout``,
+        ``DANDI_COMPUTE_TIMEOUT``).
     """
 
     dandiset_id: str = DEFAULT_DANDISET_ID

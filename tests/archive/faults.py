@@ -29,6 +29,29 @@ class Fault:
     echo
         With ``status``: put the request's ``Authorization`` header in the
         error's body, as a careless server might.
+    echo_pad
+        With ``echo``: this many characters of the body come before the key
+        (so that a test can put it at any position relative to a cut).
+    echo_in_header
+        With ``echo``: the header is echoed in a response header
+        ``X-Echo`` and in the ``Retry-After`` header too.
+    retry_after
+        With ``status``: the value of a ``Retry-After`` header.
+    redirect
+        Answer ``302 Found`` with this ``Location``.
+    drip_head
+        Answer 200, but send the status line and headers one byte every
+        ``drip_head`` seconds (ten thousand bytes of them: every read gets
+        something in time, the headers never end in a test's time).
+    endless
+        Answer 200 with a body that never ends (a JSON listing page growing
+        for ever), sent as fast as the client reads it.
+    gzip_bomb
+        Answer 200 with a gzip-encoded body that expands to this many bytes
+        (a few hundred times fewer sent).
+    announce
+        With ``endless``: the ``Content-Length`` header to lie with (None: none,
+        the connection's end marks the body's).
     delay
         Seconds to wait before answering (or serving).
     drop
@@ -54,6 +77,14 @@ class Fault:
     query: str | None = None
     status: int | None = None
     echo: bool = False
+    echo_pad: int = 0
+    echo_in_header: bool = False
+    retry_after: str | None = None
+    redirect: str | None = None
+    drip_head: float = 0.0
+    endless: bool = False
+    announce: int | None = None
+    gzip_bomb: int = 0
     delay: float = 0.0
     drop: bool = False
     drop_after_serving: bool = False

@@ -35,6 +35,7 @@ import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+import zlib
 
 from .faults import Accounting, Fault, LoggedRequest
 
@@ -187,6 +188,11 @@ class FakeArchive:
                 "draft": draft,
                 "published": dict(draft) if published else None,
             }
+
+    def dandiset_ids(self) -> list[str]:
+        """The identifiers of the dandisets it holds."""
+        with self._lock:
+            return sorted(self._dandisets)
 
     def paths(self, identifier: str, version: str = "draft") -> list[str]:
         """The sorted asset paths of a version."""
@@ -343,6 +349,68 @@ class _Handler(BaseHTTPRequestHandler):
         elif data:
             self.wfile.write(data)
 
+    def _fault_answer(self, fault: Fault, auth: str | None) -> None:
+        detail = f"Injected error {fault.status}."
+        headers = {}
+        if fault.echo:  # as a careless server might: the header back
+            detail += " " + "x" * fault.echo_pad
+            detail += f"Request headers: Authorization: {auth}"
+            if fault.echo_in_header:
+                headers["X-Echo"] = str(auth)
+        if fault.retry_after is not None:
+            headers["Retry-After"] = fault.retry_after
+            if fault.echo and fault.echo_in_header:
+                headers["Retry-After"] += f" {auth}"
+        self._send(fault.status, {"detail": detail}, headers)
+
+    def _drip_head(self, every: float) -> None:
+        """A status line and headers that come one byte at a time."""
+        self._status = 200
+        self._record()
+        head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 10_000 + b"\r\n\r\n"
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            for i in range(len(head)):
+                self.wfile.write(head[i : i + 1])
+                self.wfile.flush()
+                time.sleep(every)
+
+    def _endless(self, announce: int | None) -> None:
+        """A 200 whose body never ends (until the client goes away)."""
+        self._status = 200
+        self._record()
+        self.close_connection = True
+        head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        if announce is not None:
+            head += f"Content-Length: {announce}\r\n"
+        item = json.dumps({"path": "derivatives/x", "asset_id": "0" * 36}) + ","
+        block = (item * (65536 // len(item))).encode()
+        with contextlib.suppress(OSError):
+            self.wfile.write(head.encode() + b"Connection: close\r\n\r\n")
+            self.wfile.write(b'{"count": 1, "next": null, "results": [')
+            while True:
+                self.wfile.write(block)
+
+    def _gzip_bomb(self, size: int) -> None:
+        """A small gzip-encoded answer that expands to ``size`` bytes."""
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # the gzip format
+        zeros = bytes(1 << 20)
+        data = b"".join(packer.compress(zeros) for _ in range(size >> 20))
+        data += packer.flush()
+        self._send_raw(200, data, {"Content-Encoding": "gzip"})
+
+    def _send_raw(self, status: int, data: bytes, headers: dict) -> None:
+        self._status = status
+        self._record()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(data)
+
     def _hang_up(self) -> None:
         """Close the connection without (or without the rest of) an answer."""
         self.close_connection = True
@@ -384,12 +452,16 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.drop:
                     self._hang_up()
                     return
+                if fault.redirect is not None:
+                    return self._send(302, None, {"Location": fault.redirect})
+                if fault.drip_head:
+                    return self._drip_head(fault.drip_head)
+                if fault.gzip_bomb:
+                    return self._gzip_bomb(fault.gzip_bomb)
+                if fault.endless:
+                    return self._endless(fault.announce)
                 if fault.status is not None:
-                    detail = f"Injected error {fault.status}."
-                    if fault.echo:  # as a careless server might: the header back
-                        detail += f" Request headers: Authorization: {auth}"
-                    self._send(fault.status, {"detail": detail})
-                    return
+                    return self._fault_answer(fault, auth)
                 self._mute = fault.drop_after_serving
                 self._trickle = fault.trickle
             self._route(method, split.path, parse_qs(split.query), auth)

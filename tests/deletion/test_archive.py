@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+import io
 from pathlib import Path
 import time
 
@@ -148,7 +149,7 @@ def test_redact_and_describe_error() -> None:
     )
     response = requests.Response()
     response.status_code = 500
-    response._content = b"  server\n  exploded  "
+    response.raw = io.BytesIO(b"  server\n  exploded  ")
     error = requests.HTTPError(response=response)
     assert describe_error(error) == "HTTP 500: server exploded"
     assert describe_error(ValueError("bad")) == "ValueError: bad"
@@ -175,7 +176,7 @@ def test_an_answer_that_trickles_in_is_not_waited_for(
     s = ArchiveSession(keyed.url, DANDISET, authenticate=True, timeout=1.0)
     keyed.fail("GET", r"/assets/$", trickle=0.05, times=1)  # every read in time
     started = time.monotonic()
-    with pytest.raises(requests.exceptions.ReadTimeout, match="longer than 1 s"):
+    with pytest.raises(requests.exceptions.ReadTimeout, match="within the 1 s timeout"):
         s.assets_under(VDIR)
     assert time.monotonic() - started < 10
     assert len(s.assets_under(VDIR)) == 3  # an ordinary answer is read whole

@@ -16,10 +16,12 @@ file.  It does nothing unless one of these variables is set:
     an exact point of a local removal without any hook in the product.
 
 ``FAULTS_FAST_RETRIES=N``
-    Divide the sleeps of tenacity (the retry loop of dandi's API client) by N, so
-    that a persistent failure exhausts dandi's 12 attempts in about a second
-    instead of about a minute.  The requests, their number and the statuses are
-    unchanged.
+    Divide the sleeps of tenacity (the retry loop of dandi's API client, and the
+    sleep the plugin's bounded client takes between attempts) by N, so that a
+    persistent failure exhausts dandi's 12 attempts in about a second instead of
+    about a minute.  The requests, their number and the statuses are unchanged
+    (the time budget of ``--timeout`` still counts the waits at their full
+    length).
 """
 
 import os

@@ -1,0 +1,225 @@
+"""The real ``dandi compute`` against a fake archive that echoes the key, drips,
+asks to wait a day or fails: the key in no output and no log file, every run
+within its bound, one line per failure, standard error escaped."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import select
+import subprocess
+import termios
+import time
+
+import pytest
+
+from ..archive import FakeArchive
+from ..archive.clones import KEY, seed
+from ..archive.fixtures import cli_env
+from ..conftest import dandi_executable, run_dandi
+from ..records import example_paths
+
+pytestmark = pytest.mark.timeout(300)
+
+V = "v1.1.1"
+
+
+@pytest.fixture
+def clone(archive: FakeArchive, tmp_path: Path) -> Path:
+    return seed(archive, tmp_path / "clone", example_paths())
+
+
+def delete(archive: FakeArchive, clone: Path, *args: str) -> list[str]:
+    return ["compute", "delete-version", str(clone), V, "-i", archive.url, *args]
+
+
+def log_text(home: Path) -> str:
+    """dandi's log file of the one run whose HOME is ``home``."""
+    [log] = list((home / "state").rglob("*.log"))
+    return log.read_text()
+
+
+def timed(*args: str, env: dict) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    proc = run_dandi(*args, env=env)
+    return proc, time.monotonic() - started
+
+
+def test_persistent_500_is_quiet_and_bounded(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    """A directory whose deletions all get 500: no retry lines, no traceback,
+    no ERROR from dandi on the terminal; the retries in dandi's log file."""
+    archive.fail("DELETE", status=500)
+    env = cli_env(archive, tmp_path)
+    proc, took = timed(*delete(archive, clone, "--yes", "--timeout", "3"), env=env)
+    assert proc.returncode == 1, proc.stderr
+    err = proc.stderr
+    assert "Will retry" not in err and "Traceback" not in err, err
+    assert "again in" not in err and "[   ERROR]" not in err, err
+    # the summary, dandi's "Logs saved in", nothing per request
+    assert len(err.strip().splitlines()) <= 3, err
+    assert "again in" in log_text(tmp_path)  # the retries, in the log file
+    failed = [ln for ln in proc.stdout.splitlines() if ln.startswith("failed ")]
+    assert len(failed) == 5 and all("could not be deleted" in ln for ln in failed)
+    # 15 deletions of at most 3 s each, 16 at once; and start-up
+    assert took < 3 * 3 + 30
+
+
+def test_a_hanging_listing_fails_each_directory_without_a_traceback(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    archive.fail("GET", r"/assets/$", delay=60)
+    env = cli_env(archive, tmp_path)
+    proc, took = timed(*delete(archive, clone, "--dry-run", "--timeout", "3"), env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "HTTP connection failed" not in (
+        proc.stderr
+    )
+    failed = [ln for ln in proc.stdout.splitlines() if ln.startswith("failed ")]
+    assert len(failed) == 5 and all("3 s timeout" in ln for ln in failed), failed
+    assert took < 3 + 30
+
+
+def test_a_retry_after_of_a_day_fails_at_once_naming_it(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    archive.fail("GET", r"/assets/$", status=429, retry_after="86400")
+    env = cli_env(archive, tmp_path)
+    proc, took = timed(*delete(archive, clone, "--dry-run", "--timeout", "5"), env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "Retry-After: 86400" in proc.stdout, proc.stdout
+    assert archive.count("GET", r"/assets/$") == 1
+    assert took < 5 + 30
+
+
+def test_dripping_headers_end_within_the_timeout(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    archive.fail("GET", r"/assets/$", drip_head=0.2)  # 2,000 s for the headers
+    env = cli_env(archive, tmp_path)
+    proc, took = timed(*delete(archive, clone, "--dry-run", "--timeout", "3"), env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "3 s timeout" in proc.stdout
+    assert took < 3 + 30
+
+
+@pytest.mark.parametrize("ending", ["\r", "\n", " ", "\t"])
+def test_a_key_with_a_line_end_or_space_is_refused_unsent(
+    archive: FakeArchive, clone: Path, tmp_path: Path, ending: str
+) -> None:
+    env = cli_env(archive, tmp_path, key=KEY + ending)
+    proc = run_dandi("-l", "DEBUG", *delete(archive, clone, "--yes"), env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "Error: The API key from the" in proc.stderr
+    assert f"at character {len(KEY) + 1} of {len(KEY) + 1}" in proc.stderr
+    text = proc.stdout + proc.stderr + log_text(tmp_path)
+    assert KEY not in text
+    assert all(r.authorization is None for r in archive.log)
+    assert archive.count("DELETE") == 0
+
+
+@pytest.mark.parametrize("pad", [0, 150, 170, 190, 230])
+def test_an_echo_straddling_any_cut_stays_out_of_the_report_and_log(
+    archive: FakeArchive, clone: Path, tmp_path: Path, pad: int
+) -> None:
+    """The key around character 200 of the server's answer, where the quote is
+    cut: not a character of it in the report (JSON) or the log file."""
+    archive.fail("DELETE", status=403, echo=True, echo_pad=pad)
+    env = cli_env(archive, tmp_path)
+    proc = run_dandi(*delete(archive, clone, "--yes", "-f", "json"), env=env)
+    assert proc.returncode == 1
+    text = proc.stdout + proc.stderr + log_text(tmp_path)
+    assert KEY not in text
+    assert KEY[: len(KEY) // 2] not in text and KEY[len(KEY) // 2 :] not in text
+
+
+FORGED = "version-v1.1.1+link\x1b[31m\nFORGED-WARNING"
+
+
+@pytest.mark.parametrize("fmt", ["auto", "json", "json_lines", "yaml"])
+@pytest.mark.parametrize("command", ["scan-versions", "delete-version"])
+def test_a_forged_link_name_reaches_standard_error_escaped(
+    archive: FakeArchive, clone: Path, tmp_path: Path, fmt: str, command: str
+) -> None:
+    parent = clone / (
+        "derivatives/dandiset-000233/sub-CGM3/ses-CGM3/pipeline-aind+ephys"
+    )
+    (parent / FORGED).symlink_to("version-v1.1.1+b268fd2")
+    args = ["compute", command, str(clone), V, "-f", fmt]
+    if command == "delete-version":
+        args += ["-i", archive.url, "--dry-run"]
+    proc = run_dandi(*args, env=cli_env(archive, tmp_path))
+    assert "Not following the symbolic link" in proc.stderr, proc.stderr
+    assert "\x1b" not in proc.stderr
+    assert not any(ln.startswith("FORGED") for ln in proc.stderr.splitlines())
+    assert "\\x1b[31m\\nFORGED-WARNING" in proc.stderr
+
+
+def _no_echo(fd: int) -> None:
+    attrs = termios.tcgetattr(fd)
+    attrs[3] &= ~termios.ECHO  # lflag: the typed key is not shown back
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def test_a_key_typed_at_the_prompt_is_redacted_before_it_is_sent(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    """dandi's own prompt on a terminal (no variable, no keyring): the server
+    rejects the typed key with a 401 echoing it; not a character of it on the
+    terminal or in dandi's log file."""
+    import pty
+
+    typed = "typed-key-5150"
+    echo = archive.fail("GET", r"^/api/auth/token/$", status=401, echo=True)
+    env = cli_env(archive, tmp_path, key=None)
+    primary, secondary = pty.openpty()
+    _no_echo(secondary)
+    proc = subprocess.Popen(
+        [dandi_executable(), "-l", "DEBUG", *delete(archive, clone)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        close_fds=True,
+    )
+    os.close(secondary)
+    seen, answers = b"", [(b"API Key", typed.encode()), (b"enter another", b"n")]
+    try:
+        while True:
+            ready, _, _ = select.select([primary], [], [], 60)
+            if not ready:
+                raise AssertionError(f"no output from dandi; so far: {seen!r}")
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if answers and answers[0][0] in seen:
+                os.write(primary, answers.pop(0)[1] + b"\n")
+        code = proc.wait(timeout=60)
+    finally:
+        os.close(primary)
+        proc.kill()
+    terminal = seen.decode(errors="replace")
+    assert not answers, terminal  # both questions were asked
+    assert code == 1 and "was rejected" in terminal, terminal
+    assert echo.hits >= 1
+    log = log_text(tmp_path)
+    assert "<redacted>" in log  # the echo arrived, and was logged redacted
+    assert typed not in terminal + log
+    assert archive.count("DELETE") == 0
+
+
+def test_a_manifest_whose_headers_drip_in_ends_within_the_timeout(
+    archive: FakeArchive, tmp_path: Path
+) -> None:
+    archive.fail("GET", r"^/assets\.jsonld$", drip_head=0.2)
+    env = cli_env(archive, tmp_path, DANDI_COMPUTE_CACHE_DIR=str(tmp_path / "cache"))
+    args = ["compute", "index", "--source", archive.url + "/assets.jsonld"]
+    proc, took = timed(*args, "--timeout", "2", "--no-cache", env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "no status line and headers within 2 s" in proc.stderr, proc.stderr
+    assert took < 2 + 30
