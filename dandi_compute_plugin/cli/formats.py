@@ -1,15 +1,18 @@
-"""Output formats of the ``dandi compute`` commands, through dandi's own formatters.
+"""Output formats of the ``dandi compute`` commands.
 
 The choices are those of ``dandi ls``: ``auto``, ``pyout``, ``json``, ``json_pp``,
-``json_lines`` and ``yaml``.  ``auto`` means a ``pyout`` table on a terminal and one
-plain line per record (its ``path``) in a pipe, so that ``dandi compute ... | xargs``
-works.  Only click is imported at module level; dandi's formatters (ruamel.yaml,
-pyout) are imported when output is written.
+``json_lines`` and ``yaml``.  ``auto`` means a table on a terminal and one plain
+line per record (its ``path``) in a pipe, so that ``dandi compute ... | xargs``
+works.  JSON and YAML go through dandi's own formatters; the table (``pyout`` and
+``auto`` on a terminal) is :mod:`.table`'s, one line a record, since pyout redraws
+the whole table as rows arrive.  Only click is imported at module level; the
+formatters are imported when output is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+import itertools
 import os
 import sys
 from typing import Any
@@ -19,6 +22,8 @@ import click
 from .._text import escape_control
 
 FORMATS = ("auto", "pyout", "json", "json_pp", "json_lines", "yaml")
+#: how many records the table's columns are sized by
+TABLE_SAMPLE = 500
 
 
 def format_option(help_text: str | None = None) -> Callable:
@@ -87,12 +92,6 @@ def write_records(
         sys.exit(141)
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    return escape_control(value) if isinstance(value, str) else value
-
-
 class RecordWriter:
     """Writes records one by one in an output format, as they become known.
 
@@ -112,6 +111,9 @@ class RecordWriter:
         Flush standard output after each ``json_lines`` record, for records that
         come one by one over time; else a pipe gets them a buffer at a time (a
         write per record would cost more than making it).
+    sample
+        For the table (``pyout``, ``auto`` on a terminal): records known before
+        the first one is written, to size the columns by.
     """
 
     def __init__(
@@ -121,23 +123,30 @@ class RecordWriter:
         line: Callable[[dict[str, Any]], str] | None = None,
         echo: Callable[[str], Any] = click.echo,
         flush_each: bool = True,
+        sample: Sequence[dict[str, Any]] = (),
     ) -> None:
         self.format = resolve_format(output_format)
         self.line = line or (lambda rec: str(rec["path"]))
         self.echo = echo
         self.flush_each = flush_each
         self.count = 0
-        self._out = None if self.format == "lines" else _formatter(self.format, fields)
-        if self._out is not None:
+        self._out = None
+        self._table = None
+        if self.format == "pyout":
+            from .table import TerminalTable
+
+            self._table = TerminalTable(fields, echo, sample)
+        elif self.format != "lines":
+            self._out = _formatter(self.format)
             self._out.__enter__()
 
     def write(self, record: dict[str, Any]) -> None:
         """Write one record; a line of ``auto`` or ``json_lines`` reaches a pipe
         at once (standard output is otherwise buffered there)."""
-        if self._out is None:
+        if self._table is not None:
+            self._table.write(record)
+        elif self._out is None:
             self.echo(escape_control(self.line(record)))
-        elif self.format == "pyout":  # pyout shows None as "None": an empty cell
-            self._out({k: _cell(v) for k, v in record.items()})
         else:
             self._out(record)
             if self.format == "json_lines" and self.flush_each:
@@ -147,20 +156,17 @@ class RecordWriter:
     def close(self, complete: bool = True) -> None:
         """End the output; an unfinished JSON or YAML document stays unfinished."""
         out, self._out = self._out, None
-        if out is not None and (complete or self.format == "pyout"):
+        if out is not None and complete:
             out.__exit__(None, None, None)
 
 
-def _formatter(fmt: str, fields: Sequence[str]) -> Any:
+def _formatter(fmt: str) -> Any:
     from dandi.cli.formatter import (
         JSONFormatter,
         JSONLinesFormatter,
-        PYOUTFormatter,
         YAMLFormatter,
     )
 
-    if fmt == "pyout":
-        return PYOUTFormatter(fields=list(fields))
     if fmt in ("json", "json_pp"):
         return JSONFormatter(indent=2 if fmt == "json_pp" else None)
     if fmt == "json_lines":
@@ -176,10 +182,16 @@ def _write_records(
     fields: Sequence[str],
     line: Callable[[dict[str, Any]], str] | None,
 ) -> int:
-    writer = RecordWriter(output_format, fields, line, _print, flush_each=False)
+    records = iter(records)
+    sample: list[dict[str, Any]] = []
+    if resolve_format(output_format) == "pyout":  # the table's columns fit these
+        sample = list(itertools.islice(records, TABLE_SAMPLE))
+    writer = RecordWriter(
+        output_format, fields, line, _print, flush_each=False, sample=sample
+    )
     complete = False
     try:
-        for rec in records:
+        for rec in itertools.chain(sample, records):
             writer.write(rec)
         complete = True
     finally:

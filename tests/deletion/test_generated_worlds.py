@@ -242,7 +242,7 @@ class World:
 
     def deletable(self, d: DirSpec) -> bool:
         """Whether the rules allow deleting anything of ``d``."""
-        if d.veto or d.nested:
+        if d.veto or (d.nested and d.local):  # nesting needs a local directory
             return False
         if not d.local:
             return self.spec.include_remote

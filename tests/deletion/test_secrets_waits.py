@@ -339,7 +339,7 @@ def test_a_deletion_whose_headers_the_deadline_cuts_is_not_taken_as_done(
 
 
 def test_an_absurd_retry_after_is_named_shortened(world: FakeArchive) -> None:
-    s = session(world, timeout=5)
+    s = session(world, timeout=30)
     world.fail("GET", ASSETS, status=503, retry_after="9" * 400)
     with pytest.raises(RetryAfterTooLong) as info:
         s.assets_under(VDIR)

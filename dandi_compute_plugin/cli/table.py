@@ -1,0 +1,200 @@
+"""The table that records make on a terminal: fixed columns, one line a record.
+
+pyout (dandi's table) redraws the whole table as rows arrive and as columns
+widen, which costs seconds for thousands of rows, and cuts every path to the same
+tail.  This table sizes its columns once (from the rows it is shown first, or the
+headers), then prints each record as one line through the given ``echo`` -- above
+progress bars, never over them.  Paths keep the parts that tell rows apart
+(dandiset, subject, session, version) and drop the others first; sizes are
+humanized; every cell is escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+import shutil
+from typing import Any
+
+from .._text import escape_control
+
+#: headers shorter than the field names, where columns are many
+HEADERS = {
+    "remote_directories": "REMOTE DIRS",
+    "remote_assets": "REMOTE ASSETS",
+    "remote_bytes": "REMOTE SIZE",
+    "local_files": "LOCAL FILES",
+    "local_bytes": "LOCAL SIZE",
+    "deleted_assets": "DELETED",
+    "total_bytes": "SIZE",
+    "content_size": "SIZE",
+    "asset_count": "ASSETS",
+    "date_modified": "MODIFIED",
+    "unuploaded_count": "UNUPLOADED",
+}
+#: columns whose text the path repeats: left out first when the terminal is narrow
+IN_THE_PATH = ("pipeline", "session", "subject", "dandiset")
+GAP = "  "
+ELLIPSIS = "…"
+#: the narrowest a shrunk column gets
+MIN_WIDTH = 6
+
+
+def header(field: str) -> str:
+    return HEADERS.get(field, field.replace("_", " ").upper())
+
+
+def is_size(field: str) -> bool:
+    return field.endswith("bytes") or field in ("content_size", "size")
+
+
+def cell(field: str, value: Any) -> str:
+    """The text of one cell: sizes humanized, None empty, text escaped."""
+    if value is None:
+        return ""
+    if is_size(field) and isinstance(value, int):
+        import humanize
+
+        return humanize.naturalsize(value)
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(v) for v in value)
+    return escape_control(str(value))
+
+
+def shorten_path(path: str, width: int) -> str:
+    """``path`` in at most ``width`` characters, keeping what tells rows apart.
+
+    ``derivatives/`` goes first, then the ``pipeline-`` level; then the levels
+    are cut in their middle, the longest first (each keeps its start and end:
+    ``dandiset-000233`` becomes ``dan…0233``), the version directory keeping up to
+    half of the width.
+    """
+    if len(path) <= width:
+        return path
+    parts = path.split("/")
+    if parts[0] == "derivatives" and len(parts) > 1:
+        parts = parts[1:]
+    if len("/".join(parts)) <= width:
+        return "/".join(parts)
+    parts = [ELLIPSIS if p.startswith("pipeline-") else p for p in parts]
+    room = width - (len(parts) - 1)  # the slashes
+    last = min(len(parts[-1]), max(room // 2, room - sum(map(len, parts[:-1]))))
+    limit = _water_level([len(p) for p in parts[:-1]], room - last)
+    parts = [_cut_middle(p, max(limit, 3)) for p in parts[:-1]] + [
+        _cut_middle(parts[-1], max(last, 3))
+    ]
+    text = "/".join(parts)
+    return text if len(text) <= width else ELLIPSIS + text[-(width - 1) :]
+
+
+def _water_level(lengths: list[int], room: int) -> int:
+    """The largest L with sum(min(n, L)) <= room (each part cut to at most L)."""
+    level = 0
+    for i, n in enumerate(sorted(lengths)):
+        rest = len(lengths) - i
+        if n * rest + sum(sorted(lengths)[:i]) > room:
+            return max(level, (room - sum(sorted(lengths)[:i])) // rest)
+        level = n
+    return level
+
+
+def _cut_middle(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    keep = width - 1
+    head = (keep + 1) // 2
+    return text[:head] + ELLIPSIS + text[len(text) - (keep - head) :]
+
+
+class TerminalTable:
+    """Print records as the rows of a table.
+
+    Parameters
+    ----------
+    fields
+        The columns, in order.
+    echo
+        Prints one line.
+    sample
+        Records the columns are sized for (those known before the first
+        line); without them the headers size the columns and the path column
+        takes the rest of the terminal.
+    width
+        The terminal's width (default: asked).
+    """
+
+    def __init__(
+        self,
+        fields: Sequence[str],
+        echo: Callable[[str], Any],
+        sample: Iterable[dict[str, Any]] = (),
+        width: int | None = None,
+    ) -> None:
+        self.fields = list(fields)
+        self.echo = echo
+        self.width = width or shutil.get_terminal_size((120, 24)).columns
+        sample = list(sample)
+        self.widths = self._plan(sample)
+        for label in IN_THE_PATH:
+            if not self._cramped() or "path" not in self.fields:
+                break
+            if label in self.fields:
+                self.fields.remove(label)
+                self.widths = self._plan(sample)
+        self.echo(self._line({f: header(f) for f in self.fields}, header_line=True))
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Print one record as one line."""
+        numeric = {f for f in self.fields if isinstance(record.get(f), (int, float))}
+        cells = {f: cell(f, record.get(f)) for f in self.fields}
+        self.echo(self._line(cells, numeric))
+
+    def _cramped(self) -> bool:
+        """Whether the path column lost more than a quarter of its text."""
+        return self.widths.get("path", 0) < 0.75 * self._natural_path
+
+    def _plan(self, sample: list[dict[str, Any]]) -> dict[str, int]:
+        widths = {}
+        for f in self.fields:
+            cells = [len(cell(f, r.get(f))) for r in sample]
+            natural = max([len(header(f)), *cells])
+            widths[f] = natural if sample or f != "path" else 10**6
+        self._natural_path = min(widths.get("path", 0), self.width)
+        room = self.width - len(GAP) * (len(self.fields) - 1)
+        if "path" in widths:
+            # the path first: the other columns give way down to their headers
+            path_share = min(widths["path"], max(room // 2, 20))
+            others = {f: w for f, w in widths.items() if f != "path"}
+            for f in sorted(others, key=others.__getitem__, reverse=True):
+                excess = sum(others.values()) + path_share - room
+                if excess <= 0:
+                    break
+                floor = max(min(len(header(f)), 12), MIN_WIDTH)
+                others[f] = max(floor, others[f] - excess)
+            widths.update(others)
+            widths["path"] = max(20, min(widths["path"], room - sum(others.values())))
+        while sum(widths.values()) > room:
+            shrinkable = [f for f in widths if f != "path"]
+            widest = max(shrinkable, key=widths.__getitem__, default=None)
+            if widest is None or widths[widest] <= MIN_WIDTH:
+                break
+            widths[widest] -= 1
+        return widths
+
+    def _line(
+        self,
+        cells: dict[str, str],
+        numeric: set[str] = frozenset(),
+        header_line: bool = False,
+    ) -> str:
+        out = []
+        for f in self.fields:
+            text, width = cells[f], self.widths[f]
+            if len(text) > width:
+                text = (
+                    shorten_path(text, width)
+                    if f == "path" and not header_line
+                    else text[: width - 1] + ELLIPSIS
+                )
+            right = f in numeric or (header_line and is_size(f))
+            out.append(text.rjust(width) if right else text.ljust(width))
+        return GAP.join(out).rstrip()
