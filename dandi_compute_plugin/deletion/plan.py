@@ -358,15 +358,7 @@ def plan_deletion(
         listed = _list_version(plan)
         where = dict.fromkeys(found, LOCAL) | dict.fromkeys(gone_paths, GONE)
         found.update((vd.relpath, vd) for vd in gone if vd.relpath in gone_paths)
-        reasons: dict[str, str] = {}
-        if not isinstance(listed, str):
-            extra, unscanned = remote_only_directories(top, set(listed) - set(found))
-            for vd in extra:
-                found[vd.relpath], where[vd.relpath] = vd, REMOTE_ONLY
-            for relpath, (vd, why) in unscanned.items():
-                found[relpath], where[relpath], reasons[relpath] = vd, UNSCANNED, why
-        for relpath, why in overlapping(found).items():
-            reasons[relpath] = "; ".join(filter(None, [reasons.get(relpath), why]))
+        reasons = _add_archive_directories(top, listed, found, where)
         directories = sorted(found.values(), key=lambda v: v.relpath)
         ctx = _Context(listed, mount_points(), reasons)
         _plan_items(plan, directories, where, ctx, progress or DeletionProgress())
@@ -374,6 +366,27 @@ def plan_deletion(
         plan.close()
         raise
     return plan
+
+
+def _add_archive_directories(
+    top: Path,
+    listed: Listing,
+    found: dict[str, VersionDirectory],
+    where: dict[str, str],
+) -> dict[str, str]:
+    """Add the archive's directories that the clone lacks to ``found`` and
+    ``where``; return why targets are refused before their content matters:
+    those the scan did not enter, and those nested in one another."""
+    reasons: dict[str, str] = {}
+    if not isinstance(listed, str):
+        extra, unscanned = remote_only_directories(top, set(listed) - set(found))
+        for vd in extra:
+            found[vd.relpath], where[vd.relpath] = vd, REMOTE_ONLY
+        for relpath, (vd, why) in unscanned.items():
+            found[relpath], where[relpath], reasons[relpath] = vd, UNSCANNED, why
+    for relpath, why in overlapping(found).items():
+        reasons[relpath] = "; ".join(filter(None, [reasons.get(relpath), why]))
+    return reasons
 
 
 def _list_version(plan: DeletionPlan) -> Listing:

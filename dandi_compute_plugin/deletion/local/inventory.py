@@ -290,11 +290,14 @@ class _Walker:
 
         count = size = 0
         readable, broken = True, []
-        stack = [(full, real, path, False)]
+        # the rule is given each path as dandi's walk gives it (a Path joined
+        # to its parent's: cheaper than parsing each path anew)
+        stack = [(full, real, path, False, Path(full))]
         while stack:
-            directory, real_dir, rel, skipped = stack.pop()
+            directory, real_dir, rel, skipped, parent = stack.pop()
             for entry, sub, real_sub, st in self.entries(directory, real_dir, rel):
-                excluded = skipped or exclude_from_zarr(Path(entry.path))
+                member = parent / entry.name
+                excluded = skipped or exclude_from_zarr(member)
                 is_dir = stat.S_ISDIR(st.st_mode)
                 if excluded and not skipped:
                     self.found.local_only.append(
@@ -302,7 +305,7 @@ class _Walker:
                     )
                 if is_dir:
                     if self.enters(st, sub, real_sub):
-                        stack.append((entry.path, real_sub, sub, excluded))
+                        stack.append((entry.path, real_sub, sub, excluded, member))
                     continue
                 self.found.stamps[sub] = Stamp.of(st)
                 if excluded:

@@ -78,29 +78,46 @@ def open_target_parent(
         ) from None
     try:
         device = os.fstat(fd).st_dev
-        for i, part in enumerate(parts):
+        for part in parts[:-1]:
             current = os.path.join(current, part)
-            try:
-                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
-                check_directory(st, current, device, mounts)
-                if i == len(parts) - 1:
-                    break
-                # O_NOFOLLOW: a link swapped in since the check fails the open
-                child = os.open(part, DIR_FLAGS, dir_fd=fd)
-            except (FileNotFoundError, UnsafePathError):
-                raise
-            except OSError as exc:
-                raise UnsafePathError(
-                    f"the local state of {current} cannot be established, below a "
-                    f"directory it cannot read: {exc.strerror or exc}"
-                ) from None
+            child = _step(fd, part, current, device, mounts)
             os.close(fd)
             fd = child
-            if os.fstat(fd).st_ino != st.st_ino:
-                raise UnsafePathError(f"{current} was replaced during the check")
+        current = os.path.join(current, parts[-1])
+        _step(fd, parts[-1], current, device, mounts, enter=False)
         yield fd, current
     finally:
         os.close(fd)
+
+
+def _step(
+    fd: int,
+    part: str,
+    path: str,
+    device: int,
+    mounts: frozenset[str],
+    enter: bool = True,
+) -> int:
+    """Check ``part`` of the directory ``fd``; open it unless not ``enter``
+    (then -1)."""
+    try:
+        st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+        check_directory(st, path, device, mounts)
+        if not enter:
+            return -1
+        # O_NOFOLLOW: a link swapped in since the check fails the open
+        child = os.open(part, DIR_FLAGS, dir_fd=fd)
+    except (FileNotFoundError, UnsafePathError):
+        raise
+    except OSError as exc:
+        raise UnsafePathError(
+            f"the local state of {path} cannot be established, below a "
+            f"directory it cannot read: {exc.strerror or exc}"
+        ) from None
+    if os.fstat(child).st_ino != st.st_ino:
+        os.close(child)
+        raise UnsafePathError(f"{path} was replaced during the check")
+    return child
 
 
 def check_directory(
