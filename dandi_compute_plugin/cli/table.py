@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 import shutil
+import sys
 from typing import Any
 
 from .._text import escape_control
@@ -37,6 +38,8 @@ GAP = "  "
 ELLIPSIS = "…"
 #: the narrowest a shrunk column gets
 MIN_WIDTH = 6
+#: the width of a table that is not on a terminal: nothing is cut
+UNBOUNDED = 10**6
 
 
 def header(field: str) -> str:
@@ -97,6 +100,11 @@ def _water_level(lengths: list[int], room: int) -> int:
     return level
 
 
+def _on_a_terminal() -> bool:
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def _cut_middle(text: str, width: int) -> str:
     if len(text) <= width:
         return text
@@ -131,7 +139,10 @@ class TerminalTable:
     ) -> None:
         self.fields = list(fields)
         self.echo = echo
-        self.width = width or shutil.get_terminal_size((120, 24)).columns
+        # off a terminal (-f pyout into a file) nothing is cut
+        self.width = width or (
+            shutil.get_terminal_size().columns if _on_a_terminal() else UNBOUNDED
+        )
         sample = list(sample)
         self.widths = self._plan(sample)
         for label in IN_THE_PATH:
@@ -157,7 +168,9 @@ class TerminalTable:
         for f in self.fields:
             cells = [len(cell(f, r.get(f))) for r in sample]
             natural = max([len(header(f)), *cells])
-            widths[f] = natural if sample or f != "path" else 10**6
+            widths[f] = natural if sample or f != "path" else self.width
+        if self.width == UNBOUNDED and "path" in widths:
+            widths["path"] = max(len(header("path")), min(widths["path"], 80))
         self._natural_path = min(widths.get("path", 0), self.width)
         room = self.width - len(GAP) * (len(self.fields) - 1)
         if "path" in widths:
@@ -189,7 +202,7 @@ class TerminalTable:
         out = []
         for f in self.fields:
             text, width = cells[f], self.widths[f]
-            if len(text) > width:
+            if len(text) > width and self.width != UNBOUNDED:
                 text = (
                     shorten_path(text, width)
                     if f == "path" and not header_line
