@@ -11,6 +11,12 @@ When the server cannot be reached -- no connection, a timeout, a 5xx answer --
 and a sound cached copy exists, the copy answers, with a warning naming the date
 it was cached.  ``refresh`` asks for a fresh copy: then nothing cached is read and
 the error stands.
+
+A cache that is not private to the user (:mod:`.cache_dirs`) is neither read,
+written nor removed: a warning (once per process and reason) and the run goes on
+without it; with ``refresh``, which asks for the cache to be renewed, it is an
+error.  Waiting for an entry's lock is bounded by the request's timeout: past it
+the run goes on without the cache, with a warning.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from datetime import UTC, datetime
 import logging
 from typing import IO, Any
 
-from ..errors import ManifestUnavailableError
-from .cache import CachedCopy, CacheEntry, Want
+from ..errors import ManifestUnavailableError, UnsafeCacheDirectoryError
+from .cache import CachedCopy, CacheEntry, UnsafeCacheError, Want
+from .cache_meta import validator_ok
 from .cache_writer import CacheWriter, TotalingIndexBuilder
 from .http import http_get, prefetch, response_chunks
 from .index import AssetIndex
@@ -97,10 +104,7 @@ def fetch(
     ------
     ManifestUnavailableError
     """
-    entry = CacheEntry(url) if cache else None
-    cached = None
-    if entry is not None and not refresh:
-        cached = entry.read(want)
+    entry, cached = _cached(url, want, cache, refresh, timeout)
     try:
         resp = http_get(url, conditional_headers(cached), timeout, what)
     except ManifestUnavailableError as exc:
@@ -124,6 +128,40 @@ def fetch(
     if cached is not None:
         cached.close()
     return Opened(pairs=_download(resp, url, entry, want, builder, progress, copy))
+
+
+#: the unsafe-cache warnings given already (each is given once per process)
+_WARNED: set[str] = set()
+
+
+def _cached(
+    url: str, want: Want, cache: bool, refresh: bool, timeout: float
+) -> tuple[CacheEntry | None, CachedCopy | None]:
+    """The cache entry of ``url`` and its checked copy, each None when there is
+    none, caching is off, or the cache is not private (warned once)."""
+    if not cache:
+        return None, None
+    entry = CacheEntry(url, lock_timeout=timeout)
+    try:
+        entry.open_directory(create=True).close()
+        return entry, None if refresh else entry.read(want)
+    except UnsafeCacheError as exc:
+        if refresh:
+            raise UnsafeCacheDirectoryError(
+                f"Cannot refresh the cached copy of {url}: {exc}; nothing in the "
+                "cache was read, removed or written (see DANDI_COMPUTE_CACHE_DIR)"
+            ) from None
+        if str(exc) not in _WARNED:
+            _WARNED.add(str(exc))
+            lgr.warning(
+                "Not using the manifest cache: %s (it is neither read, removed "
+                "nor written; set DANDI_COMPUTE_CACHE_DIR to a directory of "
+                "your own)",
+                exc,
+            )
+    except OSError as exc:  # e.g. a read-only file system: cannot make it
+        lgr.warning("Not using the manifest cache for %s: %s", url, exc)
+    return None, None
 
 
 def conditional_headers(cached: CachedCopy | None) -> dict[str, str]:
@@ -201,7 +239,11 @@ def _download(
     # a Content-Length counts encoded bytes, the progress decoded ones
     if not resp.headers.get("Content-Encoding") and length.isdigit():
         total = int(length)
-    validators = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
+    # a validator that could not be sent back would make a useless entry
+    validators = tuple(
+        v if validator_ok(v) else None
+        for v in (resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
+    )
     writer = None
     if entry is not None and any(validators):  # else it could never be reused
         builder = builder or TotalingIndexBuilder(keep=False)
@@ -230,5 +272,7 @@ def _download(
         raise
     if writer is not None:
         writer.commit(*validators)
-        if copy is not None and writer.committed is not None:
-            copy.use(writer.committed)
+        committed = writer.open_committed() if copy is not None else None
+        if committed is not None:
+            copy.use(committed)  # type: ignore[union-attr]
+        writer.close()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import os
-from pathlib import Path
 import tempfile
 from typing import IO, Any
 import weakref
@@ -144,12 +143,9 @@ class ManifestCopy:
             raise self._unavailable(exc) from exc
         self.size += len(chunk)
 
-    def use(self, path: Path) -> None:
-        """Read the records from ``path`` instead, if it holds as many bytes."""
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - kept by the store
-        except OSError:
-            return
+    def use(self, f: IO[bytes]) -> None:
+        """Read the records from the open file ``f`` instead, if it holds as many
+        bytes (else it is closed)."""
         if os.fstat(f.fileno()).st_size != self.size:
             f.close()
             return

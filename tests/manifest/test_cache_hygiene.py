@@ -215,7 +215,7 @@ def tiny_disk(cache_dir: Path) -> Iterator[Path]:
         pytest.skip("needs root and mount(8) for a tiny tmpfs")
     cache_dir.mkdir(parents=True)
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(cache_dir)],
+        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(cache_dir)],
         capture_output=True,
     )
     if done.returncode != 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 from pathlib import Path
 import sys
@@ -102,8 +103,11 @@ def test_a_file_changed_in_place_is_refused_and_a_replaced_one_still_answers(
 
 
 @pytest.mark.parametrize("damage", ["shifted", "other-blob"])
-def test_a_damaged_cached_copy_is_named_on_access(
-    server: ManifestServer, cache_dir: Path, damage: str
+def test_a_damaged_cached_copy_is_found_at_load_and_downloaded_again(
+    server: ManifestServer,
+    cache_dir: Path,
+    damage: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     url, expected = served(server)
     load_assets_jsonld_metadata(source=url)
@@ -114,10 +118,9 @@ def test_a_damaged_cached_copy_is_named_on_access(
         damaged = b" " * 50 + damaged[:-50]
     else:  # the record at the second offset is of another blob
         damaged = damaged.replace(second.encode(), second[::-1].encode())
-    raw.write_bytes(damaged)  # same size: found only when read
-    index = load_assets_jsonld_metadata(source=url)
-    assert server.statuses(PATH) == [200, 304]
-    with pytest.raises(ManifestUnavailableError, match="damaged.*refresh"):
-        index.content_id_to_asset[second]
-    fresh = load_assets_jsonld_metadata(source=url, refresh=True)
-    check(fresh, expected)
+    raw.write_bytes(damaged)  # same size: found by its digest
+    with caplog.at_level(logging.WARNING, logger="dandi.compute"):
+        index = load_assets_jsonld_metadata(source=url)
+    assert "is damaged" in caplog.text and "SHA-256" in caplog.text
+    assert server.statuses(PATH) == [200, 200]
+    check(index, expected)

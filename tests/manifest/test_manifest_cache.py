@@ -69,14 +69,14 @@ def test_second_load_is_a_304_answered_from_the_cached_index(
     assert server.statuses(PATH) == [200, 304]
     assert server.requests[1].if_none_match == entry.etag
     assert server.requests[1].if_modified_since == entry.last_modified
-    # the records are read from the copy held open, even once it is gone
-    raw.unlink()
-    assert dict(second.content_id_to_asset) == dict(first.content_id_to_asset)
-    # the stream of assets needs the index only
+    # the stream of assets reads the index only
     assert list(iter_asset_metadata(source=url)) == list(
         first.path_to_asset_metadata.values()
     )
     assert server.statuses(PATH) == [200, 304, 304]
+    # the records are read from the copy held open, even once it is gone
+    raw.unlink()
+    assert dict(second.content_id_to_asset) == dict(first.content_id_to_asset)
 
 
 def test_a_304_parses_nothing(server: ManifestServer, cache_dir: Path) -> None:
@@ -289,7 +289,7 @@ def test_an_unwritable_cache_is_logged_and_ignored(
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
         index = load_assets_jsonld_metadata(source=server.url(PATH))
     assert len(index.path_to_asset_metadata) == len(records())
-    assert "Not caching" in caplog.text
+    assert "Not using the manifest cache" in caplog.text
 
 
 def test_concurrent_processes_leave_one_consistent_entry(
@@ -437,11 +437,20 @@ def test_summarize_streams_then_answers_from_the_entrys_description(
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
         assert summarize(ManifestRequest(source=url)) == expected
     assert f"{len(recs)} records for {len(recs) - 1} paths" in caplog.text
-    # neither the manifest nor the index is read for the next answers
+    # neither the manifest nor the index is read for the next answers (a flip
+    # of their bytes goes unseen), but they must be there with their sizes
     for name in ("assets-*.jsonld", "index-*.txt"):
-        next(cache_dir.rglob(name)).unlink()
+        path = next(cache_dir.rglob(name))
+        data = bytearray(path.read_bytes())
+        data[1] ^= 1
+        path.write_bytes(data)
     assert summarize(ManifestRequest(source=url)) == expected
     assert server.statuses(PATH) == [200, 304]
+    next(cache_dir.rglob("assets-*.jsonld")).unlink()
+    with caplog.at_level(logging.WARNING, logger="dandi.compute"):
+        assert summarize(ManifestRequest(source=url)) == expected
+    assert "is damaged" in caplog.text
+    assert server.statuses(PATH) == [200, 304, 200]
     server.served[PATH].mode = "503"
     assert summarize(ManifestRequest(source=url)) == expected  # offline
     with pytest.raises(ManifestUnavailableError):
