@@ -85,7 +85,8 @@ def check_record(record: object, number: int | None, source: str) -> Fields:
     -------
     Fields
         ``(path, date_modified, content_size, content_id)``; a ``contentSize``
-        written as a string of digits is returned as an int.
+        written as a string of digits is returned as an int, and replaced by it
+        in ``record`` (as ``dandi_compute_code.dandiset`` does).
 
     Raises
     ------
@@ -105,7 +106,8 @@ def check_record(record: object, number: int | None, source: str) -> Fields:
     size = record.get("contentSize")
     if type(size) is not int or size < 0:
         if type(size) is str and size.isascii() and size.isdigit():
-            size = int(size)
+            # as the original does: the record holds the int too
+            size = record["contentSize"] = int(size)
         else:
             problem = (
                 "'contentSize' is missing"

@@ -90,6 +90,9 @@ class RecordStore:
                 "(refresh=True)",
                 self._source,
             )
+        size = record.get("contentSize")
+        if type(size) is str and size.isascii() and size.isdigit():
+            record["contentSize"] = int(size)  # as check_record made it
         return record
 
     def close(self) -> None:

@@ -20,19 +20,15 @@ from dandi_compute_plugin.manifest.index import AssetTally
 from dandi_compute_plugin.manifest.records import asset_metadata
 
 from ..records import asset_record
-from .common import PATH, dumps, example_records, expected_metadata
+from .common import PATH, dumps, example_records
+from .original import original_load
 from .server import ManifestServer
 
 
 def reference_dicts(records: list[dict[str, Any]]) -> tuple[dict, dict]:
     """As ``dandi_compute_code.dandiset`` builds them from ``json.load`` of the
     manifest: plain dicts, the last record wins, full records by content id."""
-    by_path: dict[str, AssetMetadata] = {}
-    by_id: dict[str, dict[str, Any]] = {}
-    for record in json.loads(dumps(records)):
-        meta = expected_metadata(record)
-        by_path[meta.path] = meta
-        by_id[meta.content_id] = record
+    by_id, by_path = original_load(dumps(records))
     return by_path, by_id
 
 

@@ -16,7 +16,8 @@ import pytest
 from dandi_compute_plugin import load_assets_jsonld_metadata
 from dandi_compute_plugin.errors import ManifestUnavailableError
 
-from .common import PATH, dumps, example_records, expected_metadata
+from .common import PATH, dumps, example_records
+from .original import original_load
 from .server import ManifestServer
 
 
@@ -28,10 +29,7 @@ def manifest() -> tuple[bytes, dict[str, Any]]:
     records[3]["description"] = 'façade ✓ \u2028 "quoted"'
     records.append(dict(records[4], path="another/path/to/the/same.blob"))
     body = dumps(records)
-    expected = {}
-    for record in json.loads(body):
-        expected[expected_metadata(record).content_id] = record
-    return body, expected
+    return body, original_load(body)[0]
 
 
 def served(server: ManifestServer) -> tuple[str, dict[str, Any]]:

@@ -33,6 +33,7 @@ from dandi_compute_plugin.versions import (
 
 from ..records import asset_record, build_clone, example_paths
 from .common import PATH, dumps, example_records, expected_metadata
+from .original import original_load
 from .server import ManifestServer
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "dandiset-001697"
@@ -47,11 +48,15 @@ def test_index_from_url_matches_every_record(server: ManifestServer) -> None:
     index = load_assets_jsonld_metadata(source=server.url(PATH))
     assert isinstance(index, AssetsJsonldMetadata)
     assert list(index.path_to_asset_metadata) == [r["path"] for r in records]
+    by_id = original_load(dumps(records))[0]
     for record in records:
         meta = index.path_to_asset_metadata[record["path"]]
         assert meta == expected_metadata(record)
-        assert index.content_id_to_asset[meta.content_id] == record
+        assert index.content_id_to_asset[meta.content_id] == by_id[meta.content_id]
     assert index.path_to_asset_metadata[records[1]["path"]].content_size == 1234
+    # the digit string is an int in the record too, as in the original
+    one = index.path_to_asset_metadata[records[1]["path"]].content_id
+    assert index.content_id_to_asset[one]["contentSize"] == 1234
     zarr = index.path_to_asset_metadata["derivatives/dandiset-000233/probe.zarr"]
     assert records[-1]["contentUrl"][1].endswith(f"/zarr/{zarr.content_id}/")
     assert "?" not in index.path_to_asset_metadata[records[2]["path"]].content_id
@@ -62,8 +67,8 @@ def test_keep_records_keeps_the_full_records(server: ManifestServer) -> None:
     records[0]["measure"] = {"value": 0.1, "ratio": 1e-7, "count": 3}
     server.add(PATH, dumps(records))
     index = load_assets_jsonld_metadata(source=server.url(PATH), keep_records=True)
-    # what json.load gives: floats as float, a contentSize of digits kept a string
-    expected = {r["identifier"]: r for r in json.loads(dumps(records))}
+    # what the original gives: floats as float, a contentSize of digits an int
+    expected = {r["identifier"]: r for r in original_load(dumps(records))[0].values()}
     for record in records:
         meta = index.path_to_asset_metadata[record["path"]]
         kept = index.content_id_to_asset[meta.content_id]
