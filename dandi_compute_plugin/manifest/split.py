@@ -330,6 +330,8 @@ class RecordSplitter:
         except UnicodeDecodeError as exc:
             at = self._base + start + exc.start
             raise self._error(f"invalid UTF-8 (byte {at})") from None
+        except RecursionError:  # decoded once already: only the depth differs
+            raise self._error(f"nested deeper than {MAX_NESTING} levels") from None
 
     # ---------------------------------------------------------- errors
 

@@ -91,7 +91,7 @@ class RecordStore:
                 self._source,
             )
         size = record.get("contentSize")
-        if type(size) is str and size.isascii() and size.isdigit():
+        if type(size) is str and size.isdigit():
             record["contentSize"] = int(size)  # as check_record made it
         return record
 

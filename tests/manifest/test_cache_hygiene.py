@@ -24,12 +24,11 @@ from typing import Any
 
 import pytest
 
-from dandi_compute_plugin import load_assets_jsonld_metadata
 from dandi_compute_plugin.manifest.cache import CacheEntry
 from dandi_compute_plugin.manifest.cache_writer import CacheWriter, TotalingIndexBuilder
 
 from ..records import asset_record
-from .common import PATH, dumps, expected_metadata
+from .common import PATH, dumps, expected_metadata, load_fresh
 from .original import original_load
 from .server import ManifestServer
 
@@ -108,7 +107,7 @@ def test_a_killed_download_leaves_temporaries_that_the_next_run_removes(
     # what the killed run could not remove: a manifest-sized temporary
     assert temporaries(cache_dir) == left
     assert max(p.stat().st_size for p in left) >= 1 << 16
-    index = load_assets_jsonld_metadata(source=server.url(PATH))
+    index = load_fresh(source=server.url(PATH))
     assert list(index.path_to_asset_metadata.values()) == [
         expected_metadata(r) for r in recs
     ]
@@ -121,13 +120,13 @@ def test_a_run_answered_from_the_cache_removes_a_killed_refresh(
 ) -> None:
     server.add(PATH, dumps(big_records()))
     url = server.url(PATH)
-    first = load_assets_jsonld_metadata(source=url)
+    first = load_fresh(source=url)
     entry = entry_files(cache_dir)
     with stalled_download(server, cache_dir, refresh=True) as (child, left):
         child.kill()
         child.wait(timeout=30)
     assert left and temporaries(cache_dir) == left
-    assert load_assets_jsonld_metadata(source=url) == first
+    assert load_fresh(source=url) == first
     assert server.statuses(PATH)[-1] == 304  # nothing was written this time
     assert temporaries(cache_dir) == []
     assert entry_files(cache_dir) == entry
@@ -142,10 +141,10 @@ def test_a_live_download_in_another_process_keeps_its_temporaries(
     with stalled_download(server, cache_dir) as (child, theirs):
         server.served[PATH].mode = "ok"
         # this run downloads, sweeps before and after writing, commits...
-        index = load_assets_jsonld_metadata(source=url)
+        index = load_fresh(source=url)
         assert len(index.path_to_asset_metadata) == len(recs)
         # ...and answers from the cache, sweeping again
-        assert load_assets_jsonld_metadata(source=url) == index
+        assert load_fresh(source=url) == index
         assert server.statuses(PATH)[-2:] == [200, 304]
         assert child.poll() is None
         assert all(p.exists() for p in theirs)  # never the live run's
@@ -164,7 +163,7 @@ def test_a_writing_thread_keeps_its_temporaries(
     writer.write_manifest(b'[{"path":')
     ours = temporaries(cache_dir)
     assert len(ours) == 3
-    load_assets_jsonld_metadata(source=url)  # a run sweeping while we write
+    load_fresh(source=url)  # a run sweeping while we write
     CacheEntry(url).read()
     assert temporaries(cache_dir) == ours
     writer.abort()
@@ -185,7 +184,7 @@ def test_temporaries_that_nobody_holds_go_at_once_whatever_their_age(
     ]
     for path in left:
         path.write_bytes(b"x" * 1000)  # just written: not a day old
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     assert temporaries(cache_dir) == []
     assert len(entry_files(cache_dir)) == 4
 
@@ -199,11 +198,11 @@ def test_an_unusable_lock_leaves_nothing_behind(
     directory = CacheEntry(url).directory
     (directory / "lock").mkdir(parents=True)  # no lock file can be opened there
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
-        index = load_assets_jsonld_metadata(source=url)
+        index = load_fresh(source=url)
     assert len(index.path_to_asset_metadata) == len(recs)
     assert "Not caching" in caplog.text
     assert [p.name for p in directory.iterdir()] == ["lock"]
-    load_assets_jsonld_metadata(source=url)  # still no cache, still works
+    load_fresh(source=url)  # still no cache, still works
     assert server.statuses(PATH) == [200, 200]
     assert [p.name for p in directory.iterdir()] == ["lock"]
 
@@ -244,7 +243,7 @@ def test_a_full_disk_while_downloading_leaves_nothing(
     server.add(PATH, dumps(recs), mode=mode)
     assert len(dumps(recs)) > 2 * 256 * 1024  # it cannot fit
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
-        index = load_assets_jsonld_metadata(source=server.url(PATH))
+        index = load_fresh(source=server.url(PATH))
     assert len(index.path_to_asset_metadata) == len(recs)  # used anyway
     # the full records are read from a copy kept elsewhere (the temp directory)
     assert list(index.content_id_to_asset.values()) == list(

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from dandi_compute_plugin import load_assets_jsonld_metadata
 from dandi_compute_plugin.errors import UnsafeCacheDirectoryError
 from dandi_compute_plugin.manifest import (
     ManifestRequest,
@@ -26,7 +25,7 @@ from dandi_compute_plugin.manifest import (
 from dandi_compute_plugin.manifest.cache_entries import list_entries, remove_entry
 from dandi_compute_plugin.manifest.cache_meta import seal
 
-from .common import PATH, dumps, example_records, expected_metadata
+from .common import PATH, dumps, example_records, expected_metadata, load_fresh
 from .original import original_load
 from .server import ManifestServer
 
@@ -50,10 +49,7 @@ def uses(url: str) -> dict[str, Callable[[], Any]]:
     """Each way of reading a manifest, giving what can be compared with truth."""
     return {
         "api": lambda: {
-            k: dict(v)
-            for k, v in load_assets_jsonld_metadata(
-                source=url
-            ).content_id_to_asset.items()
+            k: dict(v) for k, v in load_fresh(source=url).content_id_to_asset.items()
         },
         "listing": lambda: list(iter_asset_metadata(source=url)),
         "summary": lambda: summarize(ManifestRequest(source=url)),
@@ -84,7 +80,7 @@ def test_a_cache_root_of_another_user_is_neither_used_nor_touched(
 ) -> None:
     needs_root()
     url, body = served(server)
-    load_assets_jsonld_metadata(source=url)  # a real entry, then handed over
+    load_fresh(source=url)  # a real entry, then handed over
     for path in [cache_dir, *cache_dir.rglob("*")]:
         os.chown(path, OTHER_UID, OTHER_UID, follow_symlinks=False)
     before = {p: p.read_bytes() for p in cache_dir.rglob("*") if p.is_file()}
@@ -98,7 +94,7 @@ def test_a_cache_root_of_another_user_is_neither_used_nor_touched(
     assert all(r.if_none_match is None for r in server.requests[1:])
     assert {p: p.read_bytes() for p in cache_dir.rglob("*") if p.is_file()} == before
     with pytest.raises(UnsafeCacheDirectoryError, match="owned by user id"):
-        load_assets_jsonld_metadata(source=url, refresh=True)
+        load_fresh(source=url, refresh=True)
 
 
 def test_a_forged_entry_of_another_user_is_not_trusted(
@@ -110,7 +106,7 @@ def test_a_forged_entry_of_another_user_is_not_trusted(
     url, body = served(server)
     forged_body = body.replace(b"sub-", b"sub-X")
     server.add(PATH, forged_body)
-    load_assets_jsonld_metadata(source=url)  # the attacker's entry, correct
+    load_fresh(source=url)  # the attacker's entry, correct
     server.add(PATH, body)
     entry = entry_dir(cache_dir)
     server.served[PATH].etag = json.loads((entry / "meta.json").read_text())["etag"]
@@ -126,7 +122,7 @@ def test_a_group_writable_entry_is_not_trusted(
     server: ManifestServer, cache_dir: Path
 ) -> None:
     url, body = served(server)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     entry_dir(cache_dir).chmod(0o770)
     assert uses(url)["api"]() == expected_of(body)["api"]
     assert server.statuses(PATH) == [200, 200]
@@ -137,7 +133,7 @@ def test_a_symlinked_entry_directory_deletes_nothing_it_points_to(
     server: ManifestServer, cache_dir: Path, tmp_path: Path
 ) -> None:
     url, body = served(server)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     entry = entry_dir(cache_dir)
     victim = tmp_path / "victims-files"
     victim.mkdir()
@@ -170,7 +166,7 @@ def test_a_planted_lock_symlink_creates_and_truncates_nothing(
     target_exists: bool,
 ) -> None:
     url, body = served(server)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     entry = entry_dir(cache_dir)
     target = tmp_path / "chosen-by-the-attacker"
     if target_exists:
@@ -192,7 +188,7 @@ def test_a_hard_linked_cache_file_is_not_trusted(
     server: ManifestServer, cache_dir: Path, tmp_path: Path
 ) -> None:
     url, body = served(server)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     index = next(entry_dir(cache_dir).glob("index-*.txt"))
     os.link(index, tmp_path / "elsewhere")
     assert uses(url)["listing"]() == expected_of(body)["listing"]
@@ -221,7 +217,7 @@ def test_a_flipped_byte_anywhere_in_an_entry_never_reaches_the_caller(
     use: str,
 ) -> None:
     url, body = served(server)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     (path,) = (p for p in entry_dir(cache_dir).iterdir() if p.name.startswith(part))
     size = path.stat().st_size
     _flip(path, {"first": 0, "middle": size // 2, "last": size - 1}[where])
@@ -272,8 +268,8 @@ def test_a_bad_description_breaks_no_other_entry_nor_the_offline_fallback(
     other_path = "/dandisets/000002/draft/assets.jsonld"
     server.add(other_path, body)
     other = server.url(other_path)
-    load_assets_jsonld_metadata(source=url)
-    load_assets_jsonld_metadata(source=other)
+    load_fresh(source=url)
+    load_fresh(source=other)
     damaged = next(
         e.directory for e in list_entries() if e.url == url
     )  # before it is damaged
@@ -294,7 +290,7 @@ def test_summary_needs_the_entrys_files(
     server: ManifestServer, cache_dir: Path
 ) -> None:
     url, body = served(server)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     for path in entry_dir(cache_dir).iterdir():
         if path.name != "meta.json" and path.name != "lock":
             path.unlink()
@@ -317,7 +313,7 @@ def test_a_held_lock_is_waited_for_no_longer_than_the_timeout(
     server: ManifestServer, cache_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     url, body = served(server)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     entry = entry_dir(cache_dir)
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(entry / "lock")],
@@ -329,7 +325,7 @@ def test_a_held_lock_is_waited_for_no_longer_than_the_timeout(
         server.add(PATH, body + b"\n")  # changed: a new entry would be written
         (entry / "assets-0000000000000000.jsonld.tmp").write_bytes(b"")  # stale?
         with caplog.at_level(logging.WARNING, logger="dandi.compute"):
-            index = load_assets_jsonld_metadata(source=url, timeout=1)
+            index = load_fresh(source=url, timeout=1)
         assert "Not caching" in caplog.text and "held by another run" in caplog.text
         got = {k: dict(v) for k, v in index.content_id_to_asset.items()}
         assert got == expected_of(body)["api"]
@@ -337,6 +333,6 @@ def test_a_held_lock_is_waited_for_no_longer_than_the_timeout(
         holder.kill()
         holder.wait()
     # once the lock is free, the next run caches again
-    load_assets_jsonld_metadata(source=url, timeout=1)
-    load_assets_jsonld_metadata(source=url, timeout=1)
+    load_fresh(source=url, timeout=1)
+    load_fresh(source=url, timeout=1)
     assert server.statuses(PATH)[-1] == 304

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from dandi_compute_plugin import load_assets_jsonld_metadata
 from dandi_compute_plugin.errors import ManifestUnavailableError
 
-from .common import PATH, dumps, example_records
+from .common import PATH, dumps, example_records, load_fresh
 from .original import original_load
 from .server import ManifestServer
 
@@ -53,7 +52,7 @@ def test_from_a_url_with_and_without_the_cache(
 ) -> None:
     url, expected = served(server)
     for cache in (True, True, False):
-        check(load_assets_jsonld_metadata(source=url, cache=cache), expected)
+        check(load_fresh(source=url, cache=cache), expected)
     assert server.statuses(PATH) == [200, 304, 200]
 
 
@@ -62,10 +61,10 @@ def test_from_a_file_stdin_and_a_stream(
 ) -> None:
     body, expected = manifest()
     (tmp_path / "m.jsonld").write_bytes(body)
-    check(load_assets_jsonld_metadata(source=tmp_path / "m.jsonld"), expected)
-    check(load_assets_jsonld_metadata(source=io.BytesIO(body)), expected)
+    check(load_fresh(source=tmp_path / "m.jsonld"), expected)
+    check(load_fresh(source=io.BytesIO(body)), expected)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(body)))
-    check(load_assets_jsonld_metadata(source="-"), expected)
+    check(load_fresh(source="-"), expected)
 
 
 def test_a_spooled_copy_leaves_no_file_behind(
@@ -77,7 +76,7 @@ def test_a_spooled_copy_leaves_no_file_behind(
     monkeypatch.setattr("tempfile.tempdir", None)
     body, expected = manifest()
     server.add(PATH, body)
-    index = load_assets_jsonld_metadata(source=server.url(PATH), cache=False)
+    index = load_fresh(source=server.url(PATH), cache=False)
     check(index, expected)
     assert list(spool.iterdir()) == []  # anonymous: nothing to clean up
 
@@ -88,12 +87,12 @@ def test_a_file_changed_in_place_is_refused_and_a_replaced_one_still_answers(
     body, expected = manifest()
     path = tmp_path / "m.jsonld"
     path.write_bytes(body)
-    index = load_assets_jsonld_metadata(source=path)
+    index = load_fresh(source=path)
     (tmp_path / "new.jsonld").write_bytes(b"[]")
     os.replace(tmp_path / "new.jsonld", path)  # the open file is the old one
     check(index, expected)
     path.write_bytes(body)
-    changed = load_assets_jsonld_metadata(source=path)
+    changed = load_fresh(source=path)
     with open(path, "r+b") as f:
         f.write(b" ")
     with pytest.raises(ManifestUnavailableError, match="has changed since"):
@@ -108,7 +107,7 @@ def test_a_damaged_cached_copy_is_found_at_load_and_downloaded_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     url, expected = served(server)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     raw = next(cache_dir.rglob("assets-*.jsonld"))
     second = list(expected)[1]
     damaged = bytes(raw.read_bytes())
@@ -118,7 +117,7 @@ def test_a_damaged_cached_copy_is_found_at_load_and_downloaded_again(
         damaged = damaged.replace(second.encode(), second[::-1].encode())
     raw.write_bytes(damaged)  # same size: found by its digest
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
-        index = load_assets_jsonld_metadata(source=url)
+        index = load_fresh(source=url)
     assert "is damaged" in caplog.text and "SHA-256" in caplog.text
     assert server.statuses(PATH) == [200, 200]
     check(index, expected)
