@@ -13,6 +13,8 @@ One cache entry per URL, in ``{cache}/manifests/{sha256(url)[:32]}/``:
 ``index-{token}.txt``
     The parsed index: ``path NUL date NUL size NUL content-id NUL`` per asset, in
     manifest order (paths, dates and ids never hold NUL; :mod:`.checks` sees to it).
+``blocks-{token}.bin``
+    The SHA-256 of each block of the manifest (:data:`~.cache_meta.BLOCK_BYTES`).
 ``offsets-{token}.bin``
     The byte offset of each record in the manifest, 64-bit integers in the
     machine's byte order (named in ``meta.json``): the full records are read
@@ -32,10 +34,14 @@ every field), then every file that a use reads is checked against its SHA-256
 before its first byte is used -- the index for a listing, the index, offsets and
 manifest for the index by content id, the manifest for the full records -- and
 the files it does not read must be there with their sizes (a summary, answered
-from ``meta.json``, reads none).  An entry that fails is *damaged*: reported (a
-warning), dropped and fetched again.  The directories and files are private and
-reached without following links (:mod:`.cache_dirs`): a cache that is not is
-never deleted or trusted, the run goes on without it (warned once).  The cache is
+from ``meta.json``, reads none).  The index by content id reads records on
+demand: the manifest's blocks that hold a record are checked against their
+digests (the ``blocks`` file) before the record is decoded.  An entry that fails
+is *damaged*: reported (a warning), dropped and fetched again (a record found
+damaged once loaded is an error, and the entry is dropped).  The directories and
+files are private and reached without following links (:mod:`.cache_dirs`): a
+cache that is not is never deleted or trusted, the run goes on without it (warned
+once).  The cache is
 an optimisation: a cache that cannot be written is logged and the manifest is used
 anyway.
 
@@ -83,7 +89,8 @@ Want = Literal["rows", "index", "records", "summary"]
 #: must only be there with their sizes
 _READS: dict[str, tuple[str, ...]] = {
     "rows": ("index",),
-    "index": ("index", "offsets", "manifest"),
+    # the manifest's blocks are checked as its records are read (.stored)
+    "index": ("index", "offsets", "blocks"),
     "records": ("manifest",),
     "summary": (),
 }
@@ -139,12 +146,17 @@ class CachedCopy:
     offsets
         The byte offset of each record in ``manifest``, when the records are to
         be read from it.
+    blocks
+        The checked SHA-256 of each block of ``manifest`` (see
+        :data:`~.cache_meta.BLOCK_BYTES`), with ``offsets``: each record read is
+        checked against them.
     """
 
     meta: dict[str, Any]
     index: AssetIndex | None = None
     manifest: IO[bytes] | None = None
     offsets: array | None = None
+    blocks: bytes | None = None
 
     @property
     def summary(self) -> tuple[int, int, int]:
@@ -249,6 +261,7 @@ class CacheEntry:
                 copy.index = self._index_of(files["index"].read(), meta)
             if want == "index":
                 copy.offsets = array("q", files["offsets"].read())
+                copy.blocks = files["blocks"].read()
             if want in ("index", "records"):
                 copy.manifest = files.pop("manifest")
             return copy
@@ -346,6 +359,18 @@ class CacheEntry:
         except OSError as exc:
             lgr.debug("Could not remove the cache entry of %s: %s", self.url, exc)
         return True
+
+    def discard(self, check: str) -> None:
+        """Remove the entry, found damaged while in use, if it is still the one
+        whose ``meta.json`` is sealed by ``check`` (never a newer one)."""
+        try:
+            with self.open_directory() as directory:
+                raw = self._meta_bytes(directory)
+                meta = json.loads(raw) if raw is not None else None
+                if isinstance(meta, dict) and meta.get("check") == check:
+                    self._drop(directory, raw)
+        except (OSError, ValueError, _CorruptEntry) as exc:
+            lgr.debug("Could not remove the cache entry of %s: %s", self.url, exc)
 
     def mark_used(self) -> None:
         """Record that the entry answered a request now (``meta.json``'s mtime)."""

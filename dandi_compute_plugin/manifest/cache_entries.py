@@ -154,7 +154,7 @@ def _text(meta: dict[str, Any], key: str) -> str | None:
 def _files_sound(directory: EntryDirectory, meta: dict[str, Any]) -> bool:
     """True when the files ``meta`` names are there with their sizes (no
     digests: that is the next use's job)."""
-    for part in ("manifest", "index", "offsets"):
+    for part in ("manifest", "index", "offsets", "blocks"):
         try:
             st = directory.lstat(meta[part]["file"])
         except OSError:

@@ -25,6 +25,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 import logging
 from typing import IO, Any
 
@@ -57,6 +58,8 @@ class Opened:
     summary: tuple[int, int, int] | None = None
     offsets: array | None = None
     manifest: IO[bytes] | None = None
+    blocks: bytes | None = None
+    on_damage: Callable[[], object] | None = None
 
 
 def fetch(
@@ -205,7 +208,11 @@ def _from_cache(
     entry.mark_used()
     if cached.index is not None:
         return Opened(
-            index=cached.index, offsets=cached.offsets, manifest=cached.manifest
+            index=cached.index,
+            offsets=cached.offsets,
+            manifest=cached.manifest,
+            blocks=cached.blocks,
+            on_damage=partial(entry.discard, cached.meta["check"]),
         )
     if cached.manifest is not None:
         return Opened(pairs=_parse_cached(cached.manifest, entry.url, builder))

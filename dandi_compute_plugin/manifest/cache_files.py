@@ -71,7 +71,7 @@ _HELD = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
 #: the names the cache creates in an entry: nothing else is ever removed
 _OURS = re.compile(
     r"(meta\.json|assets-[0-9a-f]{16}\.jsonld|index-[0-9a-f]{16}\.txt"
-    r"|offsets-[0-9a-f]{16}\.bin)(\.tmp)?|meta-[0-9a-f]{8}\.json\.tmp"
+    r"|(offsets|blocks)-[0-9a-f]{16}\.bin)(\.tmp)?|meta-[0-9a-f]{8}\.json\.tmp"
 )
 
 #: one thread of this process at a time holds any entry's lock

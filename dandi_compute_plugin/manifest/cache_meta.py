@@ -21,13 +21,18 @@ from typing import Any
 
 #: bump when what the index or ``meta.json`` holds, or how records are checked,
 #: changes: entries of another format are fetched again
-INDEX_FORMAT = 4
+INDEX_FORMAT = 5
 #: the files of an entry besides ``meta.json``, and the pattern of their names
 PARTS = {
     "manifest": re.compile(r"assets-[0-9a-f]{16}\.jsonld"),
     "index": re.compile(r"index-[0-9a-f]{16}\.txt"),
     "offsets": re.compile(r"offsets-[0-9a-f]{16}\.bin"),
+    "blocks": re.compile(r"blocks-[0-9a-f]{16}\.bin"),
 }
+#: the manifest's bytes are also digested in blocks of this size (the
+#: ``blocks`` file: one SHA-256 per block), so that a record read on demand is
+#: checked without reading the whole manifest first
+BLOCK_BYTES = 1 << 20
 #: what an HTTP validator may hold: visible ASCII and spaces, no line breaks
 _VALIDATOR = re.compile(r"[\x20-\x7e]{1,1024}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -92,6 +97,13 @@ def _index_problem(index: dict[str, Any], offsets: dict[str, Any]) -> str | None
     return None
 
 
+def _blocks_problem(meta: dict[str, Any]) -> str | None:
+    blocks = -(-meta["manifest"]["size"] // BLOCK_BYTES)
+    if meta["blocks"]["size"] != 32 * blocks:
+        return "block digests of another manifest size"
+    return None
+
+
 def meta_problem(meta: Any) -> str | None:
     """What is wrong with a parsed ``meta.json``, or None when it is sound.
 
@@ -122,4 +134,4 @@ def meta_problem(meta: Any) -> str | None:
         problem = _part_problem(meta, part)
         if problem is not None:
             return problem
-    return _index_problem(meta["index"], meta["offsets"])
+    return _index_problem(meta["index"], meta["offsets"]) or _blocks_problem(meta)

@@ -31,7 +31,7 @@ from .cache_files import (
     sweep,
     unlink_quietly,
 )
-from .cache_meta import seal
+from .cache_meta import BLOCK_BYTES, seal
 from .index import AssetTally, IndexBuilder
 
 lgr = logging.getLogger("dandi.compute")
@@ -74,7 +74,10 @@ class CacheWriter:
             "manifest": f"assets-{token}.jsonld",
             "index": f"index-{token}.txt",
             "offsets": f"offsets-{token}.bin",
+            "blocks": f"blocks-{token}.bin",
         }
+        self._block = hashlib.sha256()
+        self._block_fill = 0
         self.digests = {part: hashlib.sha256() for part in self.names}
         self.size = dict.fromkeys(self.names, 0)
         self._files: dict[str, IO[bytes]] = {}
@@ -120,8 +123,23 @@ class CacheWriter:
         self.size[part] += len(data)
 
     def write_manifest(self, chunk: bytes) -> None:
-        """Append downloaded bytes to the cached manifest."""
+        """Append downloaded bytes to the cached manifest (and digest them by
+        block)."""
         self._write("manifest", chunk)
+        if not self._files:
+            return
+        view = memoryview(chunk)
+        while view:
+            part = view[: BLOCK_BYTES - self._block_fill]
+            self._block.update(part)
+            self._block_fill += len(part)
+            view = view[len(part) :]
+            if self._block_fill == BLOCK_BYTES:
+                self._end_block()
+
+    def _end_block(self) -> None:
+        self._write("blocks", self._block.digest())
+        self._block, self._block_fill = hashlib.sha256(), 0
 
     def write_index(self, chunk: bytes) -> None:
         """Append index rows to the cached index."""
@@ -157,6 +175,8 @@ class CacheWriter:
         self.builder.sink = self.builder.offsets_sink = None
         if not self._files:
             return
+        if self._block_fill:
+            self._end_block()
         try:
             for f in list(self._files.values()):
                 f.flush()  # a full disk shows here, before anything is renamed

@@ -415,7 +415,11 @@ def _index_and_store(
             copy.close()
             assert opened.offsets is not None and opened.manifest is not None
             return opened.index, RecordStore(
-                opened.manifest, opened.offsets, copy.source
+                opened.manifest,
+                opened.offsets,
+                copy.source,
+                blocks=opened.blocks,
+                on_damage=opened.on_damage,
             )
         assert opened.pairs is not None
         deque(opened.pairs, maxlen=0)  # the parse fills the builder

@@ -151,7 +151,7 @@ def test_remove_entry_leaves_the_lock_and_a_live_download(
     writer.write_manifest(b"[")
     try:
         live = sorted(p.name for p in target.directory.glob("*.tmp"))
-        assert len(live) == 3
+        assert len(live) == 4
         remove_entry(target)
         left = sorted(p.name for p in target.directory.iterdir())
         assert left == sorted([*live, "lock"])

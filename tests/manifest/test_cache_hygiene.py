@@ -112,7 +112,9 @@ def test_a_killed_download_leaves_temporaries_that_the_next_run_removes(
         expected_metadata(r) for r in recs
     ]
     assert temporaries(cache_dir) == []
-    assert len(entry_files(cache_dir)) == 4  # meta.json, manifest, index, offsets
+    assert (
+        len(entry_files(cache_dir)) == 5
+    )  # meta.json, manifest, index, offsets, blocks
 
 
 def test_a_run_answered_from_the_cache_removes_a_killed_refresh(
@@ -162,7 +164,7 @@ def test_a_writing_thread_keeps_its_temporaries(
     writer = CacheWriter(CacheEntry(url), TotalingIndexBuilder(keep=False))
     writer.write_manifest(b'[{"path":')
     ours = temporaries(cache_dir)
-    assert len(ours) == 3
+    assert len(ours) == 4
     load_fresh(source=url)  # a run sweeping while we write
     CacheEntry(url).read()
     assert temporaries(cache_dir) == ours
@@ -186,7 +188,7 @@ def test_temporaries_that_nobody_holds_go_at_once_whatever_their_age(
         path.write_bytes(b"x" * 1000)  # just written: not a day old
     load_fresh(source=url)
     assert temporaries(cache_dir) == []
-    assert len(entry_files(cache_dir)) == 4
+    assert len(entry_files(cache_dir)) == 5
 
 
 def test_an_unusable_lock_leaves_nothing_behind(
@@ -272,7 +274,7 @@ def test_a_full_disk_when_the_entry_is_put_in_place_leaves_nothing(
     url = server.url(PATH)
     writer = CacheWriter(CacheEntry(url), TotalingIndexBuilder(keep=False))
     writer.write_manifest(b"[" + b" " * 20000 + b"]")
-    assert len(temporaries(tiny_disk)) == 3
+    assert len(temporaries(tiny_disk)) == 4
     fill(tiny_disk)
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
         writer.commit('"etag"', None)

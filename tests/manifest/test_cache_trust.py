@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 
-from dandi_compute_plugin.errors import UnsafeCacheDirectoryError
+from dandi_compute_plugin.errors import (
+    ManifestUnavailableError,
+    UnsafeCacheDirectoryError,
+)
 from dandi_compute_plugin.manifest import (
     ManifestRequest,
     iter_asset_metadata,
@@ -205,7 +208,9 @@ def _flip(path: Path, at: int) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("part", ["meta.json", "assets-", "index-", "offsets-"])
+@pytest.mark.parametrize(
+    "part", ["meta.json", "assets-", "index-", "offsets-", "blocks-"]
+)
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
 @pytest.mark.parametrize("use", ["api", "listing", "summary"])
 def test_a_flipped_byte_anywhere_in_an_entry_never_reaches_the_caller(
@@ -216,6 +221,8 @@ def test_a_flipped_byte_anywhere_in_an_entry_never_reaches_the_caller(
     where: str,
     use: str,
 ) -> None:
+    if use == "api" and part == "assets-":
+        pytest.skip("checked as records are read: the test below")
     url, body = served(server)
     load_fresh(source=url)
     (path,) = (p for p in entry_dir(cache_dir).iterdir() if p.name.startswith(part))
@@ -224,7 +231,7 @@ def test_a_flipped_byte_anywhere_in_an_entry_never_reaches_the_caller(
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
         assert uses(url)[use]() == expected_of(body)[use]
     reads = {
-        "api": ("meta.json", "assets-", "index-", "offsets-"),
+        "api": ("meta.json", "index-", "offsets-", "blocks-"),
         "listing": ("meta.json", "index-"),
         "summary": ("meta.json",),
     }[use]
@@ -233,6 +240,26 @@ def test_a_flipped_byte_anywhere_in_an_entry_never_reaches_the_caller(
         assert server.statuses(PATH) == [200, 200]
     else:  # not read by this use: not needed
         assert server.statuses(PATH) == [200, 304]
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_a_flipped_manifest_byte_is_found_before_its_record_is_used(
+    server: ManifestServer, cache_dir: Path, where: str
+) -> None:
+    """The index by content id checks the manifest block by block, as its
+    records are read: the damaged one is an error, the entry dropped."""
+    url, body = served(server)
+    load_fresh(source=url)
+    (path,) = entry_dir(cache_dir).glob("assets-*.jsonld")
+    at = {"first": 0, "middle": len(body) // 2, "last": len(body) - 1}[where]
+    _flip(path, at)
+    index = load_fresh(source=url)
+    assert server.statuses(PATH) == [200, 304]
+    with pytest.raises(ManifestUnavailableError, match="damaged.*removed"):
+        dict(index.content_id_to_asset)
+    assert list(entry_dir(cache_dir).glob("assets-*")) == []
+    assert uses(url)["api"]() == expected_of(body)["api"]
+    assert server.statuses(PATH) == [200, 304, 200]
 
 
 def _reseal(entry: Path, change: Callable[[dict[str, Any]], None]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 from pathlib import Path
 import sys
@@ -100,7 +99,7 @@ def test_a_file_changed_in_place_is_refused_and_a_replaced_one_still_answers(
 
 
 @pytest.mark.parametrize("damage", ["shifted", "other-blob"])
-def test_a_damaged_cached_copy_is_found_at_load_and_downloaded_again(
+def test_a_damaged_cached_copy_is_named_on_access_and_dropped(
     server: ManifestServer,
     cache_dir: Path,
     damage: str,
@@ -115,9 +114,10 @@ def test_a_damaged_cached_copy_is_found_at_load_and_downloaded_again(
         damaged = b" " * 50 + damaged[:-50]
     else:  # the record at the second offset is of another blob
         damaged = damaged.replace(second.encode(), second[::-1].encode())
-    raw.write_bytes(damaged)  # same size: found by its digest
-    with caplog.at_level(logging.WARNING, logger="dandi.compute"):
-        index = load_fresh(source=url)
-    assert "is damaged" in caplog.text and "SHA-256" in caplog.text
-    assert server.statuses(PATH) == [200, 200]
-    check(index, expected)
+    raw.write_bytes(damaged)  # same size: found by its blocks' digests
+    index = load_fresh(source=url)
+    assert server.statuses(PATH) == [200, 304]
+    with pytest.raises(ManifestUnavailableError, match="damaged.*removed"):
+        index.content_id_to_asset[second]
+    check(load_fresh(source=url), expected)
+    assert server.statuses(PATH) == [200, 304, 200]

@@ -61,7 +61,7 @@ def test_second_load_is_a_304_answered_from_the_cached_index(
     assert server.statuses(PATH) == [200]
     assert server.requests[0].if_none_match is None
     names = cached_files(cache_dir)
-    assert "meta.json" in names and len(names) == 4
+    assert "meta.json" in names and len(names) == 5
     raw = next(cache_dir.rglob("assets-*.jsonld"))
     assert raw.read_bytes() == entry.body
     second = load_fresh(source=url)
@@ -151,7 +151,7 @@ def test_refresh_and_no_cache(server: ManifestServer, cache_dir: Path) -> None:
     assert server.statuses(PATH) == [200, 200, 200, 200]
     assert [r.if_none_match for r in server.requests] == [None] * 4
     after = cached_files(cache_dir)
-    assert len(after) == 4 and after != before  # refreshed: a new entry
+    assert len(after) == 5 and after != before  # refreshed: a new entry
     load_fresh(source=url)
     assert server.statuses(PATH)[-1] == 304
 
@@ -271,7 +271,7 @@ def test_concurrent_runs_leave_one_consistent_entry(
     cached = entry_of(url).read()
     assert cached is not None and cached.index is not None
     assert list(cached.index.values()) == expected
-    assert len(cached_files(cache_dir)) == 4  # the losers' files are gone
+    assert len(cached_files(cache_dir)) == 5  # the losers' files are gone
     load_fresh(source=url)
     assert server.statuses(PATH)[-1] == 304
 
@@ -318,7 +318,7 @@ def test_concurrent_processes_leave_one_consistent_entry(
     assert cached is not None and cached.index is not None
     expected = [expected_metadata(r) for r in recs]
     assert list(cached.index.values()) == expected
-    assert len(cached_files(cache_dir)) == 4
+    assert len(cached_files(cache_dir)) == 5
 
 
 def test_reading_a_damaged_entry_answers_none_and_removes_it(
@@ -517,7 +517,7 @@ def test_an_entry_of_another_format_is_fetched_again_quietly(
     assert server.requests[1].if_none_match is None
     assert "outdated" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(cached_files(cache_dir)) == 4
+    assert len(cached_files(cache_dir)) == 5
 
 
 def test_each_use_of_an_entry_is_recorded(
