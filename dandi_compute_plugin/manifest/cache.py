@@ -146,6 +146,9 @@ class CachedCopy:
     offsets
         The byte offset of each record in ``manifest``, when the records are to
         be read from it.
+    rows
+        The checked cached index, open at its start, when only its rows are
+        wanted (the caller streams and closes it).
     blocks
         The checked SHA-256 of each block of ``manifest`` (see
         :data:`~.cache_meta.BLOCK_BYTES`), with ``offsets``: each record read is
@@ -157,6 +160,7 @@ class CachedCopy:
     manifest: IO[bytes] | None = None
     offsets: array | None = None
     blocks: bytes | None = None
+    rows: IO[bytes] | None = None
 
     @property
     def summary(self) -> tuple[int, int, int]:
@@ -166,9 +170,10 @@ class CachedCopy:
         return index["count"], index["assets"], index["total_bytes"]
 
     def close(self) -> None:
-        """Close the cached manifest, if it was opened."""
-        if self.manifest is not None:
-            self.manifest.close()
+        """Close the cached manifest and index, if they were opened."""
+        for f in (self.manifest, self.rows):
+            if f is not None:
+                f.close()
 
 
 def _check_file(
@@ -257,7 +262,9 @@ class CacheEntry:
             for part in PARTS:
                 files[part] = _check_file(directory, meta, part, part in _READS[want])
             copy = CachedCopy(meta)
-            if want in ("rows", "index"):
+            if want == "rows":  # streamed: memory does not grow with it
+                copy.rows = files.pop("index")
+            if want == "index":
                 copy.index = self._index_of(files["index"].read(), meta)
             if want == "index":
                 copy.offsets = array("q", files["offsets"].read())

@@ -60,6 +60,7 @@ class Opened:
     manifest: IO[bytes] | None = None
     blocks: bytes | None = None
     on_damage: Callable[[], object] | None = None
+    rows: IO[bytes] | None = None
 
 
 def fetch(
@@ -206,6 +207,8 @@ def _from_cache(
     """What the cached copy offers: the records parsed again, the index, or the
     summary; the entry's last use is recorded."""
     entry.mark_used()
+    if cached.rows is not None:
+        return Opened(rows=cached.rows)
     if cached.index is not None:
         return Opened(
             index=cached.index,

@@ -15,7 +15,7 @@ from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
 from itertools import compress, islice, pairwise
 from operator import eq, itemgetter
 import re
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .records import AssetMetadata, Fields, asset_metadata
 
@@ -130,6 +130,27 @@ class AssetIndex(Mapping[str, AssetMetadata]):
 
     def __repr__(self) -> str:
         return f"<AssetIndex of {self._count} records>"
+
+
+def iter_rows(f: IO[bytes], chunk_size: int = 1 << 20) -> Iterator[AssetMetadata]:
+    """Every row of the index file ``f``, in manifest order, as it is read:
+    memory holds a chunk, not the index (``f`` is closed at the end)."""
+    with f:
+        rest = b""
+        while chunk := f.read(chunk_size):
+            parts = (rest + chunk).split(b"\x00")
+            whole = 4 * ((len(parts) - 1) // 4)
+            rest = b"\x00".join(parts[whole:])
+            fields = [p.decode("utf-8", _LONE) for p in parts[:whole]]
+            yield from map(
+                asset_metadata,
+                fields[0::4],
+                fields[1::4],
+                map(int, fields[2::4]),
+                fields[3::4],
+            )
+        if rest:
+            raise ValueError("the index ends within a row")
 
 
 class _Values(ValuesView):

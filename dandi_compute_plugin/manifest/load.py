@@ -34,7 +34,7 @@ from typing import Any
 from .cache import Want
 from .cache_fetch import Opened, ProgressCallback, fetch
 from .cache_writer import TotalingIndexBuilder
-from .index import AssetIndex, AssetTally
+from .index import AssetIndex, AssetTally, iter_rows
 from .location import DEFAULT_DANDISET_ID, Source, is_url, manifest_url
 from .parse import parse_source
 from .records import AssetMetadata, AssetsJsonldMetadata, asset_metadata
@@ -146,8 +146,8 @@ def iter_assets(
     ManifestLocationError, ManifestUnavailableError, ManifestFormatError
     """
     opened = _open(request, "rows", None, progress)
-    if opened.index is not None:
-        return opened.index.iter_all()
+    if opened.rows is not None:  # the cached index, checked, streamed
+        return iter_rows(opened.rows)
     assert opened.pairs is not None
     return (asset_metadata(*fields) for fields, _ in opened.pairs)
 

@@ -151,7 +151,7 @@ def test_a_live_download_in_another_process_keeps_its_temporaries(
         assert child.poll() is None
         assert all(p.exists() for p in theirs)  # never the live run's
         assert set(temporaries(cache_dir)) == set(theirs)
-    entry = CacheEntry(url).read()  # the writer is dead now: swept
+    entry = CacheEntry(url).read("index")  # the writer is dead now: swept
     assert entry is not None and entry.index == index.path_to_asset_metadata
     assert temporaries(cache_dir) == []
 

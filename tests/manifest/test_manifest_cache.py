@@ -268,7 +268,7 @@ def test_concurrent_runs_leave_one_consistent_entry(
     assert errors == []
     expected = [expected_metadata(r) for r in recs]
     assert all(list(r.path_to_asset_metadata.values()) == expected for r in results)
-    cached = entry_of(url).read()
+    cached = entry_of(url).read("index")
     assert cached is not None and cached.index is not None
     assert list(cached.index.values()) == expected
     assert len(cached_files(cache_dir)) == 5  # the losers' files are gone
@@ -314,7 +314,7 @@ def test_concurrent_processes_leave_one_consistent_entry(
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4
     assert outputs == [b"3000\n"] * 4
-    cached = entry_of(url).read()
+    cached = entry_of(url).read("index")
     assert cached is not None and cached.index is not None
     expected = [expected_metadata(r) for r in recs]
     assert list(cached.index.values()) == expected
