@@ -23,6 +23,8 @@ import stat
 from typing import IO
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: opening a FIFO for reading would wait for a writer: never wait, look first
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEXEC
 #: what an unsafe name gives when opened without following links
@@ -158,7 +160,8 @@ class EntryDirectory:
             When it cannot be opened (``FileNotFoundError`` when missing).
         """
         try:
-            fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=self.fd)
+            flags = os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK
+            fd = os.open(name, flags, dir_fd=self.fd)
         except OSError as exc:
             if exc.errno in _LINK_ERRNOS:
                 raise UnsafeCacheError(f"{self.path / name} is a link") from None
@@ -167,6 +170,7 @@ class EntryDirectory:
             problem = file_problem(os.fstat(fd))
             if problem is not None:
                 raise UnsafeCacheError(f"{self.path / name} is {problem}")
+            os.set_blocking(fd, True)
             return os.fdopen(fd, "rb")
         except BaseException:
             os.close(fd)
@@ -182,7 +186,7 @@ class EntryDirectory:
     def open_lock(self, name: str) -> int:
         """The descriptor of the lock file ``name`` (made if missing), never
         through a link."""
-        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC
+        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC | _NONBLOCK
         try:
             fd = os.open(name, flags, 0o600, dir_fd=self.fd)
         except OSError as exc:

@@ -199,6 +199,39 @@ def test_a_hard_linked_cache_file_is_not_trusted(
     assert (tmp_path / "elsewhere").read_bytes() == index.read_bytes()
 
 
+@pytest.mark.parametrize("name", ["meta.json", "lock", "index"])
+def test_a_fifo_in_an_entry_is_never_waited_on(
+    server: ManifestServer, cache_dir: Path, caplog: pytest.LogCaptureFixture, name: str
+) -> None:
+    url, body = served(server)
+    load_fresh(source=url)
+    entry = entry_dir(cache_dir)
+    if name == "index":
+        (path,) = entry.glob("index-*")
+    else:
+        path = entry / name
+    path.unlink()
+    os.mkfifo(path)
+    server.add(PATH, body + b" ")  # changed: the writer takes the lock too
+    with caplog.at_level(logging.WARNING, logger="dandi.compute"):
+        for use, expected in expected_of(body).items():
+            assert uses(url)[use]() == expected, use
+    assert "not a regular file" in caplog.text
+
+
+def test_a_symlinked_manifests_directory_is_not_followed(
+    server: ManifestServer, cache_dir: Path, tmp_path: Path
+) -> None:
+    url, body = served(server)
+    load_fresh(source=url)
+    (cache_dir / "manifests").rename(tmp_path / "moved")
+    (cache_dir / "manifests").symlink_to(tmp_path / "moved")
+    before = sorted(p.name for p in (tmp_path / "moved").rglob("*"))
+    assert uses(url)["api"]() == expected_of(body)["api"]
+    assert server.statuses(PATH) == [200, 200]
+    assert sorted(p.name for p in (tmp_path / "moved").rglob("*")) == before
+
+
 # ------------------------------------------------------------ damage
 
 
