@@ -396,3 +396,37 @@ def test_a_held_lock_is_waited_for_no_longer_than_the_timeout(
     load_fresh(source=url, timeout=1)
     load_fresh(source=url, timeout=1)
     assert server.statuses(PATH)[-1] == 304
+
+
+@pytest.mark.parametrize("part", ["meta.json", "assets-", "index-", "offsets-"])
+def test_a_truncated_file_is_damage_never_a_shorter_answer(
+    server: ManifestServer, cache_dir: Path, part: str
+) -> None:
+    url, body = served(server)
+    load_fresh(source=url)
+    (path,) = (p for p in entry_dir(cache_dir).iterdir() if p.name.startswith(part))
+    path.write_bytes(path.read_bytes()[:-1])
+    expected = expected_of(body)
+    for use in ("listing", "api", "summary"):
+        assert uses(url)[use]() == expected[use], use
+    assert server.statuses(PATH)[1] == 200
+
+
+def test_an_entry_copied_under_another_urls_name_is_not_used(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    """The files of a sound entry of one URL, put in the directory of another."""
+    url, body = served(server)
+    other_path = "/dandisets/000002/draft/assets.jsonld"
+    other_body = dumps(example_records()[:3])
+    server.add(other_path, other_body)
+    other = server.url(other_path)
+    load_fresh(source=url)
+    load_fresh(source=other)
+    entries = {e.url: e.directory for e in list_entries()}
+    for path in entries[url].iterdir():
+        path.unlink()
+    for path in entries[other].iterdir():
+        (entries[url] / path.name).write_bytes(path.read_bytes())
+    assert uses(url)["listing"]() == expected_of(body)["listing"]
+    assert server.statuses(PATH) == [200, 200]
