@@ -32,6 +32,15 @@ manifest shaped like 001697's (``_index_cases.py``), serves it from a separate
    small).  Goal: <= 1.25x.  Cached re-run: ``--summary`` answered by a 304 from a
    fresh cache, against ``dandi compute --help``, best of 5 each.  Goal: <= 1.25x.
 
+6. Cached re-runs, whole processes, best of 5, every file of the cache entry
+   checked against its SHA-256 on the way: ``index --summary``, ``index -f
+   json_lines`` (output to /dev/null; its peak RSS too: constant memory on the
+   304 path) and the API load of the index (``load_assets_jsonld_metadata``, the
+   index by content id: index, offsets and manifest checked).  ``--only-cached``
+   runs this measure alone; run it once with ``PYTHONPATH`` set to a checkout of
+   another commit to compare (the table shows the ratios to
+   ``--help`` and the figures to compare by hand).
+
 It ends with a Markdown table of every measure, size and goal.
 
 Usage: ``python benchmarks/bench_index.py [--sizes-gb 0.1 0.4 1.0] [--repeat 1]
@@ -295,6 +304,53 @@ def bench_cli_time(case: Case, repeat: int) -> dict[str, dict]:
     }
 
 
+API_CACHED = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from dandi_compute_plugin import load_assets_jsonld_metadata
+index = load_assets_jsonld_metadata(source=sys.argv[1])
+print(json.dumps({"seconds": time.perf_counter() - t0,
+                  "count": len(index.path_to_asset_metadata)}))
+"""
+
+
+def bench_cached(case: Case) -> dict[str, dict]:
+    """Measure 6: cached re-runs (HTTP 304) of --summary, a listing, the API."""
+    env = case.cache("cache-rerun")
+    index = [DANDI, "compute", "index", "--source", case.url]
+    run_child([*index, "--summary"], env)  # fills the cache
+    runs: dict[str, list[dict]] = {"summary": [], "listing": [], "api": [], "help": []}
+    for _ in range(CLI_RUNS):
+        runs["summary"].append(run_child([*index, "--summary"], env))
+        runs["listing"].append(run_child([*index, "-f", "json_lines"], env, "devnull"))
+        runs["api"].append(run_code(API_CACHED, case.url, env=env))
+        runs["help"].append(run_child([DANDI, "compute", "--help"], env, "devnull"))
+    for run in runs["summary"]:
+        check_summary(case, "--summary, 304 re-run", run)
+    for run in runs["api"]:
+        if run["count"] != case.count:
+            case.problems.append(f"API 304 re-run: {run['count']} assets")
+    shutil.rmtree(env[CACHE_ENV], ignore_errors=True)
+    found = {name: fastest(r, "wall") for name, r in runs.items()}
+    print(f"{'Cached re-run (304), best of 5':56} {'s':>7} {'peak RSS MB':>12}")
+    for name in ("summary", "listing", "api", "help"):
+        run = found[name]
+        rss = f"{run['rss'] / 1e6:12.0f}" if "rss" in run else f"{'':12}"
+        print(f"{name:56} {run['wall']:7.2f} {rss}", flush=True)
+    return found
+
+
+def cached_rows(case: Case, runs: dict[str, dict]) -> list[cases.Row]:
+    """The rows of measure 6."""
+    return [
+        cases.ratio_row(
+            f"304 re-run {name} / dandi compute --help",
+            *(case.size_gb, runs[name], runs["help"], "wall", cases.seconds),
+        )
+        for name in ("summary", "listing", "api")
+    ]
+
+
 def print_cli(runs: dict[str, dict], repeat: int) -> None:
     print(f"{'CLI, whole process':56} {'s':>7} {'peak RSS MB':>12}")
     for key, label in (
@@ -350,6 +406,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs each")
     parser.add_argument("--dir", type=Path, help="where to write (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the manifests")
+    parser.add_argument(
+        "--only-cached", action="store_true", help="only measure 6, cached re-runs"
+    )
     args = parser.parse_args()
     if args.size_gb is not None:
         args.sizes_gb = [args.size_gb]
@@ -360,16 +419,21 @@ def run_size(
     work: Path,
     size_gb: float,
     repeat: int,
-    full: bool,
+    full: bool | str,
     base: tuple[float, dict[str, dict]] | None,
 ) -> tuple[Case, list[cases.Row], dict[str, dict]]:
-    """Generate, serve and measure one size (``full``: every measure, else the
-    CLI's memory only); ``base``: the smallest size and its CLI runs."""
+    """Generate, serve and measure one size (``full``: every measure,
+    ``"cached"``: measure 6 only, else the CLI's memory only); ``base``: the
+    smallest size and its CLI runs."""
     case = make_case(work, size_gb)
     server, port = serve(case.path.parent)
     case.url = f"http://127.0.0.1:{port}/assets.jsonld"
     rows: list[cases.Row] = []
     try:
+        if full == "cached":
+            rows = cached_rows(case, bench_cached(case))
+            cases.print_goals(rows)
+            return case, rows, {}
         runs = bench_cli_memory(case, repeat)
         if full:
             rows = bench_api(case, repeat) + bench_parse(case, repeat)
@@ -377,6 +441,7 @@ def run_size(
         print_cli(runs, repeat)
         if full:
             rows += cli_rows(case, runs, *(base or (size_gb, runs)))
+            rows += cached_rows(case, bench_cached(case))
     finally:
         server.terminate()
         server.wait()
@@ -395,9 +460,10 @@ def main() -> None:
     problems: list[str] = []
     base: tuple[float, dict[str, dict]] | None = None
     try:
-        for size in sorted({*sizes, base_gb}):
+        for size in sizes if args.only_cached else sorted({*sizes, base_gb}):
+            full = "cached" if args.only_cached else size in sizes
             case, found, runs = run_size(
-                work / f"{size:g}gb", size, args.repeat, size in sizes, base
+                work / f"{size:g}gb", size, args.repeat, full, base
             )
             base = base or (size, runs)
             rows += found

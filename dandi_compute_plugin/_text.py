@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 #: characters shown escaped on a terminal or in line output: C0 and C1 controls,
-#: DEL, line and paragraph separators -- and the backslash that starts an escape
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: DEL, line and paragraph separators, lone surrogates (valid in JSON, not
+#: encodable) -- and the backslash that starts an escape
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\\]")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
 
 

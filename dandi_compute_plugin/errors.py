@@ -75,6 +75,11 @@ class ManifestUnavailableError(ManifestError):
         super().__init__(message)
 
 
+class UnsafeCacheDirectoryError(ManifestError):
+    """The manifest cache is not private to the user (a link, another user's,
+    writable by others) and a fresh copy was asked for: it is left alone."""
+
+
 class ManifestLocationError(ManifestError, ValueError):
     """A manifest location cannot be derived from the arguments."""
 

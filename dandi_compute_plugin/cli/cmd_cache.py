@@ -34,6 +34,20 @@ def cache() -> None:
     """
 
 
+def _entries() -> list:
+    """Every entry of the cache; an error when the cache is not private."""
+    from ..manifest.cache_dirs import UnsafeCacheError
+    from ..manifest.cache_entries import list_entries
+
+    try:
+        return list_entries()
+    except UnsafeCacheError as exc:
+        raise click.ClickException(
+            f"Not using the manifest cache: {exc} (nothing in it was read or "
+            "removed; set DANDI_COMPUTE_CACHE_DIR to a directory of your own)"
+        ) from None
+
+
 @cache.command(
     "info",
     epilog=examples("dandi compute cache info", "dandi compute cache info -f json"),
@@ -49,13 +63,14 @@ def info(output_format: str) -> None:
     For each: its URL, the dandiset id and version when the URL is a manifest
     location of a known instance (or of DANDI_COMPUTE_MANIFEST_URL), the
     server's ETag and Last-Modified, its status, the bytes of its files, its
-    record count, and when it was cached and last used.
+    record count, and when it was cached and last used. An entry that is a
+    link, another user's or writable by others is listed as unsafe: it is
+    never used or removed.
 
     """
     from ..manifest import cache_directory
-    from ..manifest.cache_entries import list_entries
 
-    entries = list_entries()
+    entries = _entries()
     if not entries:
         click.echo(f"No manifests are cached in {cache_directory()}.", err=True)
     records = [e.as_record() for e in entries]
@@ -84,9 +99,9 @@ def clear(names: tuple[str, ...]) -> None:
     finish.
 
     """
-    from ..manifest.cache_entries import list_entries, remove_entry, select_entries
+    from ..manifest.cache_entries import remove_entry, select_entries
 
-    entries = list_entries()
+    entries = _entries()
     if names:
         entries, unmatched = select_entries(names, entries)
         if unmatched:

@@ -17,8 +17,12 @@ the index parsed from it.  Its modules, each importing only those before it:
     what a valid asset record is;
 :mod:`.parse`
     the streaming parse;
+:mod:`.cache_dirs`
+    the cache's private directories, reached without following links;
 :mod:`.cache_files`
     a cache entry's lock, temporaries and their cleanup;
+:mod:`.cache_meta`
+    a cache entry's sealed, checked description;
 :mod:`.cache`
     the stored copies and indexes;
 :mod:`.cache_writer`

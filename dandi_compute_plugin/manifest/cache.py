@@ -4,15 +4,17 @@ One cache entry per URL, in ``{cache}/manifests/{sha256(url)[:32]}/``:
 
 ``meta.json``
     The URL, the server's ``ETag``/``Last-Modified``, when the entry was written,
-    the names, sizes and CRC-32s of the two files below, and the manifest's
-    record count and total ``contentSize`` (so that a summary needs neither
-    file).  Written last, by rename; its modification time is the entry's last
-    use (touched whenever the entry answers a request).
+    the names, sizes and SHA-256 digests of the three files below, and the
+    manifest's record count and total ``contentSize``; sealed by the SHA-256 of
+    all that (:mod:`.cache_meta`).  Written last, by rename; its modification
+    time is the entry's last use (touched whenever the entry answers a request).
 ``assets-{token}.jsonld``
     The manifest as downloaded (after ``Content-Encoding`` decoding).
 ``index-{token}.txt``
     The parsed index: ``path NUL date NUL size NUL content-id NUL`` per asset, in
     manifest order (paths, dates and ids never hold NUL; :mod:`.checks` sees to it).
+``blocks-{token}.bin``
+    The SHA-256 of each block of the manifest (:data:`~.cache_meta.BLOCK_BYTES`).
 ``offsets-{token}.bin``
     The byte offset of each record in the manifest, 64-bit integers in the
     machine's byte order (named in ``meta.json``): the full records are read
@@ -25,9 +27,22 @@ download gets a new ``token``, so ``meta.json`` always names a consistent pair a
 concurrent runs never see a half-written file.  A failed write (a full disk
 included) removes its temporaries at once; a killed run's are removed by the next
 run that uses the entry, while a live run's are never touched (how the two are
-told apart: :mod:`.cache_files`).  An entry whose files are missing, the wrong
-size or fail their CRC is reported, dropped and fetched again.  The cache is an
-optimisation: a cache that cannot be written is logged and the manifest is used
+told apart: :mod:`.cache_files`).
+
+Nothing is read from an entry unchecked: ``meta.json`` is checked first (its seal,
+every field), then every file that a use reads is checked against its SHA-256
+before its first byte is used -- the index for a listing, the index, offsets and
+manifest for the index by content id, the manifest for the full records -- and
+the files it does not read must be there with their sizes (a summary, answered
+from ``meta.json``, reads none).  The index by content id reads records on
+demand: the manifest's blocks that hold a record are checked against their
+digests (the ``blocks`` file) before the record is decoded.  An entry that fails
+is *damaged*: reported (a warning), dropped and fetched again (a record found
+damaged once loaded is an error, and the entry is dropped).  The directories and
+files are private and reached without following links (:mod:`.cache_dirs`): a
+cache that is not is never deleted or trusted, the run goes on without it (warned
+once).  The cache is
+an optimisation: a cache that cannot be written is logged and the manifest is used
 anyway.
 
 Writing an entry is :mod:`.cache_writer`'s, the conditional fetch that uses it
@@ -43,33 +58,42 @@ import json
 import logging
 import os
 from pathlib import Path
-import sys
 from typing import IO, Any, Literal
-import zlib
 
+from .cache_dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
 from .cache_files import (
+    LockTimeout,
     entry_lock,
     remove_stale_temporaries,
     stale_candidates,
     sweep,
 )
+from .cache_meta import INDEX_FORMAT, PARTS, meta_problem
 from .index import AssetIndex
-from .parse import iter_file_chunks
 
 lgr = logging.getLogger("dandi.compute")
 
+__all__ = ["INDEX_FORMAT", "PARTS", "UnsafeCacheError", "meta_problem"]
+
 CACHE_DIR_ENV = "DANDI_COMPUTE_CACHE_DIR"
 META_NAME = "meta.json"
-#: bump when what the index or ``meta.json`` holds, or how records are checked,
-#: changes: entries of another format are fetched again
-INDEX_FORMAT = 3
-#: the files of an entry besides ``meta.json``
-PARTS = ("manifest", "index", "offsets")
+ENTRIES_NAME = "manifests"
+#: a ``meta.json`` is a few hundred bytes: a larger one is damaged, not read
+MAX_META_BYTES = 1 << 16
 #: what a caller needs of a cached copy: only its index ``rows``; the ``index``
 #: with the offsets and the open manifest, to read full records on demand; the
 #: full ``records`` (the cached manifest parsed again); or only the ``summary``
 #: (record count and total size, from ``meta.json``)
 Want = Literal["rows", "index", "records", "summary"]
+#: which files each use reads (checked against their SHA-256); the others
+#: must only be there with their sizes
+_READS: dict[str, tuple[str, ...]] = {
+    "rows": ("index",),
+    # the manifest's blocks are checked as its records are read (.stored)
+    "index": ("index", "offsets", "blocks"),
+    "records": ("manifest",),
+    "summary": (),
+}
 
 
 def cache_directory() -> Path:
@@ -89,42 +113,12 @@ def cache_directory() -> Path:
 
 def entries_directory(root: Path | None = None) -> Path:
     """The directory holding one subdirectory per cache entry."""
-    return (root or cache_directory()) / "manifests"
+    return (root or cache_directory()) / ENTRIES_NAME
 
 
 def entry_key(url: str) -> str:
     """The name of the directory of ``url``'s cache entry."""
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
-
-
-def meta_problem(meta: Any) -> str | None:
-    """What is wrong with a parsed ``meta.json``, or None when it is sound.
-
-    Only its shape is checked, not that its files are there.
-    """
-    try:
-        if meta["format"] != INDEX_FORMAT:
-            return f"format {meta['format']!r}, not {INDEX_FORMAT}"
-        ok = (
-            isinstance(meta["url"], str)
-            and (meta.get("etag") or meta.get("last_modified"))
-            and all(
-                isinstance(meta[part]["file"], str)
-                and "/" not in meta[part]["file"]
-                and isinstance(meta[part]["size"], int)
-                and isinstance(meta[part]["crc32"], int)
-                for part in PARTS
-            )
-            and meta["offsets"].get("byteorder") == sys.byteorder
-            and isinstance(meta["index"]["count"], int)
-            and isinstance(meta["index"]["unique"], bool)
-            and isinstance(meta["index"]["total_bytes"], int)
-            and isinstance(meta["index"]["assets"], int)
-            and isinstance(meta["written"], int | float)
-        )
-    except (KeyError, TypeError) as exc:
-        return f"no valid {exc}"
-    return None if ok else "not a cache entry's description"
+    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class _CorruptEntry(Exception):
@@ -147,17 +141,26 @@ class CachedCopy:
     index
         The checked index, when it was asked for.
     manifest
-        The cached manifest, open at its start, when it was asked for (the
-        caller closes it).
+        The checked cached manifest, open at its start, when it was asked for
+        (the caller closes it).
     offsets
         The byte offset of each record in ``manifest``, when the records are to
         be read from it.
+    rows
+        The checked cached index, open at its start, when only its rows are
+        wanted (the caller streams and closes it).
+    blocks
+        The checked SHA-256 of each block of ``manifest`` (see
+        :data:`~.cache_meta.BLOCK_BYTES`), with ``offsets``: each record read is
+        checked against them.
     """
 
     meta: dict[str, Any]
     index: AssetIndex | None = None
     manifest: IO[bytes] | None = None
     offsets: array | None = None
+    blocks: bytes | None = None
+    rows: IO[bytes] | None = None
 
     @property
     def summary(self) -> tuple[int, int, int]:
@@ -167,9 +170,37 @@ class CachedCopy:
         return index["count"], index["assets"], index["total_bytes"]
 
     def close(self) -> None:
-        """Close the cached manifest, if it was opened."""
-        if self.manifest is not None:
-            self.manifest.close()
+        """Close the cached manifest and index, if they were opened."""
+        for f in (self.manifest, self.rows):
+            if f is not None:
+                f.close()
+
+
+def _check_file(
+    directory: EntryDirectory, meta: dict[str, Any], part: str, verify: bool
+) -> IO[bytes]:
+    """Open the file of ``part``, check its size (and with ``verify`` its
+    SHA-256; then it is left at its start)."""
+    name = meta[part]["file"]
+    shown = directory.path / name
+    try:
+        f = directory.open_read(name)
+    except UnsafeCacheError:
+        raise
+    except OSError as exc:
+        raise _CorruptEntry(f"cannot read {shown}: {exc.strerror or exc}") from exc
+    try:
+        if os.fstat(f.fileno()).st_size != meta[part]["size"]:
+            raise _CorruptEntry(f"{shown} is damaged (its size differs)")
+        if verify:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+            if digest != meta[part]["sha256"]:
+                raise _CorruptEntry(f"{shown} is damaged (its SHA-256 differs)")
+            f.seek(0)
+    except BaseException:
+        f.close()
+        raise
+    return f
 
 
 class CacheEntry:
@@ -181,102 +212,99 @@ class CacheEntry:
         The manifest's URL.
     root
         The cache directory (default: :func:`cache_directory`).
+    lock_timeout
+        Seconds to wait at most for the entry's lock (None: as long as it takes).
     """
 
-    def __init__(self, url: str, root: Path | None = None) -> None:
+    def __init__(
+        self, url: str, root: Path | None = None, lock_timeout: float | None = None
+    ) -> None:
         self.url = url
-        self.directory = entries_directory(root) / entry_key(url)
+        self.root = root if root is not None else cache_directory()
+        self.key = entry_key(url)
+        self.directory = self.root / ENTRIES_NAME / self.key
+        self.lock_timeout = lock_timeout
+
+    def open_directory(self, create: bool = False) -> EntryDirectory:
+        """Open the entry's directory, every directory on the way private.
+
+        Raises
+        ------
+        UnsafeCacheError
+            When one of them is a link, another user's or writable by others.
+        FileNotFoundError
+            When it is missing (and not ``create``).
+        """
+        return open_entry_directory(self.root, (ENTRIES_NAME, self.key), create)
 
     def _load_meta(self, raw: bytes) -> dict[str, Any]:
         """Return the entry's checked ``meta.json`` of the bytes ``raw``."""
         path = self.directory / META_NAME
         try:
             meta = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise _CorruptEntry(f"unreadable {path}: {exc}") from exc
         problem = meta_problem(meta)
         if problem is not None and problem.startswith("format"):
             raise _CorruptEntry(f"{path} has {problem}", outdated=True)
-        if problem is not None or meta["url"] != self.url:
+        if problem is not None:
+            raise _CorruptEntry(f"{path} has {problem}")
+        if meta["url"] != self.url:
             raise _CorruptEntry(f"{path} does not describe {self.url}")
         return meta
 
-    def _checked_bytes(self, meta: dict[str, Any], part: str) -> bytes:
-        path = self.directory / meta[part]["file"]
+    def _copy(
+        self, directory: EntryDirectory, meta: dict[str, Any], want: Want
+    ) -> CachedCopy:
+        """The checked files that ``want`` reads; the others must be there."""
+        files: dict[str, IO[bytes]] = {}
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise _CorruptEntry(f"cannot read {path}: {exc}") from exc
-        if len(data) != meta[part]["size"] or zlib.crc32(data) != meta[part]["crc32"]:
-            raise _CorruptEntry(f"{path} is damaged (size or CRC-32 differ)")
-        return data
+            for part in PARTS:
+                files[part] = _check_file(directory, meta, part, part in _READS[want])
+            copy = CachedCopy(meta)
+            if want == "rows":  # streamed: memory does not grow with it
+                copy.rows = files.pop("index")
+            if want == "index":
+                copy.index = self._index_of(files["index"].read(), meta)
+            if want == "index":
+                copy.offsets = array("q", files["offsets"].read())
+                copy.blocks = files["blocks"].read()
+            if want in ("index", "records"):
+                copy.manifest = files.pop("manifest")
+            return copy
+        finally:
+            for f in files.values():
+                f.close()
 
-    def _read_index(self, meta: dict[str, Any]) -> AssetIndex:
-        """Return the cached index, checked (size, CRC-32, row count)."""
-        data = self._checked_bytes(meta, "index")
+    def _index_of(self, data: bytes, meta: dict[str, Any]) -> AssetIndex:
         count = meta["index"]["count"]
         if data.count(b"\x00") != 4 * count or (count and data[-1] != 0):
             raise _CorruptEntry(f"index of {self.url} does not hold {count} rows")
         return AssetIndex(data, count, meta["index"]["unique"])
 
-    def _read_offsets(self, meta: dict[str, Any]) -> array:
-        """Return the records' offsets, checked (size, CRC-32, count)."""
-        offsets = array("q", self._checked_bytes(meta, "offsets"))
-        if len(offsets) != meta["index"]["count"]:
-            raise _CorruptEntry(f"offsets of {self.url} do not match its index")
-        return offsets
-
-    def _open_manifest(self, meta: dict[str, Any], check_crc: bool = True) -> IO[bytes]:
-        """Open the cached manifest after checking its size and CRC-32 (or only
-        its size: then each record read through it is checked, see
-        :mod:`.stored`)."""
-        path = self.directory / meta["manifest"]["file"]
+    def _meta_bytes(self, directory: EntryDirectory) -> bytes | None:
         try:
-            f = open(path, "rb")  # noqa: SIM115 - returned to the caller
-        except OSError as exc:
-            raise _CorruptEntry(f"cannot read {path}: {exc}") from exc
-        if not check_crc:
-            if os.fstat(f.fileno()).st_size != meta["manifest"]["size"]:
-                f.close()
-                raise _CorruptEntry(f"{path} is damaged (its size differs)")
-            return f
-        crc, size = 0, 0
-        for chunk in iter_file_chunks(f, 1 << 20):
-            crc, size = zlib.crc32(chunk, crc), size + len(chunk)
-        if size != meta["manifest"]["size"] or crc != meta["manifest"]["crc32"]:
-            f.close()
-            raise _CorruptEntry(f"{path} is damaged (size or CRC-32 differ)")
-        f.seek(0)
-        return f
-
-    def _copy(self, meta: dict[str, Any], want: Want) -> CachedCopy:
-        if want == "summary":
-            return CachedCopy(meta)
-        if want == "records":
-            return CachedCopy(meta, manifest=self._open_manifest(meta))
-        copy = CachedCopy(meta, index=self._read_index(meta))
-        if want == "index":
-            copy.offsets = self._read_offsets(meta)
-            copy.manifest = self._open_manifest(meta, check_crc=False)
-        return copy
-
-    def _meta_bytes(self) -> bytes | None:
-        try:
-            return (self.directory / META_NAME).read_bytes()
+            with directory.open_read(META_NAME) as f:
+                raw = f.read(MAX_META_BYTES + 1)
         except FileNotFoundError:
             return None
+        except UnsafeCacheError:
+            raise
         except OSError as exc:
             path = self.directory / META_NAME
             raise _CorruptEntry(f"unreadable {path}: {exc}") from exc
+        if len(raw) > MAX_META_BYTES:
+            raise _CorruptEntry(f"{self.directory / META_NAME} is too large")
+        return raw
 
     def read(self, want: Want = "rows") -> CachedCopy | None:
         """Return the entry's checked index (or manifest, or description), or None.
 
-        A damaged entry -- files missing, of the wrong size, failing their CRC-32,
-        or a ``meta.json`` that does not describe this URL -- is logged, removed,
-        and answered by None, as if there was none; so is (logged quietly) an
-        entry written in another format.  Stale temporaries of killed runs are
-        removed first.
+        A damaged entry -- a ``meta.json`` that does not describe this URL or
+        fails its checks, files missing, of the wrong size or failing their
+        SHA-256 -- is logged (a warning), removed, and answered by None, as if
+        there was none; so is (logged quietly) an entry written in another
+        format.  Stale temporaries of killed runs are removed first.
 
         Parameters
         ----------
@@ -286,56 +314,87 @@ class CacheEntry:
         Returns
         -------
         CachedCopy or None
-        """
-        self.tidy()
-        raw = None
-        try:
-            raw = self._meta_bytes()
-            if raw is None:
-                return None
-            return self._copy(self._load_meta(raw), want)
-        except _CorruptEntry as exc:
-            if not self._drop(raw):
-                # a concurrent run put a new entry in place (and removed the old
-                # files) while this one was read: no damage, just a lost race
-                lgr.debug("Cache entry of %s was replaced while read", self.url)
-                return None
-            if exc.outdated:  # written by another version: nothing to warn about
-                log, state = lgr.info, "outdated"
-            else:
-                log, state = lgr.warning, "damaged"
-            log("Cache entry of %s is %s (%s): downloading again", self.url, state, exc)
-            return None
 
-    def _drop(self, judged: bytes | None) -> bool:
+        Raises
+        ------
+        UnsafeCacheError
+            When the entry, a directory above it, or one of its files is not
+            private to this user (nothing is then read, removed or written).
+        """
+        try:
+            directory = self.open_directory()
+        except FileNotFoundError:
+            return None
+        with directory:
+            self.tidy(directory)
+            raw = None
+            try:
+                raw = self._meta_bytes(directory)
+                if raw is None:
+                    return None
+                return self._copy(directory, self._load_meta(raw), want)
+            except _CorruptEntry as exc:
+                self._report(directory, raw, exc)
+                return None
+
+    def _report(
+        self, directory: EntryDirectory, judged: bytes | None, exc: _CorruptEntry
+    ) -> None:
+        if not self._drop(directory, judged):
+            # a concurrent run put a new entry in place (and removed the old
+            # files) while this one was read: no damage, just a lost race
+            lgr.debug("Cache entry of %s was replaced while read", self.url)
+            return
+        if exc.outdated:  # written by another version: nothing to warn about
+            log, state = lgr.info, "outdated"
+        else:
+            log, state = lgr.warning, "damaged"
+        log("Cache entry of %s is %s (%s): downloading again", self.url, state, exc)
+
+    def _drop(self, directory: EntryDirectory, judged: bytes | None) -> bool:
         """Remove the entry, unless its ``meta.json`` is no longer the one judged
         (then return False: a concurrent run has just put a new entry in place)."""
         try:
-            with entry_lock(self.directory):
+            with entry_lock(directory, self.lock_timeout):
                 try:
-                    now = (self.directory / META_NAME).read_bytes()
-                except OSError:
+                    now = self._meta_bytes(directory)
+                except (_CorruptEntry, OSError):
                     now = None
                 if now != judged:
                     return False
-                sweep(self.directory, keep=())
+                sweep(directory, keep=())
         except OSError as exc:
             lgr.debug("Could not remove the cache entry of %s: %s", self.url, exc)
         return True
 
+    def discard(self, check: str) -> None:
+        """Remove the entry, found damaged while in use, if it is still the one
+        whose ``meta.json`` is sealed by ``check`` (never a newer one)."""
+        try:
+            with self.open_directory() as directory:
+                raw = self._meta_bytes(directory)
+                meta = json.loads(raw) if raw is not None else None
+                if isinstance(meta, dict) and meta.get("check") == check:
+                    self._drop(directory, raw)
+        except (OSError, ValueError, _CorruptEntry) as exc:
+            lgr.debug("Could not remove the cache entry of %s: %s", self.url, exc)
+
     def mark_used(self) -> None:
         """Record that the entry answered a request now (``meta.json``'s mtime)."""
         try:
-            os.utime(self.directory / META_NAME)
+            with self.open_directory() as directory:
+                directory.touch(META_NAME)
         except OSError as exc:
             lgr.debug("Could not record the use of %s: %s", self.directory, exc)
 
-    def tidy(self) -> None:
+    def tidy(self, directory: EntryDirectory) -> None:
         """Remove the stale temporaries of killed runs (never a live run's)."""
-        if not stale_candidates(self.directory):
+        if not stale_candidates(directory):
             return  # the usual case: no lock to take
         try:
-            with entry_lock(self.directory):
-                remove_stale_temporaries(self.directory)
+            with entry_lock(directory, self.lock_timeout):
+                remove_stale_temporaries(directory)
+        except LockTimeout as exc:
+            lgr.debug("Not tidying %s now: %s", self.directory, exc)
         except OSError as exc:
             lgr.debug("Could not tidy %s: %s", self.directory, exc)

@@ -3,7 +3,10 @@
 ``dandi compute cache info`` and ``dandi compute cache clear`` are these functions.
 Listing only reads (``meta.json`` and the sizes of the files); removing takes each
 entry's lock (:mod:`.cache_files`), so that a run that is using the entry never
-sees it half gone, and a download in progress keeps its temporaries.
+sees it half gone, and a download in progress keeps its temporaries.  Every
+directory is opened as :mod:`.cache_dirs` does: an entry that is a link, another
+user's or writable by others is listed as ``unsafe`` and never removed; one
+damaged entry is listed as such and never keeps the others from being listed.
 """
 
 from __future__ import annotations
@@ -15,12 +18,23 @@ import json
 import os
 from pathlib import Path
 import re
+import stat
 from typing import Any
 
-from .cache import META_NAME, entries_directory, entry_key, meta_problem
-from .cache_files import LOCK_NAME, TMP_SUFFIX, entry_lock, sweep
+from .cache import (
+    ENTRIES_NAME,
+    MAX_META_BYTES,
+    META_NAME,
+    cache_directory,
+    entry_key,
+    meta_problem,
+)
+from .cache_dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
+from .cache_files import TMP_SUFFIX, entry_lock, is_cache_file, sweep
 from .location import MANIFEST_URL_ENV, MANIFEST_URL_TEMPLATES, is_url
 
+#: seconds ``remove_entry`` waits at most for a run using the entry
+CLEAR_LOCK_TIMEOUT = 60.0
 #: the fields of :meth:`CacheEntryInfo.as_record`, in order
 ENTRY_FIELDS = (
     "dandiset_id",
@@ -49,7 +63,8 @@ class CacheEntryInfo:
         ``ok``; ``outdated`` (written by another version of the plugin: fetched
         again when next used); ``damaged`` (its description or files are not
         sound: fetched again when next used); ``incomplete`` (no description:
-        the temporaries of a download in progress, or leftovers).
+        the temporaries of a download in progress, or leftovers); ``unsafe``
+        (a link, another user's or writable by others: never used or removed).
     url
         The manifest's URL, when known.
     dandiset_id, version
@@ -83,8 +98,12 @@ class CacheEntryInfo:
         record["directory"] = str(self.directory)
         for name in ("cached", "last_used"):
             if record[name] is not None:
-                when = datetime.fromtimestamp(record[name]).astimezone()
-                record[name] = when.isoformat(timespec="seconds")
+                try:
+                    when = datetime.fromtimestamp(record[name]).astimezone()
+                except (ValueError, OverflowError, OSError):
+                    record[name] = None  # a time no clock gives
+                else:
+                    record[name] = when.isoformat(timespec="seconds")
         return record
 
 
@@ -132,68 +151,99 @@ def _text(meta: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _files_sound(directory: Path, meta: dict[str, Any]) -> bool:
-    """True when the files ``meta`` names are there with their sizes (no CRCs:
-    that is the next use's job)."""
-    for part in ("manifest", "index"):
+def _files_sound(directory: EntryDirectory, meta: dict[str, Any]) -> bool:
+    """True when the files ``meta`` names are there with their sizes (no
+    digests: that is the next use's job)."""
+    for part in ("manifest", "index", "offsets", "blocks"):
         try:
-            if (directory / meta[part]["file"]).stat().st_size != meta[part]["size"]:
-                return False
+            st = directory.lstat(meta[part]["file"])
         except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or st.st_size != meta[part]["size"]:
             return False
     return True
 
 
-def entry_info(directory: Path) -> CacheEntryInfo | None:
-    """Describe the entry in ``directory``; None when it holds nothing but its
-    lock (a cleared entry)."""
-    files = [e for e in _scan(directory) if e.name != LOCK_NAME]
-    if not files:
-        return None
-    size = sum(e.stat(follow_symlinks=False).st_size for e in files)
+def _meta_of(directory: EntryDirectory) -> tuple[Any, float] | None:
+    """The parsed ``meta.json`` (None when it is not JSON) and its mtime, or
+    None when there is none."""
     try:
-        raw = (directory / META_NAME).read_bytes()
-        last_used = (directory / META_NAME).stat().st_mtime
+        with directory.open_read(META_NAME) as f:
+            raw = f.read(MAX_META_BYTES + 1)
+            last_used = os.fstat(f.fileno()).st_mtime
     except FileNotFoundError:
-        return CacheEntryInfo(directory, "incomplete", size=size)
-    except OSError:
-        return CacheEntryInfo(directory, "damaged", size=size)
+        return None
     try:
-        meta = json.loads(raw)
-        url = _text(meta, "url")
-    except (ValueError, AttributeError):
-        return CacheEntryInfo(directory, "damaged", size=size, last_used=last_used)
+        meta = json.loads(raw) if len(raw) <= MAX_META_BYTES else None
+    except (ValueError, RecursionError):
+        meta = None
+    return meta, last_used
+
+
+def _size(directory: EntryDirectory) -> int:
+    size = 0
+    for name in directory.names():
+        try:
+            st = directory.lstat(name)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            size += st.st_size
+    return size
+
+
+def entry_info(directory: EntryDirectory) -> CacheEntryInfo | None:
+    """Describe the entry open in ``directory``; None when it holds none of the
+    cache's files (a cleared entry)."""
+    path = directory.path
+    if not any(is_cache_file(name) for name in directory.names()):
+        return None
+    size = _size(directory)
+    try:
+        found = _meta_of(directory)
+    except UnsafeCacheError:
+        return CacheEntryInfo(path, "unsafe", size=size)
+    except OSError:
+        return CacheEntryInfo(path, "damaged", size=size)
+    if found is None:
+        return CacheEntryInfo(path, "incomplete", size=size)
+    meta, last_used = found
     problem = meta_problem(meta)
+    url = meta.get("url") if isinstance(meta, dict) else None
+    url = url if isinstance(url, str) else None
     if problem is not None:
         status = "outdated" if problem.startswith("format") else "damaged"
-    elif url is None or directory.name != entry_key(url):
+    elif url is None or path.name != entry_key(url):
         status = "damaged"
     else:
         status = "ok" if _files_sound(directory, meta) else "damaged"
+    if status != "ok":  # nothing else of it is believed
+        return CacheEntryInfo(path, status, url=url, size=size, last_used=last_used)
     dandiset = manifest_dandiset(url) if url is not None else None
-    count = meta.get("index", {}).get("count") if status == "ok" else None
-    written = meta.get("written")
     return CacheEntryInfo(
-        directory,
+        path,
         status,
         url=url,
         dandiset_id=dandiset[0] if dandiset else None,
         version=dandiset[1] if dandiset else None,
-        etag=_text(meta, "etag"),
-        last_modified=_text(meta, "last_modified"),
+        etag=meta["etag"],
+        last_modified=meta["last_modified"],
         size=size,
-        records=count,
-        cached=written if isinstance(written, int | float) else None,
+        records=meta["index"]["count"],
+        cached=meta["written"],
         last_used=last_used,
     )
 
 
-def _scan(directory: Path) -> list[os.DirEntry]:
+def _describe(top: EntryDirectory, name: str) -> CacheEntryInfo | None:
+    """Describe the entry ``name`` of ``top``; never raises."""
     try:
-        with os.scandir(directory) as it:
-            return [e for e in it if e.is_file(follow_symlinks=False)]
-    except OSError:
-        return []
+        with top.subdirectory(name, create=False) as directory:
+            return entry_info(directory)
+    except UnsafeCacheError:
+        return CacheEntryInfo(top.path / name, "unsafe")
+    except Exception:  # noqa: BLE001 - one entry never hides the others
+        return CacheEntryInfo(top.path / name, "damaged")
 
 
 def list_entries(root: Path | None = None) -> list[CacheEntryInfo]:
@@ -208,14 +258,23 @@ def list_entries(root: Path | None = None) -> list[CacheEntryInfo]:
     -------
     list of CacheEntryInfo
         Sorted by URL; entries without one last.
+
+    Raises
+    ------
+    UnsafeCacheError
+        When the cache's directory or its ``manifests`` is not private.
     """
-    top = entries_directory(root)
+    root = root if root is not None else cache_directory()
     try:
-        with os.scandir(top) as it:
-            directories = [Path(e.path) for e in it if e.is_dir(follow_symlinks=False)]
-    except OSError:
+        top = open_entry_directory(root, (ENTRIES_NAME,), create=False)
+    except FileNotFoundError:
         return []
-    infos = [i for d in directories if (i := entry_info(d)) is not None]
+    with top:
+        infos = [
+            i
+            for name in top.names()
+            if re.fullmatch(r"[0-9a-f]{32}", name) and (i := _describe(top, name))
+        ]
     return sorted(infos, key=lambda i: (i.url is None, i.url or "", i.directory.name))
 
 
@@ -257,19 +316,26 @@ def remove_entry(info: CacheEntryInfo) -> None:
     """Remove a cache entry's files, under its lock.
 
     The lock file stays (a run may be waiting on it), and so do the temporaries
-    of a download in progress (it puts a new entry in place when it is done).
+    of a download in progress (it puts a new entry in place when it is done),
+    and any name the cache does not create.
 
     Raises
     ------
     OSError
-        When the lock cannot be taken or a file cannot be removed.
+        When the entry is not private (``UnsafeCacheError``: nothing is
+        removed), the lock cannot be taken or a file cannot be removed.
     """
-    with entry_lock(info.directory):
-        sweep(info.directory, keep=())
+    root = info.directory.parent.parent
+    parts = (ENTRIES_NAME, info.directory.name)
+    with (
+        open_entry_directory(root, parts, create=False) as directory,
+        entry_lock(directory, CLEAR_LOCK_TIMEOUT),
+    ):
+        sweep(directory, keep=())
         left = [
-            e.name
-            for e in _scan(info.directory)
-            if e.name != LOCK_NAME and not e.name.endswith(TMP_SUFFIX)
+            name
+            for name in directory.names()
+            if is_cache_file(name) and not name.endswith(TMP_SUFFIX)
         ]
     if left:
         raise OSError(f"could not remove {', '.join(left)} from {info.directory}")

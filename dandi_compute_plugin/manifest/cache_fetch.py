@@ -11,6 +11,12 @@ When the server cannot be reached -- no connection, a timeout, a 5xx answer --
 and a sound cached copy exists, the copy answers, with a warning naming the date
 it was cached.  ``refresh`` asks for a fresh copy: then nothing cached is read and
 the error stands.
+
+A cache that is not private to the user (:mod:`.cache_dirs`) is neither read,
+written nor removed: a warning (once per process and reason) and the run goes on
+without it; with ``refresh``, which asks for the cache to be renewed, it is an
+error.  Waiting for an entry's lock is bounded by the request's timeout: past it
+the run goes on without the cache, with a warning.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 import logging
 from typing import IO, Any
 
-from ..errors import ManifestUnavailableError
-from .cache import CachedCopy, CacheEntry, Want
+from ..errors import ManifestUnavailableError, UnsafeCacheDirectoryError
+from .cache import CachedCopy, CacheEntry, UnsafeCacheError, Want
+from .cache_meta import validator_ok
 from .cache_writer import CacheWriter, TotalingIndexBuilder
 from .http import http_get, prefetch, response_chunks
 from .index import AssetIndex
@@ -50,6 +58,9 @@ class Opened:
     summary: tuple[int, int, int] | None = None
     offsets: array | None = None
     manifest: IO[bytes] | None = None
+    blocks: bytes | None = None
+    on_damage: Callable[[], object] | None = None
+    rows: IO[bytes] | None = None
 
 
 def fetch(
@@ -97,10 +108,7 @@ def fetch(
     ------
     ManifestUnavailableError
     """
-    entry = CacheEntry(url) if cache else None
-    cached = None
-    if entry is not None and not refresh:
-        cached = entry.read(want)
+    entry, cached = _cached(url, want, cache, refresh, timeout)
     try:
         resp = http_get(url, conditional_headers(cached), timeout, what)
     except ManifestUnavailableError as exc:
@@ -124,6 +132,40 @@ def fetch(
     if cached is not None:
         cached.close()
     return Opened(pairs=_download(resp, url, entry, want, builder, progress, copy))
+
+
+#: the unsafe-cache warnings given already (each is given once per process)
+_WARNED: set[str] = set()
+
+
+def _cached(
+    url: str, want: Want, cache: bool, refresh: bool, timeout: float
+) -> tuple[CacheEntry | None, CachedCopy | None]:
+    """The cache entry of ``url`` and its checked copy, each None when there is
+    none, caching is off, or the cache is not private (warned once)."""
+    if not cache:
+        return None, None
+    entry = CacheEntry(url, lock_timeout=timeout)
+    try:
+        entry.open_directory(create=True).close()
+        return entry, None if refresh else entry.read(want)
+    except UnsafeCacheError as exc:
+        if refresh:
+            raise UnsafeCacheDirectoryError(
+                f"Cannot refresh the cached copy of {url}: {exc}; nothing in the "
+                "cache was read, removed or written (see DANDI_COMPUTE_CACHE_DIR)"
+            ) from None
+        if str(exc) not in _WARNED:
+            _WARNED.add(str(exc))
+            lgr.warning(
+                "Not using the manifest cache: %s (it is neither read, removed "
+                "nor written; set DANDI_COMPUTE_CACHE_DIR to a directory of "
+                "your own)",
+                exc,
+            )
+    except OSError as exc:  # e.g. a read-only file system: cannot make it
+        lgr.warning("Not using the manifest cache for %s: %s", url, exc)
+    return None, None
 
 
 def conditional_headers(cached: CachedCopy | None) -> dict[str, str]:
@@ -165,9 +207,15 @@ def _from_cache(
     """What the cached copy offers: the records parsed again, the index, or the
     summary; the entry's last use is recorded."""
     entry.mark_used()
+    if cached.rows is not None:
+        return Opened(rows=cached.rows)
     if cached.index is not None:
         return Opened(
-            index=cached.index, offsets=cached.offsets, manifest=cached.manifest
+            index=cached.index,
+            offsets=cached.offsets,
+            manifest=cached.manifest,
+            blocks=cached.blocks,
+            on_damage=partial(entry.discard, cached.meta["check"]),
         )
     if cached.manifest is not None:
         return Opened(pairs=_parse_cached(cached.manifest, entry.url, builder))
@@ -201,7 +249,11 @@ def _download(
     # a Content-Length counts encoded bytes, the progress decoded ones
     if not resp.headers.get("Content-Encoding") and length.isdigit():
         total = int(length)
-    validators = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
+    # a validator that could not be sent back would make a useless entry
+    validators = tuple(
+        v if validator_ok(v) else None
+        for v in (resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
+    )
     writer = None
     if entry is not None and any(validators):  # else it could never be reused
         builder = builder or TotalingIndexBuilder(keep=False)
@@ -230,5 +282,7 @@ def _download(
         raise
     if writer is not None:
         writer.commit(*validators)
-        if copy is not None and writer.committed is not None:
-            copy.use(writer.committed)
+        committed = writer.open_committed() if copy is not None else None
+        if committed is not None:
+            copy.use(committed)  # type: ignore[union-attr]
+        writer.close()

@@ -1,11 +1,16 @@
 """The files of a cache entry: its lock, its temporaries, and their removal.
 
-A cache entry is a directory (see :mod:`.cache`).  Whatever changes what it holds
+A cache entry is a private directory (see :mod:`.cache` and :mod:`.cache_dirs`),
+and every name in it is reached through the directory's descriptor, never through
+a link.  Whatever changes what it holds
 -- putting a new download in place, removing a damaged or cleared entry, sweeping
 up stale temporaries -- does so under the entry's lock (:func:`entry_lock`): the
 inter-process file lock ``lock`` in the directory, taken after a lock shared by
 this process's threads (a POSIX file lock does not exclude the threads of its own
-process).
+process).  Waiting for it is bounded: past the deadline, :class:`LockTimeout`
+(a stopped process, a lock on NFS that is never released), and the caller runs
+without the cache.  Clean-up removes only regular files of the names this module
+and :mod:`.cache_writer` create (:func:`is_cache_file`).
 
 A download is written to temporaries, ``*.tmp`` files in the entry's directory,
 renamed into place when the download is complete.  A run that is killed
@@ -41,10 +46,13 @@ from contextlib import contextmanager, suppress
 import errno
 import logging
 import os
-from pathlib import Path
+import re
+import stat
 import threading
 import time
 from typing import IO
+
+from .cache_dirs import EntryDirectory
 
 try:
     import fcntl
@@ -57,7 +65,14 @@ LOCK_NAME = "lock"
 TMP_SUFFIX = ".tmp"
 #: a temporary whose lock cannot be tested is removed only when older than this
 UNTESTABLE_TMP_SECONDS = 24 * 3600
+#: how often a held lock is tried again while waiting for it
+LOCK_POLL_SECONDS = 0.05
 _HELD = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES)
+#: the names the cache creates in an entry: nothing else is ever removed
+_OURS = re.compile(
+    r"(meta\.json|assets-[0-9a-f]{16}\.jsonld|index-[0-9a-f]{16}\.txt"
+    r"|(offsets|blocks)-[0-9a-f]{16}\.bin)(\.tmp)?|meta-[0-9a-f]{8}\.json\.tmp"
+)
 
 #: one thread of this process at a time holds any entry's lock
 _THREAD_LOCK = threading.Lock()
@@ -66,34 +81,74 @@ _THREAD_LOCK = threading.Lock()
 _LIVE: set[str] = set()
 
 
+class LockTimeout(OSError):
+    """An entry's lock was not had before the deadline."""
+
+
+def is_cache_file(name: str) -> bool:
+    """True for the names of the files the cache creates in an entry."""
+    return _OURS.fullmatch(name) is not None
+
+
 @contextmanager
-def entry_lock(directory: Path) -> Iterator[None]:
-    """Hold the lock of the cache entry in ``directory`` (made if missing).
+def entry_lock(
+    directory: EntryDirectory, timeout: float | None = None
+) -> Iterator[None]:
+    """Hold the lock of the cache entry ``directory`` (made if missing).
+
+    Parameters
+    ----------
+    directory
+        The entry's open directory.
+    timeout
+        Seconds to wait at most (None: as long as it takes).
 
     Raises
     ------
+    LockTimeout
+        When the lock is held by another process or thread past ``timeout``.
     OSError
-        When the lock file cannot be made or locked.
+        When the lock file cannot be made or locked (``UnsafeCacheError`` when
+        it is a link or not this user's).
     """
-    import fasteners  # a dependency of dandi
-
-    lock = fasteners.InterProcessLock(str(directory / LOCK_NAME))
-    with _THREAD_LOCK:
+    deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+    shown = directory.path / LOCK_NAME
+    if not _THREAD_LOCK.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
+        raise LockTimeout(f"{shown} is held by another thread (waited {timeout} s)")
+    try:
+        fd = directory.open_lock(LOCK_NAME)
         try:
-            lock.acquire()
-        except threading.ThreadError as exc:  # fasteners' word for OS errors
-            raise OSError(f"cannot lock {directory / LOCK_NAME}: {exc}") from exc
-        try:
-            yield
-        finally:
+            _flock(fd, deadline, shown, timeout)
             try:
-                lock.release()
-            except (OSError, threading.ThreadError) as exc:  # pragma: no cover
-                lgr.debug("Could not unlock %s: %s", directory / LOCK_NAME, exc)
+                yield
+            finally:
+                if fcntl is not None:
+                    with suppress(OSError):
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+    finally:
+        _THREAD_LOCK.release()
 
 
-def open_temporary(path: Path) -> IO[bytes]:
-    """Create the temporary ``path`` for writing and mark it live.
+def _flock(fd: int, deadline: float | None, shown: object, timeout: object) -> None:
+    """Take the exclusive ``flock`` of ``fd``, polling until ``deadline``."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in _HELD:
+                raise
+        if deadline is not None and time.monotonic() >= deadline:
+            raise LockTimeout(f"{shown} is held by another run (waited {timeout} s)")
+        time.sleep(LOCK_POLL_SECONDS)
+
+
+def open_temporary(directory: EntryDirectory, name: str) -> IO[bytes]:
+    """Create the temporary ``name`` in ``directory`` for writing and mark it live.
 
     Call it under :func:`entry_lock`; close it with :func:`close_temporary`, or
     rename it and then call :func:`forget_temporary`.
@@ -103,81 +158,81 @@ def open_temporary(path: Path) -> IO[bytes]:
     OSError
         When it cannot be created or locked (then nothing is left behind).
     """
-    f = open(path, "xb")  # noqa: SIM115 - handed to the caller
+    f = directory.create(name)
     try:
         if fcntl is not None:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         f.close()
-        unlink_quietly(path)
+        unlink_quietly(directory, name)
         raise
-    _LIVE.add(path.name)
+    _LIVE.add(name)
     return f
 
 
-def forget_temporary(path: Path) -> None:
-    """Mark the temporary ``path`` as not live any more (renamed or removed)."""
-    _LIVE.discard(path.name)
+def forget_temporary(name: str) -> None:
+    """Mark the temporary ``name`` as not live any more (renamed or removed)."""
+    _LIVE.discard(name)
 
 
-def close_temporary(f: IO[bytes], path: Path) -> None:
+def close_temporary(f: IO[bytes], directory: EntryDirectory, name: str) -> None:
     """Close and remove a temporary; never raises.
 
-    The close comes first (on Windows an open file cannot be removed) and may
-    fail on its own -- on a full disk, the last buffered bytes cannot be written
-    -- without keeping the file from being removed.
+    The close comes first and may fail on its own -- on a full disk, the last
+    buffered bytes cannot be written -- without keeping the file from being
+    removed.
     """
     with suppress(OSError, ValueError):
         f.close()
-    unlink_quietly(path)
-    forget_temporary(path)
+    unlink_quietly(directory, name)
+    forget_temporary(name)
 
 
-def unlink_quietly(path: Path | str) -> bool:
-    """Remove ``path``; return False when it could not be (logged)."""
+def unlink_quietly(directory: EntryDirectory, name: str) -> bool:
+    """Remove ``name`` from ``directory``; False when it could not be (logged)."""
     try:
-        os.unlink(path)
+        directory.unlink(name)
     except FileNotFoundError:
         return True
     except OSError as exc:
-        lgr.debug("Could not remove %s: %s", path, exc)
+        lgr.debug("Could not remove %s: %s", directory.path / name, exc)
         return False
     return True
 
 
-def remove_if_stale(path: str) -> bool:
-    """Remove the temporary ``path`` unless a live writer holds it.
+def remove_if_stale(directory: EntryDirectory, name: str) -> bool:
+    """Remove the temporary ``name`` unless a live writer holds it.
 
     Call it under the entry's lock.  Returns True when it was removed (or was
     gone already).
     """
-    if os.path.basename(path) in _LIVE:
+    if name in _LIVE:
         return False
     if fcntl is None:  # pragma: no cover - Windows: an open file stays
-        return unlink_quietly(path)
-    fd = _open_to_lock(path)
+        return unlink_quietly(directory, name)
+    fd = _open_to_lock(directory, name)
     if fd is None:
-        return _old(path) and unlink_quietly(path)
+        return _old(directory, name) and unlink_quietly(directory, name)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            if exc.errno in _HELD or not _old(path):
+            if exc.errno in _HELD or not _old(directory, name):
                 return False
         # the lock is ours: no writer holds the file open any more
-        return unlink_quietly(path)
+        return unlink_quietly(directory, name)
     finally:
         os.close(fd)
 
 
-def _open_to_lock(path: str) -> int | None:
-    """A descriptor of ``path`` to try its lock with, or None (or gone)."""
+def _open_to_lock(directory: EntryDirectory, name: str) -> int | None:
+    """A descriptor of ``name`` to try its lock with, or None (or gone)."""
     nofollow = getattr(os, "O_NOFOLLOW", 0)  # a link is no temporary of ours
     # read-write first: where flock is emulated by POSIX locks (NFS), an
-    # exclusive lock needs it; read-only when the file is another user's
+    # exclusive lock needs it
     for mode in (os.O_RDWR, os.O_RDONLY):
         try:
-            return os.open(path, mode | nofollow)
+            return os.open(name, mode | nofollow, dir_fd=directory.fd)
         except PermissionError:
             continue
         except OSError:
@@ -185,54 +240,62 @@ def _open_to_lock(path: str) -> int | None:
     return None
 
 
-def _old(path: str) -> bool:
+def _old(directory: EntryDirectory, name: str) -> bool:
     try:
-        return time.time() - os.stat(path).st_mtime > UNTESTABLE_TMP_SECONDS
+        mtime = directory.lstat(name).st_mtime
     except OSError:
         return False
+    return time.time() - mtime > UNTESTABLE_TMP_SECONDS
 
 
-def stale_candidates(directory: Path) -> list[str]:
+def _our_files(directory: EntryDirectory) -> list[str]:
+    """The names of ``directory`` that the cache creates, regular files only."""
+    found = []
+    for name in directory.names():
+        if not is_cache_file(name):
+            continue
+        try:
+            if stat.S_ISREG(directory.lstat(name).st_mode):
+                found.append(name)
+        except OSError:
+            continue
+    return found
+
+
+def stale_candidates(directory: EntryDirectory) -> list[str]:
     """The temporaries in ``directory`` not written by this process.
 
     A cheap look without the lock: when it finds none, there is nothing to sweep.
     """
     return [
-        e.path
-        for e in _scan(directory)
-        if e.name.endswith(TMP_SUFFIX) and e.name not in _LIVE
+        name
+        for name in directory.names()
+        if name.endswith(TMP_SUFFIX) and is_cache_file(name) and name not in _LIVE
     ]
 
 
-def _scan(directory: Path) -> list[os.DirEntry]:
-    try:
-        with os.scandir(directory) as it:
-            return list(it)
-    except OSError:
-        return []
-
-
-def remove_stale_temporaries(directory: Path) -> None:
+def remove_stale_temporaries(directory: EntryDirectory) -> None:
     """Remove the stale temporaries of ``directory`` (see the module's notes).
 
     Call it under :func:`entry_lock`.  Failures are logged, never raised.
     """
-    for entry in _scan(directory):
-        if entry.name.endswith(TMP_SUFFIX):
-            remove_if_stale(entry.path)
+    for name in _our_files(directory):
+        if name.endswith(TMP_SUFFIX):
+            remove_if_stale(directory, name)
 
 
-def sweep(directory: Path, keep: Container[str]) -> None:
-    """Remove the files of ``directory`` but ``keep`` and live temporaries.
+def sweep(directory: EntryDirectory, keep: Container[str]) -> None:
+    """Remove the cache's files of ``directory`` but ``keep`` and live temporaries.
 
     Call it under :func:`entry_lock`.  The lock file always stays: another run
     may be waiting on it, and a new file in its place would be a second lock.
+    Names the cache does not create, and anything but regular files, stay too.
     Failures are logged, never raised.
     """
-    for entry in _scan(directory):
-        if entry.name in keep or entry.name == LOCK_NAME:
+    for name in _our_files(directory):
+        if name in keep:
             continue
-        if entry.name.endswith(TMP_SUFFIX):
-            remove_if_stale(entry.path)
+        if name.endswith(TMP_SUFFIX):
+            remove_if_stale(directory, name)
         else:
-            unlink_quietly(entry.path)
+            unlink_quietly(directory, name)

@@ -10,18 +10,17 @@ as it was; the manifest is used anyway.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import os
-from pathlib import Path
 import secrets
 import sys
 import time
 from typing import IO, Any
-import zlib
 
 from .._version import __version__
 from .cache import INDEX_FORMAT, META_NAME, CacheEntry
+from .cache_dirs import EntryDirectory
 from .cache_files import (
     TMP_SUFFIX,
     close_temporary,
@@ -32,6 +31,7 @@ from .cache_files import (
     sweep,
     unlink_quietly,
 )
+from .cache_meta import BLOCK_BYTES, seal
 from .index import AssetTally, IndexBuilder
 
 lgr = logging.getLogger("dandi.compute")
@@ -74,27 +74,31 @@ class CacheWriter:
             "manifest": f"assets-{token}.jsonld",
             "index": f"index-{token}.txt",
             "offsets": f"offsets-{token}.bin",
+            "blocks": f"blocks-{token}.bin",
         }
-        self.crc = dict.fromkeys(self.names, 0)
+        self._block = hashlib.sha256()
+        self._block_fill = 0
+        self.digests = {part: hashlib.sha256() for part in self.names}
         self.size = dict.fromkeys(self.names, 0)
         self._files: dict[str, IO[bytes]] = {}
-        #: the cached manifest, once the entry is in place
-        self.committed: Path | None = None
+        self._directory: EntryDirectory | None = None
+        #: True once the entry is in place
+        self.committed = False
         try:
-            entry.directory.mkdir(parents=True, exist_ok=True)
-            with entry_lock(entry.directory):
+            self._directory = directory = entry.open_directory(create=True)
+            with entry_lock(directory, entry.lock_timeout):
                 # a killed run's leftovers go before this run adds its own
-                remove_stale_temporaries(entry.directory)
+                remove_stale_temporaries(directory)
                 for part in self.names:
-                    self._files[part] = open_temporary(self._tmp(part))
+                    self._files[part] = open_temporary(directory, self._tmp(part))
         except OSError as exc:
             self._fail(exc)
         else:
             builder.sink = self.write_index
             builder.offsets_sink = self.write_offsets
 
-    def _tmp(self, part: str) -> Path:
-        return self.entry.directory / (self.names[part] + TMP_SUFFIX)
+    def _tmp(self, part: str) -> str:
+        return self.names[part] + TMP_SUFFIX
 
     @property
     def active(self) -> bool:
@@ -115,12 +119,27 @@ class CacheWriter:
             if self._files and isinstance(exc, OSError):
                 self._fail(exc)
             return
-        self.crc[part] = zlib.crc32(data, self.crc[part])
+        self.digests[part].update(data)
         self.size[part] += len(data)
 
     def write_manifest(self, chunk: bytes) -> None:
-        """Append downloaded bytes to the cached manifest."""
+        """Append downloaded bytes to the cached manifest (and digest them by
+        block)."""
         self._write("manifest", chunk)
+        if not self._files:
+            return
+        view = memoryview(chunk)
+        while view:
+            part = view[: BLOCK_BYTES - self._block_fill]
+            self._block.update(part)
+            self._block_fill += len(part)
+            view = view[len(part) :]
+            if self._block_fill == BLOCK_BYTES:
+                self._end_block()
+
+    def _end_block(self) -> None:
+        self._write("blocks", self._block.digest())
+        self._block, self._block_fill = hashlib.sha256(), 0
 
     def write_index(self, chunk: bytes) -> None:
         """Append index rows to the cached index."""
@@ -140,15 +159,15 @@ class CacheWriter:
             "plugin_version": __version__,
         }
         for part, name in self.names.items():
-            size, crc = self.size[part], self.crc[part]
-            meta[part] = {"file": name, "size": size, "crc32": crc}
+            size, digest = self.size[part], self.digests[part].hexdigest()
+            meta[part] = {"file": name, "size": size, "sha256": digest}
         tally = self.builder.tally
         meta["index"]["count"] = self.builder.count
         meta["index"]["unique"] = self.builder.unique
         meta["index"]["assets"] = tally.assets
         meta["index"]["total_bytes"] = tally.total_bytes
         meta["offsets"]["byteorder"] = sys.byteorder
-        return meta
+        return seal(meta)
 
     def commit(self, etag: str | None, last_modified: str | None) -> None:
         """Put the entry in place: rename the files, then write ``meta.json``."""
@@ -156,6 +175,8 @@ class CacheWriter:
         self.builder.sink = self.builder.offsets_sink = None
         if not self._files:
             return
+        if self._block_fill:
+            self._end_block()
         try:
             for f in list(self._files.values()):
                 f.flush()  # a full disk shows here, before anything is renamed
@@ -175,34 +196,53 @@ class CacheWriter:
 
     def _put_in_place(self, meta: dict[str, Any]) -> None:
         """Rename the files and write ``meta.json``; on failure remove them all."""
-        directory = self.entry.directory
-        meta_tmp = directory / f"meta-{secrets.token_hex(4)}.json{TMP_SUFFIX}"
-        placed: list[Path] = []
+        directory = self._directory
+        assert directory is not None
+        meta_tmp = f"meta-{secrets.token_hex(4)}.json{TMP_SUFFIX}"
+        placed: list[str] = []
         # one writer at a time puts its files in place and removes the others';
         # under the lock nobody sweeps, so the meta temporary needs no lock of its own
-        with entry_lock(directory):
+        with entry_lock(directory, self.entry.lock_timeout):
             try:
-                with open(meta_tmp, "x", encoding="utf-8") as out:
-                    out.write(json.dumps(meta, indent=1))
+                with directory.create(meta_tmp) as out:
+                    out.write(json.dumps(meta, indent=1).encode("utf-8"))
                 for f in self._files.values():
                     f.close()
                 for part, name in self.names.items():
-                    os.replace(self._tmp(part), directory / name)
-                    placed.append(directory / name)
-                os.replace(meta_tmp, directory / META_NAME)
+                    directory.replace(self._tmp(part), name)
+                    placed.append(name)
+                directory.replace(meta_tmp, META_NAME)
             except BaseException:
-                for path in (meta_tmp, *placed):
-                    unlink_quietly(path)
+                for name in (meta_tmp, *placed):
+                    unlink_quietly(directory, name)
                 raise
             files, self._files = self._files, {}
             for part in files:
                 forget_temporary(self._tmp(part))
             sweep(directory, keep={*self.names.values(), META_NAME})
-            self.committed = directory / self.names["manifest"]
+            self.committed = True
+
+    def open_committed(self) -> IO[bytes] | None:
+        """The cached manifest just put in place, open for reading, or None."""
+        if not self.committed or self._directory is None:
+            return None
+        try:
+            return self._directory.open_read(self.names["manifest"])
+        except OSError:
+            return None
+
+    def close(self) -> None:
+        """Close the entry's directory (once committed or aborted)."""
+        if self._directory is not None:
+            self._directory.close()
+            self._directory = None
 
     def abort(self) -> None:
         """Drop the files written so far (also on a full disk)."""
         self.builder.sink = self.builder.offsets_sink = None
         files, self._files = self._files, {}
+        directory = self._directory
         for part, f in files.items():
-            close_temporary(f, self._tmp(part))
+            if directory is not None:
+                close_temporary(f, directory, self._tmp(part))
+        self.close()

@@ -15,7 +15,7 @@ from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
 from itertools import compress, islice, pairwise
 from operator import eq, itemgetter
 import re
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .records import AssetMetadata, Fields, asset_metadata
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 ROWS_PER_FLUSH = 4096
 #: how many path hashes :class:`AssetTally` sorts at a time, about
 SORTED_AT_ONCE = 1 << 18
+#: how a lone surrogate (valid JSON: "\ud800") is kept in the rows' UTF-8
+_LONE = "surrogatepass"
 #: the fourth field of each row
 _CONTENT_IDS = re.compile(rb"[^\x00]*\x00[^\x00]*\x00[^\x00]*\x00([^\x00]*)\x00")
 
@@ -63,7 +65,7 @@ class AssetIndex(Mapping[str, AssetMetadata]):
     def fields(self) -> list[str]:
         """All rows split: ``[path, date, size, id, path, ...]`` (made once)."""
         if self._fields is None:
-            fields = self._data.decode("utf-8").split("\x00")
+            fields = self._data.decode("utf-8", _LONE).split("\x00")
             if len(fields) != 4 * self._count + 1 or fields.pop() != "":
                 raise ValueError(f"the index does not hold {self._count} rows")
             self._fields = fields
@@ -77,7 +79,7 @@ class AssetIndex(Mapping[str, AssetMetadata]):
         ids = _CONTENT_IDS.findall(self._data)
         if len(ids) != self._count:
             raise ValueError(f"the index does not hold {self._count} rows")
-        return [i.decode("utf-8") for i in ids]
+        return [i.decode("utf-8", _LONE) for i in ids]
 
     def _row_of(self) -> dict[str, int]:
         if self._rows is None:
@@ -130,6 +132,27 @@ class AssetIndex(Mapping[str, AssetMetadata]):
         return f"<AssetIndex of {self._count} records>"
 
 
+def iter_rows(f: IO[bytes], chunk_size: int = 1 << 20) -> Iterator[AssetMetadata]:
+    """Every row of the index file ``f``, in manifest order, as it is read:
+    memory holds a chunk, not the index (``f`` is closed at the end)."""
+    with f:
+        rest = b""
+        while chunk := f.read(chunk_size):
+            parts = (rest + chunk).split(b"\x00")
+            whole = 4 * ((len(parts) - 1) // 4)
+            rest = b"\x00".join(parts[whole:])
+            fields = [p.decode("utf-8", _LONE) for p in parts[:whole]]
+            yield from map(
+                asset_metadata,
+                fields[0::4],
+                fields[1::4],
+                map(int, fields[2::4]),
+                fields[3::4],
+            )
+        if rest:
+            raise ValueError("the index ends within a row")
+
+
 class _Values(ValuesView):
     _mapping: AssetIndex
 
@@ -147,16 +170,25 @@ class _Items(ItemsView):
 class ContentIdIndex(Mapping[str, dict[str, Any]]):
     """Read-only ``content id -> full asset record`` over an :class:`AssetIndex`.
 
-    A record is read from the manifest's bytes each time it is asked for (see
-    :mod:`.stored`), exactly as ``json.load`` gives it.  Assets sharing a blob
-    share its id: the last record wins.
+    A record is read from the manifest's bytes the first time it is asked for
+    (see :mod:`.stored`), as ``dandi_compute_code.dandiset`` holds it
+    (``json.load``'s dict, a digit-string ``contentSize`` made an int), and then
+    kept: a record handed out twice is the same dict, and changes made to it
+    stay, as in the original's dict.  Memory holds only the records asked for.
+    Assets sharing a blob share its id: the last record wins.  Pickling or
+    copying it gives a plain dict of every record.
     """
 
-    __slots__ = ("_index", "_store", "_rows")
+    __slots__ = ("_index", "_store", "_rows", "_handed")
 
     def __init__(self, index: AssetIndex, store: RecordStore) -> None:
         self._index, self._store = index, store
         self._rows: dict[str, int] | None = None
+        self._handed: dict[int, dict[str, Any]] = {}
+
+    def __reduce__(self) -> tuple[type, tuple[dict[str, dict[str, Any]]]]:
+        # the open file of the store cannot travel: the records do
+        return dict, (dict(self.items()),)
 
     def _row_of(self) -> dict[str, int]:
         if self._rows is None:
@@ -165,7 +197,11 @@ class ContentIdIndex(Mapping[str, dict[str, Any]]):
         return self._rows
 
     def __getitem__(self, content_id: str) -> dict[str, Any]:
-        return self._store.record(self._row_of()[content_id], content_id)
+        row = self._row_of()[content_id]
+        record = self._handed.get(row)
+        if record is None:
+            record = self._handed[row] = self._store.record(row, content_id)
+        return record
 
     def __contains__(self, content_id: object) -> bool:
         return content_id in self._row_of()
@@ -217,7 +253,7 @@ class IndexBuilder:
         self.count += len(rows)
         if self.data is not None or self.sink is not None:  # else: counted only
             chunk = "".join([f"{p}\x00{d}\x00{s}\x00{c}\x00" for p, d, s, c in rows])
-            data = chunk.encode("utf-8")
+            data = chunk.encode("utf-8", _LONE)
             if self.data is not None:
                 self.data += data
             if self.sink is not None:

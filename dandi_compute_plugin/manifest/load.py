@@ -28,12 +28,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 import logging
 import os
+import threading
 from typing import Any
 
 from .cache import Want
 from .cache_fetch import Opened, ProgressCallback, fetch
 from .cache_writer import TotalingIndexBuilder
-from .index import AssetIndex, AssetTally
+from .index import AssetIndex, AssetTally, iter_rows
 from .location import DEFAULT_DANDISET_ID, Source, is_url, manifest_url
 from .parse import parse_source
 from .records import AssetMetadata, AssetsJsonldMetadata, asset_metadata
@@ -147,8 +148,8 @@ def iter_assets(
     ManifestLocationError, ManifestUnavailableError, ManifestFormatError
     """
     opened = _open(request, "rows", None, progress)
-    if opened.index is not None:
-        return opened.index.iter_all()
+    if opened.rows is not None:  # the cached index, checked, streamed
+        return iter_rows(opened.rows)
     assert opened.pairs is not None
     return (asset_metadata(*fields) for fields, _ in opened.pairs)
 
@@ -263,6 +264,48 @@ def _warn_repeated(records: int, paths: int) -> None:
         )
 
 
+class _Memo:
+    """What :func:`load_assets_jsonld_metadata` returned, per arguments, as
+    ``functools.lru_cache(maxsize=None)`` keeps it for the original: a second
+    call with the same arguments returns the same object at once.  Calls whose
+    source cannot be read twice (standard input, a stream) or whose arguments
+    cannot be hashed are not kept; ``refresh=True`` loads again and keeps the
+    new result."""
+
+    def __init__(self) -> None:
+        self._results: dict[Any, AssetsJsonldMetadata] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(arguments: tuple[Any, ...], source: Source | None) -> Any:
+        """The key of a call, or None when it is not to be kept."""
+        if source is not None and (
+            not isinstance(source, str | os.PathLike) or str(source) == "-"
+        ):
+            return None
+        try:
+            hash(arguments)
+        except TypeError:
+            return None
+        return arguments
+
+    def get(self, key: Any) -> AssetsJsonldMetadata | None:
+        with self._lock:
+            return self._results.get(key)
+
+    def put(self, key: Any, result: AssetsJsonldMetadata) -> None:
+        with self._lock:
+            self._results[key] = result
+
+    def cache_clear(self) -> None:
+        """Forget every kept result."""
+        with self._lock:
+            self._results.clear()
+
+
+_MEMO = _Memo()
+
+
 def load_assets_jsonld_metadata(
     dandiset_id: str = DEFAULT_DANDISET_ID,
     version: str = "draft",
@@ -279,8 +322,12 @@ def load_assets_jsonld_metadata(
     """Load a manifest into the index by path and by content id.
 
     Compatible with the function of the same name in
-    ``dandi_compute_code.dandiset``: the same arguments, the same index.  The
-    index is compact: one buffer of rows, from which dicts and
+    ``dandi_compute_code.dandiset``: the same arguments, the same index, and
+    memoized as it is: a second call with the same arguments (the progress
+    callback aside) returns the same object at once, until
+    ``load_assets_jsonld_metadata.cache_clear()``; ``refresh=True`` loads again.
+    Standard input and streams are read each time.  The index is compact: one
+    buffer of rows, from which dicts and
     :class:`~.records.AssetMetadata` objects are made on first use (see
     :class:`~.index.AssetIndex`); an unchanged manifest (HTTP 304) is answered
     from the cached index without parsing.
@@ -316,7 +363,21 @@ def load_assets_jsonld_metadata(
         url_template=url_template,
         timeout=timeout,
     )
-    return _load_index(request, keep_records, progress)
+    key = _MEMO.key(
+        (dandiset_id, version, keep_records, dandi_instance, source, cache)
+        + (url_template, timeout),
+        source,
+    )
+    found = _MEMO.get(key) if key is not None and not refresh else None
+    if found is not None:
+        return found
+    result = _load_index(request, keep_records, progress)
+    if key is not None:
+        _MEMO.put(key, result)
+    return result
+
+
+load_assets_jsonld_metadata.cache_clear = _MEMO.cache_clear  # type: ignore[attr-defined]
 
 
 def _load_index(
@@ -356,7 +417,11 @@ def _index_and_store(
             copy.close()
             assert opened.offsets is not None and opened.manifest is not None
             return opened.index, RecordStore(
-                opened.manifest, opened.offsets, copy.source
+                opened.manifest,
+                opened.offsets,
+                copy.source,
+                blocks=opened.blocks,
+                on_damage=opened.on_damage,
             )
         assert opened.pairs is not None
         deque(opened.pairs, maxlen=0)  # the parse fills the builder

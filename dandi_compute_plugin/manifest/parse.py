@@ -15,6 +15,7 @@ import logging
 import os
 from pathlib import Path
 import re
+import stat
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
@@ -130,15 +131,54 @@ def parse_source(
                 "(an http:// or https:// URL, a file or - for standard input)"
             )
         path = Path(source)
-        if path.is_dir():
-            raise ManifestUnavailableError(
-                f"{str(path)!r} is a directory, not a manifest file", str(path)
-            )
-        if not path.is_file():
-            raise ManifestUnavailableError(f"No manifest file {str(path)!r}", str(path))
-        return _parse_file(path, keep_records, builder, copy)
+        if _is_regular(path):
+            return _parse_file(path, keep_records, builder, copy)
+        # a FIFO, /dev/stdin, a process substitution: read once, as a stream
+        chunks = _pipe_chunks(path, copy)
+        return parse_manifest(chunks, str(path), keep_records, builder)
     label = str(getattr(source, "name", None) or "<stream>")
     return _parse_stream(source, label, keep_records, builder, copy)
+
+
+def _is_regular(path: Path) -> bool:
+    """True for a regular file, False for another readable non-directory.
+
+    Raises
+    ------
+    ManifestUnavailableError
+        When it is missing, a directory, or cannot be looked at.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ManifestUnavailableError(
+            f"No manifest file {str(path)!r}", str(path)
+        ) from None
+    except OSError as exc:
+        raise ManifestUnavailableError(
+            f"Cannot read {str(path)!r}: {exc.strerror or exc}", str(path)
+        ) from None
+    if stat.S_ISDIR(mode):
+        raise ManifestUnavailableError(
+            f"{str(path)!r} is a directory, not a manifest file", str(path)
+        )
+    return stat.S_ISREG(mode)
+
+
+def _pipe_chunks(path: Path, copy: ManifestCopy | None) -> Iterator[bytes]:
+    """The chunks of a pipe or device, opened when the first is asked for
+    (opening a FIFO waits for its writer); spooled to ``copy``."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise ManifestUnavailableError(
+            f"Cannot read {str(path)!r}: {exc.strerror or exc}", str(path)
+        ) from None
+    with f:
+        for chunk in iter_file_chunks(f):
+            if copy is not None:
+                copy.write(chunk)
+            yield chunk
 
 
 def _parse_stream(

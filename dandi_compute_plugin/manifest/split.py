@@ -13,7 +13,10 @@ the record again later.  JSON's structure is ASCII, so the boundaries are the sa
 as in UTF-8; a record holding other bytes is decoded again from its bytes as UTF-8
 (an invalid sequence is an error).
 
-Records nested deeper than :data:`MAX_NESTING` levels are a format error, found
+A record longer than :data:`MAX_RECORD_BYTES` (decompressed) is a format error,
+found once that many bytes of it are held, so a small gzip response that inflates
+to one huge record costs bounded memory.  Records nested deeper than
+:data:`MAX_NESTING` levels are a format error, found
 in bounded time and memory: the decoder's own recursion limit stops a nesting
 bomb at about a thousand levels, and a record is measured exactly only when it
 holds more than :data:`MAX_NESTING` brackets (real records hold about ten).
@@ -32,6 +35,9 @@ from ..errors import ManifestFormatError
 #: how deep a record may nest: the record is level 1, its fields' objects and
 #: arrays level 2, and so on (dandischema's records stay under 20)
 MAX_NESTING = 64
+#: the most bytes one record may take in the manifest (decompressed): real
+#: records take about a kilobyte; decoding one costs several times its size
+MAX_RECORD_BYTES = 1 << 25
 #: the window grows to at least this many bytes before records are decoded, and
 #: is refilled when less than a quarter of that is left of it
 WINDOW = 1 << 18
@@ -153,8 +159,18 @@ class RecordSplitter:
     def _grow(self) -> bool:
         """Read more for an element that does not fit: doubling what is left of
         the window keeps the decoding of a huge element linear, while the window
-        of small records stays small."""
-        return self._fill(max(WINDOW, len(self._raw) - self._pos))
+        of small records stays small.  An element that is already longer than
+        :data:`MAX_RECORD_BYTES` is an error."""
+        held = len(self._raw) - self._pos
+        if held > MAX_RECORD_BYTES:
+            raise self._too_long()
+        return self._fill(max(WINDOW, held))
+
+    def _too_long(self) -> ManifestFormatError:
+        return self._error(
+            f"a record longer than {MAX_RECORD_BYTES} bytes (decompressed), "
+            "the most a record may hold"
+        )
 
     def _skip_space(self) -> str:
         """Skip white space; return the next character, "" at the end."""
@@ -257,6 +273,8 @@ class RecordSplitter:
         if end == len(text):  # it may go on: read on (moves the window)
             value, end = self._decode_element()
             start = self._pos
+            if end - start > MAX_RECORD_BYTES:
+                raise self._too_long()
         if not self._ascii and not self._raw[start:end].isascii():
             value = self._as_utf8(start, end)
         blocks = self._blocks
@@ -330,6 +348,8 @@ class RecordSplitter:
         except UnicodeDecodeError as exc:
             at = self._base + start + exc.start
             raise self._error(f"invalid UTF-8 (byte {at})") from None
+        except RecursionError:  # decoded once already: only the depth differs
+            raise self._error(f"nested deeper than {MAX_NESTING} levels") from None
 
     # ---------------------------------------------------------- errors
 

@@ -13,14 +13,15 @@ noticed and refused.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+import hashlib
 import os
-from pathlib import Path
 import tempfile
 from typing import IO, Any
 import weakref
 
 from ..errors import ManifestUnavailableError
+from .cache_meta import BLOCK_BYTES
 from .checks import content_id_of
 from .split import decode_at
 
@@ -44,6 +45,12 @@ class RecordStore:
     stamp
         The file's (size, modification time) when it was read (default: now);
         a file that no longer has it is refused.
+    blocks
+        The SHA-256 of each block of :data:`~.cache_meta.BLOCK_BYTES` of the
+        file (a cache entry's): the blocks holding a record are checked before
+        it is decoded, each once.
+    on_damage
+        Called when a block fails its digest (the cache entry removes itself).
     """
 
     def __init__(
@@ -52,9 +59,13 @@ class RecordStore:
         offsets: Sequence[int],
         source: str,
         stamp: tuple[int, int] | None = None,
+        blocks: bytes | None = None,
+        on_damage: Callable[[], object] | None = None,
     ) -> None:
         self._file, self._offsets, self._source = file, offsets, source
         self._stamp = stamp or _stamp(file)
+        self._blocks, self._on_damage = blocks, on_damage
+        self._checked: set[int] = set()
         # the file is closed with the store, which the index may outlive unused
         self._finalizer = weakref.finalize(self, file.close)
 
@@ -77,6 +88,8 @@ class RecordStore:
         start = self._offsets[row]
         stop = self._offsets[row + 1] if row + 1 < len(self._offsets) else None
         size = (stop if stop is not None else self._stamp[0]) - start
+        if self._blocks is not None:
+            self._check_blocks(start, start + size)
         data = os.pread(self._file.fileno(), size, start)
         try:
             record = decode_at(data.decode("utf-8"), 0)[0]
@@ -91,7 +104,30 @@ class RecordStore:
                 "(refresh=True)",
                 self._source,
             )
+        size = record.get("contentSize")
+        if type(size) is str and size.isdigit():
+            record["contentSize"] = int(size)  # as check_record made it
         return record
+
+    def _check_blocks(self, start: int, stop: int) -> None:
+        """Check the blocks of bytes ``start:stop`` against their digests."""
+        assert self._blocks is not None
+        for block in range(start // BLOCK_BYTES, (stop - 1) // BLOCK_BYTES + 1):
+            if block in self._checked:
+                continue
+            at = block * BLOCK_BYTES
+            data = os.pread(self._file.fileno(), BLOCK_BYTES, at)
+            digest = hashlib.sha256(data).digest()
+            if digest != self._blocks[32 * block : 32 * block + 32]:
+                if self._on_damage is not None:
+                    self._on_damage()
+                raise ManifestUnavailableError(
+                    f"The cached copy of {self._source} is damaged (the SHA-256 of "
+                    f"its bytes {at}-{at + len(data)} differs): it was removed from "
+                    "the cache; load it again",
+                    self._source,
+                )
+            self._checked.add(block)
 
     def close(self) -> None:
         """Close the file."""
@@ -144,12 +180,9 @@ class ManifestCopy:
             raise self._unavailable(exc) from exc
         self.size += len(chunk)
 
-    def use(self, path: Path) -> None:
-        """Read the records from ``path`` instead, if it holds as many bytes."""
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - kept by the store
-        except OSError:
-            return
+    def use(self, f: IO[bytes]) -> None:
+        """Read the records from the open file ``f`` instead, if it holds as many
+        bytes (else it is closed)."""
         if os.fstat(f.fileno()).st_size != self.size:
             f.close()
             return

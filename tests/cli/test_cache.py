@@ -162,3 +162,36 @@ def test_the_real_dandi_command(cached: Any, cache_dir: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     proc = run_dandi("compute", "cache", "info", env=env)
     assert proc.returncode == 0 and proc.stdout == ""
+
+
+def test_a_cache_that_is_not_private_is_reported_not_touched(
+    cached: Any, cache_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, env, urls = cached
+    elsewhere = tmp_path / "real-cache"
+    cache_dir.rename(elsewhere)
+    cache_dir.symlink_to(elsewhere)  # the root may not be a link
+    before = sorted(p.name for p in elsewhere.rglob("*"))
+    for args in (("cache", "info"), ("cache", "clear")):
+        result = invoke(*args, env=env)
+        assert result.exit_code == 1, result.output
+        assert "symbolic link" in result.stderr and "Traceback" not in result.output
+    result = invoke("index", "000233", "--summary", env=env)
+    assert result.exit_code == 0 and "Not using the manifest cache" in caplog.text
+    result = invoke("index", "000233", "--summary", "--refresh", env=env)
+    assert result.exit_code == 1 and "Cannot refresh" in result.stderr
+    assert sorted(p.name for p in elsewhere.rglob("*")) == before
+
+
+def test_an_unsafe_entry_is_listed_and_kept_by_clear(
+    cached: Any, cache_dir: Path, tmp_path: Path
+) -> None:
+    _, env, urls = cached
+    entries = sorted((cache_dir / "manifests").iterdir())
+    entries[0].chmod(0o777)
+    statuses = sorted(e["status"] for e in info(env))
+    assert statuses == ["ok", "ok", "unsafe"]
+    result = invoke("cache", "clear", env=env)
+    assert result.exit_code == 1 and "writable by group or others" in result.stderr
+    assert "Removed 2 cached manifest(s)" in result.stderr
+    assert (entries[0] / "meta.json").exists()

@@ -397,3 +397,22 @@ def test_index_into_a_closed_pipe_ends_quietly(
         check=True,
     )  # fmt: skip
     assert len(whole.stdout.splitlines()) == 3000
+
+
+def test_a_lone_surrogate_in_a_path_is_printed_escaped(tmp_path: Path) -> None:
+    record = {
+        "path": "a\ud800b",
+        "contentSize": 5,
+        "dateModified": "2026-01-01T00:00:00",
+        "contentUrl": ["https://h/blobs/abc"],
+    }
+    (tmp_path / "m.jsonld").write_text(json.dumps([record]))
+    source = str(tmp_path / "m.jsonld")
+    result = CliRunner().invoke(main, ["compute", "index", "--source", source])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "a\\ud800b\n"
+    result = CliRunner().invoke(
+        main, ["compute", "index", "--source", source, "-f", "json_lines"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["path"] == "a\ud800b"

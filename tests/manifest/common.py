@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dandi_compute_plugin import AssetMetadata
+from dandi_compute_plugin import AssetMetadata, load_assets_jsonld_metadata
 
 from ..records import asset_record, example_paths
 
@@ -35,5 +35,12 @@ def expected_metadata(record: dict[str, Any]) -> AssetMetadata:
         path=record["path"],
         date_modified=record["dateModified"],
         content_size=int(record["contentSize"]),
-        content_id=url.split("?")[0].rstrip("/").rsplit("/", 1)[-1],
+        content_id=url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0],
     )
+
+
+def load_fresh(*args: Any, **kwargs: Any) -> Any:
+    """``load_assets_jsonld_metadata`` past its per-process memo: each call reads
+    the manifest (and the download cache) again, as a new process would."""
+    load_assets_jsonld_metadata.cache_clear()  # type: ignore[attr-defined]
+    return load_assets_jsonld_metadata(*args, **kwargs)

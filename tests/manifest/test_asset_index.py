@@ -14,33 +14,29 @@ from typing import Any
 
 import pytest
 
-from dandi_compute_plugin import AssetMetadata, load_assets_jsonld_metadata
+from dandi_compute_plugin import AssetMetadata
 from dandi_compute_plugin.manifest import index as index_module
 from dandi_compute_plugin.manifest.index import AssetTally
 from dandi_compute_plugin.manifest.records import asset_metadata
 
 from ..records import asset_record
-from .common import PATH, dumps, example_records, expected_metadata
+from .common import PATH, dumps, example_records, load_fresh
+from .original import original_load
 from .server import ManifestServer
 
 
 def reference_dicts(records: list[dict[str, Any]]) -> tuple[dict, dict]:
     """As ``dandi_compute_code.dandiset`` builds them from ``json.load`` of the
     manifest: plain dicts, the last record wins, full records by content id."""
-    by_path: dict[str, AssetMetadata] = {}
-    by_id: dict[str, dict[str, Any]] = {}
-    for record in json.loads(dumps(records)):
-        meta = expected_metadata(record)
-        by_path[meta.path] = meta
-        by_id[meta.content_id] = record
+    by_id, by_path = original_load(dumps(records))
     return by_path, by_id
 
 
 def load_both_ways(server: ManifestServer, records: list[dict[str, Any]]) -> list:
     """The index of a first run (parsed) and of a re-run (HTTP 304, cached)."""
     server.add(PATH, dumps(records))
-    first = load_assets_jsonld_metadata(source=server.url(PATH))
-    again = load_assets_jsonld_metadata(source=server.url(PATH))
+    first = load_fresh(source=server.url(PATH))
+    again = load_fresh(source=server.url(PATH))
     assert server.statuses(PATH) == [200, 304]
     return [first, again]
 
@@ -96,7 +92,7 @@ def test_repeated_paths_keep_the_last_record_and_warn(
 def test_an_index_from_a_file_source(tmp_path: Path) -> None:
     records = example_records()
     (tmp_path / "m.jsonld").write_bytes(dumps(records))
-    index = load_assets_jsonld_metadata(source=tmp_path / "m.jsonld")
+    index = load_fresh(source=tmp_path / "m.jsonld")
     by_path, by_id = reference_dicts(records)
     assert index.path_to_asset_metadata == by_path
     assert index.content_id_to_asset == by_id
@@ -105,7 +101,7 @@ def test_an_index_from_a_file_source(tmp_path: Path) -> None:
 
 def test_the_index_is_read_only(tmp_path: Path) -> None:
     (tmp_path / "m.jsonld").write_bytes(dumps(example_records()))
-    index = load_assets_jsonld_metadata(source=tmp_path / "m.jsonld")
+    index = load_fresh(source=tmp_path / "m.jsonld")
     with pytest.raises(TypeError):
         index.path_to_asset_metadata["x"] = None  # type: ignore[index]
     meta = next(iter(index.path_to_asset_metadata.values()))

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from dandi_compute_plugin import load_assets_jsonld_metadata
 from dandi_compute_plugin.manifest import MANIFEST_URL_ENV, ManifestRequest, iter_assets
 from dandi_compute_plugin.manifest.cache import CacheEntry
 from dandi_compute_plugin.manifest.cache_entries import (
@@ -21,7 +20,7 @@ from dandi_compute_plugin.manifest.cache_entries import (
 from dandi_compute_plugin.manifest.cache_writer import CacheWriter, TotalingIndexBuilder
 
 from ..records import asset_record, example_paths
-from .common import TEMPLATE_PATH, dumps
+from .common import TEMPLATE_PATH, dumps, load_fresh
 from .server import ManifestServer
 
 
@@ -39,7 +38,7 @@ def fill_cache(server: ManifestServer, monkeypatch: pytest.MonkeyPatch) -> list[
         list(iter_assets(ManifestRequest(dandiset, version)))
         urls.append(server.url(path))
     server.add("/elsewhere/m.jsonld", dumps([asset_record("a/b.txt")]))
-    load_assets_jsonld_metadata(source=server.url("/elsewhere/m.jsonld"))
+    load_fresh(source=server.url("/elsewhere/m.jsonld"))
     urls.append(server.url("/elsewhere/m.jsonld"))
     return sorted(urls)
 
@@ -152,7 +151,7 @@ def test_remove_entry_leaves_the_lock_and_a_live_download(
     writer.write_manifest(b"[")
     try:
         live = sorted(p.name for p in target.directory.glob("*.tmp"))
-        assert len(live) == 3
+        assert len(live) == 4
         remove_entry(target)
         left = sorted(p.name for p in target.directory.iterdir())
         assert left == sorted([*live, "lock"])

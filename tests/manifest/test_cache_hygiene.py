@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 import contextlib
 import errno
-import json
 import logging
 import os
 from pathlib import Path
@@ -25,12 +24,12 @@ from typing import Any
 
 import pytest
 
-from dandi_compute_plugin import load_assets_jsonld_metadata
 from dandi_compute_plugin.manifest.cache import CacheEntry
 from dandi_compute_plugin.manifest.cache_writer import CacheWriter, TotalingIndexBuilder
 
 from ..records import asset_record
-from .common import PATH, dumps, expected_metadata
+from .common import PATH, dumps, expected_metadata, load_fresh
+from .original import original_load
 from .server import ManifestServer
 
 #: a child that downloads a manifest into the cache (argv: URL, refresh 0/1)
@@ -108,12 +107,14 @@ def test_a_killed_download_leaves_temporaries_that_the_next_run_removes(
     # what the killed run could not remove: a manifest-sized temporary
     assert temporaries(cache_dir) == left
     assert max(p.stat().st_size for p in left) >= 1 << 16
-    index = load_assets_jsonld_metadata(source=server.url(PATH))
+    index = load_fresh(source=server.url(PATH))
     assert list(index.path_to_asset_metadata.values()) == [
         expected_metadata(r) for r in recs
     ]
     assert temporaries(cache_dir) == []
-    assert len(entry_files(cache_dir)) == 4  # meta.json, manifest, index, offsets
+    assert (
+        len(entry_files(cache_dir)) == 5
+    )  # meta.json, manifest, index, offsets, blocks
 
 
 def test_a_run_answered_from_the_cache_removes_a_killed_refresh(
@@ -121,13 +122,13 @@ def test_a_run_answered_from_the_cache_removes_a_killed_refresh(
 ) -> None:
     server.add(PATH, dumps(big_records()))
     url = server.url(PATH)
-    first = load_assets_jsonld_metadata(source=url)
+    first = load_fresh(source=url)
     entry = entry_files(cache_dir)
     with stalled_download(server, cache_dir, refresh=True) as (child, left):
         child.kill()
         child.wait(timeout=30)
     assert left and temporaries(cache_dir) == left
-    assert load_assets_jsonld_metadata(source=url) == first
+    assert load_fresh(source=url) == first
     assert server.statuses(PATH)[-1] == 304  # nothing was written this time
     assert temporaries(cache_dir) == []
     assert entry_files(cache_dir) == entry
@@ -142,15 +143,15 @@ def test_a_live_download_in_another_process_keeps_its_temporaries(
     with stalled_download(server, cache_dir) as (child, theirs):
         server.served[PATH].mode = "ok"
         # this run downloads, sweeps before and after writing, commits...
-        index = load_assets_jsonld_metadata(source=url)
+        index = load_fresh(source=url)
         assert len(index.path_to_asset_metadata) == len(recs)
         # ...and answers from the cache, sweeping again
-        assert load_assets_jsonld_metadata(source=url) == index
+        assert load_fresh(source=url) == index
         assert server.statuses(PATH)[-2:] == [200, 304]
         assert child.poll() is None
         assert all(p.exists() for p in theirs)  # never the live run's
         assert set(temporaries(cache_dir)) == set(theirs)
-    entry = CacheEntry(url).read()  # the writer is dead now: swept
+    entry = CacheEntry(url).read("index")  # the writer is dead now: swept
     assert entry is not None and entry.index == index.path_to_asset_metadata
     assert temporaries(cache_dir) == []
 
@@ -163,8 +164,8 @@ def test_a_writing_thread_keeps_its_temporaries(
     writer = CacheWriter(CacheEntry(url), TotalingIndexBuilder(keep=False))
     writer.write_manifest(b'[{"path":')
     ours = temporaries(cache_dir)
-    assert len(ours) == 3
-    load_assets_jsonld_metadata(source=url)  # a run sweeping while we write
+    assert len(ours) == 4
+    load_fresh(source=url)  # a run sweeping while we write
     CacheEntry(url).read()
     assert temporaries(cache_dir) == ours
     writer.abort()
@@ -185,9 +186,9 @@ def test_temporaries_that_nobody_holds_go_at_once_whatever_their_age(
     ]
     for path in left:
         path.write_bytes(b"x" * 1000)  # just written: not a day old
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     assert temporaries(cache_dir) == []
-    assert len(entry_files(cache_dir)) == 4
+    assert len(entry_files(cache_dir)) == 5
 
 
 def test_an_unusable_lock_leaves_nothing_behind(
@@ -199,11 +200,11 @@ def test_an_unusable_lock_leaves_nothing_behind(
     directory = CacheEntry(url).directory
     (directory / "lock").mkdir(parents=True)  # no lock file can be opened there
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
-        index = load_assets_jsonld_metadata(source=url)
+        index = load_fresh(source=url)
     assert len(index.path_to_asset_metadata) == len(recs)
     assert "Not caching" in caplog.text
     assert [p.name for p in directory.iterdir()] == ["lock"]
-    load_assets_jsonld_metadata(source=url)  # still no cache, still works
+    load_fresh(source=url)  # still no cache, still works
     assert server.statuses(PATH) == [200, 200]
     assert [p.name for p in directory.iterdir()] == ["lock"]
 
@@ -215,7 +216,7 @@ def tiny_disk(cache_dir: Path) -> Iterator[Path]:
         pytest.skip("needs root and mount(8) for a tiny tmpfs")
     cache_dir.mkdir(parents=True)
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(cache_dir)],
+        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(cache_dir)],
         capture_output=True,
     )
     if done.returncode != 0:
@@ -244,10 +245,12 @@ def test_a_full_disk_while_downloading_leaves_nothing(
     server.add(PATH, dumps(recs), mode=mode)
     assert len(dumps(recs)) > 2 * 256 * 1024  # it cannot fit
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
-        index = load_assets_jsonld_metadata(source=server.url(PATH))
+        index = load_fresh(source=server.url(PATH))
     assert len(index.path_to_asset_metadata) == len(recs)  # used anyway
     # the full records are read from a copy kept elsewhere (the temp directory)
-    assert list(index.content_id_to_asset.values()) == json.loads(dumps(recs))
+    assert list(index.content_id_to_asset.values()) == list(
+        original_load(dumps(recs))[0].values()
+    )
     del index
     assert "Not caching" in caplog.text and "No space left" in caplog.text
     assert entry_files(tiny_disk) == []
@@ -271,7 +274,7 @@ def test_a_full_disk_when_the_entry_is_put_in_place_leaves_nothing(
     url = server.url(PATH)
     writer = CacheWriter(CacheEntry(url), TotalingIndexBuilder(keep=False))
     writer.write_manifest(b"[" + b" " * 20000 + b"]")
-    assert len(temporaries(tiny_disk)) == 3
+    assert len(temporaries(tiny_disk)) == 4
     fill(tiny_disk)
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
         writer.commit('"etag"', None)

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from dandi_compute_plugin import load_assets_jsonld_metadata
 from dandi_compute_plugin.errors import ManifestUnavailableError
 
-from .common import PATH, dumps, example_records, expected_metadata
+from .common import PATH, dumps, example_records, load_fresh
+from .original import original_load
 from .server import ManifestServer
 
 
@@ -27,10 +27,7 @@ def manifest() -> tuple[bytes, dict[str, Any]]:
     records[3]["description"] = 'façade ✓ \u2028 "quoted"'
     records.append(dict(records[4], path="another/path/to/the/same.blob"))
     body = dumps(records)
-    expected = {}
-    for record in json.loads(body):
-        expected[expected_metadata(record).content_id] = record
-    return body, expected
+    return body, original_load(body)[0]
 
 
 def served(server: ManifestServer) -> tuple[str, dict[str, Any]]:
@@ -54,7 +51,7 @@ def test_from_a_url_with_and_without_the_cache(
 ) -> None:
     url, expected = served(server)
     for cache in (True, True, False):
-        check(load_assets_jsonld_metadata(source=url, cache=cache), expected)
+        check(load_fresh(source=url, cache=cache), expected)
     assert server.statuses(PATH) == [200, 304, 200]
 
 
@@ -63,10 +60,10 @@ def test_from_a_file_stdin_and_a_stream(
 ) -> None:
     body, expected = manifest()
     (tmp_path / "m.jsonld").write_bytes(body)
-    check(load_assets_jsonld_metadata(source=tmp_path / "m.jsonld"), expected)
-    check(load_assets_jsonld_metadata(source=io.BytesIO(body)), expected)
+    check(load_fresh(source=tmp_path / "m.jsonld"), expected)
+    check(load_fresh(source=io.BytesIO(body)), expected)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(body)))
-    check(load_assets_jsonld_metadata(source="-"), expected)
+    check(load_fresh(source="-"), expected)
 
 
 def test_a_spooled_copy_leaves_no_file_behind(
@@ -78,7 +75,7 @@ def test_a_spooled_copy_leaves_no_file_behind(
     monkeypatch.setattr("tempfile.tempdir", None)
     body, expected = manifest()
     server.add(PATH, body)
-    index = load_assets_jsonld_metadata(source=server.url(PATH), cache=False)
+    index = load_fresh(source=server.url(PATH), cache=False)
     check(index, expected)
     assert list(spool.iterdir()) == []  # anonymous: nothing to clean up
 
@@ -89,12 +86,12 @@ def test_a_file_changed_in_place_is_refused_and_a_replaced_one_still_answers(
     body, expected = manifest()
     path = tmp_path / "m.jsonld"
     path.write_bytes(body)
-    index = load_assets_jsonld_metadata(source=path)
+    index = load_fresh(source=path)
     (tmp_path / "new.jsonld").write_bytes(b"[]")
     os.replace(tmp_path / "new.jsonld", path)  # the open file is the old one
     check(index, expected)
     path.write_bytes(body)
-    changed = load_assets_jsonld_metadata(source=path)
+    changed = load_fresh(source=path)
     with open(path, "r+b") as f:
         f.write(b" ")
     with pytest.raises(ManifestUnavailableError, match="has changed since"):
@@ -102,11 +99,14 @@ def test_a_file_changed_in_place_is_refused_and_a_replaced_one_still_answers(
 
 
 @pytest.mark.parametrize("damage", ["shifted", "other-blob"])
-def test_a_damaged_cached_copy_is_named_on_access(
-    server: ManifestServer, cache_dir: Path, damage: str
+def test_a_damaged_cached_copy_is_named_on_access_and_dropped(
+    server: ManifestServer,
+    cache_dir: Path,
+    damage: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     url, expected = served(server)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     raw = next(cache_dir.rglob("assets-*.jsonld"))
     second = list(expected)[1]
     damaged = bytes(raw.read_bytes())
@@ -114,10 +114,10 @@ def test_a_damaged_cached_copy_is_named_on_access(
         damaged = b" " * 50 + damaged[:-50]
     else:  # the record at the second offset is of another blob
         damaged = damaged.replace(second.encode(), second[::-1].encode())
-    raw.write_bytes(damaged)  # same size: found only when read
-    index = load_assets_jsonld_metadata(source=url)
+    raw.write_bytes(damaged)  # same size: found by its blocks' digests
+    index = load_fresh(source=url)
     assert server.statuses(PATH) == [200, 304]
-    with pytest.raises(ManifestUnavailableError, match="damaged.*refresh"):
+    with pytest.raises(ManifestUnavailableError, match="damaged.*removed"):
         index.content_id_to_asset[second]
-    fresh = load_assets_jsonld_metadata(source=url, refresh=True)
-    check(fresh, expected)
+    check(load_fresh(source=url), expected)
+    assert server.statuses(PATH) == [200, 304, 200]

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from dandi_compute_plugin import iter_asset_metadata, load_assets_jsonld_metadata
+from dandi_compute_plugin import iter_asset_metadata
 from dandi_compute_plugin.errors import ManifestUnavailableError
 from dandi_compute_plugin.manifest import ManifestRequest, summarize
 from dandi_compute_plugin.manifest.cache import CacheEntry, cache_directory
 
 from ..records import asset_record, example_paths
-from .common import PATH, dumps, expected_metadata
+from .common import PATH, dumps, expected_metadata, load_fresh
 from .server import ManifestServer
 
 
@@ -57,32 +57,32 @@ def test_second_load_is_a_304_answered_from_the_cached_index(
     recs = records()
     entry = server.add(PATH, dumps(recs))
     url = server.url(PATH)
-    first = load_assets_jsonld_metadata(source=url)
+    first = load_fresh(source=url)
     assert server.statuses(PATH) == [200]
     assert server.requests[0].if_none_match is None
     names = cached_files(cache_dir)
-    assert "meta.json" in names and len(names) == 4
+    assert "meta.json" in names and len(names) == 5
     raw = next(cache_dir.rglob("assets-*.jsonld"))
     assert raw.read_bytes() == entry.body
-    second = load_assets_jsonld_metadata(source=url)
+    second = load_fresh(source=url)
     assert second == first
     assert server.statuses(PATH) == [200, 304]
     assert server.requests[1].if_none_match == entry.etag
     assert server.requests[1].if_modified_since == entry.last_modified
-    # the records are read from the copy held open, even once it is gone
-    raw.unlink()
-    assert dict(second.content_id_to_asset) == dict(first.content_id_to_asset)
-    # the stream of assets needs the index only
+    # the stream of assets reads the index only
     assert list(iter_asset_metadata(source=url)) == list(
         first.path_to_asset_metadata.values()
     )
     assert server.statuses(PATH) == [200, 304, 304]
+    # the records are read from the copy held open, even once it is gone
+    raw.unlink()
+    assert dict(second.content_id_to_asset) == dict(first.content_id_to_asset)
 
 
 def test_a_304_parses_nothing(server: ManifestServer, cache_dir: Path) -> None:
     server.add(PATH, dumps(records()))
     url = server.url(PATH)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     code = (
         "from dandi_compute_plugin.manifest import split\n"
         "def no_parse(self): raise SystemExit('the manifest was parsed')\n"
@@ -107,8 +107,8 @@ def test_keep_records_on_a_304_reparses_the_cached_copy(server: ManifestServer) 
     recs = records()
     server.add(PATH, dumps(recs))
     url = server.url(PATH)
-    load_assets_jsonld_metadata(source=url)
-    index = load_assets_jsonld_metadata(source=url, keep_records=True)
+    load_fresh(source=url)
+    index = load_fresh(source=url, keep_records=True)
     assert server.statuses(PATH) == [200, 304]
     assert sorted(r["path"] for r in index.content_id_to_asset.values()) == sorted(
         r["path"] for r in recs
@@ -118,13 +118,13 @@ def test_keep_records_on_a_304_reparses_the_cached_copy(server: ManifestServer) 
 def test_a_changed_manifest_is_downloaded_again(server: ManifestServer) -> None:
     server.add(PATH, dumps(records()))
     url = server.url(PATH)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     new = records(tag=".new")
     server.add(PATH, dumps(new))
-    index = load_assets_jsonld_metadata(source=url)
+    index = load_fresh(source=url)
     assert list(index.path_to_asset_metadata) == [r["path"] for r in new]
     assert server.statuses(PATH) == [200, 200]
-    assert load_assets_jsonld_metadata(source=url) == index
+    assert load_fresh(source=url) == index
     assert server.statuses(PATH) == [200, 200, 304]
 
 
@@ -132,8 +132,8 @@ def test_only_last_modified_is_enough(server: ManifestServer) -> None:
     entry = server.add(PATH, dumps(records()))
     entry.etag = None  # a server that sends Last-Modified only
     url = server.url(PATH)
-    load_assets_jsonld_metadata(source=url)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
+    load_fresh(source=url)
     assert server.statuses(PATH) == [200, 304]
     assert server.requests[1].if_none_match is None
     assert server.requests[1].if_modified_since == entry.last_modified
@@ -142,25 +142,25 @@ def test_only_last_modified_is_enough(server: ManifestServer) -> None:
 def test_refresh_and_no_cache(server: ManifestServer, cache_dir: Path) -> None:
     server.add(PATH, dumps(records()))
     url = server.url(PATH)
-    first = load_assets_jsonld_metadata(source=url, cache=False)
+    first = load_fresh(source=url, cache=False)
     assert not cache_dir.exists() or cached_files(cache_dir) == []
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     before = cached_files(cache_dir)
-    assert load_assets_jsonld_metadata(source=url, refresh=True) == first
-    assert load_assets_jsonld_metadata(source=url, cache=False) == first
+    assert load_fresh(source=url, refresh=True) == first
+    assert load_fresh(source=url, cache=False) == first
     assert server.statuses(PATH) == [200, 200, 200, 200]
     assert [r.if_none_match for r in server.requests] == [None] * 4
     after = cached_files(cache_dir)
-    assert len(after) == 4 and after != before  # refreshed: a new entry
-    load_assets_jsonld_metadata(source=url)
+    assert len(after) == 5 and after != before  # refreshed: a new entry
+    load_fresh(source=url)
     assert server.statuses(PATH)[-1] == 304
 
 
 def test_no_validators_no_cache(server: ManifestServer, cache_dir: Path) -> None:
     server.add(PATH, dumps(records()), mode="no-validators")
     url = server.url(PATH)
-    load_assets_jsonld_metadata(source=url)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
+    load_fresh(source=url)
     assert server.statuses(PATH) == [200, 200]
     assert not list(cache_dir.rglob("meta.json"))
 
@@ -204,15 +204,15 @@ def test_a_damaged_entry_is_detected_and_fetched_again(
     recs = records()
     server.add(PATH, dumps(recs))
     url = server.url(PATH)
-    first = load_assets_jsonld_metadata(source=url)
+    first = load_fresh(source=url)
     damage(cache_dir)
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
-        again = load_assets_jsonld_metadata(source=url)
+        again = load_fresh(source=url)
     assert again == first
     assert "damaged" in caplog.text
     assert server.statuses(PATH) == [200, 200]
     assert server.requests[1].if_none_match is None  # unconditional
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     assert server.statuses(PATH) == [200, 200, 304]  # and repaired
 
 
@@ -221,10 +221,10 @@ def test_keep_records_with_a_damaged_manifest_copy_fetches_again(
 ) -> None:
     server.add(PATH, dumps(records()))
     url = server.url(PATH)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     raw = next(cache_dir.rglob("assets-*.jsonld"))
     raw.write_bytes(raw.read_bytes().replace(b"sub-CGM3", b"sub-CGM4", 1))
-    index = load_assets_jsonld_metadata(source=url, keep_records=True)
+    index = load_fresh(source=url, keep_records=True)
     assert server.statuses(PATH) == [200, 200]
     assert {r["path"] for r in index.content_id_to_asset.values()} == {
         r["path"] for r in records()
@@ -256,7 +256,7 @@ def test_concurrent_runs_leave_one_consistent_entry(
 
     def run() -> None:
         try:
-            results.append(load_assets_jsonld_metadata(source=url))
+            results.append(load_fresh(source=url))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -268,11 +268,11 @@ def test_concurrent_runs_leave_one_consistent_entry(
     assert errors == []
     expected = [expected_metadata(r) for r in recs]
     assert all(list(r.path_to_asset_metadata.values()) == expected for r in results)
-    cached = entry_of(url).read()
+    cached = entry_of(url).read("index")
     assert cached is not None and cached.index is not None
     assert list(cached.index.values()) == expected
-    assert len(cached_files(cache_dir)) == 4  # the losers' files are gone
-    load_assets_jsonld_metadata(source=url)
+    assert len(cached_files(cache_dir)) == 5  # the losers' files are gone
+    load_fresh(source=url)
     assert server.statuses(PATH)[-1] == 304
 
 
@@ -287,9 +287,9 @@ def test_an_unwritable_cache_is_logged_and_ignored(
     monkeypatch.setenv("DANDI_COMPUTE_CACHE_DIR", str(blocker / "cache"))
     server.add(PATH, dumps(records()))
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
-        index = load_assets_jsonld_metadata(source=server.url(PATH))
+        index = load_fresh(source=server.url(PATH))
     assert len(index.path_to_asset_metadata) == len(records())
-    assert "Not caching" in caplog.text
+    assert "Not using the manifest cache" in caplog.text
 
 
 def test_concurrent_processes_leave_one_consistent_entry(
@@ -314,11 +314,11 @@ def test_concurrent_processes_leave_one_consistent_entry(
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4
     assert outputs == [b"3000\n"] * 4
-    cached = entry_of(url).read()
+    cached = entry_of(url).read("index")
     assert cached is not None and cached.index is not None
     expected = [expected_metadata(r) for r in recs]
     assert list(cached.index.values()) == expected
-    assert len(cached_files(cache_dir)) == 4
+    assert len(cached_files(cache_dir)) == 5
 
 
 def test_reading_a_damaged_entry_answers_none_and_removes_it(
@@ -326,7 +326,7 @@ def test_reading_a_damaged_entry_answers_none_and_removes_it(
 ) -> None:
     server.add(PATH, dumps(records()))
     url = server.url(PATH)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     entry = entry_of(url)
     sound = entry.read("records")
     assert sound is not None and sound.manifest is not None and sound.index is None
@@ -358,11 +358,11 @@ def test_an_unreachable_server_is_answered_from_the_cache_with_a_warning(
     with ManifestServer() as server:
         server.add(PATH, dumps(records()))
         url = server.url(PATH)
-        first = load_assets_jsonld_metadata(source=url)
+        first = load_fresh(source=url)
     # the server is gone: the connection is refused
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
-        again = load_assets_jsonld_metadata(source=url)
-        full = load_assets_jsonld_metadata(source=url, keep_records=True)
+        again = load_fresh(source=url)
+        full = load_fresh(source=url, keep_records=True)
     assert again == first
     assert {r["path"] for r in full.content_id_to_asset.values()} == {
         r["path"] for r in records()
@@ -372,10 +372,10 @@ def test_an_unreachable_server_is_answered_from_the_cache_with_a_warning(
     assert f"using the copy cached on {cached_on(cache_dir)}" in warnings[0]
     assert "Could not download" in warnings[0] and url in warnings[0]
     with pytest.raises(ManifestUnavailableError, match="Could not download") as info:
-        load_assets_jsonld_metadata(source=url, refresh=True)
+        load_fresh(source=url, refresh=True)
     assert info.value.status is None
     with pytest.raises(ManifestUnavailableError):
-        load_assets_jsonld_metadata(source=url, cache=False)
+        load_fresh(source=url, cache=False)
 
 
 @pytest.mark.parametrize("mode", ["500", "503", "hang"])
@@ -384,14 +384,14 @@ def test_a_server_error_or_timeout_is_answered_from_the_cache(
 ) -> None:
     server.add(PATH, dumps(records()))
     url = server.url(PATH)
-    first = load_assets_jsonld_metadata(source=url)
+    first = load_fresh(source=url)
     server.served[PATH].mode = mode
     server.stall_seconds = 5
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
-        assert load_assets_jsonld_metadata(source=url, timeout=0.5) == first
+        assert load_fresh(source=url, timeout=0.5) == first
     assert f"using the copy cached on {cached_on(cache_dir)}" in caplog.text
     with pytest.raises(ManifestUnavailableError) as info:
-        load_assets_jsonld_metadata(source=url, refresh=True, timeout=0.5)
+        load_fresh(source=url, refresh=True, timeout=0.5)
     assert info.value.status == (None if mode == "hang" else int(mode))
 
 
@@ -401,10 +401,10 @@ def test_a_missing_manifest_is_not_answered_from_the_cache(
 ) -> None:
     server.add(PATH, dumps(records()))
     url = server.url(PATH)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     server.served[PATH].mode = mode
     with pytest.raises(ManifestUnavailableError) as info:
-        load_assets_jsonld_metadata(source=url)
+        load_fresh(source=url)
     assert info.value.status == int(mode)
 
 
@@ -413,11 +413,11 @@ def test_a_damaged_entry_is_no_offline_answer(
 ) -> None:
     server.add(PATH, dumps(records()))
     url = server.url(PATH)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     damage_index(cache_dir)
     server.served[PATH].mode = "503"
     with pytest.raises(ManifestUnavailableError) as info:
-        load_assets_jsonld_metadata(source=url)
+        load_fresh(source=url)
     assert info.value.status == 503
 
 
@@ -437,11 +437,20 @@ def test_summarize_streams_then_answers_from_the_entrys_description(
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
         assert summarize(ManifestRequest(source=url)) == expected
     assert f"{len(recs)} records for {len(recs) - 1} paths" in caplog.text
-    # neither the manifest nor the index is read for the next answers
+    # neither the manifest nor the index is read for the next answers (a flip
+    # of their bytes goes unseen), but they must be there with their sizes
     for name in ("assets-*.jsonld", "index-*.txt"):
-        next(cache_dir.rglob(name)).unlink()
+        path = next(cache_dir.rglob(name))
+        data = bytearray(path.read_bytes())
+        data[1] ^= 1
+        path.write_bytes(data)
     assert summarize(ManifestRequest(source=url)) == expected
     assert server.statuses(PATH) == [200, 304]
+    next(cache_dir.rglob("assets-*.jsonld")).unlink()
+    with caplog.at_level(logging.WARNING, logger="dandi.compute"):
+        assert summarize(ManifestRequest(source=url)) == expected
+    assert "is damaged" in caplog.text
+    assert server.statuses(PATH) == [200, 304, 200]
     server.served[PATH].mode = "503"
     assert summarize(ManifestRequest(source=url)) == expected  # offline
     with pytest.raises(ManifestUnavailableError):
@@ -496,19 +505,19 @@ def test_an_entry_of_another_format_is_fetched_again_quietly(
 ) -> None:
     server.add(PATH, dumps(records()))
     url = server.url(PATH)
-    first = load_assets_jsonld_metadata(source=url)
+    first = load_fresh(source=url)
     meta_path = next(cache_dir.rglob("meta.json"))
     meta = json.loads(meta_path.read_text())
     meta["format"] = 1  # as the plugin wrote them before the summary was kept
     del meta["index"]["total_bytes"]
     meta_path.write_text(json.dumps(meta))
     with caplog.at_level(logging.INFO, logger="dandi.compute"):
-        assert load_assets_jsonld_metadata(source=url) == first
+        assert load_fresh(source=url) == first
     assert server.statuses(PATH) == [200, 200]
     assert server.requests[1].if_none_match is None
     assert "outdated" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(cached_files(cache_dir)) == 4
+    assert len(cached_files(cache_dir)) == 5
 
 
 def test_each_use_of_an_entry_is_recorded(
@@ -516,11 +525,11 @@ def test_each_use_of_an_entry_is_recorded(
 ) -> None:
     server.add(PATH, dumps(records()))
     url = server.url(PATH)
-    load_assets_jsonld_metadata(source=url)
+    load_fresh(source=url)
     meta_path = next(cache_dir.rglob("meta.json"))
     long_ago = time.time() - 30 * 24 * 3600
     for use in (
-        lambda: load_assets_jsonld_metadata(source=url),  # 304
+        lambda: load_fresh(source=url),  # 304
         lambda: summarize(ManifestRequest(source=url)),  # 304, description only
         lambda: list(iter_asset_metadata(source=url)),
     ):

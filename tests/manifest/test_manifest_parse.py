@@ -18,7 +18,6 @@ import pytest
 from dandi_compute_plugin import (
     AssetsJsonldMetadata,
     iter_asset_metadata,
-    load_assets_jsonld_metadata,
 )
 from dandi_compute_plugin.errors import (
     ManifestFormatError,
@@ -32,7 +31,8 @@ from dandi_compute_plugin.versions import (
 )
 
 from ..records import asset_record, build_clone, example_paths
-from .common import PATH, dumps, example_records, expected_metadata
+from .common import PATH, dumps, example_records, expected_metadata, load_fresh
+from .original import original_load
 from .server import ManifestServer
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "dandiset-001697"
@@ -44,14 +44,18 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "dandiset
 def test_index_from_url_matches_every_record(server: ManifestServer) -> None:
     records = example_records()
     server.add(PATH, dumps(records))
-    index = load_assets_jsonld_metadata(source=server.url(PATH))
+    index = load_fresh(source=server.url(PATH))
     assert isinstance(index, AssetsJsonldMetadata)
     assert list(index.path_to_asset_metadata) == [r["path"] for r in records]
+    by_id = original_load(dumps(records))[0]
     for record in records:
         meta = index.path_to_asset_metadata[record["path"]]
         assert meta == expected_metadata(record)
-        assert index.content_id_to_asset[meta.content_id] == record
+        assert index.content_id_to_asset[meta.content_id] == by_id[meta.content_id]
     assert index.path_to_asset_metadata[records[1]["path"]].content_size == 1234
+    # the digit string is an int in the record too, as in the original
+    one = index.path_to_asset_metadata[records[1]["path"]].content_id
+    assert index.content_id_to_asset[one]["contentSize"] == 1234
     zarr = index.path_to_asset_metadata["derivatives/dandiset-000233/probe.zarr"]
     assert records[-1]["contentUrl"][1].endswith(f"/zarr/{zarr.content_id}/")
     assert "?" not in index.path_to_asset_metadata[records[2]["path"]].content_id
@@ -61,9 +65,9 @@ def test_keep_records_keeps_the_full_records(server: ManifestServer) -> None:
     records = example_records()
     records[0]["measure"] = {"value": 0.1, "ratio": 1e-7, "count": 3}
     server.add(PATH, dumps(records))
-    index = load_assets_jsonld_metadata(source=server.url(PATH), keep_records=True)
-    # what json.load gives: floats as float, a contentSize of digits kept a string
-    expected = {r["identifier"]: r for r in json.loads(dumps(records))}
+    index = load_fresh(source=server.url(PATH), keep_records=True)
+    # what the original gives: floats as float, a contentSize of digits an int
+    expected = {r["identifier"]: r for r in original_load(dumps(records))[0].values()}
     for record in records:
         meta = index.path_to_asset_metadata[record["path"]]
         kept = index.content_id_to_asset[meta.content_id]
@@ -76,7 +80,7 @@ def test_shared_blob_last_record_wins_in_content_id_index(tmp_path: Path) -> Non
     blob = "11111111-2222-4333-8444-555555555555"
     records = [asset_record("a.txt", blob_id=blob), asset_record("b.txt", blob_id=blob)]
     (tmp_path / "m.jsonld").write_bytes(dumps(records))
-    index = load_assets_jsonld_metadata(source=tmp_path / "m.jsonld")
+    index = load_fresh(source=tmp_path / "m.jsonld")
     assert set(index.path_to_asset_metadata) == {"a.txt", "b.txt"}
     assert index.content_id_to_asset[blob]["path"] == "b.txt"
 
@@ -91,7 +95,7 @@ def test_iterator_streams_the_same_metadata(server: ManifestServer) -> None:
 
 def test_empty_array_is_an_empty_index_and_not_an_error(tmp_path: Path) -> None:
     (tmp_path / "m.jsonld").write_bytes(b"[]")
-    index = load_assets_jsonld_metadata(source=str(tmp_path / "m.jsonld"))
+    index = load_fresh(source=str(tmp_path / "m.jsonld"))
     assert index.path_to_asset_metadata == {} and index.content_id_to_asset == {}
 
 
@@ -121,7 +125,7 @@ def test_real_001697_manifest_when_present() -> None:
     if not manifest.exists():
         pytest.skip("../shared/fixtures is not present")
     records = json.loads(manifest.read_bytes())
-    index = load_assets_jsonld_metadata(source=manifest)
+    index = load_fresh(source=manifest)
     assert len(index.path_to_asset_metadata) == len(records) == 96
     assert list(index.path_to_asset_metadata.values()) == [
         expected_metadata(r) for r in records
@@ -187,7 +191,7 @@ def test_bad_record_names_its_number_and_path(case: str, tmp_path: Path) -> None
     bad, path, problem = BAD_RECORDS[case]
     (tmp_path / "m.jsonld").write_bytes(manifest_with(bad, position=2))
     with pytest.raises(ManifestFormatError) as info:
-        load_assets_jsonld_metadata(source=tmp_path / "m.jsonld")
+        load_fresh(source=tmp_path / "m.jsonld")
     err = info.value
     assert err.record == 2
     assert err.path == path
@@ -237,7 +241,7 @@ def test_bad_json_is_a_clear_error(case: str, tmp_path: Path) -> None:
     body, record, problem = BAD_JSON[case]
     (tmp_path / "m.jsonld").write_bytes(body)
     with pytest.raises(ManifestFormatError) as info:
-        load_assets_jsonld_metadata(source=tmp_path / "m.jsonld")
+        load_fresh(source=tmp_path / "m.jsonld")
     assert problem in info.value.problem
     assert info.value.record == record
     if record is not None and record > 1:
@@ -249,7 +253,7 @@ def test_bad_json_is_a_clear_error(case: str, tmp_path: Path) -> None:
 
 def test_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ManifestUnavailableError, match="No manifest file"):
-        load_assets_jsonld_metadata(source=tmp_path / "nope.jsonld")
+        load_fresh(source=tmp_path / "nope.jsonld")
 
 
 # ------------------------------------------------------------------ network
@@ -257,15 +261,15 @@ def test_missing_file_is_an_error(tmp_path: Path) -> None:
 
 def test_http_404_and_403_are_clear_errors(server: ManifestServer) -> None:
     with pytest.raises(ManifestUnavailableError) as info:
-        load_assets_jsonld_metadata(source=server.url("/nothing/here"))
+        load_fresh(source=server.url("/nothing/here"))
     assert info.value.status == 404 and "404" in str(info.value)
     server.add(PATH, b"[]", mode="403")
     with pytest.raises(ManifestUnavailableError) as info:
-        load_assets_jsonld_metadata(source=server.url(PATH))
+        load_fresh(source=server.url(PATH))
     assert info.value.status == 403 and "not public" in str(info.value)
     server.add(PATH, b"[]", mode="500")
     with pytest.raises(ManifestUnavailableError, match="HTTP 500"):
-        load_assets_jsonld_metadata(source=server.url(PATH))
+        load_fresh(source=server.url(PATH))
 
 
 def test_unknown_dandiset_via_instance_template_says_so(
@@ -275,7 +279,7 @@ def test_unknown_dandiset_via_instance_template_says_so(
         MANIFEST_URL_ENV, server.url("/dandisets/{dandiset_id}/{version}/assets.jsonld")
     )
     with pytest.raises(ManifestUnavailableError) as info:
-        load_assets_jsonld_metadata("999999", "draft")
+        load_fresh("999999", "draft")
     message = str(info.value)
     assert "dandiset 999999 version draft" in message and "does not exist" in message
 
@@ -285,7 +289,7 @@ def test_connection_refused(cache_dir: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(ManifestUnavailableError, match="Could not download") as info:
-        load_assets_jsonld_metadata(source=f"http://127.0.0.1:{port}/m.jsonld")
+        load_fresh(source=f"http://127.0.0.1:{port}/m.jsonld")
     assert info.value.status is None
 
 
@@ -302,7 +306,7 @@ def test_broken_downloads_raise_and_cache_nothing(
 ) -> None:
     server.add(PATH, dumps(example_records()), mode=mode)
     with pytest.raises(error, match=text):
-        load_assets_jsonld_metadata(source=server.url(PATH))
+        load_fresh(source=server.url(PATH))
     assert not list(cache_dir.rglob("meta.json"))
     assert not list(cache_dir.rglob("*.tmp"))
 
@@ -315,7 +319,7 @@ def test_a_broken_download_names_the_bytes_received(
     server.stall_seconds = 5
     server.add(PATH, body, mode=mode)
     with pytest.raises(ManifestUnavailableError) as info:
-        load_assets_jsonld_metadata(source=server.url(PATH), timeout=0.5)
+        load_fresh(source=server.url(PATH), timeout=0.5)
     assert f"failed after {len(body) // 2} of {len(body)} bytes" in str(info.value)
 
 
@@ -323,7 +327,7 @@ def test_a_stalled_download_times_out(server: ManifestServer) -> None:
     server.stall_seconds = 5
     server.add(PATH, dumps(example_records()), mode="stall")
     with pytest.raises(ManifestUnavailableError, match="failed after"):
-        load_assets_jsonld_metadata(source=server.url(PATH), timeout=0.5)
+        load_fresh(source=server.url(PATH), timeout=0.5)
 
 
 def test_gzip_content_encoding(server: ManifestServer) -> None:
@@ -379,7 +383,7 @@ def test_manifest_url_of_the_main_instance() -> None:
 )
 def test_underivable_locations_are_errors(args: tuple, text: str) -> None:
     with pytest.raises(ManifestLocationError, match=text):
-        load_assets_jsonld_metadata(*args[:2], dandi_instance=args[2])
+        load_fresh(*args[:2], dandi_instance=args[2])
 
 
 def test_instance_manifests_through_a_url_template(
@@ -388,12 +392,12 @@ def test_instance_manifests_through_a_url_template(
     records = example_records()
     server.add(PATH, dumps(records))
     template = server.url("/dandisets/{dandiset_id}/{version}/assets.jsonld")
-    index = load_assets_jsonld_metadata("001697", "draft", url_template=template)
+    index = load_fresh("001697", "draft", url_template=template)
     assert len(index.path_to_asset_metadata) == len(records)
     monkeypatch.setenv(MANIFEST_URL_ENV, template)
     # a positional call as to dandi_compute_code.dandiset, on an instance dandi
     # does not know a bucket for
-    index = load_assets_jsonld_metadata("001697", dandi_instance="dandi-sandbox")
+    index = load_fresh("001697", dandi_instance="dandi-sandbox")
     assert len(index.path_to_asset_metadata) == len(records)
     assert {r.path for r in server.requests} == {PATH}
 
