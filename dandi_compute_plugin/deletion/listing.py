@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import ArchiveError
 from ..versions import version_directory_of
 from .model import PlannedAsset
+from .secrets import redact
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -25,6 +26,12 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _DIGEST = re.compile(r"[0-9a-f]{32}-[0-9]+|[0-9a-f]{32}(-[0-9]+--[0-9]+)?")
 ETAG_KEY = "dandi:dandi-etag"
 ZARR_KEY = "dandi:dandi-zarr-checksum"
+
+
+def _quoted(value: object, limit: int = 80) -> str:
+    """``value`` for a message: the API key redacted *before* it is cut (a
+    server may echo the key into any field)."""
+    return repr(redact(str(value))[:limit])
 
 
 def is_uuid(value: object) -> bool:
@@ -86,17 +93,17 @@ def checked_assets(
 def _checked(data: Any, prefix: str) -> PlannedAsset:
     if not isinstance(data, dict):
         raise ArchiveError(
-            f"the server listed something that is not an asset: {str(data)[:80]!r}"
+            f"the server listed something that is not an asset: {_quoted(data)}"
         )
     problem = path_problem(data.get("path"), prefix)
     asset_id, size = data.get("asset_id"), data.get("size")
     if problem is None and not is_uuid(asset_id):
-        problem = f"an asset id that is not a UUID: {str(asset_id)[:80]!r}"
+        problem = f"an asset id that is not a UUID: {_quoted(asset_id)}"
     for key in ("blob", "zarr"):
         if problem is None and data.get(key) is not None and not is_uuid(data[key]):
-            problem = f"a {key} id that is not a UUID: {str(data[key])[:80]!r}"
+            problem = f"a {key} id that is not a UUID: {_quoted(data[key])}"
     if problem is None and (type(size) is not int or size < 0):
-        problem = f"an asset size that is not a size: {size!r}"
+        problem = f"an asset size that is not a size: {_quoted(size)}"
     if problem is not None:
         raise ArchiveError(f"the server listed {problem}; nothing of it is used")
     zarr = data.get("zarr") is not None
@@ -135,7 +142,7 @@ def by_version_directory(results: Iterable[Any], version: str) -> dict[str, list
         path = data.get("path") if isinstance(data, dict) else None
         if not isinstance(path, str):
             raise ArchiveError(
-                f"the server listed something that is not an asset: {str(data)[:80]!r}"
+                f"the server listed something that is not an asset: {_quoted(data)}"
             )
         relpath = version_directory_of(path, version)
         if relpath is None:

@@ -162,15 +162,15 @@ def _no_echo(fd: int) -> None:
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
+@pytest.mark.parametrize("typed", ["zq9w7v-5150", "zq9 w7v-5150"])
 def test_a_key_typed_at_the_prompt_is_redacted_before_it_is_sent(
-    archive: FakeArchive, clone: Path, tmp_path: Path
+    archive: FakeArchive, clone: Path, tmp_path: Path, typed: str
 ) -> None:
     """dandi's own prompt on a terminal (no variable, no keyring): the server
-    rejects the typed key with a 401 echoing it; not a character of it on the
-    terminal or in dandi's log file."""
+    rejects the typed key with a 401 echoing it -- or, with a space, the key is
+    refused unsent; not a character of it on the terminal or in the log file."""
     import pty
 
-    typed = "typed-key-5150"
     echo = archive.fail("GET", r"^/api/auth/token/$", status=401, echo=True)
     env = cli_env(archive, tmp_path, key=None)
     primary, secondary = pty.openpty()
@@ -204,11 +204,17 @@ def test_a_key_typed_at_the_prompt_is_redacted_before_it_is_sent(
         os.close(primary)
         proc.kill()
     terminal = seen.decode(errors="replace")
-    assert not answers, terminal  # both questions were asked
-    assert code == 1 and "was rejected" in terminal, terminal
-    assert echo.hits >= 1
     log = log_text(tmp_path)
-    assert "<redacted>" in log  # the echo arrived, and was logged redacted
+    assert code == 1, terminal
+    if " " in typed:
+        assert "holds white space at character 4 of 12" in terminal, terminal
+        assert all(r.authorization is None for r in archive.log)
+    else:
+        assert not answers, terminal  # both questions were asked
+        assert "was rejected" in terminal and echo.hits >= 1, terminal
+        assert "<redacted>" in log  # the echo arrived, and was logged redacted
+    for part in typed.split():
+        assert part not in terminal + log
     assert typed not in terminal + log
     assert archive.count("DELETE") == 0
 

@@ -66,10 +66,12 @@ def session(archive: FakeArchive, timeout: float = 60.0) -> ArchiveSession:
 
 # -- the key in no rendering ------------------------------------------------------
 
-#: keys of printable ASCII: every character that an escaping may change
+#: keys of printable ASCII: every character that an escaping may change; varied
+#: enough that, registered for the rest of the session (as every key is), they
+#: cannot redact the text of another test (``9999...`` would)
 KEYS = st.text(
     st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=16, max_size=48
-)
+).filter(lambda key: len(set(key)) >= 10)
 
 
 @settings(
@@ -354,3 +356,22 @@ def test_a_gzip_bomb_fails_at_the_size_cap_of_the_decoded_answer(
     world.fail("GET", ASSETS, gzip_bomb=4 * MAX_JSON_BYTES)
     with pytest.raises(ResponseTooLarge, match="more than that sent"):
         s.assets_under(VDIR)
+
+
+@pytest.mark.parametrize("field", ["asset_id", "blob"])
+@pytest.mark.parametrize("pad", [40, 60, 70, 75, 79])
+def test_a_key_echoed_into_a_listed_field_is_redacted_before_the_cut(
+    world: FakeArchive, field: str, pad: int
+) -> None:
+    """A server may echo the key into any field of a listing: the message that
+    refuses the field quotes 80 characters of it, redacted first."""
+    with world._lock:
+        draft = world._dandisets[DANDISET]["draft"]
+        asset = next(a for a in draft.values() if a["path"].startswith(VDIR + "/"))
+        asset[field] = "x" * pad + KEY
+    s = session(world)
+    with pytest.raises(ArchiveError, match="nothing of it is used") as info:
+        s.assets_under(VDIR)
+    assert_no_key(str(info.value))
+    for cut in range(4, len(KEY)):  # not even a piece of it
+        assert KEY[:cut] not in str(info.value)
