@@ -1,0 +1,28 @@
+"""The real archive (dandi-archive's Django server) for the tests of this folder.
+
+One server per test session, installed once per source snapshot (see ``install``);
+skipped, with the way to run it, where the archive's source is absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .install import HOW_TO_RUN, find_source, install
+from .services import RealArchive, running
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def real_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealArchive]:
+    """The archive running on 127.0.0.1, with an approved user and its key."""
+    source = find_source(REPO)
+    if source is None:
+        pytest.skip(HOW_TO_RUN)
+    installation = install(source)
+    with running(installation, tmp_path_factory.mktemp("real-archive")) as archive:
+        yield archive
