@@ -46,6 +46,8 @@ import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 django.setup()
+# the debug toolbar's panels record every request (an API client never sees them)
+settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "debug_toolbar" not in m]
 settings.CELERY_TASK_ALWAYS_EAGER = True
 settings.CELERY_TASK_EAGER_PROPAGATES = True
 from dandiapi.celery import app  # noqa: E402

@@ -7,6 +7,7 @@ uploads go through the real ``dandi upload``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 import json
 import os
 from pathlib import Path
@@ -75,11 +76,18 @@ class Api:
         return r.json()["identifier"]
 
     def add_asset(self, dandiset_id: str, path: str, blob_id: str) -> dict:
-        """Add an asset at ``path`` holding an uploaded blob (no upload)."""
+        """Add an asset at ``path`` holding an uploaded blob (no upload), with
+        the metadata fields ``dandi upload`` would send and the manifest needs."""
+        metadata = {
+            "path": path,
+            "schemaKey": "Asset",
+            "encodingFormat": "text/plain",
+            "dateModified": datetime.now(UTC).isoformat(),
+        }
         r = self.request(
             "POST",
             f"/dandisets/{dandiset_id}/versions/draft/assets/",
-            json={"metadata": {"path": path, "schemaKey": "Asset"}, "blob_id": blob_id},
+            json={"metadata": metadata, "blob_id": blob_id},
         )
         assert r.status_code == 200, r.text[:500]
         return r.json()
