@@ -53,6 +53,30 @@ def _blob_id(record: dict[str, Any]) -> tuple[str | None, str | None]:
     return record["identifier"], None
 
 
+_TRUE = {"t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On"}
+_TRUE |= {"ON", "1"}
+_FALSE = {"f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off"}
+_FALSE |= {"OFF", "0"}
+
+
+def _positive(text: str | None) -> int | None:
+    """A positive integer as DRF's pagination reads one, else None."""
+    try:
+        value = int(text or "")
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def _boolean(text: str) -> bool | None:
+    """A query flag as DRF's ``BooleanField`` reads one, None when it is not one."""
+    if text in _TRUE:
+        return True
+    if text in _FALSE or text == "":
+        return False
+    return None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -505,16 +529,16 @@ class _Handler(BaseHTTPRequestHandler):
         order = one("order")
         if order:
             rows.sort(key=lambda a: a[order.lstrip("-")], reverse=order.startswith("-"))
-        try:
-            page = int(one("page", "1"))
-            size = int(one("page_size", str(self.archive.page_size)))
-            size = min(size, self.archive.max_page_size)
-        except ValueError:
+        page = _positive(one("page", "1"))
+        if page is None:
             return self._send(404, {"detail": "Invalid page."})
-        chunk = rows[(page - 1) * size : page * size]
-        if page > 1 and not chunk:
-            return self._send(404, {"detail": "Invalid page."})
-        with_metadata = one("metadata", "false").lower() in ("1", "true")
+        # DRF: a page size that is not a positive integer means the default one
+        size = _positive(one("page_size", "")) or self.archive.page_size
+        size = min(size, self.archive.max_page_size)
+        chunk = rows[(page - 1) * size : page * size]  # past the end: an empty page
+        with_metadata = _boolean(one("metadata", "false"))
+        if with_metadata is None:
+            return self._send(400, {"metadata": ["Must be a valid boolean."]})
         results = [
             {k: v for k, v in a.items() if with_metadata or k != "metadata"}
             for a in chunk
