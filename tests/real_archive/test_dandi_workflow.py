@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import json
 from pathlib import Path
+import time
 
 from dandi.support.digests import get_dandietag, get_zarr_checksum
 import pytest
@@ -205,3 +206,30 @@ def test_a_wrong_key_changes_nothing(world: World) -> None:
     assert world.remote() == before_remote
     assert set(clone_files(world.clone)) == before_local
     assert "0" * 40 not in done.stdout + done.stderr
+
+
+def test_the_manifest_lags_a_deletion_until_rewritten(world: World) -> None:
+    lags = "older than the draft's last change"
+    world.archive.write_manifest(world.dandiset)
+    done = world.compute(
+        "index", world.dandiset, "-i", world.archive.api_url, "-f", "json_lines"
+    )
+    assert done.returncode == 0 and lags not in done.stderr
+    time.sleep(1.1)  # Last-Modified has whole seconds
+
+    done, _ = world.delete("--yes")
+    assert done.returncode == 0, done.stderr
+    assert "will show the deleted assets until the archive rewrites it" in done.stderr
+    done = world.compute(
+        "index", world.dandiset, "-i", world.archive.api_url, "-f", "json"
+    )
+    assert done.returncode == 0 and lags in done.stderr
+    listed = {r["path"] for r in json.loads(done.stdout)}
+    assert listed == uploaded_paths() != world.remote()  # the manifest as it was
+
+    world.archive.write_manifest(world.dandiset)
+    done = world.compute(
+        "index", world.dandiset, "-i", world.archive.api_url, "-f", "json"
+    )
+    assert done.returncode == 0 and lags not in done.stderr
+    assert {r["path"] for r in json.loads(done.stdout)} == world.remote()
