@@ -104,7 +104,9 @@ def manifest_lag(request: ManifestRequest) -> timedelta | None:
     except Exception as exc:  # offline, an odd answer: no warning, no failure
         lgr.debug("Could not tell whether the manifest is current: %s", exc)
         return None
-    if written is None or changed is None or changed.tzinfo is None:
+    if written is None or changed is None:
+        return None
+    if written.tzinfo is None or changed.tzinfo is None:  # no zone: no comparison
         return None
     # Last-Modified has whole seconds: a change within its second is not a lag
     lag = changed.replace(microsecond=0) - written

@@ -138,3 +138,30 @@ PATHS_V = [
     "derivatives/dandiset-000233/sub-A/pipeline-p/version-v1.1.1/out.txt",
     "derivatives/dandiset-000233/sub-A/pipeline-p/version-v1.1.0/out.txt",
 ]
+
+
+@pytest.mark.parametrize(
+    "last_modified",
+    ["Sun, 06 Dec 2020 17:00:00 -0000", "not a date", ""],
+    ids=["without a zone", "junk", "empty"],
+)
+def test_an_odd_last_modified_only_skips_the_check(world, last_modified) -> None:
+    archive, server, env = world
+    path = TEMPLATE_PATH.format(dandiset_id=DANDISET, version="draft")
+    server.served[path].last_modified = last_modified
+    delete_one(archive)
+    for args in ((), ("--no-cache",)):  # from the cache entry, from a HEAD
+        done = index(archive, env, *args)
+        assert done.returncode == 0, done.stderr
+        assert LAGS not in done.stderr and "Traceback" not in done.stderr
+        assert len(done.stdout.splitlines()) == len(PATHS)
+
+
+@pytest.mark.parametrize("status", [500, 404, 401])
+def test_a_failing_version_summary_only_skips_the_check(world, status) -> None:
+    archive, _, env = world
+    delete_one(archive)
+    archive.fail("GET", r"/versions/draft/info/$", status=status)
+    done = index(archive, env)
+    assert done.returncode == 0, done.stderr
+    assert LAGS not in done.stderr and len(done.stdout.splitlines()) == len(PATHS)
