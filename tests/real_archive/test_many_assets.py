@@ -14,8 +14,10 @@ import time
 
 import pytest
 
+from ..archive import FakeArchive
 from ..conftest import dandi_executable
 from .services import RealArchive
+from .test_contract import view
 from .world import PARAMS, Api, dandi, dandi_env, upload, version_dir, write_files
 
 DELETED = version_dir("000363", "480134", "v1.1.1", "20210107T120825")
@@ -99,6 +101,29 @@ def test_listing_pages_manifest_and_plan(many: Many) -> None:
     (plan,) = map(json.loads, done.stdout.splitlines())
     assert (plan["status"], plan["remote_assets"]) == ("planned", N_DELETED)
     assert many.remote_below(DELETED) == N_DELETED
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"page_size": 5000},
+        {"page_size": 5000, "page": 2},
+        {"page_size": 1000, "path": DELETED.upper() + "/"},
+        {"page_size": 1000, "path": DELETED + "/", "page": 2},
+        {"page_size": "junk", "page": 11},
+    ],
+    ids=["default", "capped", "capped, page 2", "path", "path, page 2", "junk"],
+)
+def test_the_fake_pages_as_the_archive(many: Many, params: dict) -> None:
+    """The page sizes of the real archive (default, cap) seen with 1,016 assets."""
+    assets = many.api.assets(many.dandiset, metadata="1")
+    assets.sort(key=lambda a: a["created"])
+    with FakeArchive(tokens={many.archive.key: "owner"}) as fake:
+        fake.add_dandiset(many.dandiset, [a["metadata"] for a in assets])
+        url = f"/dandisets/{many.dandiset}/versions/draft/assets/"
+        real = view(many.api.get(url, params=params))
+        assert view(Api(fake.api_url, many.archive.key).get(url, params=params)) == real
 
 
 def test_killed_deletion_finishes_when_run_again(many: Many) -> None:
