@@ -244,10 +244,20 @@ def _delete(
             report_out.write(record)
     report_out.close(complete=True)
     click.echo(escape_control(report.summary(), backslash=False), err=True)
+    if any(r.deleted_assets for r in report.results):
+        click.echo(MANIFEST_LAGS, err=True)
     if report.abandoned:  # threads of abandoned requests must not be waited for
         _exit_now(report.exit_code)
     if report.exit_code:
         sys.exit(report.exit_code)
+
+
+#: the archive rewrites a draft's assets.jsonld periodically, not on a deletion
+MANIFEST_LAGS = (
+    "The draft's manifest (assets.jsonld) will show the deleted assets until the "
+    "archive rewrites it: `index` and `scan-versions --remote` may list them "
+    "until then"
+)
 
 
 def _exit_now(code: int) -> NoReturn:

@@ -195,7 +195,9 @@ def manifest_request(
 
 
 def with_progress(request: ManifestRequest, run: Callable[[Any], T]) -> T:
-    """Call ``run(progress)``: a download progress line on a terminal (or None)."""
+    """Call ``run(progress)``: a download progress line on a terminal (or None);
+    then a warning when the draft's manifest is older than the draft's last change."""
+    from ..manifest.lag import warn_if_lagging
     from .progress import terminal_progress
 
     if request.source is None:
@@ -208,10 +210,12 @@ def with_progress(request: ManifestRequest, run: Callable[[Any], T]) -> T:
         escape_control(f"Downloading {label}", backslash=False)
     )
     try:
-        return run(progress)
+        result = run(progress)
     finally:
         if progress is not None:
             progress.close()
+    warn_if_lagging(request)
+    return result
 
 
 def read_manifest(request: ManifestRequest, consume: Callable[[Iterator[Any]], T]) -> T:

@@ -32,7 +32,9 @@ the index parsed from it.  Its modules, each importing only those before it:
 :mod:`.cache_entries`
     listing and clearing the cache's entries;
 :mod:`.load`
-    :class:`ManifestRequest` and the functions that read a manifest.
+    :class:`ManifestRequest` and the functions that read a manifest;
+:mod:`.lag`
+    whether a draft's manifest is older than the draft's last change.
 """
 
 from __future__ import annotations

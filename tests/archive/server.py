@@ -15,8 +15,15 @@ Shapes follow dandi-archive's views and serializers (``dandiapi/api/views``):
   archive applies it: the pattern escaped as a regular expression, then each ``*``
   matching anything (``/`` too), the whole path, case-*insensitively*;
 - ``GET .../assets/{asset_id}/`` (metadata), ``.../info/``, ``GET /api/assets/{id}/``;
-- ``DELETE .../assets/{asset_id}/``: 401 without a key, 403 for a non-owner, 405 on a
-  published version, 404 when the asset is not in the version, else 204.
+  an asset deleted from the draft still answers them (only the listing drops it); an
+  asset id that is not a UUID gets Django's HTML 404;
+- ``GET /api/dandisets/{id}/versions/{v}/`` (the version's metadata) and ``.../info/``
+  (its summary: ``modified`` and status ``Pending`` after any change of the draft);
+- a path under ``/api/`` without its trailing slash: 301 to it (``APPEND_SLASH``);
+- ``DELETE .../assets/{asset_id}/``: 401 without a key, 403 (no body) for a non-owner,
+  405 on a published version, 404 when the asset is not in the version, else 204.
+
+``tests/real_archive/test_contract.py`` sends the same requests to the real archive.
 
 Every request is logged before its answer is written (a test that looks at the log
 once the client is done never misses one); faults (:mod:`.faults`) match the method,
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 import contextlib
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 import re
@@ -40,6 +48,8 @@ import zlib
 from .faults import Accounting, Fault, LoggedRequest
 
 NOW = "2026-05-01T12:00:00.000000Z"
+VERSION = re.compile(r"/api/dandisets/(\d{6})/versions/([^/]+)/(info/)?")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ASSETS = re.compile(
     r"^/api/dandisets/(\d{6})/versions/([^/]+)/assets/(?:([^/]+)/(info/)?)?$"
 )
@@ -52,6 +62,30 @@ def _blob_id(record: dict[str, Any]) -> tuple[str | None, str | None]:
         if "/blobs/" in url:
             return url.rsplit("/", 1)[-1], None
     return record["identifier"], None
+
+
+_TRUE = {"t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On"}
+_TRUE |= {"ON", "1"}
+_FALSE = {"f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off"}
+_FALSE |= {"OFF", "0"}
+
+
+def _positive(text: str | None) -> int | None:
+    """A positive integer as DRF's pagination reads one, else None."""
+    try:
+        value = int(text or "")
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def _boolean(text: str) -> bool | None:
+    """A query flag as DRF's ``BooleanField`` reads one, None when it is not one."""
+    if text in _TRUE:
+        return True
+    if text in _FALSE or text == "":
+        return False
+    return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -155,6 +189,7 @@ class FakeArchive:
             draft = self._dandisets[identifier]["draft"]
             for rec in records:
                 draft[rec["identifier"]] = self._asset(rec)
+            self._changed(identifier)
 
     @staticmethod
     def _asset(rec: dict[str, Any]) -> dict[str, Any]:
@@ -187,6 +222,11 @@ class FakeArchive:
             self._dandisets[identifier] = {
                 "draft": draft,
                 "published": dict(draft) if published else None,
+                # assets deleted from the draft: the archive still answers their
+                # GET (only the listing leaves them out)
+                "gone": {},
+                "modified": NOW,
+                "status": "Valid",
             }
 
     def dandiset_ids(self) -> list[str]:
@@ -268,9 +308,41 @@ class FakeArchive:
             "asset_count": len(assets),
             "active_uploads": 0,
             "size": sum(a["size"] for a in assets.values()),
-            "status": "Published" if name == "published" else "Valid",
+            "status": "Published" if name == "published" else ds["status"],
             "created": NOW,
-            "modified": NOW,
+            "modified": NOW if name == "published" else ds["modified"],
+        }
+
+    def version_info(self, identifier: str, version: str) -> dict[str, Any] | None:
+        """``GET .../versions/{version}/info/``: the summary, with its dandiset."""
+        with self._lock:
+            name = "draft" if version == "draft" else "published"
+            if self.version_assets(identifier, version) is None:
+                return None
+            summary = self._version(identifier, name)
+            dandiset = self.dandiset(identifier)
+        assert summary is not None and dandiset is not None
+        dandiset = {k: v for k, v in dandiset.items() if not k.endswith("_version")}
+        return {
+            **summary,
+            "dandiset": dandiset,
+            "asset_validation_errors": [],
+            "version_validation_errors": [],
+            "metadata": self.version_metadata(identifier, summary["version"]),
+            "contact_person": dandiset["contact_person"],
+        }
+
+    def version_metadata(self, identifier: str, version: str) -> dict[str, Any]:
+        """``GET .../versions/{version}/``: the version's metadata (JSON-LD)."""
+        return {
+            "id": f"DANDI:{identifier}/{version}",
+            "name": f"Dandiset {identifier}",
+            "version": version,
+            "schemaKey": "Dandiset",
+            "identifier": f"DANDI:{identifier}",
+            "manifestLocation": [
+                f"{self.api_url}/dandisets/{identifier}/versions/{version}/assets/"
+            ],
         }
 
     def dandiset(self, identifier: str) -> dict[str, Any] | None:
@@ -307,8 +379,20 @@ class FakeArchive:
                 return 404
             if version != "draft":
                 return 405
-            del assets[asset_id]
+            self._dandisets[identifier]["gone"][asset_id] = assets.pop(asset_id)
+            self._changed(identifier)
             return 204
+
+    def _changed(self, identifier: str) -> None:
+        """The draft changed: its ``modified`` is now, its status ``Pending``."""
+        draft = self._dandisets[identifier]
+        draft["modified"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        draft["status"] = "Pending"
+
+    def deleted_asset(self, identifier: str, asset_id: str) -> dict[str, Any] | None:
+        """An asset deleted from the draft, as its GET still finds it."""
+        with self._lock:
+            return self._dandisets[identifier]["gone"].get(asset_id)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -411,6 +495,17 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.wfile.write(data)
 
+    def _send_html(self, status: int) -> None:
+        """An answer of Django's own (not the API's): an HTML page."""
+        data = b"<!doctype html><title>Not Found</title><h1>Not Found</h1>"
+        self._status = status
+        self._record()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _hang_up(self) -> None:
         """Close the connection without (or without the rest of) an answer."""
         self.close_connection = True
@@ -491,8 +586,10 @@ class _Handler(BaseHTTPRequestHandler):
         archive = self.archive
         if method == "GET" and path == "/server-info":  # the web app's, no auth
             return self._send(200, archive.info())
-        if method == "GET" and path == "/api/auth/token":  # Django's APPEND_SLASH
-            return self._send(301, None, {"Location": path + "/"})
+        if path.startswith("/api/") and not path.endswith("/"):  # APPEND_SLASH
+            query = urlsplit(self.path).query
+            location = path + "/" + (f"?{query}" if query else "")
+            return self._send(301, None, {"Location": location})
         user, ok = self._user(auth)
         if not ok:
             return self._send(401, {"detail": "Invalid token."})
@@ -510,7 +607,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(
                 *((200, data) if data else (404, {"detail": "Not found."}))
             )
+        m = VERSION.fullmatch(path)
+        if m and method == "GET":
+            ds, version, info = m.groups()
+            found = archive.version_info(ds, version)
+            if found is None:
+                return self._send(404, {"detail": "Not found."})
+            return self._send(200, found if info else found["metadata"])
         m = ASSETS.match(path)
+        if m and m.group(3) and not UUID.fullmatch(m.group(3)):
+            return self._send_html(404)  # no URL pattern takes it: Django's page
         if m:
             return self._assets(method, query, user, *m.groups())
         return self._send(404, {"detail": "Not found."})
@@ -535,10 +641,7 @@ class _Handler(BaseHTTPRequestHandler):
                     401, {"detail": "Authentication credentials were not provided."}
                 )
             if user not in archive.owners:
-                return self._send(
-                    403,
-                    {"detail": "You do not have permission to perform this action."},
-                )
+                return self._send(403)  # the archive's: no body
             status = archive.delete_asset(ds, version, asset_id)
             body = {"detail": "Not found."} if status == 404 else None
             if status == 405:
@@ -549,6 +652,8 @@ class _Handler(BaseHTTPRequestHandler):
         if asset_id:
             with archive._lock:
                 asset = assets.get(asset_id)
+            if asset is None and version == "draft":
+                asset = archive.deleted_asset(ds, asset_id)
             if asset is None:
                 return self._send(404, {"detail": "Not found."})
             if info:
@@ -577,16 +682,16 @@ class _Handler(BaseHTTPRequestHandler):
         order = one("order")
         if order:
             rows.sort(key=lambda a: a[order.lstrip("-")], reverse=order.startswith("-"))
-        try:
-            page = int(one("page", "1"))
-            size = int(one("page_size", str(self.archive.page_size)))
-            size = min(size, self.archive.max_page_size)
-        except ValueError:
+        page = _positive(one("page", "1"))
+        if page is None:
             return self._send(404, {"detail": "Invalid page."})
-        chunk = rows[(page - 1) * size : page * size]
-        if page > 1 and not chunk:
-            return self._send(404, {"detail": "Invalid page."})
-        with_metadata = one("metadata", "false").lower() in ("1", "true")
+        # DRF: a page size that is not a positive integer means the default one
+        size = _positive(one("page_size", "")) or self.archive.page_size
+        size = min(size, self.archive.max_page_size)
+        chunk = rows[(page - 1) * size : page * size]  # past the end: an empty page
+        with_metadata = _boolean(one("metadata", "false"))
+        if with_metadata is None:
+            return self._send(400, {"metadata": ["Must be a valid boolean."]})
         results = [
             {k: v for k, v in a.items() if with_metadata or k != "metadata"}
             for a in chunk
