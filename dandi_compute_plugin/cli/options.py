@@ -137,6 +137,22 @@ def resolve_dandiset(
     return ref.dandiset_id, ref.version or version, chosen
 
 
+def _dandiset_version(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``draft`` or a published version; anything else is a usage error."""
+    import re
+
+    from dandi.consts import VERSION_REGEX
+
+    if not re.fullmatch(VERSION_REGEX, value):
+        raise click.BadParameter(
+            f"{value!r} is neither 'draft' nor a published version such as "
+            "0.240101.1234",
+            ctx=ctx,
+            param=param,
+        )
+    return value
+
+
 def dandiset_version_option(*former: str) -> Callable:
     """``--dandiset-version`` (and ``former`` names): the dandiset's version."""
     return click.option(
@@ -145,6 +161,7 @@ def dandiset_version_option(*former: str) -> Callable:
         "dandiset_version",
         default="draft",
         show_default=True,
+        callback=_dandiset_version,
         help="The version of the dandiset whose manifest is read: draft or a "
         "published version (0.YYMMDD.NNNN)"
         + (f"; {', '.join(former)}: its former name." if former else "."),

@@ -201,11 +201,12 @@ class RecordSplitter:
                     self._source,
                     "no JSON array: " + ("empty" if empty else "only white space"),
                 )
-            what = _WHAT_STARTS.get(first, "not a JSON array")
+            what = _WHAT_STARTS.get(first)
             start = self._raw[self._pos : self._pos + 20]
             raise ManifestFormatError(
                 self._source,
-                f"{what}, not a JSON array of asset records (starts with {start!r})",
+                (f"{what}, not" if what else "not")
+                + f" a JSON array of asset records (starts with {start!r})",
             )
         self._pos += 1
 

@@ -185,3 +185,16 @@ def test_the_shell_completes_versions_of_the_clone(installed: Path) -> None:
         )
     )
     assert proc.stdout.splitlines() == [f"dir,{EXAMPLE.parent}/dand"]
+
+
+def test_a_dandiset_version_that_cannot_be_one_is_a_usage_error() -> None:
+    code, _, err = invoke("index", "001697", "--dandiset-version", "1.0")
+    assert code == 2 and "neither 'draft' nor a published version" in err
+
+
+def test_a_file_that_is_no_manifest_is_named_once(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# a title\n")
+    code, _, err = invoke("index", "--source", str(tmp_path / "README.md"))
+    assert code == 1
+    assert "not a JSON array of asset records" in err
+    assert "not a JSON array, not" not in err
