@@ -41,31 +41,41 @@ from .plan import DeletionPlan
 lgr = logging.getLogger("dandi.compute")
 
 
+#: the signals that stop a run as Ctrl-C does (SIGTERM: where there is one)
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)
+)
+
+
 @contextlib.contextmanager
-def _ctrl_c_stops(stop: threading.Event, abandon: threading.Event) -> Iterator[None]:
-    """While running, Ctrl-C only sets ``stop``: no new deletion starts, the
-    requests in flight finish, unfinished targets keep their local directory.
-    A second Ctrl-C sets ``abandon``: the requests in flight are not waited for."""
+def _ctrl_c_stops(run: _Run) -> Iterator[None]:
+    """While running, Ctrl-C (or SIGTERM) only sets ``stop``: no new deletion
+    starts, the requests in flight finish, unfinished targets keep their local
+    directory.  A second one sets ``abandon``: the requests in flight are not
+    waited for."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach the main thread only: KeyboardInterrupt as usual
         return
 
     def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            abandon.set()
+        if signum != signal.SIGINT:
+            run.terminated = True
+        if run.stop.is_set():
+            run.abandon.set()
             lgr.warning("Interrupted again: no longer waiting for the requests")
             return
-        stop.set()
+        run.stop.set()
         lgr.warning(
             "Interrupted: starting no new deletions; waiting for the requests in "
             "flight (Ctrl-C again not to wait)"
         )
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, action in previous.items():
+            signal.signal(signum, action)
 
 
 @dataclass
@@ -80,12 +90,16 @@ class _Run:
     abandon: threading.Event = field(default_factory=threading.Event)
     #: why nothing new starts although nobody pressed Ctrl-C
     halted: str | None = None
+    #: whether the stop came from SIGTERM
+    terminated: bool = False
     progress: DeletionProgress = field(default_factory=DeletionProgress)
 
     @property
     def stopping(self) -> str | None:
         """Why no new deletion may start, or None."""
-        return "interrupted" if self.stop.is_set() else self.halted
+        if self.stop.is_set():
+            return "terminated" if self.terminated else "interrupted"
+        return self.halted
 
     def record(self, write: Callable[..., None], *args: Any) -> bool:
         """Write to the journal; a failure halts the run (nothing new starts:
@@ -339,7 +353,7 @@ def execute_plan(
     run = _Run(plan, plan.session, pool, progress=progress or DeletionProgress())
     lanes = _Lanes(run, jobs, lanes_pool, on_result)
     try:
-        with _ctrl_c_stops(run.stop, run.abandon):
+        with _ctrl_c_stops(run):
             for index, item in enumerate(plan.items):
                 if item.verdict is not None:
                     lanes.settled(index, item.verdict)
@@ -357,6 +371,7 @@ def execute_plan(
     report.results = [lanes.results[i] for i in range(len(plan.items))]
     report.interrupted = run.stop.is_set()
     report.abandoned = run.abandon.is_set()
+    report.terminated = run.terminated
     try:
         plan.hooks.run_finished(report)
     except Exception:

@@ -129,6 +129,10 @@ class Journal:
             for r in self._records
             if r["event"] == "intent" and r["target"] in self.pending_targets
         }
+        #: what this run journaled: {target: assets confirmed deleted}, and the
+        #: targets whose local directory it recorded gone
+        self.deleted_by_run: dict[str, int] = {}
+        self.done_by_run: set[str] = set()
         #: {target: asset ids of its intents}: all that a resume may delete
         self.intended: dict[str, set[str]] = {}
         for r in self._records:
@@ -308,10 +312,13 @@ class Journal:
         self._write(
             [{"event": "deleted", "target": target, "asset_id": asset_id}], False
         )
+        with self._lock:
+            self.deleted_by_run[target] = self.deleted_by_run.get(target, 0) + 1
 
     def record_done(self, target: str) -> None:
         """Record, durably, that ``target`` is gone locally too."""
         self._write([{"event": "done", "target": target}], sync=True)
+        self.done_by_run.add(target)
 
     def close(self) -> None:
         """Drop finished targets; remove the journal when nothing is left; remove
