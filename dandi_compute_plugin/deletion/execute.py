@@ -27,6 +27,7 @@ from typing import Any
 from .archive import ArchiveSession, describe_error
 from .local import prune_empty_parents, remove_vetted
 from .model import (
+    MAX_LISTED,
     AssetFailure,
     DeletionProgress,
     DeletionReport,
@@ -159,13 +160,16 @@ def _delete_remote(run: _Run, item: PlanItem) -> tuple[int, list[AssetFailure]]:
     return deleted, failures
 
 
-def _remote_left(run: _Run, target: DeletionTarget) -> str | None:
-    """Why the remote deletion of ``target`` cannot be confirmed, or None."""
+def _remote_left(run: _Run, item: PlanItem) -> str | None:
+    """Why the remote deletion of the target cannot be confirmed, or None
+    (the assets it keeps on purpose aside)."""
     assert run.session is not None
     try:
-        left = run.session.remaining(target.relpath)
+        left = run.session.remaining(item.target.relpath)
     except Exception as exc:
         return run.session.redact(describe_error(exc))
+    for kept in item.kept_remote:
+        left.pop(kept.asset_id, None)
     if left:
         example = min(left.values())
         return f"{len(left)} assets still below it on the server, e.g. {example}"
@@ -189,7 +193,7 @@ def _run_target(run: _Run, item: PlanItem) -> TargetResult:
             reason=f"{len(failures)} of {len(target.assets)} remote assets could "
             "not be deleted; the local directory is kept",
         )
-    why = _remote_left(run, target)
+    why = _remote_left(run, item)
     if why is not None:
         return replace(
             failed,
@@ -216,9 +220,26 @@ def _run_target(run: _Run, item: PlanItem) -> TargetResult:
     pruned = prune_empty_parents(run.plan.dandiset_directory, target.relpath)
     if pruned:
         lgr.debug("Removed the directories left empty: %s", ", ".join(pruned))
+    if item.kept_remote:
+        return TargetResult(
+            target, TargetStatus.REMOTE_ONLY, _kept_reason(item), deleted, (), removed
+        )
     if not removed and not deleted:
         return TargetResult(target, TargetStatus.NOTHING_TO_DO, "already gone")
     return TargetResult(target, TargetStatus.DELETED, None, deleted, (), removed)
+
+
+def _kept_reason(item: PlanItem) -> str:
+    """Name the assets a resumed target kept because its journal lacks them."""
+    kept = sorted(a.path for a in item.kept_remote)
+    shown = ", ".join(kept[:MAX_LISTED]) + (
+        f" and {len(kept) - MAX_LISTED} more" if len(kept) > MAX_LISTED else ""
+    )
+    return (
+        f"finished what the interrupted run journaled; {len(kept)} asset(s) that "
+        f"appeared below it since are not its to delete and were kept: {shown} "
+        "(--include-remote deletes them)"
+    )
 
 
 def _finish(future: Future, target: DeletionTarget, run: _Run) -> TargetResult:

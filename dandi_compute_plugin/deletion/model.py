@@ -366,6 +366,9 @@ class PlanItem:
     verdict: TargetResult | None = None
     #: what the local directory held: the removal touches only that
     local: Inventory = field(default_factory=Inventory)
+    #: remote assets below a resumed target that its journal did not record
+    #: (they appeared since): kept, unless remote-only directories are deleted
+    kept_remote: tuple[PlannedAsset, ...] = ()
 
     @property
     def local_mtimes(self) -> dict[str, int | None]:

@@ -52,6 +52,7 @@ from .model import (
     DeletionReport,
     DeletionTarget,
     PlanItem,
+    PlannedAsset,
     TargetResult,
     TargetStatus,
 )
@@ -167,6 +168,7 @@ def _plan_item(
     except ArchiveError as exc:
         reason = f"cannot list the remote assets: {exc}"
         return PlanItem(base, TargetResult(base, TargetStatus.FAILED, reason))
+    remote, kept = _journaled_only(plan, vd.relpath, remote, where)
     expected = journal.expected()
     expected.update((a.path, Expected(a.size, a.digest)) for a in remote)
     try:
@@ -181,7 +183,7 @@ def _plan_item(
         local_bytes=sum(f.size or 0 for f in local.files),
         unuploaded=tuple((m.path, m.reason) for m in missing),
     )
-    item = PlanItem(target, local=local)
+    item = PlanItem(target, local=local, kept_remote=kept)
     if where in (REMOTE_ONLY, UNSCANNED):
         item.verdict = _not_in_the_clone(plan, target, where)
         if item.verdict is not None:
@@ -190,6 +192,20 @@ def _plan_item(
     if reasons:
         item.verdict = TargetResult(target, TargetStatus.REFUSED, "; ".join(reasons))
     return item
+
+
+def _journaled_only(
+    plan: DeletionPlan, relpath: str, remote: list[PlannedAsset], where: str
+) -> tuple[list[PlannedAsset], tuple[PlannedAsset, ...]]:
+    """A resumed target whose directory is gone deletes only what its journal
+    recorded: the assets that appeared below it since (another id, even at a
+    journaled path) are kept, unless remote-only directories are deleted."""
+    if where != GONE or plan.options.include_remote:
+        return remote, ()
+    assert plan.journal is not None
+    intended = plan.journal.intended.get(relpath, set())
+    kept = tuple(a for a in remote if a.asset_id not in intended)
+    return [a for a in remote if a.asset_id in intended], kept
 
 
 def _not_in_the_clone(
