@@ -292,10 +292,47 @@ def test_a_full_disk_at_the_first_intent_means_no_delete_at_all(
 
     monkeypatch.setattr(os, call, full)
     report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=4)
-    monkeypatch.undo()
+    monkeypatch.setattr(os, call, real)
 
     assert keyed.count("DELETE") == 0
     assert report.exit_code == 1 and len(report.results) == 2
     assert all(r.status.value == "failed" for r in report.results)
     assert all("journal cannot be written" in r.reason for r in report.results)
     assert tree_state(clone, skip=[".dandi-compute/"]) == before
+
+
+@needs_proc
+def test_sigterm_while_an_intent_is_being_synced_ends_consistently(
+    keyed: FakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM arrives during the first fsync of the journal: the run stops as
+    for Ctrl-C (143), reports every target truly, and a re-run finishes."""
+    import signal
+
+    clone = seed(keyed, tmp_path / "clone", files() + files("B"))
+    real_fsync = os.fsync
+    sent = []
+
+    def fsync(fd: int) -> None:
+        if _is_journal(fd) and not sent:
+            sent.append(fd)
+            os.kill(os.getpid(), signal.SIGTERM)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=1)
+
+    assert sent and report.terminated and report.exit_code == 143
+    left = set(keyed.paths(DANDISET))
+    for result in report.results:
+        target = result.target.relpath
+        if result.status.value == "deleted":
+            assert not (clone / target).exists()
+            assert not any(p.startswith(target + "/") for p in left)
+        else:
+            assert result.status.value == "failed" and "terminated" in result.reason
+            assert (clone / target).is_dir() and not result.local_removed
+    again = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+    assert again.ok, again.summary()
+    assert keyed.paths(DANDISET) == []
+    assert not journal_path(clone).exists()
