@@ -217,6 +217,8 @@ class Journal:
         data = "".join(encode(r) for r in records).encode("utf-8")
         with self._lock:
             if self._closed:  # a request abandoned by Ctrl-C answered late
+                if sync:  # an intent: no deletion may follow it unjournaled
+                    raise OSError(errno.EBADF, "the journal is closed")
                 return
             if self._broken is not None:  # never append after a torn line
                 raise self._broken

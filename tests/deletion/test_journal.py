@@ -336,3 +336,18 @@ def test_sigterm_while_an_intent_is_being_synced_ends_consistently(
     assert again.ok, again.summary()
     assert keyed.paths(DANDISET) == []
     assert not journal_path(clone).exists()
+
+
+def test_an_intent_after_the_journal_closed_is_an_error_not_a_silent_skip(
+    keyed: FakeArchive, tmp_path: Path
+) -> None:
+    """A lane left running by a second Ctrl-C must not send DELETEs whose
+    intents were never written."""
+    clone = seed(keyed, tmp_path / "clone", files())
+    journal = Journal(clone, api_url=keyed.api_url, dandiset_id=DANDISET, writable=True)
+    journal.close()
+    asset = PlannedAsset(files()[0], 3, asset_record(files()[0])["identifier"])
+    with pytest.raises(OSError, match="closed"):
+        journal.record_intents(VDIR, [asset])
+    journal.record_deleted(VDIR, asset.asset_id)  # a late answer: ignored
+    assert not journal.path.exists()

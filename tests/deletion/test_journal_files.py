@@ -12,7 +12,7 @@ from dandi_compute_plugin.deletion.journal import journal_path
 from dandi_compute_plugin.errors import JournalError
 
 from ..archive import FakeArchive
-from ..archive.clones import seed, tree_state
+from ..archive.clones import DANDISET, seed, tree_state
 from .test_journal import files, intent, write_journal
 
 needs_root = pytest.mark.skipif(
@@ -115,3 +115,24 @@ def test_a_run_leaves_no_lock_file(keyed: FakeArchive, tmp_path: Path) -> None:
     report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
     assert report.ok
     assert list((clone / ".dandi-compute").iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["dangling link", "link to a file", "fifo"])
+def test_a_link_planted_at_the_compaction_file_is_not_written_through(
+    keyed: FakeArchive, tmp_path: Path, how: str
+) -> None:
+    """A run that keeps one unfinished target rewrites the journal through a
+    temporary file next to it: something planted there is replaced, not used."""
+    paths = files() + files("B")
+    clone = seed(keyed, tmp_path / "clone", paths)
+    keyed.fail("DELETE", keyed.asset_ids(DANDISET)[files("B")[0]], status=403)
+    elsewhere = tmp_path / "elsewhere"
+    plant(clone, "delete-journal.jsonl.tmp", how, elsewhere)
+
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+
+    assert sorted(r.status.value for r in report.results) == ["deleted", "failed"]
+    assert not elsewhere.exists() or elsewhere.read_text() == ""
+    journal = journal_path(clone)
+    assert journal.is_file() and not journal.is_symlink()
+    assert '"done"' not in journal.read_text()  # compacted: the failed one only
