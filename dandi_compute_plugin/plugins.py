@@ -71,26 +71,40 @@ def _bounded(call: Any, limit: float, kwargs: dict[str, Any]) -> Any:
     late = threading.Event()
 
     def consumed(**kw: Any) -> Any:
-        result = call(**kw)
-        if not isinstance(result, Iterator):
-            return result
-        items = []
-        for item in result:
-            if late.is_set():  # nobody waits any more: stop, do not pile up
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-                break
-            items.append(item)
-        return items
+        try:
+            result = call(**kw)
+            if not isinstance(result, Iterator):
+                return result
+            items = []
+            for item in result:
+                if late.is_set():  # nobody waits any more: stop, do not pile up
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+                    break
+                items.append(item)
+            return items
+        except BaseException as exc:  # the hook's own, told apart from ours
+            raise _HookRaised(exc) from exc
 
     try:
         return call_within(limit, consumed, **kwargs)
     except TimeLimitExceeded as exc:
         late.set()
         raise HookFailed(f"{exc} ({HOOK_TIMEOUT_ENV})") from None
-    except BaseException as exc:
+    except _HookRaised as wrapped:
+        exc = wrapped.error
         raise HookFailed(f"{type(exc).__name__}: {exc}") from exc
+    # a KeyboardInterrupt (or SIGTERM's exception) while waiting for the hook
+    # is the user's, not the hook's: it goes on up
+
+
+class _HookRaised(Exception):
+    """What a hook raised, ``SystemExit`` and ``KeyboardInterrupt`` included."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True)

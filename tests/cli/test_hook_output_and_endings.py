@@ -222,3 +222,61 @@ def test_sigterm_during_a_deletion_reports_every_directory_and_exits_143(
     [failed] = [r for r in records.values() if r["status"] == "failed"]
     assert "terminated" in failed["reason"] and not failed["local_removed"]
     assert "before anything was changed" not in err
+
+
+SLOW_END = """
+    import os, time
+    from pathlib import Path
+    from dandi_compute_plugin import hookimpl
+
+    @hookimpl
+    def dandi_compute_run_finished(report):
+        Path(os.environ["HOOK_FLAG"]).write_text("finishing")
+        time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_after_every_deletion_never_claims_nothing_changed(
+    archive: FakeArchive, tmp_path: Path, sig: int, code: int
+) -> None:
+    """The end-of-run hook runs after the deletions: a signal then must not
+    end with 'before anything was changed' and a cut report."""
+    clone = seed(archive, tmp_path / "clone", paths())
+    flag = tmp_path / "flag"
+    site = hook_site(tmp_path, SLOW_END)
+    env = env_with(archive, tmp_path, site, HOOK_FLAG=str(flag))
+    cmd = [
+        dandi_executable(),
+        "compute",
+        "delete-version",
+        str(clone),
+        "v1.1.1",
+        "-i",
+        archive.url,
+        "--yes",
+        "-f",
+        "json",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        for _ in range(1200):
+            if flag.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert "before anything was changed" not in err
+    records = json.loads(out)  # a whole document
+    assert sorted(r["status"] for r in records) == ["deleted", "deleted"]
+    assert archive.paths("001697") == []
