@@ -39,7 +39,15 @@ Rules
 - **Time limit.**  Each call runs in a thread of its own and may take
   ``DANDI_COMPUTE_HOOK_TIMEOUT`` seconds (default 60): a veto or before-target
   hook that takes longer blocks its target, one of the other hooks is logged, and
-  the run goes on without waiting for it.
+  the run goes on without waiting for it.  A hook that returns a generator (or
+  any other iterator) is consumed, into a list, within the same limit; one still
+  yielding at the limit is closed.
+- **No typos.**  A function named ``dandi_compute_*`` that is no hook of this
+  file, or one without ``@hookimpl``, would never be called: its plugin is
+  ``failed`` and blocks deletions like a plugin that cannot be imported.
+- **Standard output is the report's.**  What a hook (or a thread it starts, or a
+  program it runs) writes to standard output goes to standard error while
+  ``dandi compute delete-version`` runs, so that ``-f json`` stays parseable.
 - **After the fact, only logged.**  An exception raised by
   :func:`dandi_compute_after_target` or :func:`dandi_compute_run_finished` is
   logged with the plugin's name; the deletion results stand.

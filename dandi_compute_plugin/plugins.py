@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import logging
 import os
 from pathlib import Path
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -63,14 +64,47 @@ def hook_timeout() -> float:
 def _bounded(call: Any, limit: float, kwargs: dict[str, Any]) -> Any:
     """Call a hook under its time limit; any failure is a :class:`HookFailed`.
 
-    ``SystemExit`` and ``KeyboardInterrupt`` too: a hook cannot end the run.
+    ``SystemExit`` and ``KeyboardInterrupt`` too: a hook cannot end the run.  A
+    result that is an iterator (a generator hook) is consumed within the same
+    limit, into a list: its body is the hook's work.
     """
+    late = threading.Event()
+
+    def consumed(**kw: Any) -> Any:
+        try:
+            result = call(**kw)
+            if not isinstance(result, Iterator):
+                return result
+            items = []
+            for item in result:
+                if late.is_set():  # nobody waits any more: stop, do not pile up
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+                    break
+                items.append(item)
+            return items
+        except BaseException as exc:  # the hook's own, told apart from ours
+            raise _HookRaised(exc) from exc
+
     try:
-        return call_within(limit, call, **kwargs)
+        return call_within(limit, consumed, **kwargs)
     except TimeLimitExceeded as exc:
+        late.set()
         raise HookFailed(f"{exc} ({HOOK_TIMEOUT_ENV})") from None
-    except BaseException as exc:
+    except _HookRaised as wrapped:
+        exc = wrapped.error
         raise HookFailed(f"{type(exc).__name__}: {exc}") from exc
+    # a KeyboardInterrupt (or SIGTERM's exception) while waiting for the hook
+    # is the user's, not the hook's: it goes on up
+
+
+class _HookRaised(Exception):
+    """What a hook raised, ``SystemExit`` and ``KeyboardInterrupt`` included."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -221,10 +255,21 @@ class PluginHooks:
     def _register(
         self, plugin: object, name: str, dist: str | None, version: str | None
     ) -> None:
+        error = None
         try:
             self.manager.register(plugin, name=name)
         except Exception as exc:  # pluggy validates the implementations
             error = f"{type(exc).__name__}: {exc}"
+        else:
+            unknown = self._unknown_hooks(plugin)
+            if unknown:  # a misspelt hook would never be called: fail closed
+                self.manager.unregister(plugin)
+                error = (
+                    f"implements {', '.join(unknown)}, which no hook of dandi "
+                    "compute is (misspelt, or missing @hookimpl?): it would never "
+                    "be called"
+                )
+        if error is not None:
             lgr.error("Hook plugin %r cannot be registered: %s", name, error)
             self.infos.append(
                 PluginInfo(name, dist, version, status="failed", error=error)
@@ -238,6 +283,26 @@ class PluginHooks:
             )
         )
         self.infos.append(PluginInfo(name, dist, version, hooks))
+
+    def _unknown_hooks(self, plugin: object) -> list[str]:
+        """Names of ``plugin`` that look like hooks and would never be called:
+        marked implementations without a spec, and ``dandi_compute_*``
+        functions without the marker."""
+        unknown = {
+            f"{caller.name} (no such hook)"
+            for caller in self.manager.get_hookcallers(plugin) or ()
+            if not caller.has_spec()
+        }
+        for attr in dir(plugin):
+            if not attr.startswith("dandi_compute_"):
+                continue
+            value = getattr(plugin, attr, None)
+            if (
+                callable(value)
+                and self.manager.parse_hookimpl_opts(plugin, attr) is None
+            ):
+                unknown.add(f"{attr} (not marked @hookimpl)")
+        return sorted(unknown)
 
     @property
     def failed(self) -> list[PluginInfo]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
@@ -22,7 +23,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..deletion import DeletionOptions, DeletionPlan
+    from ..deletion import DeletionOptions, DeletionPlan, TargetResult
     from .deletion_bars import DeletionBars
 
 DELETE_FIELDS = (
@@ -138,7 +139,9 @@ def delete_version(
     The API key comes from {INSTANCE}_API_KEY (DANDI_API_KEY for the main
     instance) or the keyring, as for 'dandi upload'. Exit status: 0 when every
     directory was deleted (or had nothing to delete; remote-only ones aside), 1
-    otherwise, 2 for a usage error, 130 after Ctrl-C.
+    otherwise, 2 for a usage error, 130 after Ctrl-C, 143 after SIGTERM
+    (which stops a run as Ctrl-C does). However a run ends, the report lists
+    every directory: for those that did not end, what the journal proves.
 
     """
     from ..deletion import DeletionOptions
@@ -199,8 +202,42 @@ class _Report:
         self._open().close(complete)
 
 
+class _Terminated(BaseException):
+    """SIGTERM outside the execution (which handles it as Ctrl-C)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> NoReturn:
+    raise _Terminated
+
+
 @map_to_click_exceptions
 def _delete(
+    dandiset_dir: str,
+    version: str,
+    options: DeletionOptions,
+    yes: bool,
+    output_format: str,
+) -> None:
+    from .report_stdout import report_only_stdout
+
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        with report_only_stdout():
+            _delete_reporting(dandiset_dir, version, options, yes, output_format)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Started:
+    """The plan once confirmed: what an abrupt end reports from."""
+
+    def __init__(self) -> None:
+        self.plan: DeletionPlan | None = None
+        self.journal: object = None
+        self.reported: list[str] = []
+
+
+def _delete_reporting(
     dandiset_dir: str,
     version: str,
     options: DeletionOptions,
@@ -213,14 +250,22 @@ def _delete(
 
     bars = DeletionBars() if on_terminal() else None
     report_out = _Report(output_format, bars)
+    started = _Started()
 
     def confirm(plan: DeletionPlan) -> bool:
         if bars is not None:
             bars.close()
         report_out.rows = len(plan.items)
-        return yes or click.confirm(
+        confirmed = yes or click.confirm(
             escape_control(plan.summary(), backslash=False), default=False, err=True
         )
+        if confirmed:
+            started.plan, started.journal = plan, plan.journal
+        return confirmed
+
+    def on_result(result: TargetResult) -> None:
+        started.reported.append(result.target.relpath)
+        report_out.write(result.as_record())
 
     try:
         report = run_deletion(
@@ -228,13 +273,14 @@ def _delete(
             version,
             options,
             confirm=confirm,
-            on_result=lambda result: report_out.write(result.as_record()),
+            on_result=on_result,
             progress=bars,
         )
-    except (KeyboardInterrupt, click.Abort):
-        # before the confirmation nothing was changed; listings may be in flight
-        click.echo("\nInterrupted before anything was changed.", err=True)
-        _exit_now(130)
+    except (KeyboardInterrupt, click.Abort, _Terminated, Exception) as exc:
+        if bars is not None:
+            bars.close()
+        _ended_abruptly(exc, started, report_out)
+        raise
     finally:
         if bars is not None:
             bars.close()
@@ -258,6 +304,40 @@ MANIFEST_LAGS = (
     "archive rewrites it: `index` and `scan-versions --remote` may list them "
     "until then"
 )
+
+
+def _ended_abruptly(exc: BaseException, started: _Started, report_out: _Report) -> None:
+    """Say what is known of a run that an exception or a signal ended; exit
+    at once (130, 143) after a signal, return for an error (raised again)."""
+    from ..deletion.aftermath import unreported_results
+
+    signalled = isinstance(exc, (KeyboardInterrupt, click.Abort, _Terminated))
+    code = 143 if isinstance(exc, _Terminated) else 130
+    why = "terminated" if code == 143 else "interrupted"
+    if not signalled:
+        why = f"ended by an error ({type(exc).__name__})"
+    if started.plan is None:
+        if signalled:  # not confirmed (yet): listings may be in flight
+            click.echo(f"\n{why.capitalize()} before anything was changed.", err=True)
+            _exit_now(code)
+        return
+    results = unreported_results(
+        started.plan,
+        started.journal,
+        started.reported,
+        why,  # type: ignore[arg-type]
+    )
+    for result in results:
+        report_out.write(result.as_record())
+    report_out.close(complete=True)
+    click.echo(
+        f"\nThe run was {why}: {len(started.reported)} of {len(started.plan.items)} "
+        "directories ended as reported above; for the others, what the journal "
+        "proves. Running the same command again finishes the job.",
+        err=True,
+    )
+    if signalled:
+        _exit_now(code)
 
 
 def _exit_now(code: int) -> NoReturn:

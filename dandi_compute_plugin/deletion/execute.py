@@ -27,6 +27,7 @@ from typing import Any
 from .archive import ArchiveSession, describe_error
 from .local import prune_empty_parents, remove_vetted
 from .model import (
+    MAX_LISTED,
     AssetFailure,
     DeletionProgress,
     DeletionReport,
@@ -41,31 +42,41 @@ from .plan import DeletionPlan
 lgr = logging.getLogger("dandi.compute")
 
 
+#: the signals that stop a run as Ctrl-C does (SIGTERM: where there is one)
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)
+)
+
+
 @contextlib.contextmanager
-def _ctrl_c_stops(stop: threading.Event, abandon: threading.Event) -> Iterator[None]:
-    """While running, Ctrl-C only sets ``stop``: no new deletion starts, the
-    requests in flight finish, unfinished targets keep their local directory.
-    A second Ctrl-C sets ``abandon``: the requests in flight are not waited for."""
+def _ctrl_c_stops(run: _Run) -> Iterator[None]:
+    """While running, Ctrl-C (or SIGTERM) only sets ``stop``: no new deletion
+    starts, the requests in flight finish, unfinished targets keep their local
+    directory.  A second one sets ``abandon``: the requests in flight are not
+    waited for."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach the main thread only: KeyboardInterrupt as usual
         return
 
     def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            abandon.set()
+        if signum != signal.SIGINT:
+            run.terminated = True
+        if run.stop.is_set():
+            run.abandon.set()
             lgr.warning("Interrupted again: no longer waiting for the requests")
             return
-        stop.set()
+        run.stop.set()
         lgr.warning(
             "Interrupted: starting no new deletions; waiting for the requests in "
             "flight (Ctrl-C again not to wait)"
         )
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, action in previous.items():
+            signal.signal(signum, action)
 
 
 @dataclass
@@ -80,12 +91,16 @@ class _Run:
     abandon: threading.Event = field(default_factory=threading.Event)
     #: why nothing new starts although nobody pressed Ctrl-C
     halted: str | None = None
+    #: whether the stop came from SIGTERM
+    terminated: bool = False
     progress: DeletionProgress = field(default_factory=DeletionProgress)
 
     @property
     def stopping(self) -> str | None:
         """Why no new deletion may start, or None."""
-        return "interrupted" if self.stop.is_set() else self.halted
+        if self.stop.is_set():
+            return "terminated" if self.terminated else "interrupted"
+        return self.halted
 
     def record(self, write: Callable[..., None], *args: Any) -> bool:
         """Write to the journal; a failure halts the run (nothing new starts:
@@ -145,13 +160,16 @@ def _delete_remote(run: _Run, item: PlanItem) -> tuple[int, list[AssetFailure]]:
     return deleted, failures
 
 
-def _remote_left(run: _Run, target: DeletionTarget) -> str | None:
-    """Why the remote deletion of ``target`` cannot be confirmed, or None."""
+def _remote_left(run: _Run, item: PlanItem) -> str | None:
+    """Why the remote deletion of the target cannot be confirmed, or None
+    (the assets it keeps on purpose aside)."""
     assert run.session is not None
     try:
-        left = run.session.remaining(target.relpath)
+        left = run.session.remaining(item.target.relpath)
     except Exception as exc:
         return run.session.redact(describe_error(exc))
+    for kept in item.kept_remote:
+        left.pop(kept.asset_id, None)
     if left:
         example = min(left.values())
         return f"{len(left)} assets still below it on the server, e.g. {example}"
@@ -175,7 +193,7 @@ def _run_target(run: _Run, item: PlanItem) -> TargetResult:
             reason=f"{len(failures)} of {len(target.assets)} remote assets could "
             "not be deleted; the local directory is kept",
         )
-    why = _remote_left(run, target)
+    why = _remote_left(run, item)
     if why is not None:
         return replace(
             failed,
@@ -202,9 +220,26 @@ def _run_target(run: _Run, item: PlanItem) -> TargetResult:
     pruned = prune_empty_parents(run.plan.dandiset_directory, target.relpath)
     if pruned:
         lgr.debug("Removed the directories left empty: %s", ", ".join(pruned))
+    if item.kept_remote:
+        return TargetResult(
+            target, TargetStatus.REMOTE_ONLY, _kept_reason(item), deleted, (), removed
+        )
     if not removed and not deleted:
         return TargetResult(target, TargetStatus.NOTHING_TO_DO, "already gone")
     return TargetResult(target, TargetStatus.DELETED, None, deleted, (), removed)
+
+
+def _kept_reason(item: PlanItem) -> str:
+    """Name the assets a resumed target kept because its journal lacks them."""
+    kept = sorted(a.path for a in item.kept_remote)
+    shown = ", ".join(kept[:MAX_LISTED]) + (
+        f" and {len(kept) - MAX_LISTED} more" if len(kept) > MAX_LISTED else ""
+    )
+    return (
+        f"finished what the interrupted run journaled; {len(kept)} asset(s) that "
+        f"appeared below it since are not its to delete and were kept: {shown} "
+        "(--include-remote deletes them)"
+    )
 
 
 def _finish(future: Future, target: DeletionTarget, run: _Run) -> TargetResult:
@@ -339,7 +374,7 @@ def execute_plan(
     run = _Run(plan, plan.session, pool, progress=progress or DeletionProgress())
     lanes = _Lanes(run, jobs, lanes_pool, on_result)
     try:
-        with _ctrl_c_stops(run.stop, run.abandon):
+        with _ctrl_c_stops(run):
             for index, item in enumerate(plan.items):
                 if item.verdict is not None:
                     lanes.settled(index, item.verdict)
@@ -357,6 +392,7 @@ def execute_plan(
     report.results = [lanes.results[i] for i in range(len(plan.items))]
     report.interrupted = run.stop.is_set()
     report.abandoned = run.abandon.is_set()
+    report.terminated = run.terminated
     try:
         plan.hooks.run_finished(report)
     except Exception:

@@ -15,20 +15,30 @@ opened by a run for anything else, it stops that run before any change.  A
 journaled target whose directory is gone locally is finished by the next run of
 its version (see ``plan.py``).  When a run ends, targets that are ``done`` are
 dropped; a journal with nothing left is removed.  An exclusive lock
-(``fcntl.flock`` where available) on a lock file next to it, which is never
-removed, keeps two runs off the same clone.
+(``fcntl.flock`` where available) on a lock file next to it, removed by the
+run that holds it when it ends, keeps two runs off the same clone.  The directory
+and both files are opened without following links and checked
+(:mod:`.journal_files`).
+
+Intents are durable before the first deletion request of their target; the
+fsyncs are shared (a group commit): one covers every line written while the
+previous one ran, so sixteen targets starting at once do not queue sixteen
+fsyncs behind one lock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+import contextlib
+import errno
 import logging
 import os
 from pathlib import Path
 import threading
 from typing import Any
 
-from ..errors import JournalBusyError, JournalMismatchError
+from ..errors import JournalBusyError, JournalError, JournalMismatchError
+from .journal_files import open_journal_dir, open_journal_file
 from .journal_format import BINDING, binding_record, encode, read_records
 from .local import Expected
 from .model import PlannedAsset
@@ -42,6 +52,7 @@ lgr = logging.getLogger("dandi.compute")
 
 JOURNAL_DIR = ".dandi-compute"
 JOURNAL_NAME = "delete-journal.jsonl"
+LOCK_NAME = JOURNAL_NAME + ".lock"
 
 
 def journal_path(dandiset_directory: str | Path) -> Path:
@@ -91,11 +102,16 @@ class Journal:
         self.binding = binding_record(
             api_url, dandiset_id, os.path.realpath(dandiset_directory)
         )
-        self._lock = threading.Lock()
-        self._file: Any = None
+        self._lock = threading.Lock()  # appends: whole lines, in order
+        self._sync = threading.Condition()  # the group commit (see _sync_to)
+        self._fd: int | None = None
+        self._dir_fd: int | None = None
         self._lockfd: int | None = None
         self._closed = False
         self._broken: OSError | None = None
+        self._written = 0  # appends made (under _lock)
+        self._synced = 0  # appends known durable (under _sync)
+        self._syncing = False
         if writable:
             self._take_lock()
         try:
@@ -113,38 +129,66 @@ class Journal:
             for r in self._records
             if r["event"] == "intent" and r["target"] in self.pending_targets
         }
-        if writable:
-            self._drop_cut_line()
-
-    def _drop_cut_line(self) -> None:
-        """Cut a last line a crash left unfinished: appending must start a line."""
-        try:
-            with open(self.path, "rb+") as f:
-                data = f.read()
-                if data and not data.endswith(b"\n"):
-                    f.truncate(data.rfind(b"\n") + 1)
-        except FileNotFoundError:
-            pass
+        #: what this run journaled: {target: assets confirmed deleted}, and the
+        #: targets whose local directory it recorded gone
+        self.deleted_by_run: dict[str, int] = {}
+        self.done_by_run: set[str] = set()
+        #: {target: asset ids of its intents}: all that a resume may delete
+        self.intended: dict[str, set[str]] = {}
+        for r in self._records:
+            if r["event"] == "intent" and r["target"] in self.pending_targets:
+                self.intended.setdefault(r["target"], set()).add(r["asset_id"])
 
     def _take_lock(self) -> None:
-        self.path.parent.mkdir(exist_ok=True)
-        self._lockfd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is None:  # pragma: no cover - Windows
-            return
-        try:
-            fcntl.flock(self._lockfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._release_lock()
-            raise JournalBusyError(
-                f"Another delete-version run holds {self.path}"
-            ) from None
+        """Lock the clone for this run, on a lock file checked like the journal.
 
-    def _release_lock(self) -> None:
-        # the lock file stays: removing it while held would let a third run lock
-        # a new file while a second one waits on the old
+        The lock file is removed by the run that holds it: a run that opened
+        it just before must then find that the name is no longer its file, and
+        tries again with the new one.
+        """
+        self._dir_fd = open_journal_dir(self.path.parent, create=True)
+        assert self._dir_fd is not None
+        for _ in range(100):
+            fd = self._open(LOCK_NAME, os.O_RDWR | os.O_CREAT)
+            self._lockfd = fd
+            if fcntl is None:  # pragma: no cover - Windows
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                self._release_lock()
+                raise JournalBusyError(
+                    f"Another delete-version run holds {self.path}"
+                ) from None
+            try:
+                now = os.stat(LOCK_NAME, dir_fd=self._dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                now = None
+            mine = os.fstat(fd)
+            if now is not None and (now.st_dev, now.st_ino) == (
+                mine.st_dev,
+                mine.st_ino,
+            ):
+                return
+            os.close(fd)  # removed (or replaced) by the run that just ended
+            self._lockfd = None
+        self._release_lock()
+        raise JournalBusyError(f"Cannot lock {self.path}: its lock file keeps changing")
+
+    def _open(self, name: str, flags: int) -> int:
+        assert self._dir_fd is not None
+        return open_journal_file(self._dir_fd, self.path.parent, name, flags)
+
+    def _release_lock(self, remove: bool = False) -> None:
         if self._lockfd is not None:
+            if remove:  # while still holding it: see _take_lock
+                with contextlib.suppress(OSError):
+                    os.unlink(LOCK_NAME, dir_fd=self._dir_fd)
             os.close(self._lockfd)
             self._lockfd = None
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
 
     def _check_binding(self, found: dict[str, Any]) -> None:
         mine = self.binding
@@ -169,29 +213,75 @@ class Journal:
     def _write(self, records: Iterable[dict[str, Any]], sync: bool) -> None:
         if not self.writable:
             return
+        # whole lines, encoded first, in one write
+        data = "".join(encode(r) for r in records).encode("utf-8")
         with self._lock:
             if self._closed:  # a request abandoned by Ctrl-C answered late
+                if sync:  # an intent: no deletion may follow it unjournaled
+                    raise OSError(errno.EBADF, "the journal is closed")
                 return
             if self._broken is not None:  # never append after a torn line
                 raise self._broken
             try:
-                self._append(records, sync)
+                self._append(data)
             except OSError as exc:
                 self._broken = exc
                 raise
-
-    def _append(self, records: Iterable[dict[str, Any]], sync: bool) -> None:
-        # whole lines, encoded first, in one write
-        data = "".join(encode(r) for r in records)
-        if self._file is None:
-            new = not self.path.exists() or self.path.stat().st_size == 0
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-            if new:
-                data = encode(self.binding) + data
-        self._file.write(data)
-        self._file.flush()
+            self._written += 1
+            mine = self._written
         if sync:
-            os.fsync(self._file.fileno())
+            self._sync_to(mine)
+
+    def _append(self, data: bytes) -> None:
+        if self._fd is None:
+            self._fd = self._open(JOURNAL_NAME, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+            size = self._drop_cut_line(self._fd)
+            if size == 0:
+                data = encode(self.binding).encode("utf-8") + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    @staticmethod
+    def _drop_cut_line(fd: int) -> int:
+        """Cut a last line a crash left unfinished (appending must start a
+        line); the size left."""
+        with open(fd, "rb", closefd=False) as f:
+            content = f.read()
+        if content and not content.endswith(b"\n"):
+            os.ftruncate(fd, content.rfind(b"\n") + 1)
+        return content.rfind(b"\n") + 1
+
+    def _sync_to(self, mine: int) -> None:
+        """Return once append number ``mine`` is on disk: a group commit.
+
+        One thread at a time fsyncs; it covers every append made before it
+        started, so the appends made while it ran share the next fsync instead
+        of queueing one each behind the append lock.
+        """
+        with self._sync:
+            while self._synced < mine:
+                if self._broken is not None:
+                    raise self._broken
+                if self._syncing:
+                    self._sync.wait()
+                    continue
+                if self._fd is None:  # closed under an abandoned request
+                    raise OSError(errno.EBADF, "the journal is closed")
+                self._syncing, covered, fd = True, self._written, self._fd
+                self._sync.release()
+                try:
+                    os.fsync(fd)  # type: ignore[arg-type]
+                except OSError as exc:
+                    self._broken = self._broken or exc
+                finally:
+                    self._sync.acquire()
+                    self._syncing = False
+                    if self._broken is None:
+                        self._synced = max(self._synced, covered)
+                    self._sync.notify_all()
+                    if self._closed:
+                        self._close_file()
 
     def record_intents(
         self,
@@ -224,41 +314,54 @@ class Journal:
         self._write(
             [{"event": "deleted", "target": target, "asset_id": asset_id}], False
         )
+        with self._lock:
+            self.deleted_by_run[target] = self.deleted_by_run.get(target, 0) + 1
 
     def record_done(self, target: str) -> None:
         """Record, durably, that ``target`` is gone locally too."""
         self._write([{"event": "done", "target": target}], sync=True)
+        self.done_by_run.add(target)
 
     def close(self) -> None:
-        """Drop finished targets; remove the journal when nothing is left."""
+        """Drop finished targets; remove the journal when nothing is left; remove
+        the lock file."""
         if not self.writable:
             return
-        with self._lock:
+        with self._lock, self._sync:
             self._closed = True
-            try:
-                if self._file is not None:
-                    self._file.close()
-                if self._broken is None:
-                    self._compact()
-            except OSError as exc:  # it stays as written: still valid
+            if not self._syncing:  # else the fsync in flight closes it
+                self._close_file()
+            try:  # also after a failed write: a torn last line is ignored
+                self._compact()
+            except (OSError, JournalError) as exc:  # it stays as written: valid
                 lgr.warning("Could not tidy the journal %s: %s", self.path, exc)
-            self._file = None
-            self._release_lock()
+            self._release_lock(remove=True)
+
+    def _close_file(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _compact(self) -> None:
         records = read_records(self.path)[1:]
         pending = pending_targets(records)
         keep = [r for r in records if r["target"] in pending]
         if not keep:
-            self.path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(JOURNAL_NAME, dir_fd=self._dir_fd)
             return
         if len(keep) != len(records):
-            tmp = self.path.with_suffix(".tmp")
-            with open(tmp, "w", encoding="utf-8") as f:
+            tmp = JOURNAL_NAME + ".tmp"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=self._dir_fd)  # a link planted there too
+            fd = self._open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            with open(fd, "w", encoding="utf-8") as f:
                 f.write("".join(encode(r) for r in [self.binding, *keep]))
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            os.replace(
+                tmp, JOURNAL_NAME, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd
+            )
         lgr.warning(
             "The journal %s keeps %d unfinished target(s): a re-run finishes them",
             self.path,

@@ -32,6 +32,7 @@ from typing import Any
 
 from ..errors import JournalError
 from ..versions import version_directory_parts
+from .journal_files import read_journal_bytes
 from .listing import is_uuid, path_problem
 
 lgr = logging.getLogger("dandi.compute")
@@ -73,16 +74,13 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     Raises
     ------
     JournalError
-        Naming the file and the first bad line.
+        Naming the file and the first bad line, or what is wrong with the file
+        itself (a link, not a regular file, not the user's: see
+        :mod:`.journal_files`).
     """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data = read_journal_bytes(path)  # never through a link, a FIFO, ...
+    if not data:
         return []
-    except OSError as exc:
-        raise JournalError(
-            f"Cannot read the journal {path}: {exc}", str(path)
-        ) from None
     # the part after the last newline is empty, or a line cut short by a crash
     *lines, cut = data.split(b"\n")
     if cut:

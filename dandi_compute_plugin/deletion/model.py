@@ -271,6 +271,8 @@ class DeletionReport:
         Per target.
     interrupted
         Whether the run was stopped by Ctrl-C.
+    terminated
+        Whether the run was stopped by SIGTERM (as by Ctrl-C otherwise).
     abandoned
         Whether a second Ctrl-C left requests in flight unanswered (their
         threads may still run: a command line exits at once).
@@ -287,6 +289,7 @@ class DeletionReport:
     results: list[TargetResult] = field(default_factory=list)
     interrupted: bool = False
     abandoned: bool = False
+    terminated: bool = False
     scan_errors: list[str] = field(default_factory=list)
 
     @property
@@ -295,13 +298,16 @@ class DeletionReport:
         and the scan read every directory."""
         return (
             not self.interrupted
+            and not self.terminated
             and not self.scan_errors
             and all(r.ok for r in self.results)
         )
 
     @property
     def exit_code(self) -> int:
-        """0 when :attr:`ok`, 130 after Ctrl-C, 1 otherwise."""
+        """0 when :attr:`ok`, 130 after Ctrl-C, 143 after SIGTERM, 1 otherwise."""
+        if self.terminated:
+            return 143
         if self.interrupted:
             return 130
         return 0 if self.ok else 1
@@ -325,7 +331,13 @@ class DeletionReport:
             text += prefix_hint(self.version)
         else:
             parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-            extra = " (interrupted)" if self.interrupted else ""
+            extra = (
+                " (terminated)"
+                if self.terminated
+                else " (interrupted)"
+                if self.interrupted
+                else ""
+            )
             text = f"{len(self.results)} version directories: {parts}{extra}"
         kept = counts.get(TargetStatus.REMOTE_ONLY.value, 0)
         if kept and self.dry_run:
@@ -362,6 +374,9 @@ class PlanItem:
     verdict: TargetResult | None = None
     #: what the local directory held: the removal touches only that
     local: Inventory = field(default_factory=Inventory)
+    #: remote assets below a resumed target that its journal did not record
+    #: (they appeared since): kept, unless remote-only directories are deleted
+    kept_remote: tuple[PlannedAsset, ...] = ()
 
     @property
     def local_mtimes(self) -> dict[str, int | None]:

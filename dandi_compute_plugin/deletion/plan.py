@@ -56,6 +56,7 @@ from .model import (
     DeletionReport,
     DeletionTarget,
     PlanItem,
+    PlannedAsset,
     TargetResult,
     TargetStatus,
 )
@@ -190,6 +191,7 @@ def _plan_item(
     except ArchiveError as exc:
         reason = f"cannot list the remote assets: {exc}"
         return PlanItem(base, TargetResult(base, TargetStatus.FAILED, reason))
+    remote, kept = _journaled_only(plan, vd.relpath, remote, where)
     expected = journal.expected()
     expected.update((a.path, Expected(a.size, a.digest)) for a in remote)
     try:
@@ -206,7 +208,7 @@ def _plan_item(
             sorted([(m.path, m.reason) for m in missing] + local.local_only)
         ),
     )
-    item = PlanItem(target, local=local)
+    item = PlanItem(target, local=local, kept_remote=kept)
     item.verdict = _not_in_the_clone(plan, target, where, reasons)
     if item.verdict is None:
         vetoes = _vetoes(plan.hooks, target)
@@ -216,6 +218,20 @@ def _plan_item(
                 target, TargetStatus.REFUSED, "; ".join(reasons)
             )
     return item
+
+
+def _journaled_only(
+    plan: DeletionPlan, relpath: str, remote: list[PlannedAsset], where: str
+) -> tuple[list[PlannedAsset], tuple[PlannedAsset, ...]]:
+    """A resumed target whose directory is gone deletes only what its journal
+    recorded: the assets that appeared below it since (another id, even at a
+    journaled path) are kept, unless remote-only directories are deleted."""
+    if where != GONE or plan.options.include_remote:
+        return remote, ()
+    assert plan.journal is not None
+    intended = plan.journal.intended.get(relpath, set())
+    kept = tuple(a for a in remote if a.asset_id not in intended)
+    return [a for a in remote if a.asset_id in intended], kept
 
 
 def _not_in_the_clone(

@@ -7,6 +7,7 @@ directory tree; plugins are real pluggy plugins registered through
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 import logging
 from pathlib import Path
 import threading
@@ -305,7 +306,11 @@ def test_plugin_infos_name_the_hooks() -> None:
     )
     assert infos["VetoDouble"].as_record()["hooks"] == ["dandi_compute_veto_deletion"]
     assert all(i.status == "loaded" for i in infos.values())
-    assert isinstance(list_plugins(), list)
+    # list_plugins shows every installed entry point once, by name
+    installed = sorted({ep.name for ep in entry_points(group="dandi_compute")})
+    assert [i.name for i in list_plugins()] == installed
+    disabled = {i.name: i.status for i in list_plugins(disable=installed[:1])}
+    assert all(disabled[n] == "disabled" for n in installed[:1])
 
 
 def test_an_invalid_hook_implementation_fails_closed() -> None:
@@ -403,3 +408,74 @@ def test_a_hook_time_limit_that_is_not_a_number_is_an_error(
     monkeypatch.setenv("DANDI_COMPUTE_HOOK_TIMEOUT", "soon")
     with pytest.raises(ValueError, match="DANDI_COMPUTE_HOOK_TIMEOUT"):
         PluginHooks([], load_entry_points=False)
+
+
+def test_disabling_one_plugin_leaves_the_others_running(
+    keyed: FakeArchive, clone: Path
+) -> None:
+    recorder, double = Recorder(), VetoDouble()
+    report = run_deletion(
+        clone,
+        "v1.1.1",
+        dandi_instance=keyed.url,
+        plugins=[VetoNoSession(), double, recorder],
+        disable_plugins=["VetoNoSession"],
+    )
+    by_path = results_by_path(report)
+    assert by_path[DOUBLE].status.value == "refused"  # VetoDouble ran
+    assert {r.status.value for p, r in by_path.items() if p != DOUBLE} == {"deleted"}
+    kinds = {kind for kind, _ in recorder.calls}
+    assert kinds == {"before", "after", "finished"}  # and so did Recorder
+
+
+class EndlessTargets:
+    """An add-targets generator that never ends; says when it was closed."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+        self.yielded = 0
+
+    @hookimpl
+    def dandi_compute_add_targets(self, dandiset_directory, version):
+        try:
+            while True:
+                self.yielded += 1
+                yield Path(dandiset_directory, "derivatives", "nowhere")
+        finally:
+            self.closed.set()
+
+
+def test_an_endless_generator_hook_is_stopped_at_its_time_limit(
+    keyed: FakeArchive, clone: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DANDI_COMPUTE_HOOK_TIMEOUT", "0.5")
+    endless = EndlessTargets()
+    report = run_deletion(
+        clone, "v1.1.1", dandi_instance=keyed.url, dry_run=True, plugins=[endless]
+    )
+    assert report.results and all(r.status.value == "planned" for r in report.results)
+    # its body ran in the hook's thread, within the limit, and was closed
+    assert endless.closed.wait(60)
+
+
+class GeneratorVeto:
+    @hookimpl
+    def dandi_compute_veto_deletion(self, target):
+        if target.version.endswith("+b268fd2+b268fd2"):
+            yield "doubly suffixed, from a generator"
+
+
+def test_a_generator_veto_is_consumed_and_vetoes(
+    keyed: FakeArchive, clone: Path
+) -> None:
+    report = run_deletion(
+        clone,
+        "v1.1.1",
+        dandi_instance=keyed.url,
+        dry_run=True,
+        plugins=[GeneratorVeto()],
+    )
+    by_path = results_by_path(report)
+    assert by_path[DOUBLE].status.value == "refused"
+    assert "doubly suffixed, from a generator" in by_path[DOUBLE].reason
+    assert {r.status.value for p, r in by_path.items() if p != DOUBLE} == {"planned"}

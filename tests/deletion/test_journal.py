@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from dandi_compute_plugin.deletion import journal as journal_module
 from dandi_compute_plugin.deletion import run_deletion
 from dandi_compute_plugin.deletion.journal import Journal, journal_path
 from dandi_compute_plugin.deletion.model import PlannedAsset
@@ -130,7 +133,9 @@ def test_a_last_line_cut_short_by_a_crash_is_dropped(
     assert report.ok and not path.exists()
 
 
-def test_the_lock_file_is_never_removed(keyed: FakeArchive, tmp_path: Path) -> None:
+def test_the_lock_file_is_removed_when_the_run_ends(
+    keyed: FakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clone = seed(keyed, tmp_path / "clone", files())
 
     def journal() -> Journal:
@@ -140,7 +145,7 @@ def test_the_lock_file_is_never_removed(keyed: FakeArchive, tmp_path: Path) -> N
 
     first = journal()
     lock = Path(str(first.path) + ".lock")
-    inode = lock.stat().st_ino
+    assert lock.is_file()
     with pytest.raises(JournalBusyError):
         journal()
     first.record_intents(
@@ -149,9 +154,29 @@ def test_the_lock_file_is_never_removed(keyed: FakeArchive, tmp_path: Path) -> N
     first.record_done(VDIR)
     first.close()
     assert not first.path.exists()  # nothing left to finish
-    assert lock.stat().st_ino == inode  # the same lock file, for the next run
-    second = journal()
-    second.close()
+    assert not lock.exists()  # and no lock file left behind
+
+    # a run that opened the lock file just before its holder removed it must
+    # not lock the removed file while a third run locks the new one
+    holder = journal()
+    real_flock = journal_module.fcntl.flock
+    calls = []
+
+    def flock(fd: int, op: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            holder.close()  # removes the file this run has just opened
+            third.append(journal())  # and a third run locks a new one
+        real_flock(fd, op)
+
+    third: list[Journal] = []
+    monkeypatch.setattr(journal_module.fcntl, "flock", flock)
+    with pytest.raises(JournalBusyError):
+        journal()  # retried on the new file, which the third run holds
+    assert len(calls) >= 3
+    monkeypatch.undo()
+    third[0].close()
+    assert not lock.exists()
 
 
 def test_the_journal_records_the_digests_it_vouches_with(
@@ -177,3 +202,152 @@ def test_the_journal_records_the_digests_it_vouches_with(
     again = Journal(clone, api_url=keyed.api_url, dandiset_id=DANDISET, writable=False)
     [(path, expected)] = again.expected().items()
     assert path == files()[0] and expected.deleted and expected.digest == asset.digest
+
+
+@pytest.mark.parametrize("field", ["dandiset_id", "clone"])
+def test_a_journal_of_another_dandiset_or_clone_vouches_for_nothing(
+    keyed: FakeArchive, tmp_path: Path, field: str
+) -> None:
+    """Each part of the binding counts on its own: the same instance, but a
+    journal copied from another clone, or written for another dandiset."""
+    paths = files()
+    clone = seed(keyed, tmp_path / "clone", paths)
+    extra = strip_params(paths[0]) + "/extra.nwb"
+    (clone / extra).write_text("deleted elsewhere, never on this dandiset")
+    lines = [intent(extra, target=strip_params(paths[0]))]
+    path = write_journal(clone, keyed.api_url, lines)
+    lines = path.read_text().splitlines(keepends=True)
+    binding = json.loads(lines[0])
+    binding[field] = "000002" if field == "dandiset_id" else str(tmp_path / "other")
+    path.write_text(json.dumps(binding) + "\n" + "".join(lines[1:]))
+    before = tree_state(clone)
+
+    with pytest.raises(JournalMismatchError, match=binding[field]):
+        run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+
+    assert keyed.count("DELETE") == 0 and tree_state(clone) == before
+
+
+def _is_journal(fd: int) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}").endswith("delete-journal.jsonl")
+    except OSError:
+        return False
+
+
+needs_proc = pytest.mark.skipif(
+    not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd"
+)
+
+
+@needs_proc
+def test_every_intent_is_on_disk_before_its_delete_is_sent(
+    keyed: FakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clone = seed(keyed, tmp_path / "clone", files() + files("B"))
+    real_fsync = os.fsync
+    synced: list[tuple[set[str], set[str]]] = []  # (intents on disk, deleted)
+
+    def fsync(fd: int) -> None:
+        if _is_journal(fd):
+            deleted = {r.path.rstrip("/").rsplit("/", 1)[-1] for r in keyed.log}
+            real_fsync(fd)
+            text = journal_path(clone).read_text()
+            intents = {
+                json.loads(line)["asset_id"]
+                for line in text.splitlines()
+                if '"intent"' in line
+            }
+            synced.append((intents, deleted))
+            return
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=4)
+    assert report.ok, report.summary()
+    ids = {
+        r.path.rstrip("/").rsplit("/", 1)[-1] for r in keyed.log if r.method == "DELETE"
+    }
+    assert len(ids) == 4
+    for asset_id in ids:  # some fsync put its intent on disk before its DELETE
+        assert any(
+            asset_id in on_disk and asset_id not in gone for on_disk, gone in synced
+        )
+
+
+@needs_proc
+@pytest.mark.parametrize("call", ["write", "fsync"])
+def test_a_full_disk_at_the_first_intent_means_no_delete_at_all(
+    keyed: FakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str
+) -> None:
+    clone = seed(keyed, tmp_path / "clone", files() + files("B"))
+    # the journal may keep what it wrote before the fsync failed: intents only
+    before = tree_state(clone, skip=[".dandi-compute/"])
+    real = getattr(os, call)
+
+    def full(fd: int, *args: object) -> object:
+        if _is_journal(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, *args)
+
+    monkeypatch.setattr(os, call, full)
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=4)
+    monkeypatch.setattr(os, call, real)
+
+    assert keyed.count("DELETE") == 0
+    assert report.exit_code == 1 and len(report.results) == 2
+    assert all(r.status.value == "failed" for r in report.results)
+    assert all("journal cannot be written" in r.reason for r in report.results)
+    assert tree_state(clone, skip=[".dandi-compute/"]) == before
+
+
+@needs_proc
+def test_sigterm_while_an_intent_is_being_synced_ends_consistently(
+    keyed: FakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM arrives during the first fsync of the journal: the run stops as
+    for Ctrl-C (143), reports every target truly, and a re-run finishes."""
+    import signal
+
+    clone = seed(keyed, tmp_path / "clone", files() + files("B"))
+    real_fsync = os.fsync
+    sent = []
+
+    def fsync(fd: int) -> None:
+        if _is_journal(fd) and not sent:
+            sent.append(fd)
+            os.kill(os.getpid(), signal.SIGTERM)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=1)
+
+    assert sent and report.terminated and report.exit_code == 143
+    left = set(keyed.paths(DANDISET))
+    for result in report.results:
+        target = result.target.relpath
+        if result.status.value == "deleted":
+            assert not (clone / target).exists()
+            assert not any(p.startswith(target + "/") for p in left)
+        else:
+            assert result.status.value == "failed" and "terminated" in result.reason
+            assert (clone / target).is_dir() and not result.local_removed
+    again = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+    assert again.ok, again.summary()
+    assert keyed.paths(DANDISET) == []
+    assert not journal_path(clone).exists()
+
+
+def test_an_intent_after_the_journal_closed_is_an_error_not_a_silent_skip(
+    keyed: FakeArchive, tmp_path: Path
+) -> None:
+    """A lane left running by a second Ctrl-C must not send DELETEs whose
+    intents were never written."""
+    clone = seed(keyed, tmp_path / "clone", files())
+    journal = Journal(clone, api_url=keyed.api_url, dandiset_id=DANDISET, writable=True)
+    journal.close()
+    asset = PlannedAsset(files()[0], 3, asset_record(files()[0])["identifier"])
+    with pytest.raises(OSError, match="closed"):
+        journal.record_intents(VDIR, [asset])
+    journal.record_deleted(VDIR, asset.asset_id)  # a late answer: ignored
+    assert not journal.path.exists()
