@@ -278,8 +278,9 @@ def test_a_status_line_and_headers_dripping_in_end_at_the_deadline(
     with pytest.raises((DeadlineExceeded, ArchiveError)) as info:
         session(world, timeout=timeout).assets_under(VDIR)
     # the bound: the timeout (twice when a session is opened: the reachability
-    # check, then the request), and a moment to close
-    assert time.monotonic() - started < 2 * timeout + 3
+    # check, then the request), and a margin for a loaded machine -- unbounded,
+    # the drip would take 500 s
+    assert time.monotonic() - started < 2 * timeout + 30
     assert "2 s" in str(info.value)
 
 
@@ -289,9 +290,10 @@ def test_retries_of_a_persistent_500_end_within_the_timeout(world: FakeArchive):
     started = time.monotonic()
     with pytest.raises(requests.HTTPError, match="Error 500"):
         s.assets_under(VDIR)
-    assert time.monotonic() - started < 4 + 2
-    # dandi's back-off: 1.25 s, then 1.56 s; a third wait would pass the 4 s
-    assert world.count("GET", ASSETS) == 3
+    assert time.monotonic() - started < 4 + 30  # dandi's own loop: about a minute
+    # dandi's back-off: 1.25 s, then 1.56 s; a third wait would pass the 4 s (on
+    # a loaded machine the attempts themselves may leave room for fewer)
+    assert 2 <= world.count("GET", ASSETS) <= 3
 
 
 @pytest.mark.parametrize("announce", [None, 20 << 30])
