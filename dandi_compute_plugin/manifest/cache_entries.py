@@ -151,6 +151,19 @@ def _text(meta: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def entry_info_of(url: str, root: Path | None = None) -> CacheEntryInfo | None:
+    """Describe the cache entry of ``url``; None when there is none, or the
+    cache cannot be opened safely."""
+    root = root if root is not None else cache_directory()
+    try:
+        with open_entry_directory(
+            root, (ENTRIES_NAME, entry_key(url)), create=False
+        ) as directory:
+            return entry_info(directory)
+    except (OSError, UnsafeCacheError):
+        return None
+
+
 def _files_sound(directory: EntryDirectory, meta: dict[str, Any]) -> bool:
     """True when the files ``meta`` names are there with their sizes (no
     digests: that is the next use's job)."""

@@ -16,8 +16,7 @@ import logging
 import os
 from typing import Any
 
-from .cache import entries_directory, entry_key
-from .cache_entries import entry_info
+from .cache_entries import entry_info_of
 from .load import ManifestRequest
 from .location import MANIFEST_URL_ENV, manifest_url
 
@@ -43,8 +42,8 @@ def _manifest_last_modified(url: str, request: ManifestRequest) -> datetime | No
 
     text = None
     if request.cache:
-        info = entry_info(entries_directory() / entry_key(url))
-        text = info.last_modified if info is not None else None
+        info = entry_info_of(url)
+        text = info.last_modified if info is not None and info.status == "ok" else None
     if text is None:
         with requests.head(url, timeout=request.timeout, allow_redirects=True) as r:
             text = r.headers.get("Last-Modified") if r.ok else None
