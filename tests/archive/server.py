@@ -16,7 +16,19 @@ Shapes follow dandi-archive's views and serializers (``dandiapi/api/views``):
   matching anything (``/`` too), the whole path, case-*insensitively*;
 - ``GET .../assets/{asset_id}/`` (metadata), ``.../info/``, ``GET /api/assets/{id}/``;
 - ``DELETE .../assets/{asset_id}/``: 401 without a key, 403 for a non-owner, 405 on a
-  published version, 404 when the asset is not in the version, else 204.
+  published version, 404 when the asset is not in the version, else 204;
+- ``POST .../versions/draft/assets/`` with ``{"metadata": ..., "blob_id": ...}``
+  (``AssetRequestSerializer``, ``add_asset_to_version``): 401 without a key, 403 for
+  a non-owner, 400 unless exactly one of ``blob_id``/``zarr_id`` or without a
+  ``path``, 404 for a blob the archive does not have, 405 on a published version,
+  409 when the path is taken (or is a directory or under a file of the version),
+  else 200 with the new asset (``AssetDetailSerializer``): a new asset id, the
+  computed fields (``digest``, ``contentSize``, ``contentUrl``...) from the blob.
+  Blobs are those of every asset ever added (the archive keeps a blob when an
+  asset of it is deleted).
+
+The bytes the server reads and writes on its connections are counted
+(:attr:`FakeArchive.traffic`).
 
 Every request is logged before its answer is written (a test that looks at the log
 once the client is done never misses one); faults (:mod:`.faults`) match the method,
@@ -35,6 +47,7 @@ import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+import uuid
 
 from .faults import Accounting, Fault, LoggedRequest
 
@@ -97,6 +110,10 @@ class FakeArchive:
         self._lock = threading.RLock()
         # dandiset id -> {"draft": {asset_id: asset}, "published": {...} | None}
         self._dandisets: dict[str, dict[str, Any]] = {}
+        # blob id -> the record of the first asset of it (size, digests, URL)
+        self._blobs: dict[str, dict[str, Any]] = {}
+        #: bytes the server read from and wrote to its connections
+        self.traffic = {"received": 0, "sent": 0}
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -155,9 +172,11 @@ class FakeArchive:
             for rec in records:
                 draft[rec["identifier"]] = self._asset(rec)
 
-    @staticmethod
-    def _asset(rec: dict[str, Any]) -> dict[str, Any]:
+    def _asset(self, rec: dict[str, Any]) -> dict[str, Any]:
         blob, zarr = _blob_id(rec)
+        if blob is not None:
+            with self._lock:
+                self._blobs.setdefault(blob, rec)
         return {
             "asset_id": rec["identifier"],
             "blob": blob,
@@ -194,6 +213,14 @@ class FakeArchive:
             return sorted(
                 a["path"] for a in self._dandisets[identifier][version].values()
             )
+
+    def assets(self, identifier: str) -> dict[str, dict[str, Any]]:
+        """``{path: asset}`` of the draft (``blob``, ``zarr``, ``metadata``...)."""
+        with self._lock:
+            return {
+                a["path"]: dict(a)
+                for a in self._dandisets[identifier]["draft"].values()
+            }
 
     def asset_ids(self, identifier: str) -> dict[str, str]:
         """``{path: asset id}`` of the draft."""
@@ -304,6 +331,55 @@ class FakeArchive:
             del assets[asset_id]
             return 204
 
+    def create_asset(
+        self, identifier: str, version: str, body: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """``POST .../assets/`` of an owner: (status, answer)."""
+        if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+            return 400, {"metadata": ["This field is required."]}
+        if ("blob_id" in body) == ("zarr_id" in body):
+            return 400, {
+                "blob_id": ["Exactly one of blob_id or zarr_id must be specified."]
+            }
+        path = body["metadata"].get("path")
+        if not isinstance(path, str) or not path:
+            return 400, {"metadata": ["No path specified in metadata."]}
+        with self._lock:
+            assets = self.version_assets(identifier, version)
+            blob = self._blobs.get(str(body.get("blob_id")))
+            if assets is None or blob is None:  # zarr_id: no Zarr is ever known
+                return 404, {"detail": "Not found."}
+            if version != "draft":
+                return 405, {"detail": "Only draft versions can be modified."}
+            if any(a["path"] == path for a in assets.values()):
+                return 409, {"detail": "An asset with that path already exists"}
+            conflicts = [
+                a["path"]
+                for a in assets.values()
+                if a["path"].startswith(path + "/") or path.startswith(a["path"] + "/")
+            ]
+            if conflicts:
+                return 409, {
+                    "detail": f'Path of new asset "{path}" conflicts with '
+                    f"existing assets: {conflicts}"
+                }
+            asset_id = str(uuid.uuid4())
+            rec = {
+                **body["metadata"],
+                "id": f"dandiasset:{asset_id}",
+                "identifier": asset_id,
+                "path": path,
+                "contentSize": blob["contentSize"],
+                "contentUrl": [
+                    f"{self.api_url}/assets/{asset_id}/download/",
+                    blob["contentUrl"][-1],
+                ],
+                "digest": blob["digest"],
+            }
+            asset = self._asset(rec)
+            assets[asset_id] = asset
+            return 200, dict(asset)
+
 
 class _Handler(BaseHTTPRequestHandler):
     archive: FakeArchive
@@ -372,6 +448,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._logged = self._mute = False
         self._trickle = 0.0
         auth = self.headers.get("Authorization")
+        # read before any answer: a body left unread would be taken for the
+        # connection's next request
+        self._posted = self._body() if method == "POST" else None
         fault = acc.admit(method, split.path, split.query)
         try:
             if archive.latency:
@@ -404,6 +483,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:  # noqa: N802
         self._handle("DELETE")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def setup(self) -> None:
+        super().setup()
+        archive = self.archive
+        self.rfile = _Counting(self.rfile, archive.traffic, "received", archive._lock)
+        self.wfile = _Counting(self.wfile, archive.traffic, "sent", archive._lock)
+
+    def _body(self) -> Any:
+        """The request's JSON body (None when there is none or it is not JSON)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(data) if data else None
+        except ValueError:
+            return None
 
     # -- routes ----------------------------------------------------------------
 
@@ -457,6 +554,17 @@ class _Handler(BaseHTTPRequestHandler):
         assets = archive.version_assets(ds, version)
         if assets is None:
             return self._send(404, {"detail": "Not found."})
+        if method == "POST" and not asset_id:
+            if user is None:
+                return self._send(
+                    401, {"detail": "Authentication credentials were not provided."}
+                )
+            if user not in archive.owners:
+                return self._send(
+                    403,
+                    {"detail": "You do not have permission to perform this action."},
+                )
+            return self._send(*archive.create_asset(ds, version, self._posted))
         if method == "DELETE" and asset_id and not info:
             if user is None:
                 return self._send(
@@ -538,3 +646,30 @@ class _Handler(BaseHTTPRequestHandler):
                 "results": results,
             },
         )
+
+
+class _Counting:
+    """A connection's file that counts the bytes through it."""
+
+    def __init__(
+        self, raw: Any, counts: dict[str, int], key: str, lock: threading.RLock
+    ) -> None:
+        self._raw, self._counts, self._key, self._lock = raw, counts, key, lock
+
+    def _count(self, data: bytes) -> bytes:
+        with self._lock:
+            self._counts[self._key] += len(data)
+        return data
+
+    def read(self, *args: Any) -> bytes:
+        return self._count(self._raw.read(*args))
+
+    def readline(self, *args: Any) -> bytes:
+        return self._count(self._raw.readline(*args))
+
+    def write(self, data: bytes) -> int:
+        self._count(bytes(data))
+        return self._raw.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
