@@ -1,4 +1,4 @@
-"""The fake archive's ``POST .../assets/`` answers as the real one, through dandi's client."""
+"""The fake archive's ``POST .../assets/`` answers as the real one does."""
 
 from __future__ import annotations
 
