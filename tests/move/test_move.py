@@ -1,0 +1,156 @@
+"""``move_version_directories`` against the fake archive: by blob reference, then
+deleted with the deletion's machinery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dandi_compute_plugin import move_version_directories
+from dandi_compute_plugin.move import MoveIncomplete, MoveUsageError, run_move
+
+from ..archive import FakeArchive
+from ..records import asset_record
+from .world import SOURCE, TARGET, World, capsule, directory_of
+
+
+@pytest.fixture
+def world(keyed: FakeArchive, tmp_path: Path) -> World:
+    return World.make(keyed, tmp_path)
+
+
+def _move(w: World, what, **kw):
+    return move_version_directories(
+        w.clone, what, TARGET, dandi_instance=w.archive.url, **kw
+    )
+
+
+def test_blob_assets_move_by_reference(world: World) -> None:
+    w = world
+    before = w.digests(SOURCE)
+    moving = w.of_version("v1.1.1")
+    dirs = sorted({directory_of(p) for p in moving})
+    moved = _move(w, "v1.1.1")
+    assert moved == sorted(w.clone / d for d in dirs)
+    # not a byte of content: no upload was even started
+    assert w.archive.count(pattern=r"/uploads/") == 0
+    assert w.archive.count("POST") == len(moving)
+    after = w.digests(TARGET)
+    for path in moving:
+        assert after[path] == before[path]  # same blob, same digests
+    assert sorted(after) == sorted(["README.md", *moving])
+    assert sorted(w.archive.paths(SOURCE)) == sorted(
+        p for p in w.paths if p not in moving
+    )
+    assert w.archive.paths(SOURCE, "published") == sorted(w.paths)
+    assert not any((w.clone / d).exists() for d in dirs)
+    assert all((w.clone / p).is_file() for p in w.paths if p not in moving)
+    assert not (w.clone / ".dandi-compute" / "delete-journal.jsonl").exists()
+
+
+def test_keep_local_keeps_the_clones_copy(world: World) -> None:
+    w = world
+    moving = w.of_version("v1.1.1")
+    tree = w.state()[0]
+    report = run_move(
+        w.clone, "v1.1.1", TARGET, dandi_instance=w.archive.url, keep_local=True
+    )
+    assert report.ok and {r.status for r in report.results} == {"moved"}
+    assert all(not r.result.local_removed for r in report.results)
+    assert w.state()[0] == tree
+    assert not set(moving) & set(w.archive.paths(SOURCE))
+    assert set(moving) <= set(w.archive.paths(TARGET))
+
+
+def test_one_capsule_moves_alone(world: World) -> None:
+    w = world
+    first = capsule(1)
+    assert _move(w, [first]) == [w.clone / first]
+    assert not (w.clone / first).exists()
+    assert (w.clone / capsule(2)).is_dir()
+    target = w.archive.paths(TARGET)
+    assert [p for p in target if p != "README.md"] == sorted(
+        p for p in w.paths if p.startswith(first + "/")
+    )
+    assert any(p.startswith(capsule(2) + "/") for p in w.archive.paths(SOURCE))
+
+
+def test_other_content_at_a_target_path_refuses_the_directory(
+    world: World,
+) -> None:
+    w = world
+    first = capsule(1)
+    taken = f"{first}/logs/nextflow.log"
+    w.archive.add_assets(TARGET, [asset_record(taken, content=b"someone else's")])
+    target_before = w.digests(TARGET)
+    with pytest.raises(MoveIncomplete) as err:
+        _move(w, "v1.1.1")
+    by_path = {r.result.target.relpath: r for r in err.value.report.results}
+    assert by_path[first].status == "refused"
+    assert "hold other content" in by_path[first].result.reason
+    assert (w.clone / first).is_dir()
+    # nothing of it deleted, nothing created, nothing overwritten
+    assert set(p for p in w.paths if p.startswith(first + "/")) <= set(
+        w.archive.paths(SOURCE)
+    )
+    after = w.digests(TARGET)
+    assert after[taken] == target_before[taken]
+    assert not [p for p in after if p.startswith(first + "/") and p != taken]
+    # the others moved
+    assert by_path[capsule(2)].status == "moved"
+
+
+def test_the_same_content_at_the_target_counts_as_moved(world: World) -> None:
+    w = world
+    first = capsule(1)
+    there = f"{first}/code/submit.sh"
+    w.archive.add_assets(TARGET, [asset_record(there, asset_id=None)])
+    report = run_move(w.clone, [first], TARGET, dandi_instance=w.archive.url)
+    (result,) = report.results
+    assert result.status == "moved"
+    assert result.copy.already == 1 and result.copy.created == 2
+    assert w.archive.count("POST") == 2
+    assert not (w.clone / first).exists()
+
+
+def test_a_dry_run_changes_nothing(world: World) -> None:
+    w = world
+    before = w.state()
+    w.archive.add_assets(
+        TARGET, [asset_record(f"{capsule(2)}/code/submit.sh", content=b"other")]
+    )
+    before = w.state()
+    report = run_move(
+        w.clone, "v1.1.1", TARGET, dandi_instance=w.archive.url, dry_run=True
+    )
+    statuses = {r.result.target.relpath: r.status for r in report.results}
+    assert statuses[capsule(1)] == "planned"
+    assert statuses[capsule(2)] == "refused"
+    assert w.state() == before
+    assert w.archive.count("POST") == w.archive.count("DELETE") == 0
+
+
+@pytest.mark.parametrize(
+    "to, why",
+    [
+        (SOURCE, "own dandiset"),
+        ("DANDI-SANDBOX:001873", "instance"),
+        ("not a dandiset", "names no dandiset"),
+    ],
+)
+def test_targets_that_cannot_be_meant(world: World, to: str, why: str) -> None:
+    w = world
+    before = w.state()
+    with pytest.raises(MoveUsageError, match=why):
+        move_version_directories(w.clone, "v1.1.1", to, dandi_instance=w.archive.url)
+    assert w.state() == before
+    assert w.archive.count("POST") == w.archive.count("DELETE") == 0
+
+
+@pytest.mark.parametrize(
+    "what", ["derivatives/dandiset-000233/sub-CGM3", "../elsewhere/version-v1", ".."]
+)
+def test_selections_that_are_no_version_directory(world: World, what: str) -> None:
+    with pytest.raises(MoveUsageError):
+        _move(world, [what])
