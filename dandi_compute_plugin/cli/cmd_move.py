@@ -119,8 +119,9 @@ def move(
 ) -> None:
     """Move job capsules, or every directory of a VERSION, to dandiset --to.
 
-    Each argument after DANDISET_DIR is a VERSION (every directory scan-versions lists for it) or a
-    version directory, relative to DANDISET_DIR. For every asset below it on
+    Each argument after DANDISET_DIR is a VERSION (every directory
+    scan-versions lists for it) or a version directory (a job capsule),
+    relative to DANDISET_DIR. For every asset below it on
     the draft of the clone's dandiset, an asset is created at the same path in
     the draft of --to from the same blob and metadata: no content is
     downloaded or uploaded. A Zarr, which belongs to one dandiset, is uploaded

@@ -51,9 +51,7 @@ class World:
         cls, archive: FakeArchive, root: Path, paths: list[str] | None = None
     ) -> World:
         paths = paths or world_paths()
-        archive.add_dandiset(
-            SOURCE, [asset_record(p) for p in paths], published=True
-        )
+        archive.add_dandiset(SOURCE, [asset_record(p) for p in paths], published=True)
         archive.add_dandiset(TARGET, [asset_record("README.md")])
         return cls(archive, build_clone(root / "clone", paths, SOURCE), paths)
 
