@@ -166,12 +166,10 @@ def _move(
     yes: bool,
     output_format: str,
 ) -> None:
-    from ..errors import MoveUsageError
-
-    try:
-        _run(dandiset_dir, what, to, options, yes, output_format)
-    except MoveUsageError as exc:
-        raise click.UsageError(f"{exc}. Nothing was changed.") from None
+    # a usage error is 2, not the 1 of every error dandi's mapping turns it into
+    usage = _run(dandiset_dir, what, to, options, yes, output_format)
+    if usage is not None:
+        raise click.UsageError(f"{usage}. Nothing was changed.")
 
 
 @map_to_click_exceptions
@@ -182,13 +180,18 @@ def _run(
     options: DeletionOptions,
     yes: bool,
     output_format: str,
-) -> None:
+) -> str | None:
+    """Run the move and write the report; return a usage error's message."""
+    from ..errors import MoveUsageError
     from ..move import run_move
     from ..move.target import parse_target
     from .deletion_bars import DeletionBars
     from .progress import on_terminal
 
-    target_id = parse_target(to)[0]
+    try:
+        target_id = parse_target(to)[0]
+    except MoveUsageError as exc:
+        return str(exc)
     bars = DeletionBars() if on_terminal() else None
     writers: list[RecordWriter] = []
 
@@ -215,6 +218,8 @@ def _run(
             on_result=lambda r: write(r.as_record(target_id)),
             progress=bars,
         )
+    except MoveUsageError as exc:
+        return str(exc)
     except (KeyboardInterrupt, click.Abort):
         click.echo(
             "\nInterrupted before anything was deleted (assets already created "
@@ -236,6 +241,7 @@ def _run(
         _exit_now(report.exit_code)
     if report.exit_code:
         sys.exit(report.exit_code)
+    return None
 
 
 def _exit_now(code: int) -> NoReturn:
