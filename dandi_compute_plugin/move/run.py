@@ -163,26 +163,28 @@ def _move_version(
 ) -> None:
     """Move the planned directories of one version; the plan is closed after."""
     to, named = to_named
+    outcomes = None
     try:
         _keep_selected(plan, relpaths)
         source, target = _sessions(plan, to, named)
         copies = _plan_copies(plan, source, target)
         report.api_url = source.instance.api
         if plan.options.dry_run or not plan.to_delete:
-            report.results += [MoveResult(r) for r in plan.report().results]
-            return
-        if confirm is not None and not confirm(plan, copy_summary(plan, to, copies)):
+            pass
+        elif confirm is not None and not confirm(plan, copy_summary(plan, to, copies)):
             for item in plan.items:
                 if item.verdict is None:
                     item.verdict = TargetResult(
                         item.target, TargetStatus.REFUSED, "not confirmed"
                     )
-            report.results += [MoveResult(r) for r in plan.report().results]
-            return
-        outcomes = _copy_all(plan, copies, source, target)
-    except BaseException:
-        plan.close()
-        raise
+        else:
+            outcomes = _copy_all(plan, copies, source, target)
+    finally:
+        if outcomes is None:  # nothing to execute: the lock goes now
+            plan.close()
+    if outcomes is None:
+        report.results += [MoveResult(r) for r in plan.report().results]
+        return
 
     def result_of(result: TargetResult) -> MoveResult:
         return MoveResult(result, outcomes.get(result.target.relpath))
