@@ -25,7 +25,10 @@ Shapes follow dandi-archive's views and serializers (``dandiapi/api/views``):
   else 200 with the new asset (``AssetDetailSerializer``): a new asset id, the
   computed fields (``digest``, ``contentSize``, ``contentUrl``...) from the blob.
   Blobs are those of every asset ever added (the archive keeps a blob when an
-  asset of it is deleted).
+  asset of it is deleted); a ``zarr_id`` must name a Zarr of the same dandiset
+  (404, else 400);
+- the Zarr upload's endpoints (``/api/zarr/...`` and the storage's ``PUT``):
+  :mod:`.zarrs`; a finalized Zarr's checksum and size become its assets'.
 
 The bytes the server reads and writes on its connections are counted
 (:attr:`FakeArchive.traffic`).
@@ -50,6 +53,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import uuid
 
 from .faults import Accounting, Fault, LoggedRequest
+from .zarrs import ZarrStore
 
 NOW = "2026-05-01T12:00:00.000000Z"
 ASSETS = re.compile(
@@ -112,6 +116,7 @@ class FakeArchive:
         self._dandisets: dict[str, dict[str, Any]] = {}
         # blob id -> the record of the first asset of it (size, digests, URL)
         self._blobs: dict[str, dict[str, Any]] = {}
+        self.zarrs = ZarrStore(self._lock)
         #: bytes the server read from and wrote to its connections
         self.traffic = {"received": 0, "sent": 0}
         self._httpd: _Server | None = None
@@ -331,6 +336,45 @@ class FakeArchive:
             del assets[asset_id]
             return 204
 
+    def _content_of(
+        self, identifier: str, body: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, int]:
+        """The size, store URL and digest of a POST's blob or Zarr, with 200;
+        (None, 404) when unknown; (an error body, 400) for another's Zarr."""
+        if "blob_id" in body:
+            blob = self._blobs.get(str(body["blob_id"]))
+            return blob, 200 if blob is not None else 404
+        zarr = self.zarrs.zarrs.get(str(body["zarr_id"]))
+        if zarr is None:
+            return None, 404
+        if zarr["dandiset"] != identifier:
+            return {"detail": "The zarr archive belongs to a different dandiset"}, 400
+        zarr_id = str(body["zarr_id"])
+        return self._zarr_content(zarr_id), 200
+
+    def _zarr_content(self, zarr_id: str) -> dict[str, Any]:
+        checksum = self.zarrs.zarrs[zarr_id]["checksum"]
+        return {
+            "contentSize": self.zarrs.size(zarr_id),
+            "contentUrl": [f"https://dandiarchive.s3.amazonaws.com/zarr/{zarr_id}/"],
+            "digest": {"dandi:dandi-zarr-checksum": checksum},
+        }
+
+    def finalize_zarr(self, zarr_id: str) -> None:
+        """Compute a Zarr's checksum; its assets take it and its size."""
+        with self._lock:
+            self.zarrs.finalize(zarr_id)
+            content = self._zarr_content(zarr_id)
+            for ds in self._dandisets.values():
+                for asset in ds["draft"].values():
+                    if asset["zarr"] == zarr_id:
+                        asset["size"] = content["contentSize"]
+                        asset["metadata"] = {
+                            **asset["metadata"],
+                            "contentSize": content["contentSize"],
+                            "digest": content["digest"],
+                        }
+
     def create_asset(
         self, identifier: str, version: str, body: Any
     ) -> tuple[int, dict[str, Any]]:
@@ -346,9 +390,11 @@ class FakeArchive:
             return 400, {"metadata": ["No path specified in metadata."]}
         with self._lock:
             assets = self.version_assets(identifier, version)
-            blob = self._blobs.get(str(body.get("blob_id")))
-            if assets is None or blob is None:  # zarr_id: no Zarr is ever known
-                return 404, {"detail": "Not found."}
+            content, status = self._content_of(identifier, body)
+            if assets is None or content is None:
+                return status, {"detail": "Not found."}
+            if status != 200:
+                return status, content
             if version != "draft":
                 return 405, {"detail": "Only draft versions can be modified."}
             if any(a["path"] == path for a in assets.values()):
@@ -369,12 +415,12 @@ class FakeArchive:
                 "id": f"dandiasset:{asset_id}",
                 "identifier": asset_id,
                 "path": path,
-                "contentSize": blob["contentSize"],
+                "contentSize": content["contentSize"],
                 "contentUrl": [
                     f"{self.api_url}/assets/{asset_id}/download/",
-                    blob["contentUrl"][-1],
+                    content["contentUrl"][-1],
                 ],
-                "digest": blob["digest"],
+                "digest": content["digest"],
             }
             asset = self._asset(rec)
             assets[asset_id] = asset
@@ -450,7 +496,8 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization")
         # read before any answer: a body left unread would be taken for the
         # connection's next request
-        self._posted = self._body() if method == "POST" else None
+        self._raw = self._read_body() if method in ("POST", "PUT") else b""
+        self._posted = self._json(self._raw) if method == "POST" else None
         fault = acc.admit(method, split.path, split.query)
         try:
             if archive.latency:
@@ -493,10 +540,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.rfile = _Counting(self.rfile, archive.traffic, "received", archive._lock)
         self.wfile = _Counting(self.wfile, archive.traffic, "sent", archive._lock)
 
-    def _body(self) -> Any:
-        """The request's JSON body (None when there is none or it is not JSON)."""
+    def do_PUT(self) -> None:  # noqa: N802
+        self._handle("PUT")
+
+    def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        data = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    @staticmethod
+    def _json(data: bytes) -> Any:
+        """A request's JSON body (None when there is none or it is not JSON)."""
         try:
             return json.loads(data) if data else None
         except ValueError:
@@ -518,9 +571,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, archive.info())
         if method == "GET" and path == "/api/auth/token":  # Django's APPEND_SLASH
             return self._send(301, None, {"Location": path + "/"})
+        m = re.fullmatch(r"/s3/zarr/([0-9a-f-]{36})/(.+)", path)
+        if m and method == "PUT":  # the storage: presigned, no API key
+            md5 = self.headers.get("Content-MD5")
+            return self._send(archive.zarrs.put(*m.groups(), self._raw, md5))
         user, ok = self._user(auth)
         if not ok:
             return self._send(401, {"detail": "Invalid token."})
+        if path.startswith("/api/zarr/"):
+            return self._zarr(method, path, query, user)
         if method == "GET" and path == "/api/info/":
             return self._send(200, archive.info())
         if path == "/api/auth/token/" and method == "GET":
@@ -539,6 +598,30 @@ class _Handler(BaseHTTPRequestHandler):
         if m:
             return self._assets(method, query, user, *m.groups())
         return self._send(404, {"detail": "Not found."})
+
+    def _zarr(self, method: str, path: str, query: dict, user: str | None) -> None:
+        archive, store = self.archive, self.archive.zarrs
+        if method == "POST" and user not in archive.owners:
+            return self._send(403 if user else 401, {"detail": "Not permitted."})
+        if method == "POST" and path == "/api/zarr/":
+            return self._send(*store.create(self._posted))
+        m = re.fullmatch(r"/api/zarr/([0-9a-f-]{36})/(files/?|finalize/)?", path)
+        if m is None or m.group(1) not in store.zarrs:
+            return self._send(404, {"detail": "Not found."})
+        zarr_id, action = m.groups()
+        if method == "GET" and action is None:
+            return self._send(200, store.info(zarr_id))
+        if method == "GET" and action.startswith("files"):
+            results = store.files(zarr_id, query.get("prefix", [None])[0])
+            page = {"count": len(results), "next": None, "previous": None}
+            return self._send(200, {**page, "results": results})
+        if method == "POST" and action == "files/":
+            base = f"http://{self.headers['Host']}"
+            return self._send(*store.upload_urls(zarr_id, self._posted, base))
+        if method == "POST" and action == "finalize/":
+            archive.finalize_zarr(zarr_id)
+            return self._send(200, {})
+        return self._send(405, {"detail": f'Method "{method}" not allowed.'})
 
     def _assets(
         self,

@@ -95,3 +95,18 @@ def test_traffic_is_counted(two: FakeArchive) -> None:
     assert response.status_code == 200
     assert two.traffic["received"] - before["received"] > len(response.request.body)
     assert two.traffic["sent"] - before["sent"] > len(response.content)
+
+
+def test_a_zarr_belongs_to_one_dandiset(two: FakeArchive) -> None:
+    headers = {"Authorization": f"token {KEY}"}
+    made = requests.post(
+        f"{two.api_url}/zarr/",
+        json={"name": "a/z.zarr", "dandiset": SOURCE},
+        headers=headers,
+        timeout=10,
+    ).json()
+    body = {"metadata": {"path": "a/z.zarr"}, "zarr_id": made["zarr_id"]}
+    assert _post(two, body).status_code == 400  # into TARGET: not its Zarr
+    missing = {**body, "zarr_id": "00000000-0000-4000-8000-000000000000"}
+    assert _post(two, missing).status_code == 404
+    assert two.paths(TARGET) == ["b/taken.bin"]
