@@ -81,3 +81,20 @@ def test_a_zarr_not_in_the_clone_refuses_its_directory(
     assert "does not hold it with the archive's checksum" in result.result.reason
     assert w.archive.count("POST") == w.archive.count("DELETE") == 0
     assert ZARR in w.archive.paths(SOURCE)
+
+
+def test_a_zarr_the_clone_holds_moves_by_upload(world: World) -> None:
+    w = world
+    source = w.archive.assets(SOURCE)[ZARR]
+    report = run_move(w.clone, [capsule(1)], TARGET, dandi_instance=w.archive.url)
+    (result,) = report.results
+    assert result.status == "moved", result.result.reason
+    assert result.copy.uploaded == 1 and result.copy.created == 3
+    moved = w.archive.assets(TARGET)[ZARR]
+    assert moved["zarr"] != source["zarr"]  # a Zarr of the target's own
+    assert moved["metadata"]["digest"] == source["metadata"]["digest"]
+    assert moved["size"] == 16
+    assert w.archive.count("PUT", r"^/s3/zarr/") == 2  # the Zarr's two files
+    assert w.archive.count(pattern="/uploads/") == 0  # no blob uploaded
+    assert ZARR not in w.archive.paths(SOURCE)
+    assert not (w.clone / capsule(1)).exists()
