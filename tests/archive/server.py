@@ -110,6 +110,8 @@ class FakeArchive:
             tokens if tokens is not None else {"secret-key-0123": "owner"}
         )
         self.owners = set(owners)
+        #: dandisets whose ``embargo_status`` is ``EMBARGOED`` (else ``OPEN``)
+        self.embargoed: set[str] = set()
         self.accounting = Accounting()
         self._lock = threading.RLock()
         # dandiset id -> {"draft": {asset_id: asset}, "published": {...} | None}
@@ -308,7 +310,9 @@ class FakeArchive:
                 "created": NOW,
                 "modified": NOW,
                 "contact_person": "Doe, Jane",
-                "embargo_status": "OPEN",
+                "embargo_status": (
+                    "EMBARGOED" if identifier in self.embargoed else "OPEN"
+                ),
                 "star_count": 0,
                 "is_starred": False,
                 "most_recent_published_version": self._version(identifier, "published"),
