@@ -176,3 +176,16 @@ def test_the_clones_own_dandiset_by_another_name(world: World, to: str) -> None:
     with pytest.raises(MoveUsageError):
         run_move(w.clone, "v1.1.1", to, dandi_instance=w.archive.url)
     assert w.archive.count("POST") == w.archive.count("DELETE") == 0
+
+
+def test_an_embargoed_source_never_goes_to_an_open_target(world: World) -> None:
+    """An open dandiset's asset made from an embargoed blob would unembargo it."""
+    w = world
+    w.archive.embargoed.add(SOURCE)
+    with pytest.raises(MoveUsageError, match="embargoed"):
+        run_move(w.clone, "v1.1.1", TARGET, dandi_instance=w.archive.url)
+    assert w.archive.count("POST") == w.archive.count("DELETE") == 0
+    # embargoed to embargoed is fine
+    w.archive.embargoed.add(TARGET)
+    report = run_move(w.clone, [FIRST], TARGET, dandi_instance=w.archive.url)
+    assert [r.status for r in report.results] == ["moved"]
