@@ -185,14 +185,14 @@ def _run(
     from ..errors import MoveUsageError
     from ..move import run_move
     from ..move.target import parse_target
-    from .deletion_bars import DeletionBars
+    from .move_bars import MoveBars
     from .progress import on_terminal
 
     try:
         target_id = parse_target(to)[0]
     except MoveUsageError as exc:
         return str(exc)
-    bars = DeletionBars() if on_terminal() else None
+    bars = MoveBars() if on_terminal() else None
     writers: list[RecordWriter] = []
 
     def confirm(plan: DeletionPlan, summary: str) -> bool:

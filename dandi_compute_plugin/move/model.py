@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..deletion.model import MAX_LISTED, TargetResult, TargetStatus
+from ..deletion.model import MAX_LISTED, DeletionProgress, TargetResult, TargetStatus
 from .copy import CopyOutcome
 
 #: the status of a directory whose every asset is in the target and gone from
@@ -127,3 +127,14 @@ class MoveReport:
             shown = "; ".join(self.scan_errors[:MAX_LISTED])
             text += f"; {len(self.scan_errors)} directories could not be read: {shown}"
         return text
+
+
+class MoveProgress(DeletionProgress):
+    """What a move tells as it goes: the deletion's events, and the copy's
+    (a base that ignores them all; override)."""
+
+    def copying(self, directories: int, assets: int) -> None:
+        """The copy starts on ``directories`` holding ``assets`` assets."""
+
+    def directory_copied(self, relpath: str, outcome: CopyOutcome) -> None:
+        """One directory's copy ended (confirmed in the target or not)."""

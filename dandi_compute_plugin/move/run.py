@@ -31,7 +31,7 @@ from ..deletion import (
 from ..deletion.model import DEFAULT_JOBS, DEFAULT_TIMEOUT, PlanItem
 from ..errors import ArchiveError, MoveIncomplete, MoveUsageError
 from .copy import CopyOutcome, DirectoryCopy, copy_directory, plan_copy
-from .model import MoveReport, MoveResult
+from .model import MoveProgress, MoveReport, MoveResult
 from .session import MoveSession
 from .target import parse_target, same_instance, selection
 
@@ -128,11 +128,17 @@ def copy_summary(plan: DeletionPlan, to: str, copies: dict[str, DirectoryCopy]) 
 def _copy_all(
     plan: DeletionPlan,
     copies: dict[str, DirectoryCopy],
-    source: MoveSession,
-    target: MoveSession,
+    sessions: tuple[MoveSession, MoveSession],
+    progress: DeletionProgress | None,
 ) -> dict[str, CopyOutcome]:
     """Copy every planned directory; one that is not confirmed in the target
     gets a verdict and is not deleted."""
+    source, target = sessions
+    told = progress if isinstance(progress, MoveProgress) else MoveProgress()
+    todo = [
+        c for c in copies.values() if c.relpath in {t.relpath for t in plan.to_delete}
+    ]
+    told.copying(len(todo), sum(len(c.assets) for c in todo))
     outcomes = {}
     jobs = plan.options.jobs
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -144,6 +150,7 @@ def _copy_all(
                 copy, source, target, plan.dandiset_directory, pool, jobs
             )
             outcomes[item.target.relpath] = outcome
+            told.directory_copied(item.target.relpath, outcome)
             if not outcome.ok:
                 status = (
                     TargetStatus.REFUSED if outcome.refused else TargetStatus.FAILED
@@ -178,7 +185,7 @@ def _move_version(
                         item.target, TargetStatus.REFUSED, "not confirmed"
                     )
         else:
-            outcomes = _copy_all(plan, copies, source, target)
+            outcomes = _copy_all(plan, copies, (source, target), progress)
     finally:
         if outcomes is None:  # nothing to execute: the lock goes now
             plan.close()

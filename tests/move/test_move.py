@@ -154,3 +154,36 @@ def test_targets_that_cannot_be_meant(world: World, to: str, why: str) -> None:
 def test_selections_that_are_no_version_directory(world: World, what: str) -> None:
     with pytest.raises(MoveUsageError):
         _move(world, [what])
+
+
+def test_the_copy_is_told_to_the_progress(
+    world: World, capsys: pytest.CaptureFixture
+) -> None:
+    from dandi_compute_plugin.cli.move_bars import MoveBars
+    from dandi_compute_plugin.move import MoveProgress
+
+    class Heard(MoveBars):
+        def __init__(self) -> None:
+            super().__init__()
+            self.heard: list = []
+
+        def copying(self, directories: int, assets: int) -> None:
+            self.heard.append(("copying", directories, assets))
+            super().copying(directories, assets)
+
+        def directory_copied(self, relpath, outcome) -> None:
+            self.heard.append((relpath, outcome.created))
+            super().directory_copied(relpath, outcome)
+
+    heard = Heard()
+    assert isinstance(heard, MoveProgress)
+    report = run_move(
+        world.clone,
+        [capsule(1)],
+        TARGET,
+        dandi_instance=world.archive.url,
+        progress=heard,
+    )
+    assert report.ok
+    assert heard.heard == [("copying", 1, 3), (capsule(1), 3)]
+    assert "Copying" in capsys.readouterr().err
