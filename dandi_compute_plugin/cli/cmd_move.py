@@ -22,6 +22,8 @@ from .options import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..deletion import DeletionOptions, DeletionPlan
+    from ..move import MoveResult
+    from .move_bars import MoveBars
 
 MOVE_FIELDS = ("path", "status", "remote_assets", "created_assets", "reason")
 
@@ -172,6 +174,30 @@ def _move(
         raise click.UsageError(f"{usage}. Nothing was changed.")
 
 
+class _Report:
+    """The report as it grows: a record per directory as soon as it ends."""
+
+    def __init__(self, output_format: str, to: str, bars: MoveBars | None) -> None:
+        self.output_format, self.to, self.bars = output_format, to, bars
+        self.writer: RecordWriter | None = None
+
+    def write(self, result: MoveResult) -> None:
+        record = result.as_record(self.to)
+        if self.writer is None:  # opened late: a table must not precede the prompt
+            echo = self.bars.write if self.bars is not None else click.echo
+            self.writer = RecordWriter(
+                self.output_format, MOVE_FIELDS, _move_line, echo
+            )
+        if self.writer.format == "pyout":
+            record = {k: record[k] for k in MOVE_FIELDS}
+        self.writer.write(record)
+
+    def close(self) -> None:
+        if self.writer is None:  # an empty report is still a document
+            self.writer = RecordWriter(self.output_format, MOVE_FIELDS, _move_line)
+        self.writer.close(True)
+
+
 @map_to_click_exceptions
 def _run(
     dandiset_dir: str,
@@ -189,24 +215,15 @@ def _run(
     from .progress import on_terminal
 
     try:
-        target_id = parse_target(to)[0]
+        out = _Report(output_format, parse_target(to)[0], None)
     except MoveUsageError as exc:
         return str(exc)
-    bars = MoveBars() if on_terminal() else None
-    writers: list[RecordWriter] = []
+    bars = out.bars = MoveBars() if on_terminal() else None
 
     def confirm(plan: DeletionPlan, summary: str) -> bool:
         if bars is not None:
             bars.close()
         return yes or click.confirm(summary, default=False, err=True)
-
-    def write(record: dict) -> None:
-        if not writers:  # opened late: a table must not precede the prompt
-            echo = bars.write if bars is not None else click.echo
-            writers.append(RecordWriter(output_format, MOVE_FIELDS, _move_line, echo))
-        if writers[0].format == "pyout":
-            record = {k: record[k] for k in MOVE_FIELDS}
-        writers[0].write(record)
 
     try:
         report = run_move(
@@ -215,27 +232,23 @@ def _run(
             to,
             options,
             confirm=confirm,
-            on_result=lambda r: write(r.as_record(target_id)),
+            on_result=out.write,
             progress=bars,
         )
     except MoveUsageError as exc:
         return str(exc)
     except (KeyboardInterrupt, click.Abort):
         click.echo(
-            "\nInterrupted before anything was deleted (assets already created "
-            "in the target count as moved on a re-run).",
+            "\nInterrupted while planning or copying: the directories whose "
+            "deletion had not started keep their source assets (those already "
+            "created in the target count as moved on a re-run).",
             err=True,
         )
         _exit_now(130)
     finally:
         if bars is not None:
             bars.close()
-    written = bool(writers)
-    if not written:  # nothing was executed: the plan's report
-        for record in report.as_records():
-            write(record)
-    if writers:
-        writers[0].close(True)
+    out.close()
     click.echo(report.summary(), err=True)
     if report.abandoned:
         _exit_now(report.exit_code)

@@ -190,7 +190,10 @@ def _move_version(
         if outcomes is None:  # nothing to execute: the lock goes now
             plan.close()
     if outcomes is None:
-        report.results += [MoveResult(r) for r in plan.report().results]
+        results = [MoveResult(r) for r in plan.report().results]
+        report.results += results
+        for result in results if on_result is not None else ():
+            on_result(result)
         return
 
     def result_of(result: TargetResult) -> MoveResult:

@@ -14,7 +14,7 @@ import pytest
 from ..archive import FakeArchive
 from ..archive.fixtures import cli_env
 from ..conftest import dandi_executable
-from .world import SOURCE, TARGET, World, directory_of
+from .world import SOURCE, TARGET, World, capsule, directory_of
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -151,3 +151,18 @@ def test_a_refused_directory_exits_1(world: World) -> None:
     assert code == 1, err
     statuses = sorted(r["status"] for r in records)
     assert statuses == ["moved", "moved", "refused"]
+
+
+def test_every_directory_of_every_version_is_reported(world: World) -> None:
+    """Two versions: one moved, then one all refused (never executed): the
+    report has both (the second's records are not lost to the first's)."""
+    from ..records import asset_record
+
+    w = world
+    nested = w.of_version("v1.1.0")
+    w.archive.add_assets(TARGET, [asset_record(nested[0], content=b"other")])
+    code, records, err = _run(w, "--yes", "v1.1.0", capsule(1))  # after v1.1.1
+    assert code == 1, err
+    by_path = {r["path"]: r["status"] for r in records}
+    moved = {directory_of(p): "moved" for p in w.of_version("v1.1.1")}
+    assert by_path == {**moved, directory_of(nested[0]): "refused"}
