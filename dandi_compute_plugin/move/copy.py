@@ -141,9 +141,29 @@ def plan_copy(
     ArchiveError
         When a listing fails or breaks the listing rules.
     """
+    listed = source.listed_under(relpath)
     return DirectoryCopy(
-        relpath, assets, source.listed_under(relpath), target.listed_under(relpath)
+        relpath, _with_digests(assets, listed), listed, target.listed_under(relpath)
     )
+
+
+def _with_digests(
+    assets: tuple[PlannedAsset, ...], listed: dict[str, tuple[PlannedAsset, dict]]
+) -> tuple[PlannedAsset, ...]:
+    """The planned assets with the digests of the source's listing (a plan made
+    with ``verify="size"`` listed none), where it lists the same asset with the
+    same digest; the others stay as planned (an obstacle)."""
+
+    def merged(asset: PlannedAsset) -> PlannedAsset:
+        now = listed.get(asset.path)
+        same = (
+            now is not None
+            and now[0].asset_id == asset.asset_id
+            and asset.digest in (None, now[0].digest)
+        )
+        return now[0] if same else asset
+
+    return tuple(merged(a) for a in assets)
 
 
 def copy_directory(

@@ -23,6 +23,7 @@ from ..deletion import (
     DeletionOptions,
     DeletionPlan,
     DeletionProgress,
+    DeletionTarget,
     TargetResult,
     TargetStatus,
     execute_plan,
@@ -30,6 +31,7 @@ from ..deletion import (
 )
 from ..deletion.model import DEFAULT_JOBS, DEFAULT_TIMEOUT, PlanItem
 from ..errors import ArchiveError, MoveIncomplete, MoveUsageError
+from ..versions import VersionDirectory
 from .copy import CopyOutcome, DirectoryCopy, copy_directory, plan_copy
 from .model import MoveProgress, MoveReport, MoveResult
 from .session import MoveSession
@@ -47,9 +49,6 @@ def _keep_selected(plan: DeletionPlan, relpaths: set[str] | None) -> None:
     if relpaths is None:
         return
     plan.items = [i for i in plan.items if i.target.relpath in relpaths]
-    from ..deletion import DeletionTarget
-    from ..versions import VersionDirectory
-
     for relpath in sorted(relpaths - {i.target.relpath for i in plan.items}):
         target = DeletionTarget(
             VersionDirectory.from_relpath(plan.dandiset_directory, relpath)

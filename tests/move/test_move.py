@@ -187,3 +187,16 @@ def test_the_copy_is_told_to_the_progress(
     assert report.ok
     assert heard.heard == [("copying", 1, 3), (capsule(1), 3)]
     assert "Copying" in capsys.readouterr().err
+
+
+def test_a_plan_made_by_size_still_moves_by_digest(world: World) -> None:
+    """``verify="size"`` lists no digests in the plan: the move's own listing
+    brings them, and the check compares them."""
+    w = world
+    before = w.digests(SOURCE)
+    report = run_move(
+        w.clone, [capsule(1)], TARGET, dandi_instance=w.archive.url, verify="size"
+    )
+    assert [r.status for r in report.results] == ["moved"], report.results
+    after = w.digests(TARGET)
+    assert all(after[p] == before[p] for p in before if p.startswith(capsule(1)))
