@@ -83,9 +83,17 @@ class DirectoryCopy:
             if a.path in self.target and self.target[a.path][0].digest != a.digest
         ]
         if taken:
+            zarrs = [p for p in taken if self.target[p][0].zarr]
+            hint = (
+                f"; {_examples(zarrs)} in the target is a Zarr: an upload an "
+                "interrupted move left unfinished? Remove it there (or finish it "
+                "with dandi upload) and run again"
+                if zarrs
+                else ""
+            )
             return (
                 f"{len(taken)} target paths hold other content (never overwritten): "
-                f"{_examples(taken)}"
+                f"{_examples(taken)}{hint}"
             )
         lacking = [z.path for z in self.missing() if z.zarr and not _held(clone, z)]
         if lacking:

@@ -137,6 +137,7 @@ def test_a_dry_run_changes_nothing(world: World) -> None:
         (SOURCE, "own dandiset"),
         ("DANDI-SANDBOX:001873", "instance"),
         ("not a dandiset", "names no dandiset"),
+        ("DANDI:001873/0.260501.1200", "assets go to the draft"),
     ],
 )
 def test_targets_that_cannot_be_meant(world: World, to: str, why: str) -> None:

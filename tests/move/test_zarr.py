@@ -98,3 +98,19 @@ def test_a_zarr_the_clone_holds_moves_by_upload(world: World) -> None:
     assert w.archive.count(pattern="/uploads/") == 0  # no blob uploaded
     assert ZARR not in w.archive.paths(SOURCE)
     assert not (w.clone / capsule(1)).exists()
+
+
+def test_a_zarr_left_unfinished_in_the_target_is_named(world: World) -> None:
+    """A killed upload leaves a Zarr asset at the target path with another
+    checksum: never overwritten, and the reason says what it likely is."""
+    w = world
+    w.archive.add_assets(
+        TARGET, [asset_record(ZARR, 3, zarr=True, zarr_checksum="1" * 32 + "-1--3")]
+    )
+    report = run_move(w.clone, [capsule(1)], TARGET, dandi_instance=w.archive.url)
+    (result,) = report.results
+    assert result.status == "refused"
+    assert "an upload an interrupted move left unfinished" in result.result.reason
+    assert w.archive.paths(TARGET) == ["README.md", ZARR]
+    assert w.archive.count("POST") == w.archive.count("DELETE") == 0
+    assert (w.clone / capsule(1)).is_dir()
