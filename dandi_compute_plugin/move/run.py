@@ -140,7 +140,8 @@ def _copy_all(
     told.copying(len(todo), sum(len(c.assets) for c in todo))
     outcomes = {}
     jobs = plan.options.jobs
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
         for item in plan.items:
             copy = copies.get(item.target.relpath)
             if item.verdict is not None or copy is None:
@@ -155,6 +156,10 @@ def _copy_all(
                     TargetStatus.REFUSED if outcome.refused else TargetStatus.FAILED
                 )
                 item.verdict = TargetResult(item.target, status, outcome.reason)
+    except BaseException:  # Ctrl-C: no new creation; those in flight end alone
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return outcomes
 
 

@@ -166,3 +166,34 @@ def test_every_directory_of_every_version_is_reported(world: World) -> None:
     by_path = {r["path"]: r["status"] for r in records}
     moved = {directory_of(p): "moved" for p in w.of_version("v1.1.1")}
     assert by_path == {**moved, directory_of(nested[0]): "refused"}
+
+
+def test_ctrl_c_during_the_copy_deletes_nothing(world: World) -> None:
+    import signal
+
+    w = world
+    held = w.archive.fail("POST", after=1, times=1, hold=99, hold_timeout=120)
+    env = cli_env(w.archive, w.clone.parent / "home")
+    proc = subprocess.Popen(
+        _command(w, "--yes", "-J", "1"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert w.archive.accounting.wait_for(lambda: held.hits == 1, timeout=120)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        w.archive.accounting.release()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Interrupted while planning or copying" in err
+    assert w.archive.count("DELETE") == 0
+    assert w.archive.paths(SOURCE) == sorted(w.paths)
+    code, records, err = _run(w, "--yes")
+    assert code == 0, err
+    assert {r["status"] for r in records} == {"moved"}
