@@ -197,3 +197,30 @@ def test_ctrl_c_during_the_copy_deletes_nothing(world: World) -> None:
     code, records, err = _run(w, "--yes")
     assert code == 0, err
     assert {r["status"] for r in records} == {"moved"}
+
+
+def test_the_jobs_default_is_the_librarys() -> None:
+    from dandi_compute_plugin.cli import compute
+    from dandi_compute_plugin.deletion import DEFAULT_JOBS
+
+    [jobs] = [p for p in compute.commands["move"].params if p.name == "jobs"]
+    assert jobs.default == DEFAULT_JOBS
+
+
+def test_help_stays_cheap() -> None:
+    """``dandi compute move --help`` loads neither pluggy nor the move's code."""
+    code = (
+        "import sys; from dandi_compute_plugin.cli import compute; "
+        "from click.testing import CliRunner; "
+        "r = CliRunner().invoke(compute, ['move', '--help']); "
+        "assert r.exit_code == 0, r.output; "
+        "print(sorted(m for m in sys.modules if m.startswith(('pluggy', "
+        "'dandi_compute_plugin.move', 'dandi_compute_plugin.deletion'))))"
+    )
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
