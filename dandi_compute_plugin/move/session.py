@@ -14,9 +14,11 @@ from ..deletion.model import PlannedAsset
 from ..errors import ArchiveError
 
 #: metadata fields the archive computes itself (``ASSET_COMPUTED_FIELDS`` of
-#: dandi-archive's ``Asset`` model): never sent, the server fills them in
+#: dandi-archive's ``Asset`` model, and the ``@context`` its ``full_metadata``
+#: adds): never sent, the server fills them in
 COMPUTED_FIELDS = frozenset(
     {
+        "@context",
         "id",
         "access",
         "path",

@@ -201,3 +201,33 @@ def test_a_plan_made_by_size_still_moves_by_digest(world: World) -> None:
     assert [r.status for r in report.results] == ["moved"], report.results
     after = w.digests(TARGET)
     assert all(after[p] == before[p] for p in before if p.startswith(capsule(1)))
+
+
+def test_the_copy_carries_the_metadata_but_what_the_archive_computes(
+    world: World,
+) -> None:
+    w = world
+    first = capsule(1)
+    source = w.archive.assets(SOURCE)
+    run_move(w.clone, [first], TARGET, dandi_instance=w.archive.url)
+    posted = [r for r in w.archive.log if r.method == "POST"]
+    assert len(posted) == 3
+    target = w.archive.assets(TARGET)
+    for path in (p for p in source if p.startswith(first + "/")):
+        before, after = source[path]["metadata"], target[path]["metadata"]
+        assert after["identifier"] == target[path]["asset_id"] != before["identifier"]
+        kept = {"wasGeneratedBy", "dateModified", "blobDateModified", "encodingFormat"}
+        assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+        assert after["digest"] == before["digest"]
+        assert after["contentSize"] == before["contentSize"]
+
+
+def test_what_the_archive_computes_is_never_sent() -> None:
+    from dandi_compute_plugin.move.session import metadata_for_copy
+
+    record = {"metadata": asset_record("a/b.json") | {"publishedBy": "x"}}
+    sent = metadata_for_copy(record, "a/b.json")
+    computed = {"@context", "id", "identifier", "access", "contentUrl"}
+    computed |= {"contentSize", "digest", "publishedBy"}
+    assert not computed & set(sent)
+    assert sent["path"] == "a/b.json" and sent["schemaKey"] == "Asset"
