@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from ..deletion.archive import ArchiveSession, describe_error
+from ..deletion.archive import PAGE_SIZE, ArchiveSession, describe_error
 from ..deletion.listing import checked_assets
 from ..deletion.model import PlannedAsset
 from ..errors import ArchiveError
@@ -50,7 +50,7 @@ class MoveSession(ArchiveSession):
             :mod:`~dandi_compute_plugin.deletion.listing`, or fails (redacted).
         """
         prefix = relpath.rstrip("/") + "/"
-        params = {"path": prefix, "order": "path", "page_size": "1000"}
+        params = {"path": prefix, "order": "path", "page_size": PAGE_SIZE}
         params["metadata"] = "true"
         try:
             raw = list(self._pages(f"{self.dandiset.version_api_path}assets/", params))
