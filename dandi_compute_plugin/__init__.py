@@ -22,6 +22,7 @@ _EXPORTS = {
     "iter_version_directories": "versions",
     "validate_version": "versions",
     "delete_dandiset_version": "deletion",
+    "move_version_directories": "move",
     "hookimpl": "hookspecs",
 }
 
@@ -36,6 +37,7 @@ __all__ = [
     "iter_asset_metadata",
     "iter_version_directories",
     "load_assets_jsonld_metadata",
+    "move_version_directories",
     "scan_version_directories",
     "validate_version",
 ]
@@ -52,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
         iter_asset_metadata,
         load_assets_jsonld_metadata,
     )
+    from .move import move_version_directories
     from .versions import (
         VersionDirectory,
         iter_version_directories,

@@ -9,6 +9,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from .deletion.model import DeletionReport
+    from .move.model import MoveReport
 
 
 class InvalidVersionError(ValueError):
@@ -153,4 +154,33 @@ class DeletionIncomplete(RuntimeError):
         super().__init__(
             f"{len(bad)} of {len(report.results)} version directories not deleted"
             f"{not_read}:\n" + "\n".join(lines)
+        )
+
+
+class MoveUsageError(ValueError):
+    """A move asked for something it cannot mean (a selection that is neither a
+    VERSION nor a version directory, a ``--to`` naming no dandiset, the clone's
+    own dandiset or another instance): nothing was changed."""
+
+
+class MoveIncomplete(RuntimeError):
+    """Raised by :func:`~dandi_compute_plugin.move_version_directories` when some
+    directory was refused or failed; every other one was still processed.
+
+    Attributes
+    ----------
+    report
+        The full :class:`~dandi_compute_plugin.move.MoveReport`.
+    """
+
+    def __init__(self, report: MoveReport) -> None:
+        self.report = report
+        bad = [r for r in report.results if not r.ok]
+        lines = [
+            f"{r.result.target.relpath}: {r.status}: {r.result.reason}" for r in bad
+        ]
+        lines += [f"cannot be read: {e}" for e in report.scan_errors]
+        super().__init__(
+            f"{len(bad)} of {len(report.results)} directories not moved:\n"
+            + "\n".join(lines)
         )

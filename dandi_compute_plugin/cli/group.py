@@ -13,6 +13,7 @@ from .._version import __version__
 from .cmd_cache import cache
 from .cmd_delete_version import delete_version
 from .cmd_index import index
+from .cmd_move import move
 from .cmd_plugins import plugins
 from .cmd_scan_versions import scan_versions
 from .cmd_versions import versions
@@ -36,5 +37,13 @@ def compute() -> None:
     """
 
 
-for _command in (versions, scan_versions, delete_version, index, plugins, cache):
+for _command in (
+    versions,
+    scan_versions,
+    delete_version,
+    move,
+    index,
+    plugins,
+    cache,
+):
     compute.add_command(_command)

@@ -200,6 +200,11 @@ def _run_target(run: _Run, item: PlanItem) -> TargetResult:
             reason=f"cannot confirm the remote deletion ({why}); "
             "the local directory is kept",
         )
+    if run.plan.options.keep_local:
+        assert run.plan.journal is not None
+        run.record(run.plan.journal.record_done, target.relpath)
+        status = TargetStatus.DELETED if deleted else TargetStatus.NOTHING_TO_DO
+        return TargetResult(target, status, None, deleted)
     try:
         removed, left = remove_vetted(
             run.plan.dandiset_directory, target.relpath, item.local.stamps

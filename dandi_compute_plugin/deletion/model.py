@@ -53,6 +53,9 @@ class DeletionOptions:
         Hook plugin objects to use besides the installed ones.
     disable_plugins
         Names of hook plugins to run without.
+    keep_local
+        Delete on the archive only: every local directory stays (a move's
+        ``--keep-local``).
     """
 
     dandi_instance: Any = None
@@ -64,6 +67,7 @@ class DeletionOptions:
     timeout: float = DEFAULT_TIMEOUT
     plugins: tuple[object, ...] = ()
     disable_plugins: tuple[str, ...] = ()
+    keep_local: bool = False
 
     def __post_init__(self) -> None:
         # any iterable is accepted, a tuple is kept: the options stay immutable

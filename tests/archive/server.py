@@ -21,7 +21,22 @@ Shapes follow dandi-archive's views and serializers (``dandiapi/api/views``):
   (its summary: ``modified`` and status ``Pending`` after any change of the draft);
 - a path under ``/api/`` without its trailing slash: 301 to it (``APPEND_SLASH``);
 - ``DELETE .../assets/{asset_id}/``: 401 without a key, 403 (no body) for a non-owner,
-  405 on a published version, 404 when the asset is not in the version, else 204.
+  405 on a published version, 404 when the asset is not in the version, else 204;
+- ``POST .../versions/draft/assets/`` with ``{"metadata": ..., "blob_id": ...}``
+  (``AssetRequestSerializer``, ``add_asset_to_version``): 401 without a key, 403 for
+  a non-owner, 400 unless exactly one of ``blob_id``/``zarr_id`` or without a
+  ``path``, 404 for a blob the archive does not have, 405 on a published version,
+  409 when the path is taken (or is a directory or under a file of the version),
+  else 200 with the new asset (``AssetDetailSerializer``): a new asset id, the
+  computed fields (``digest``, ``contentSize``, ``contentUrl``...) from the blob.
+  Blobs are those of every asset ever added (the archive keeps a blob when an
+  asset of it is deleted); a ``zarr_id`` must name a Zarr of the same dandiset
+  (404, else 400);
+- the Zarr upload's endpoints (``/api/zarr/...`` and the storage's ``PUT``):
+  :mod:`.zarrs`; a finalized Zarr's checksum and size become its assets'.
+
+The bytes the server reads and writes on its connections are counted
+(:attr:`FakeArchive.traffic`).
 
 ``tests/real_archive/test_contract.py`` sends the same requests to the real archive.
 
@@ -43,9 +58,11 @@ import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+import uuid
 import zlib
 
 from .faults import Accounting, Fault, LoggedRequest
+from .zarrs import ZarrStore
 
 NOW = "2026-05-01T12:00:00.000000Z"
 VERSION = re.compile(r"/api/dandisets/(\d{6})/versions/([^/]+)/(info/)?")
@@ -128,10 +145,17 @@ class FakeArchive:
             tokens if tokens is not None else {"secret-key-0123": "owner"}
         )
         self.owners = set(owners)
+        #: dandisets whose ``embargo_status`` is ``EMBARGOED`` (else ``OPEN``)
+        self.embargoed: set[str] = set()
         self.accounting = Accounting()
         self._lock = threading.RLock()
         # dandiset id -> {"draft": {asset_id: asset}, "published": {...} | None}
         self._dandisets: dict[str, dict[str, Any]] = {}
+        # blob id -> the record of the first asset of it (size, digests, URL)
+        self._blobs: dict[str, dict[str, Any]] = {}
+        self.zarrs = ZarrStore(self._lock)
+        #: bytes the server read from and wrote to its connections
+        self.traffic = {"received": 0, "sent": 0}
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -191,9 +215,11 @@ class FakeArchive:
                 draft[rec["identifier"]] = self._asset(rec)
             self._changed(identifier)
 
-    @staticmethod
-    def _asset(rec: dict[str, Any]) -> dict[str, Any]:
+    def _asset(self, rec: dict[str, Any]) -> dict[str, Any]:
         blob, zarr = _blob_id(rec)
+        if blob is not None:
+            with self._lock:
+                self._blobs.setdefault(blob, rec)
         return {
             "asset_id": rec["identifier"],
             "blob": blob,
@@ -240,6 +266,14 @@ class FakeArchive:
             return sorted(
                 a["path"] for a in self._dandisets[identifier][version].values()
             )
+
+    def assets(self, identifier: str) -> dict[str, dict[str, Any]]:
+        """``{path: asset}`` of the draft (``blob``, ``zarr``, ``metadata``...)."""
+        with self._lock:
+            return {
+                a["path"]: dict(a)
+                for a in self._dandisets[identifier]["draft"].values()
+            }
 
     def asset_ids(self, identifier: str) -> dict[str, str]:
         """``{path: asset id}`` of the draft."""
@@ -354,7 +388,9 @@ class FakeArchive:
                 "created": NOW,
                 "modified": NOW,
                 "contact_person": "Doe, Jane",
-                "embargo_status": "OPEN",
+                "embargo_status": (
+                    "EMBARGOED" if identifier in self.embargoed else "OPEN"
+                ),
                 "star_count": 0,
                 "is_starred": False,
                 "most_recent_published_version": self._version(identifier, "published"),
@@ -393,6 +429,97 @@ class FakeArchive:
         """An asset deleted from the draft, as its GET still finds it."""
         with self._lock:
             return self._dandisets[identifier]["gone"].get(asset_id)
+
+    def _content_of(
+        self, identifier: str, body: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, int]:
+        """The size, store URL and digest of a POST's blob or Zarr, with 200;
+        (None, 404) when unknown; (an error body, 400) for another's Zarr."""
+        if "blob_id" in body:
+            blob = self._blobs.get(str(body["blob_id"]))
+            return blob, 200 if blob is not None else 404
+        zarr = self.zarrs.zarrs.get(str(body["zarr_id"]))
+        if zarr is None:
+            return None, 404
+        if zarr["dandiset"] != identifier:
+            return {"detail": "The zarr archive belongs to a different dandiset"}, 400
+        zarr_id = str(body["zarr_id"])
+        return self._zarr_content(zarr_id), 200
+
+    def _zarr_content(self, zarr_id: str) -> dict[str, Any]:
+        checksum = self.zarrs.zarrs[zarr_id]["checksum"]
+        return {
+            "contentSize": self.zarrs.size(zarr_id),
+            "contentUrl": [f"https://dandiarchive.s3.amazonaws.com/zarr/{zarr_id}/"],
+            "digest": {"dandi:dandi-zarr-checksum": checksum},
+        }
+
+    def finalize_zarr(self, zarr_id: str) -> None:
+        """Compute a Zarr's checksum; its assets take it and its size."""
+        with self._lock:
+            self.zarrs.finalize(zarr_id)
+            content = self._zarr_content(zarr_id)
+            for ds in self._dandisets.values():
+                for asset in ds["draft"].values():
+                    if asset["zarr"] == zarr_id:
+                        asset["size"] = content["contentSize"]
+                        asset["metadata"] = {
+                            **asset["metadata"],
+                            "contentSize": content["contentSize"],
+                            "digest": content["digest"],
+                        }
+
+    def create_asset(
+        self, identifier: str, version: str, body: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """``POST .../assets/`` of an owner: (status, answer)."""
+        if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+            return 400, {"metadata": ["This field is required."]}
+        if ("blob_id" in body) == ("zarr_id" in body):
+            return 400, {
+                "blob_id": ["Exactly one of blob_id or zarr_id must be specified."]
+            }
+        path = body["metadata"].get("path")
+        if not isinstance(path, str) or not path:
+            return 400, {"metadata": ["No path specified in metadata."]}
+        with self._lock:
+            assets = self.version_assets(identifier, version)
+            content, status = self._content_of(identifier, body)
+            if assets is None or content is None:
+                return status, {"detail": "Not found."}
+            if status != 200:
+                return status, content
+            if version != "draft":
+                return 405, {"detail": "Only draft versions can be modified."}
+            if any(a["path"] == path for a in assets.values()):
+                return 409, {"detail": "An asset with that path already exists"}
+            conflicts = [
+                a["path"]
+                for a in assets.values()
+                if a["path"].startswith(path + "/") or path.startswith(a["path"] + "/")
+            ]
+            if conflicts:
+                return 409, {
+                    "detail": f'Path of new asset "{path}" conflicts with '
+                    f"existing assets: {conflicts}"
+                }
+            asset_id = str(uuid.uuid4())
+            rec = {
+                **body["metadata"],
+                "id": f"dandiasset:{asset_id}",
+                "identifier": asset_id,
+                "path": path,
+                "contentSize": content["contentSize"],
+                "contentUrl": [
+                    f"{self.api_url}/assets/{asset_id}/download/",
+                    content["contentUrl"][-1],
+                ],
+                "digest": content["digest"],
+            }
+            asset = self._asset(rec)
+            assets[asset_id] = asset
+            self._changed(identifier)
+            return 200, dict(asset)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -535,6 +662,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._logged = self._mute = False
         self._trickle = 0.0
         auth = self.headers.get("Authorization")
+        # read before any answer: a body left unread would be taken for the
+        # connection's next request
+        self._raw = self._read_body() if method in ("POST", "PUT") else b""
+        self._posted = self._json(self._raw) if method == "POST" else None
         fault = acc.admit(method, split.path, split.query)
         try:
             if archive.latency:
@@ -572,6 +703,30 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         self._handle("DELETE")
 
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def setup(self) -> None:
+        super().setup()
+        archive = self.archive
+        self.rfile = _Counting(self.rfile, archive.traffic, "received", archive._lock)
+        self.wfile = _Counting(self.wfile, archive.traffic, "sent", archive._lock)
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._handle("PUT")
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    @staticmethod
+    def _json(data: bytes) -> Any:
+        """A request's JSON body (None when there is none or it is not JSON)."""
+        try:
+            return json.loads(data) if data else None
+        except ValueError:
+            return None
+
     # -- routes ----------------------------------------------------------------
 
     def _user(self, auth: str | None) -> tuple[str | None, bool]:
@@ -590,9 +745,17 @@ class _Handler(BaseHTTPRequestHandler):
             query = urlsplit(self.path).query
             location = path + "/" + (f"?{query}" if query else "")
             return self._send(301, None, {"Location": location})
+        if method == "GET" and path == "/api/auth/token":  # Django's APPEND_SLASH
+            return self._send(301, None, {"Location": path + "/"})
+        m = re.fullmatch(r"/s3/zarr/([0-9a-f-]{36})/(.+)", path)
+        if m and method == "PUT":  # the storage: presigned, no API key
+            md5 = self.headers.get("Content-MD5")
+            return self._send(archive.zarrs.put(*m.groups(), self._raw, md5))
         user, ok = self._user(auth)
         if not ok:
             return self._send(401, {"detail": "Invalid token."})
+        if path.startswith("/api/zarr/"):
+            return self._zarr(method, path, query, user)
         if method == "GET" and path == "/api/info/":
             return self._send(200, archive.info())
         if path == "/api/auth/token/" and method == "GET":
@@ -621,6 +784,30 @@ class _Handler(BaseHTTPRequestHandler):
             return self._assets(method, query, user, *m.groups())
         return self._send(404, {"detail": "Not found."})
 
+    def _zarr(self, method: str, path: str, query: dict, user: str | None) -> None:
+        archive, store = self.archive, self.archive.zarrs
+        if method == "POST" and user not in archive.owners:
+            return self._send(403 if user else 401, {"detail": "Not permitted."})
+        if method == "POST" and path == "/api/zarr/":
+            return self._send(*store.create(self._posted))
+        m = re.fullmatch(r"/api/zarr/([0-9a-f-]{36})/(files/?|finalize/)?", path)
+        if m is None or m.group(1) not in store.zarrs:
+            return self._send(404, {"detail": "Not found."})
+        zarr_id, action = m.groups()
+        if method == "GET" and action is None:
+            return self._send(200, store.info(zarr_id))
+        if method == "GET" and action.startswith("files"):
+            results = store.files(zarr_id, query.get("prefix", [None])[0])
+            page = {"count": len(results), "next": None, "previous": None}
+            return self._send(200, {**page, "results": results})
+        if method == "POST" and action == "files/":
+            base = f"http://{self.headers['Host']}"
+            return self._send(*store.upload_urls(zarr_id, self._posted, base))
+        if method == "POST" and action == "finalize/":
+            archive.finalize_zarr(zarr_id)
+            return self._send(200, {})
+        return self._send(405, {"detail": f'Method "{method}" not allowed.'})
+
     def _assets(
         self,
         method: str,
@@ -635,6 +822,17 @@ class _Handler(BaseHTTPRequestHandler):
         assets = archive.version_assets(ds, version)
         if assets is None:
             return self._send(404, {"detail": "Not found."})
+        if method == "POST" and not asset_id:
+            if user is None:
+                return self._send(
+                    401, {"detail": "Authentication credentials were not provided."}
+                )
+            if user not in archive.owners:
+                return self._send(
+                    403,
+                    {"detail": "You do not have permission to perform this action."},
+                )
+            return self._send(*archive.create_asset(ds, version, self._posted))
         if method == "DELETE" and asset_id and not info:
             if user is None:
                 return self._send(
@@ -715,3 +913,30 @@ class _Handler(BaseHTTPRequestHandler):
                 "results": results,
             },
         )
+
+
+class _Counting:
+    """A connection's file that counts the bytes through it."""
+
+    def __init__(
+        self, raw: Any, counts: dict[str, int], key: str, lock: threading.RLock
+    ) -> None:
+        self._raw, self._counts, self._key, self._lock = raw, counts, key, lock
+
+    def _count(self, data: bytes) -> bytes:
+        with self._lock:
+            self._counts[self._key] += len(data)
+        return data
+
+    def read(self, *args: Any) -> bytes:
+        return self._count(self._raw.read(*args))
+
+    def readline(self, *args: Any) -> bytes:
+        return self._count(self._raw.readline(*args))
+
+    def write(self, data: bytes) -> int:
+        self._count(bytes(data))
+        return self._raw.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)

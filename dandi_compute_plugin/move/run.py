@@ -1,0 +1,345 @@
+"""Running a move: the deletion's plan, the copy into the target, the deletion.
+
+Per version of the selection: :func:`~..deletion.plan_deletion` plans the source
+side exactly as ``delete-version`` does (the place rules, un-uploaded files,
+vetoes, the journal and its lock), the directories not asked for are left out,
+both dandisets are listed (a directory the target cannot take is refused), the
+user confirms, every directory still planned is copied into the target and
+confirmed there (:mod:`.copy`), and only the confirmed ones go to
+:func:`~..deletion.execute_plan`, which deletes them from the source (and the
+clone, unless ``keep_local``) with the journal, hooks and report of a deletion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..deletion import (
+    DeletionOptions,
+    DeletionPlan,
+    DeletionProgress,
+    DeletionTarget,
+    TargetResult,
+    TargetStatus,
+    execute_plan,
+    plan_deletion,
+)
+from ..deletion.model import DEFAULT_JOBS, DEFAULT_TIMEOUT, PlanItem
+from ..errors import ArchiveError, MoveIncomplete, MoveUsageError
+from ..versions import VersionDirectory
+from .copy import CopyOutcome, DirectoryCopy, copy_directory, plan_copy
+from .model import MoveProgress, MoveReport, MoveResult
+from .session import MoveSession
+from .target import parse_target, same_instance, selection
+
+lgr = logging.getLogger("dandi.compute")
+
+#: asked with the plan and what the copy will take; False refuses every directory
+Confirm = Callable[[DeletionPlan, str], bool]
+
+
+def _keep_selected(plan: DeletionPlan, relpaths: set[str] | None) -> None:
+    """Leave out of the plan the directories not asked for; one asked for that
+    the plan does not have fails (it is neither in the clone nor on the archive)."""
+    if relpaths is None:
+        return
+    plan.items = [i for i in plan.items if i.target.relpath in relpaths]
+    for relpath in sorted(relpaths - {i.target.relpath for i in plan.items}):
+        target = DeletionTarget(
+            VersionDirectory.from_relpath(plan.dandiset_directory, relpath)
+        )
+        reason = "neither in the clone nor on the archive"
+        plan.items.append(
+            PlanItem(target, TargetResult(target, TargetStatus.FAILED, reason))
+        )
+    plan.items.sort(key=lambda i: i.target.relpath)
+
+
+def _sessions(
+    plan: DeletionPlan, to: str, named: str | None
+) -> tuple[MoveSession, MoveSession]:
+    """Sessions on the source and the target dandiset, on the plan's instance."""
+    assert plan.session is not None and plan.dandiset_id is not None
+    instance = plan.session.instance
+    if not same_instance(named, instance):
+        raise MoveUsageError(
+            f"--to names instance {named}, the clone's dandiset is on {instance.name}: "
+            "a move stays on one instance"
+        )
+    if to == plan.dandiset_id:
+        raise MoveUsageError(f"--to {to} is the clone's own dandiset: nothing to move")
+    options = plan.options
+    kw = {
+        "authenticate": not options.dry_run,
+        "jobs": options.jobs,
+        "timeout": options.timeout,
+    }
+    source = MoveSession(instance, plan.dandiset_id, **kw)
+    target = MoveSession(instance, to, **kw)
+    if source.embargoed and not target.embargoed:
+        raise MoveUsageError(
+            f"Dandiset {plan.dandiset_id} is embargoed and {to} is open: creating "
+            "the assets there would unembargo their content; not moving"
+        )
+    return source, target
+
+
+def _plan_copies(
+    plan: DeletionPlan, source: MoveSession, target: MoveSession
+) -> dict[str, DirectoryCopy]:
+    """List every planned directory on both sides; refuse those the target
+    cannot take (the reason in the verdict)."""
+    copies = {}
+    for item in plan.items:
+        if item.verdict is not None:
+            continue
+        t = item.target
+        try:
+            copy = plan_copy(source, target, t.relpath, t.assets)
+        except ArchiveError as exc:
+            reason = f"cannot list the directory for the move: {exc}"
+            item.verdict = TargetResult(t, TargetStatus.FAILED, reason)
+            continue
+        why = copy.obstacles(plan.dandiset_directory)
+        if why is not None:
+            item.verdict = TargetResult(t, TargetStatus.REFUSED, why)
+        else:
+            copies[t.relpath] = copy
+    return copies
+
+
+def copy_summary(plan: DeletionPlan, to: str, copies: dict[str, DirectoryCopy]) -> str:
+    """What a confirmation asks about."""
+    missing = [a for c in copies.values() for a in c.missing()]
+    zarrs = sum(1 for a in missing if a.zarr)
+    return (
+        f"Move {len(copies)} directories from dandiset {plan.dandiset_id} to {to}: "
+        f"{len(missing) - zarrs} assets created there from their blobs (no content "
+        f"sent), {zarrs} Zarrs uploaded from the clone; then " + plan.summary()
+    )
+
+
+def _copy_all(
+    plan: DeletionPlan,
+    copies: dict[str, DirectoryCopy],
+    sessions: tuple[MoveSession, MoveSession],
+    progress: DeletionProgress | None,
+) -> dict[str, CopyOutcome]:
+    """Copy every planned directory; one that is not confirmed in the target
+    gets a verdict and is not deleted."""
+    source, target = sessions
+    told = progress if isinstance(progress, MoveProgress) else MoveProgress()
+    todo = [
+        c for c in copies.values() if c.relpath in {t.relpath for t in plan.to_delete}
+    ]
+    told.copying(len(todo), sum(len(c.assets) for c in todo))
+    outcomes = {}
+    jobs = plan.options.jobs
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        for item in plan.items:
+            copy = copies.get(item.target.relpath)
+            if item.verdict is not None or copy is None:
+                continue
+            outcome = copy_directory(
+                copy, source, target, plan.dandiset_directory, pool, jobs
+            )
+            outcomes[item.target.relpath] = outcome
+            told.directory_copied(item.target.relpath, outcome)
+            if not outcome.ok:
+                status = (
+                    TargetStatus.REFUSED if outcome.refused else TargetStatus.FAILED
+                )
+                item.verdict = TargetResult(item.target, status, outcome.reason)
+    except BaseException:  # Ctrl-C: no new creation; those in flight end alone
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return outcomes
+
+
+def _move_version(
+    report: MoveReport,
+    plan: DeletionPlan,
+    relpaths: set[str] | None,
+    to_named: tuple[str, str | None],
+    confirm: Confirm | None,
+    on_result: Callable[[MoveResult], None] | None,
+    progress: DeletionProgress | None,
+) -> None:
+    """Move the planned directories of one version; the plan is closed after."""
+    to, named = to_named
+    outcomes = None
+    try:
+        _keep_selected(plan, relpaths)
+        source, target = _sessions(plan, to, named)
+        copies = _plan_copies(plan, source, target)
+        report.api_url = source.instance.api
+        if plan.options.dry_run or not plan.to_delete:
+            pass
+        elif confirm is not None and not confirm(plan, copy_summary(plan, to, copies)):
+            for item in plan.items:
+                if item.verdict is None:
+                    item.verdict = TargetResult(
+                        item.target, TargetStatus.REFUSED, "not confirmed"
+                    )
+        else:
+            outcomes = _copy_all(plan, copies, (source, target), progress)
+    finally:
+        if outcomes is None:  # nothing to execute: the lock goes now
+            plan.close()
+    if outcomes is None:
+        results = [MoveResult(r) for r in plan.report().results]
+        report.results += results
+        for result in results if on_result is not None else ():
+            on_result(result)
+        return
+
+    def result_of(result: TargetResult) -> MoveResult:
+        return MoveResult(result, outcomes.get(result.target.relpath))
+
+    deletion = execute_plan(
+        plan, None if on_result is None else lambda r: on_result(result_of(r)), progress
+    )
+    report.results += [result_of(r) for r in deletion.results]
+    report.interrupted |= deletion.interrupted
+    report.abandoned |= deletion.abandoned
+
+
+def run_move(
+    dandiset_directory: str | Path,
+    what: str | Sequence[str],
+    to: str,
+    options: DeletionOptions | None = None,
+    *,
+    confirm: Confirm | None = None,
+    on_result: Callable[[MoveResult], None] | None = None,
+    progress: DeletionProgress | None = None,
+    **changes: Any,
+) -> MoveReport:
+    """Move version directories of a clone's dandiset to dandiset ``to``.
+
+    Parameters
+    ----------
+    dandiset_directory
+        The local clone (its ``dandiset.yaml`` names the source dandiset).
+    what
+        A VERSION (every directory of it, as ``delete-version``), or version
+        directories (job capsules), relative to ``dandiset_directory``; or a
+        list of such.
+    to
+        The target dandiset on the same instance: an id or anything
+        :func:`dandi.dandiarchive.parse_dandi_url` takes.
+    options, **changes
+        As for :func:`~dandi_compute_plugin.deletion.plan_deletion`
+        (``keep_local`` keeps the clone's copies).
+    confirm
+        Called with each version's plan and a summary of the copy when there is
+        something to move (not for a dry run); False refuses every directory.
+    on_result, progress
+        Each directory's result as soon as it is known; the deletion's progress.
+
+    Returns
+    -------
+    MoveReport
+
+    Raises
+    ------
+    MoveUsageError
+        For a selection or ``to`` that cannot be meant (before any change).
+    """
+    options = replace(options or DeletionOptions(), **changes)
+    chosen = selection(dandiset_directory, what)
+    to_id, named = parse_target(to)
+    report = MoveReport(Path(dandiset_directory), to_id, dry_run=options.dry_run)
+    for version, relpaths in chosen.items():
+        if report.interrupted:
+            break
+        plan = plan_deletion(dandiset_directory, version, options, progress=progress)
+        report.scan_errors += plan.scan_errors
+        _move_version(
+            report, plan, relpaths, (to_id, named), confirm, on_result, progress
+        )
+    return report
+
+
+def move_version_directories(
+    dandiset_directory: str | Path,
+    what: str | Sequence[str],
+    to: str,
+    *,
+    dandi_instance: Any = None,
+    dry_run: bool = False,
+    keep_local: bool = False,
+    include_unuploaded: bool = False,
+    include_remote: bool = False,
+    verify: str = "digest",
+    jobs: int = DEFAULT_JOBS,
+    timeout: float = DEFAULT_TIMEOUT,
+    plugins: tuple[object, ...] | list[object] = (),
+    disable_plugins: tuple[str, ...] | list[str] = (),
+) -> list[Path]:
+    """Move job capsules, or every directory of a version, to dandiset ``to``.
+
+    The counterpart of :func:`~dandi_compute_plugin.delete_dandiset_version`:
+    each directory's assets are created in the draft of ``to`` (same instance)
+    from their blobs and metadata -- no content is downloaded or uploaded, but a
+    Zarr, which belongs to one dandiset, is uploaded from the clone -- and only
+    once the target lists every one of them with its digest are they deleted
+    from the source, and the directory from the clone (unless ``keep_local``),
+    as ``delete_dandiset_version`` deletes.  No confirmation is asked.
+
+    Parameters
+    ----------
+    dandiset_directory
+        The local clone (its ``dandiset.yaml`` names the source dandiset).
+    what
+        A VERSION, or version directories (capsules) relative to the clone, or
+        a list of such.
+    to
+        The target dandiset: an id, ``DANDI:001873``, an archive URL...
+    dandi_instance, dry_run, keep_local, include_unuploaded, include_remote
+        As the fields of :class:`~dandi_compute_plugin.deletion.DeletionOptions`.
+    verify, jobs, timeout, plugins, disable_plugins
+        As the fields of :class:`~dandi_compute_plugin.deletion.DeletionOptions`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted: the directories moved (for a dry run: those that would be).
+
+    Raises
+    ------
+    MoveIncomplete
+        When any directory was refused or failed, after every other one was
+        processed; ``.report`` has the details.
+    MoveUsageError
+        For a selection or target that cannot be meant (nothing changed).
+    """
+    options = DeletionOptions(
+        dandi_instance=dandi_instance,
+        dry_run=dry_run,
+        keep_local=keep_local,
+        include_unuploaded=include_unuploaded,
+        include_remote=include_remote,
+        verify=verify,
+        jobs=jobs,
+        timeout=timeout,
+        plugins=tuple(plugins),
+        disable_plugins=tuple(disable_plugins),
+    )
+    report = run_move(dandiset_directory, what, to, options)
+    if not report.ok:
+        raise MoveIncomplete(report)
+    if dry_run:
+        return sorted(
+            r.result.target.path
+            for r in report.results
+            if r.result.status is TargetStatus.PLANNED
+        )
+    return report.moved

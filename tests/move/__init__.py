@@ -1,0 +1,1 @@
+"""Tests of ``dandi compute move`` against the fake archive."""
