@@ -21,8 +21,9 @@ each page; the script reports what it finds back to the server.
 
 Uses the HTML of ``DANDI_COMPUTE_DOCS_HTML`` when set (``tox -e docs`` sets it
 to the build it just made), otherwise builds the site into a temporary
-directory.  Skipped without Sphinx (the ``docs`` extra) or without Chromium;
-``tox -e docs`` runs it.
+directory.  Skipped without Sphinx (the ``docs`` extra) or without Chromium,
+unless ``DANDI_COMPUTE_BROWSER`` names the browser to use (``.ci/run`` does):
+then a missing one fails.  ``tox -e docs`` runs it.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ WINDOW = (1400, 1000)
 #: the browsers tried, in order (Debian's package installs ``chromium``)
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 HOW_TO_RUN = (
-    "needs {what}: `apt-get install chromium` and `pip install -e .[docs,test]`, "
-    "or run `tox -e docs`"
+    "no {what}; to run it: `apt-get install chromium`, then `tox -e docs` "
+    "(or pytest with the docs extra installed)"
 )
 
 #: added to every page: once the page has loaded, find what a reader would see
@@ -105,8 +106,8 @@ window.addEventListener("load", function () {
     inline.setAttribute("height", box.height);
     var smallest = null, texts = 0;
     inline.querySelectorAll("text, tspan").forEach(function (t) {
-      if (!t.textContent.trim()) return;
       var m = t.getScreenCTM();
+      if (!t.textContent.trim() || !m) return;  // empty, or not drawn at all
       var px = parseFloat(getComputedStyle(t).fontSize) * Math.hypot(m.a, m.b);
       texts += 1;
       if (smallest === null || px < smallest.px) {
@@ -222,8 +223,7 @@ def render(site: Path, browser: str, profile: Path) -> dict[str, dict | None]:
                 f"http://127.0.0.1:{server.server_address[1]}/__all__.html",
             ],
             check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            capture_output=True,  # a failing browser's own words, in the error
             timeout=300,
         )
     finally:
@@ -256,6 +256,12 @@ def problems(reports: dict[str, dict | None]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> str:
+    required = os.environ.get("DANDI_COMPUTE_BROWSER")
+    if required:
+        found = shutil.which(required)
+        if found is None:
+            pytest.fail(f"DANDI_COMPUTE_BROWSER={required}: no such browser")
+        return found
     found = find_browser()
     if found is None:
         pytest.skip(HOW_TO_RUN.format(what="Chromium"))
