@@ -282,6 +282,11 @@ def test_pages_as_rendered(browser: str, built_site: Path, tmp_path: Path) -> No
 SMALL_FIGURE = """<svg xmlns="http://www.w3.org/2000/svg" width="2000" height="100"
   viewBox="0 0 2000 100"><text x="10" y="50" font-size="14">small</text>
   <text x="10" y="90" font-size="40">large</text></svg>"""
+#: drawn at its own size, but one text is shrunk by a transform, sized by CSS
+SHRUNK_FIGURE = """<svg xmlns="http://www.w3.org/2000/svg" width="600" height="100"
+  viewBox="0 0 600 100"><style>.note { font-size: 20px }</style>
+  <text x="10" y="40" font-size="14">plain</text>
+  <g transform="scale(0.5)"><text class="note" x="20" y="160">shrunk</text></g></svg>"""
 
 BROKEN_PAGE = """<!DOCTYPE html><html><head>
 <link rel="stylesheet" href="_static/styles/furo.css"></head><body>
@@ -290,16 +295,22 @@ BROKEN_PAGE = """<!DOCTYPE html><html><head>
 <div class="system-message"><p>Unknown directive type</p></div>
 <noscript><div class="admonition error"><p>enable JavaScript</p></div></noscript>
 <img src="small.svg" alt="a wide figure">
+<img src="shrunk.svg" alt="a figure with a shrunk text">
+<div class="admonition warning"><p>a warning is no error</p></div>
+<div class="system-message" style="display: none">hidden</div>
 </article></div></body></html>"""
 
 
 def test_the_checks_can_fail(browser: str, built_site: Path, tmp_path: Path) -> None:
-    """A page with Furo's table-of-contents error, a system message and a figure
-    whose text is drawn at 14 * (its width / 2000) px: each is reported; the
-    box inside ``<noscript>`` is not; a clean page has nothing."""
+    """A page with Furo's table-of-contents error, a system message, a figure
+    whose text is drawn at 14 * (its width / 2000) px and one whose text is
+    20 px in CSS in a group scaled by half: each is reported; the box inside
+    ``<noscript>``, a hidden one and a warning are not; a clean page has
+    nothing."""
     site = tmp_path / "site"
     shutil.copytree(built_site / "_static", site / "_static")
     (site / "small.svg").write_text(SMALL_FIGURE, encoding="utf-8")
+    (site / "shrunk.svg").write_text(SHRUNK_FIGURE, encoding="utf-8")
     (site / "broken.html").write_text(BROKEN_PAGE, encoding="utf-8")
     (site / "clean.html").write_text(
         BROKEN_PAGE.split("<article>")[0] + "<p>fine</p></body></html>",
@@ -308,8 +319,9 @@ def test_the_checks_can_fail(browser: str, built_site: Path, tmp_path: Path) -> 
     reports = render(site, browser, tmp_path / "profile")
     found = problems(reports)
     broken = [line for line in found if line.startswith("broken.html: ")]
-    assert len(broken) == 3, found
+    assert len(broken) == 4, found
     assert "ERROR: Adding a table of contents" in broken[0]
     assert "system-message" in broken[1] and "Unknown directive" in broken[1]
     assert "'small' is " in broken[2]
+    assert "'shrunk' is 10.0 px" in broken[3]
     assert not [line for line in found if not line.startswith("broken.html: ")]
