@@ -256,6 +256,9 @@ def _delete_reporting(
         if bars is not None:
             bars.close()
         report_out.rows = len(plan.items)
+        if not yes:
+            for line in plan.overview():
+                click.echo(escape_control(line, backslash=False), err=True)
         confirmed = yes or click.confirm(
             escape_control(plan.summary(), backslash=False), default=False, err=True
         )

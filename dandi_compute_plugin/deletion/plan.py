@@ -71,6 +71,9 @@ from .targets import (
 
 lgr = logging.getLogger("dandi.compute")
 
+#: how many directories the confirmation lists by name, of each kind
+PROMPT_LISTED = 20
+
 #: the remote assets of a version by directory, or why they could not be listed
 Listing = dict[str, list[Any]] | str
 
@@ -116,6 +119,32 @@ class DeletionPlan:
             text += f"; {refused} more directories are refused or failed"
         return text + "?"
 
+    def overview(self, limit: int = PROMPT_LISTED) -> list[str]:
+        """What a confirmation shows above its question: the directories to
+        delete (up to ``limit``) with their assets and sizes, then those refused
+        or failed with the reason."""
+        todo = self.to_delete
+        lines = [f"To delete ({len(todo)}):"] if todo else []
+        for t in todo[:limit]:
+            lines.append(
+                f"  {t.relpath}: {len(t.assets)} remote assets "
+                f"({_size(t.remote_bytes, exact=False)}), {t.local_files} local "
+                f"files ({_size(t.local_bytes, exact=False)})"
+            )
+        if len(todo) > limit:
+            lines.append(f"  ... and {len(todo) - limit} more")
+        kept = [i for i in self.items if i.verdict is not None]
+        if kept:
+            lines.append(f"Kept ({len(kept)}):")
+        for item in kept[:limit]:
+            assert item.verdict is not None
+            reason = item.verdict.reason or ""
+            reason = reason if len(reason) <= 200 else reason[:199] + "…"
+            lines.append(f"  {item.target.relpath}: {item.verdict.status}: {reason}")
+        if len(kept) > limit:
+            lines.append(f"  ... and {len(kept) - limit} more")
+        return lines
+
     def report(self) -> DeletionReport:
         """The report of the plan itself (dry run, or before execution)."""
         results = [
@@ -139,9 +168,11 @@ class DeletionPlan:
             self.journal = None
 
 
-def _size(n: int) -> str:
+def _size(n: int, exact: bool = True) -> str:
     import humanize
 
+    if not exact:
+        return humanize.naturalsize(n)
     return f"{n} bytes" if n < 1000 else f"{humanize.naturalsize(n)}, {n} bytes"
 
 

@@ -673,3 +673,20 @@ def test_lines_in_a_pipe_while_the_bars_are_on_the_terminal(
     lines = proc.stdout.decode().splitlines()
     assert sorted(lines) == sorted(f"deleted {t}" for t in TARGETS)
     assert b"Deleting:" in tty and b"deleted derivatives/" not in tty
+
+
+def test_the_prompt_shows_the_plan(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    refused = TARGETS[0]
+    (clone / refused / "not-uploaded.txt").write_text("only here")
+    env = cli_env(archive, tmp_path)
+    code, text = _pty_run(archive, clone, env, b"n\n")
+    assert code == 1
+    question = text.index("[y/N]")
+    shown = text[:question]
+    assert "To delete (4):" in shown and "Kept (1):" in shown
+    for target in TARGETS[1:]:
+        assert re.search(re.escape(target) + r": 3 remote assets \(\d+ Bytes\)", shown)
+    assert re.search(re.escape(refused) + r": refused: 1 local file\(s\) not on", shown)
+    assert "not-uploaded.txt" in shown
