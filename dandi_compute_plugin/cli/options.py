@@ -87,6 +87,9 @@ def parse_dandiset(
         return None
     if re.fullmatch(r"[0-9]{6}", value):
         return DandisetRef(value)
+    known = _known_instance_ref(value)
+    if known is not None:
+        return known
     from dandi.dandiarchive import DandisetURL, parse_dandi_url
 
     try:
@@ -106,6 +109,33 @@ def parse_dandiset(
             param=param,
         )
     return DandisetRef(parsed.dandiset_id, parsed.version_id, parsed.instance.name)
+
+
+def _known_instance_ref(value: str) -> DandisetRef | None:
+    """``DANDI:ID[/VERSION]`` and the web or API URL of a dandiset on one of
+    dandi's known instances, read without asking the server (dandi's parser
+    asks the instance for its URLs first: a wait, and warnings, offline)."""
+    import re
+
+    from dandi.consts import known_instances
+
+    version = r"(?:draft|[0-9]+\.[0-9]+\.[0-9]+)"
+    found = re.fullmatch(rf"DANDI:([0-9]{{6}})(?:/({version}))?/?", value, re.I)
+    if found is not None:
+        return DandisetRef(found[1], found[2], "dandi")
+    found = re.fullmatch(rf"dandi://([^/]+)/([0-9]{{6}})(?:@({version}))?/?", value)
+    if found is not None and found[1].lower() in known_instances:
+        return DandisetRef(found[2], found[3], found[1].lower())
+    for instance in known_instances.values():
+        for base, shape in (
+            (instance.gui, rf"/dandiset/([0-9]{{6}})(?:/({version}))?/?"),
+            (instance.api, rf"/dandisets/([0-9]{{6}})(?:/versions/({version}))?/?"),
+        ):
+            if base and value.startswith(base + "/"):
+                found = re.fullmatch(shape, value[len(base) :])
+                if found is not None:
+                    return DandisetRef(found[1], found[2], instance.name)
+    return None
 
 
 def _given(ctx: click.Context, name: str) -> bool:

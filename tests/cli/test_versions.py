@@ -198,3 +198,27 @@ def test_a_file_that_is_no_manifest_is_named_once(tmp_path: Path) -> None:
     assert code == 1
     assert "not a JSON array of asset records" in err
     assert "not a JSON array, not" not in err
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "DANDI:001697",
+        "DANDI:001697/draft",
+        "https://dandiarchive.org/dandiset/001697/draft",
+        "https://dandiarchive.org/dandiset/001697/0.250101.1234",
+        "https://api.dandiarchive.org/api/dandisets/001697/versions/draft/",
+        "https://api.sandbox.dandiarchive.org/api/dandisets/000123/",
+        "dandi://DANDI/001697@draft",
+        "dandi://dandi-sandbox/000123",
+    ],
+)
+def test_dandisets_of_known_instances_are_named_without_asking_them(ref) -> None:
+    """dandi's own parser gives the same answer, after asking the instance."""
+    from dandi.dandiarchive import parse_dandi_url
+
+    from dandi_compute_plugin.cli.options import DandisetRef, _known_instance_ref
+
+    parsed = parse_dandi_url(ref)
+    expected = DandisetRef(parsed.dandiset_id, parsed.version_id, parsed.instance.name)
+    assert _known_instance_ref(ref) == expected
