@@ -1,7 +1,9 @@
 """``dandi compute move`` between two dandisets of one owner on the real archive:
 blob assets are created in the target from the source's blobs (the S3 emulator
-receives no PUT), a Zarr is uploaded from the clone, a taken target path refuses
-its directory, and a run killed with SIGKILL finishes when run again."""
+receives no PUT) with the source's metadata, a Zarr is uploaded from the clone, a
+taken target path refuses its directory, a target of another owner changes
+nothing, and a run killed with SIGKILL (while creating, while deleting) finishes
+when run again."""
 
 from __future__ import annotations
 
@@ -188,17 +190,29 @@ def test_a_target_path_taken_by_other_content_is_refused(pair: Pair) -> None:
 N_KILL = 40  # enough single-request steps at -J 1 to land a kill in the middle
 
 
+def _count(pair: Pair, dandiset: str, below: str = "") -> int:
+    url = f"/dandisets/{dandiset}/versions/draft/assets/"
+    params = {"page_size": 1, **({"path": below} if below else {})}
+    return pair.api.json(url, **params)["count"]
+
+
+@pytest.mark.parametrize("phase", ["creating", "deleting"])
 def test_a_killed_move_finishes_when_run_again(
-    real_archive: RealArchive, tmp_path: Path
+    real_archive: RealArchive, tmp_path: Path, phase: str
 ) -> None:
-    pair = make_pair(real_archive, tmp_path, "killed move", zarr=False)
+    pair = make_pair(real_archive, tmp_path, f"killed move {phase}", zarr=False)
     seed = pair.api.assets(pair.source, path=f"{SES}/logs/a.txt")[0]["blob"]
     extra = [f"{SES}/out/{i:03d}.txt" for i in range(N_KILL)]
     for path in extra:
         pair.api.add_asset(pair.source, path, seed)
     write_files(pair.clone, dict.fromkeys(extra, SAME))
+    moving = MOVING | set(extra)
     before = pair.digests(pair.source)
     puts = pair.puts()
+    if phase == "creating":
+        ready = lambda: _count(pair, pair.target) >= 3  # noqa: E731
+    else:
+        ready = lambda: _count(pair, pair.source) <= len(before) - 3  # noqa: E731
     run = subprocess.Popen(
         pair.argv("--yes", "-J", "1"),
         env=pair.env,
@@ -206,24 +220,66 @@ def test_a_killed_move_finishes_when_run_again(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    below = f"/dandisets/{pair.target}/versions/draft/assets/"
     try:
         deadline = time.monotonic() + 120
-        while pair.api.json(below, page_size=1)["count"] < 3:
+        while not ready():
             assert run.poll() is None, "the move ended before it could be killed"
             assert time.monotonic() < deadline
             time.sleep(0.05)
     finally:
         os.kill(run.pid, signal.SIGKILL)
         run.wait()
+    in_target = pair.api.paths(pair.target)
     in_source = pair.api.paths(pair.source)
-    assert (MOVING | set(extra)) & in_source, "killed too late to test a resumption"
+    assert moving & in_source, "killed too late to test a resumption"
+    assert in_target <= moving
+    if phase == "creating":  # the deletion starts after every copy is listed
+        assert in_source == set(before) and len(in_target) < len(moving)
+    else:
+        assert in_target == moving
+        assert (pair.clone / ".dandi-compute/delete-journal.jsonl").exists()
 
     done, records = pair.move()
     assert done.returncode == 0, done.stderr
     assert {r["status"] for r in records.values()} == {"moved"}
-    assert_moved(pair, before, MOVING | set(extra))
+    already = sum(r["already_in_target"] for r in records.values())
+    # a request the server took before the kill may end after the listing above
+    assert len(in_target & in_source) <= already <= len(in_target & in_source) + 1
+    assert_moved(pair, before, moving)
     assert pair.api.paths(pair.source) == set(FILES) - MOVING
     assert not (pair.clone / SES).exists() and not (pair.clone / NO_SES).exists()
     assert not (pair.clone / ".dandi-compute/delete-journal.jsonl").exists()
     assert pair.puts() == puts
+
+
+def test_a_target_the_user_cannot_write_changes_nothing(pair: Pair) -> None:
+    stranger = Api(pair.archive.api_url, pair.archive.create_user("stranger"))
+    pair.target = stranger.new_dandiset("not the owner's")
+    before = pair.digests(pair.source)
+    local = set(clone_files(pair.clone))
+    done, records = pair.move()
+    assert done.returncode != 0
+    assert not any(r["status"] == "moved" for r in records.values())
+    assert pair.digests(pair.source) == before
+    assert pair.api.paths(pair.target) == set()
+    assert set(clone_files(pair.clone)) == local
+
+
+def test_the_target_keeps_the_sources_metadata(pair: Pair) -> None:
+    """Only what the server sets on every new asset differs (its ids and its
+    download URL); the object-storage URL is the source's: the same blob."""
+    source = {
+        a["path"]: a["metadata"] for a in pair.api.assets(pair.source, metadata="1")
+    }
+    done, _ = pair.move()
+    assert done.returncode == 0, done.stderr
+    server_set = {"id", "identifier", "contentUrl"}
+    moved = pair.api.assets(pair.target, metadata="1")
+    assert {a["path"] for a in moved} == MOVING
+    for asset in moved:
+        mine, theirs = asset["metadata"], source[asset["path"]]
+        assert {k: v for k, v in mine.items() if k not in server_set} == {
+            k: v for k, v in theirs.items() if k not in server_set
+        }
+        assert mine["identifier"] != theirs["identifier"]
+        assert mine["contentUrl"][1:] == theirs["contentUrl"][1:]
