@@ -258,8 +258,12 @@ def test_a_target_the_user_cannot_write_changes_nothing(pair: Pair) -> None:
     before = pair.digests(pair.source)
     local = set(clone_files(pair.clone))
     done, records = pair.move()
-    assert done.returncode != 0
-    assert not any(r["status"] == "moved" for r in records.values())
+    assert done.returncode == 1
+    assert {p: r["status"] for p, r in records.items()} == {
+        SES_V: "failed",
+        NO_SES_V: "failed",
+    }
+    assert all("HTTP 403" in r["reason"] for r in records.values())
     assert pair.digests(pair.source) == before
     assert pair.api.paths(pair.target) == set()
     assert set(clone_files(pair.clone)) == local
