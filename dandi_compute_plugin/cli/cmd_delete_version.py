@@ -13,7 +13,7 @@ from dandi.cli.base import map_to_click_exceptions
 from .._text import escape_control
 from .formats import RecordWriter, format_option, resolve_format
 from .options import (
-    check_disabled_plugins,
+    checked_deletion_options,
     dandiset_dir_argument,
     disable_plugin_option,
     examples,
@@ -144,17 +144,10 @@ def delete_version(
     every directory: for those that did not end, what the journal proves.
 
     """
-    from ..deletion import DeletionOptions
-
     # usage errors (exit 2) come before the error mapping, which would make them 1
-    check_disabled_plugins(disable_plugins)
-    can_ask = sys.stdin.isatty() and sys.stderr.isatty()
-    if not (dry_run or yes or can_ask):
-        raise click.UsageError(
-            "Not deleting without confirmation: there is no terminal to ask on. "
-            "Pass --yes to confirm, or --dry-run to see the plan. Nothing was changed."
-        )
-    options = DeletionOptions(
+    options = checked_deletion_options(
+        "deleting",
+        yes,
         dandi_instance=dandi_instance,
         dry_run=dry_run,
         include_unuploaded=include_unuploaded,

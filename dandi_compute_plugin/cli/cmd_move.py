@@ -11,7 +11,7 @@ from dandi.cli.base import map_to_click_exceptions
 
 from .formats import RecordWriter, format_option
 from .options import (
-    check_disabled_plugins,
+    checked_deletion_options,
     dandiset_dir_argument,
     disable_plugin_option,
     examples,
@@ -137,16 +137,10 @@ def move(
     Exit status: 0 when every directory was moved (or had nothing to move), 1
     otherwise, 2 for a usage error, 130 after Ctrl-C.
     """
-    from ..deletion import DeletionOptions
-
-    check_disabled_plugins(disable_plugins)
-    can_ask = sys.stdin.isatty() and sys.stderr.isatty()
-    if not (dry_run or yes or can_ask):
-        raise click.UsageError(
-            "Not moving without confirmation: there is no terminal to ask on. "
-            "Pass --yes to confirm, or --dry-run to see the plan. Nothing was changed."
-        )
-    options = DeletionOptions(
+    # usage errors (exit 2) come before the error mapping, which would make them 1
+    options = checked_deletion_options(
+        "moving",
+        yes,
         dandi_instance=dandi_instance,
         dry_run=dry_run,
         keep_local=keep_local,

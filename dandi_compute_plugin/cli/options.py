@@ -351,6 +351,25 @@ def examples(*command_lines: str) -> str:
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in command_lines)
 
 
+def checked_deletion_options(verb: str, yes: bool, **fields: Any) -> Any:
+    """The :class:`~dandi_compute_plugin.deletion.DeletionOptions` of a deleting
+    command, after the usage checks (exit 2, before anything happens) that every
+    such command makes: the plugins to disable exist, and a run that changes
+    things can be confirmed (``--yes``, or a terminal to ask on)."""
+    import sys
+
+    from ..deletion import DeletionOptions
+
+    check_disabled_plugins(fields.get("disable_plugins", ()))
+    can_ask = sys.stdin.isatty() and sys.stderr.isatty()
+    if not (fields.get("dry_run") or yes or can_ask):
+        raise click.UsageError(
+            f"Not {verb} without confirmation: there is no terminal to ask on. "
+            "Pass --yes to confirm, or --dry-run to see the plan. Nothing was changed."
+        )
+    return DeletionOptions(**fields)
+
+
 def check_disabled_plugins(names: tuple[str, ...]) -> None:
     """A usage error (exit 2) for a plugin name to disable that is not installed
     (from ``--disable-plugin`` or ``DANDI_COMPUTE_DISABLE_PLUGINS``)."""
