@@ -249,12 +249,7 @@ def _delete_reporting(
         if bars is not None:
             bars.close()
         report_out.rows = len(plan.items)
-        if not yes:
-            for line in plan.overview():
-                click.echo(escape_control(line, backslash=False), err=True)
-        confirmed = yes or click.confirm(
-            escape_control(plan.summary(), backslash=False), default=False, err=True
-        )
+        confirmed = yes or _ask(plan)
         if confirmed:
             started.plan, started.journal = plan, plan.journal
         return confirmed
@@ -292,6 +287,14 @@ def _delete_reporting(
         _exit_now(report.exit_code)
     if report.exit_code:
         sys.exit(report.exit_code)
+
+
+def _ask(plan: DeletionPlan) -> bool:
+    """Show the plan on standard error and ask whether to carry it out."""
+    for line in plan.overview():
+        click.echo(escape_control(line, backslash=False), err=True)
+    text = escape_control(plan.summary(), backslash=False)
+    return click.confirm(text, default=False, err=True)
 
 
 #: the archive rewrites a draft's assets.jsonld periodically, not on a deletion
