@@ -214,12 +214,19 @@ class CacheEntry:
         The cache directory (default: :func:`cache_directory`).
     lock_timeout
         Seconds to wait at most for the entry's lock (None: as long as it takes).
+    dandiset
+        The (dandiset id, version) the manifest is of, recorded when written.
     """
 
     def __init__(
-        self, url: str, root: Path | None = None, lock_timeout: float | None = None
+        self,
+        url: str,
+        root: Path | None = None,
+        lock_timeout: float | None = None,
+        dandiset: tuple[str, str] | None = None,
     ) -> None:
         self.url = url
+        self.dandiset = dandiset
         self.root = root if root is not None else cache_directory()
         self.key = entry_key(url)
         self.directory = self.root / ENTRIES_NAME / self.key

@@ -232,7 +232,8 @@ def entry_info(directory: EntryDirectory) -> CacheEntryInfo | None:
         status = "ok" if _files_sound(directory, meta) else "damaged"
     if status != "ok":  # nothing else of it is believed
         return CacheEntryInfo(path, status, url=url, size=size, last_used=last_used)
-    dandiset = manifest_dandiset(url) if url is not None else None
+    recorded = meta.get("dandiset")
+    dandiset = tuple(recorded) if recorded else manifest_dandiset(url)
     return CacheEntryInfo(
         path,
         status,

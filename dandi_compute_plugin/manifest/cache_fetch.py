@@ -74,6 +74,7 @@ def fetch(
     refresh: bool,
     timeout: float,
     copy: ManifestCopy | None = None,
+    dandiset: tuple[str, str] | None = None,
 ) -> Opened:
     """GET a manifest, conditionally when it is cached.
 
@@ -96,6 +97,10 @@ def fetch(
     copy
         Where a download's bytes are kept, to read its records again; once the
         new cache entry is in place, the copy reads them from it.
+    dandiset
+        The (dandiset id, version) the manifest is of, recorded in a new cache
+        entry (``cache info`` and ``cache clear ID`` name it by that, whatever
+        the URL).
 
     Returns
     -------
@@ -108,7 +113,7 @@ def fetch(
     ------
     ManifestUnavailableError
     """
-    entry, cached = _cached(url, want, cache, refresh, timeout)
+    entry, cached = _cached(url, want, cache, refresh, timeout, dandiset)
     try:
         resp = http_get(url, conditional_headers(cached), timeout, what)
     except ManifestUnavailableError as exc:
@@ -139,13 +144,18 @@ _WARNED: set[str] = set()
 
 
 def _cached(
-    url: str, want: Want, cache: bool, refresh: bool, timeout: float
+    url: str,
+    want: Want,
+    cache: bool,
+    refresh: bool,
+    timeout: float,
+    dandiset: tuple[str, str] | None = None,
 ) -> tuple[CacheEntry | None, CachedCopy | None]:
     """The cache entry of ``url`` and its checked copy, each None when there is
     none, caching is off, or the cache is not private (warned once)."""
     if not cache:
         return None, None
-    entry = CacheEntry(url, lock_timeout=timeout)
+    entry = CacheEntry(url, lock_timeout=timeout, dandiset=dandiset)
     try:
         entry.open_directory(create=True).close()
         return entry, None if refresh else entry.read(want)

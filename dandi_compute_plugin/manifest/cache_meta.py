@@ -104,6 +104,17 @@ def _blocks_problem(meta: dict[str, Any]) -> str | None:
     return None
 
 
+def _dandiset_ok(value: Any) -> bool:
+    """A recorded ``[dandiset id, version]``: six digits and a version."""
+    return (
+        type(value) is list
+        and len(value) == 2
+        and all(type(v) is str for v in value)
+        and re.fullmatch(r"[0-9]{6}", value[0]) is not None
+        and re.fullmatch(r"draft|[0-9]+\.[0-9]+\.[0-9]+", value[1]) is not None
+    )
+
+
 def meta_problem(meta: Any) -> str | None:
     """What is wrong with a parsed ``meta.json``, or None when it is sound.
 
@@ -120,6 +131,8 @@ def meta_problem(meta: Any) -> str | None:
         return "a 'check' that does not match its content"
     if type(meta.get("url")) is not str:
         return "no URL"
+    if "dandiset" in meta and not _dandiset_ok(meta["dandiset"]):
+        return "an invalid dandiset"
     etag, modified = meta.get("etag"), meta.get("last_modified")
     if not (validator_ok(etag) and validator_ok(modified)) or not (etag or modified):
         return "no valid ETag or Last-Modified"

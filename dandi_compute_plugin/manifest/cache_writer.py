@@ -158,6 +158,8 @@ class CacheWriter:
             "written": time.time(),
             "plugin_version": __version__,
         }
+        if self.entry.dandiset is not None:
+            meta["dandiset"] = list(self.entry.dandiset)
         for part, name in self.names.items():
             size, digest = self.size[part], self.digests[part].hexdigest()
             meta[part] = {"file": name, "size": size, "sha256": digest}

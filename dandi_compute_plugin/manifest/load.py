@@ -106,14 +106,16 @@ def _open(
             url_template=request.url_template,
         )
         what = f"dandiset {request.dandiset_id} version {request.version}"
+        dandiset: tuple[str, str] | None = (request.dandiset_id, request.version)
     else:
-        url, what = str(source), None
+        url, what, dandiset = str(source), None, None
     return fetch(
         url,
         what,
         want,
         builder,
         progress,
+        dandiset=dandiset,
         cache=request.cache,
         refresh=request.refresh,
         timeout=request.timeout,

@@ -195,3 +195,22 @@ def test_an_unsafe_entry_is_listed_and_kept_by_clear(
     assert result.exit_code == 1 and "writable by group or others" in result.stderr
     assert "Removed 2 cached manifest(s)" in result.stderr
     assert (entries[0] / "meta.json").exists()
+
+
+def test_an_entry_names_its_dandiset_after_the_template_is_unset(
+    cached: tuple[ManifestServer, dict[str, str], list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(MANIFEST_URL_ENV, raising=False)
+    result = invoke("cache", "info", "-f", "json", env={MANIFEST_URL_ENV: ""})
+    assert result.exit_code == 0, result.output
+    named = sorted(
+        (e["dandiset_id"], e["version"])
+        for e in json.loads(result.stdout)
+        if e["dandiset_id"]
+    )
+    assert named == [("000233", "0.230629.1955"), ("000233", "draft")]
+    result = invoke("cache", "clear", "000233", env={MANIFEST_URL_ENV: ""})
+    assert result.exit_code == 0, result.output
+    left = json.loads(invoke("cache", "info", "-f", "json").stdout)
+    assert [e["dandiset_id"] for e in left] == [None]
