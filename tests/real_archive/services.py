@@ -63,7 +63,8 @@ CREATE_USER = """\
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from dandiapi.api.models import UserMetadata
-user = User.objects.create_user(
+# the same user when asked for again (tests share one server)
+user = User.objects.filter(username={name!r}).first() or User.objects.create_user(
     username={name!r}, email={name!r} + "@example.com", password="unused-password",
     first_name={name!r}, last_name="Tester",
 )
@@ -285,7 +286,8 @@ class RealArchive:
         self._start_django()
 
     def create_user(self, name: str) -> str:
-        """Create an approved user; return its API key (its DRF token)."""
+        """Create an approved user (or find it: tests share one server); return
+        its API key (its DRF token)."""
         out = self.manage("shell", "-c", CREATE_USER.format(name=name))
         return out.strip().splitlines()[-1].removeprefix("TOKEN=")
 
