@@ -18,8 +18,11 @@ from .options import (
     disable_plugin_option,
     examples,
     instance_option,
+    jobs_option,
     timeout_option,
+    verify_option,
     version_argument,
+    yes_option,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,24 +61,8 @@ def _delete_line(rec: dict) -> str:
     is_flag=True,
     help="Print the plan; change nothing (no API key needed).",
 )
-@click.option(
-    "-y",
-    "--yes",
-    "--force",
-    "yes",
-    is_flag=True,
-    help="Do not ask for confirmation (--force: the name of stock 'dandi delete').",
-)
-@click.option(
-    "-J",
-    "--jobs",
-    type=click.IntRange(1, 64),
-    # the library's DEFAULT_JOBS, written out: importing it here would load the
-    # deletion code (and pluggy) for every `dandi --help`; a test keeps them equal
-    default=16,
-    show_default=True,
-    help="How many remote deletions (and listings) run at once.",
-)
+@yes_option("Do not ask for confirmation (--force: the name of stock 'dandi delete').")
+@jobs_option("How many remote deletions (and listings) run at once.")
 @click.option(
     "--include-unuploaded",
     is_flag=True,
@@ -89,15 +76,11 @@ def _delete_line(rec: dict) -> str:
     "in the clone (no local data is at risk); without it they are kept and "
     "reported as remote-only.",
 )
-@click.option(
-    "--verify",
-    type=click.Choice(["digest", "size"]),
-    default="digest",
-    show_default=True,
-    help="How a local file is found to be on the server before its directory is "
+@verify_option(
+    "How a local file is found to be on the server before its directory is "
     "deleted: 'digest' compares its dandi-etag (a Zarr's checksum) with the "
     "asset's, as dandi computes and caches them; 'size' only compares sizes "
-    "(cheaper for terabytes of local data, and weaker).",
+    "(cheaper for terabytes of local data, and weaker)."
 )
 @timeout_option
 @disable_plugin_option(

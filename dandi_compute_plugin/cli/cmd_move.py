@@ -16,8 +16,11 @@ from .options import (
     disable_plugin_option,
     examples,
     instance_option,
+    jobs_option,
     parse_dandiset,
     timeout_option,
+    verify_option,
+    yes_option,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,22 +59,8 @@ def _move_line(rec: dict) -> str:
 )
 @instance_option()
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
-@click.option(
-    "-y",
-    "--yes",
-    "--force",
-    "yes",
-    is_flag=True,
-    help="Do not ask for confirmation.",
-)
-@click.option(
-    "-J",
-    "--jobs",
-    type=click.IntRange(1, 64),
-    default=16,  # the library's DEFAULT_JOBS (see delete-version)
-    show_default=True,
-    help="How many remote requests run at once.",
-)
+@yes_option("Do not ask for confirmation.")
+@jobs_option("How many remote requests run at once.")
 @click.option(
     "--keep-local",
     is_flag=True,
@@ -89,13 +78,9 @@ def _move_line(rec: dict) -> str:
     is_flag=True,
     help="Also move the directories that are on the archive but not in the clone.",
 )
-@click.option(
-    "--verify",
-    type=click.Choice(["digest", "size"]),
-    default="digest",
-    show_default=True,
-    help="How a local file is found to be on the server before the clone's "
-    "copy is removed (as delete-version).",
+@verify_option(
+    "How a local file is found to be on the server before the clone's "
+    "copy is removed (as delete-version)."
 )
 @timeout_option
 @disable_plugin_option("Run without the hook plugin NAME (repeatable).")

@@ -346,6 +346,37 @@ def check_clone(dandiset_dir: str) -> str | None:
         return None
 
 
+def yes_option(help_text: str) -> Callable:
+    """``-y/--yes/--force``: do not ask for confirmation."""
+    return click.option("-y", "--yes", "--force", "yes", is_flag=True, help=help_text)
+
+
+def jobs_option(help_text: str) -> Callable:
+    """``-J/--jobs``: how many remote requests run at once."""
+    return click.option(
+        "-J",
+        "--jobs",
+        type=click.IntRange(1, 64),
+        # the library's DEFAULT_JOBS, written out: importing it here would load
+        # the deletion code (and pluggy) for every `dandi --help`; a test keeps
+        # them equal
+        default=16,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def verify_option(help_text: str) -> Callable:
+    """``--verify digest|size``: how local files are found on the server."""
+    return click.option(
+        "--verify",
+        type=click.Choice(["digest", "size"]),
+        default="digest",
+        show_default=True,
+        help=help_text,
+    )
+
+
 def examples(*command_lines: str) -> str:
     """The epilog of a command's ``--help``: its examples, lines kept as written."""
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in command_lines)

@@ -111,11 +111,6 @@ def cache_directory() -> Path:
     return Path(platformdirs.user_cache_dir("dandi-compute", "dandi"))
 
 
-def entries_directory(root: Path | None = None) -> Path:
-    """The directory holding one subdirectory per cache entry."""
-    return (root or cache_directory()) / ENTRIES_NAME
-
-
 def entry_key(url: str) -> str:
     """The name of the directory of ``url``'s cache entry."""
     return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:32]
