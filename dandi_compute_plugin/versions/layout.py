@@ -36,7 +36,9 @@ DANDISET_PREFIX = "dandiset-"
 CODEBASE_SEPARATOR = "_codebase-"
 _FORBIDDEN = ("/", "\\", "\x00")
 _FLAT_NAME = re.compile(
-    r"version-(?P<version>.+?)_codebase-(?P<codebase>[^_/]+)_params-(?P<params>[^_/]+)"
+    # the version is the text before the *first* "_codebase-"
+    r"version-(?P<version>(?:(?!_codebase-).)+)_codebase-(?P<codebase>[^_/]+)"
+    r"_params-(?P<params>[^_/]+)"
     r"_config-(?P<config>[^_/]+)_attempt-(?P<attempt>[0-9]+)"
 )
 #: the longest directory name (bytes) of common file systems (NAME_MAX)

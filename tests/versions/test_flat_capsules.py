@@ -133,3 +133,12 @@ def test_names_that_fit_neither_form_are_counted_at_info(
         found = scan_version_directories(tmp_path, "v1.1.1")
     assert [p.name for p in found] == ["version-v1.1.1"]
     assert "Skipped 2 directories named version-*" in caplog.text
+
+
+def test_the_version_part_ends_at_the_first_codebase() -> None:
+    """A name with ``_codebase-`` twice is no capsule of the version before the
+    first one (its other parts cannot hold an underscore): never selected."""
+    name = "version-v1_codebase-a_codebase-b_params-p_config-k_attempt-1"
+    assert parse_version_name(name) is None
+    assert not version_name_matches(name, "v1")
+    assert not version_name_matches(name, "v1_codebase-a")
