@@ -1,25 +1,40 @@
 """Every exception a caller of dandi-compute-plugin can meet.
 
-One module, imported by the others and by nothing heavy: catching an error never
-needs the module that raises it.
+Each one is a :class:`DandiComputeError` (``except DandiComputeError`` catches
+them all) and keeps the built-in base it has always had (``ValueError``,
+``RuntimeError``) as a second parent, so existing ``except ValueError`` clauses
+still catch it.
+
+This module imports nothing of the package, not even for type checkers: catching
+an error never needs the module that raises it, and no module of the package is
+too low to raise one.  The two errors of an incomplete run take their text from
+the run's report.
 """
 
 from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from .deletion.model import DeletionReport
-    from .move.model import MoveReport
+    from typing import Protocol
+
+    class _Report(Protocol):
+        """What an incomplete run's error needs of its report."""
+
+        def failures_text(self) -> str: ...
 
 
-class InvalidVersionError(ValueError):
+class DandiComputeError(Exception):
+    """The base of every error of dandi-compute-plugin."""
+
+
+class InvalidVersionError(DandiComputeError, ValueError):
     """A VERSION argument that cannot name a pipeline version."""
 
 
 # ----------------------------------------------------------------- manifests
 
 
-class ManifestError(Exception):
+class ManifestError(DandiComputeError):
     """A manifest could not be read; never answered by an empty index."""
 
 
@@ -88,7 +103,7 @@ class ManifestLocationError(ManifestError, ValueError):
 # ----------------------------------------------------------------- deletion
 
 
-class ArchiveError(RuntimeError):
+class ArchiveError(DandiComputeError, RuntimeError):
     """The archive could not be used (instance, dandiset, connection)."""
 
 
@@ -96,11 +111,11 @@ class AuthenticationError(ArchiveError):
     """No usable API key; nothing was changed."""
 
 
-class JournalBusyError(RuntimeError):
+class JournalBusyError(DandiComputeError, RuntimeError):
     """Another run holds the deletion journal of this clone."""
 
 
-class JournalError(RuntimeError):
+class JournalError(DandiComputeError, RuntimeError):
     """The deletion journal of a clone cannot be trusted: nothing was changed.
 
     Attributes
@@ -118,22 +133,22 @@ class JournalMismatchError(JournalError):
     """The journal was written for another archive instance, dandiset or clone."""
 
 
-class UnsafePathError(RuntimeError):
+class UnsafePathError(DandiComputeError, RuntimeError):
     """A path that is not a real directory inside ``derivatives/dandiset-*``."""
 
 
-class UnknownPluginError(ValueError):
+class UnknownPluginError(DandiComputeError, ValueError):
     """A hook plugin to disable is not installed (a typo would leave the policy
     on that the user believes off)."""
 
 
-class HookFailed(RuntimeError):
-    """A before-target hook raised: its target is not touched."""
-
-
-class DeletionIncomplete(RuntimeError):
+class DeletionIncomplete(DandiComputeError, RuntimeError):
     """Raised by :func:`~dandi_compute_plugin.delete_dandiset_version` when some
     target was refused or failed; every other target was still processed.
+
+    Its text is the report's
+    :meth:`~dandi_compute_plugin.deletion.DeletionReport.failures_text`: each
+    directory not deleted, with its status and reason.
 
     Attributes
     ----------
@@ -141,31 +156,24 @@ class DeletionIncomplete(RuntimeError):
         The full :class:`~dandi_compute_plugin.deletion.DeletionReport`.
     """
 
-    def __init__(self, report: DeletionReport) -> None:
+    def __init__(self, report: _Report) -> None:
         self.report = report
-        bad = [r for r in report.results if not r.ok]
-        lines = [f"{r.target.relpath}: {r.status.value}: {r.reason}" for r in bad]
-        lines += [f"cannot be read: {e}" for e in report.scan_errors]
-        not_read = (
-            f", {len(report.scan_errors)} directories not read"
-            if report.scan_errors
-            else ""
-        )
-        super().__init__(
-            f"{len(bad)} of {len(report.results)} version directories not deleted"
-            f"{not_read}:\n" + "\n".join(lines)
-        )
+        super().__init__(report.failures_text())
 
 
-class MoveUsageError(ValueError):
+class MoveUsageError(DandiComputeError, ValueError):
     """A move asked for something it cannot mean (a selection that is neither a
-    VERSION nor a version directory, a ``--to`` naming no dandiset, the clone's
-    own dandiset or another instance): nothing was changed."""
+    VERSION nor a version directory, a target dandiset -- ``to``, ``--to`` --
+    naming no dandiset, the clone's own dandiset or another instance): nothing
+    was changed."""
 
 
-class MoveIncomplete(RuntimeError):
+class MoveIncomplete(DandiComputeError, RuntimeError):
     """Raised by :func:`~dandi_compute_plugin.move_version_directories` when some
     directory was refused or failed; every other one was still processed.
+
+    Its text is the report's
+    :meth:`~dandi_compute_plugin.move.MoveReport.failures_text`.
 
     Attributes
     ----------
@@ -173,14 +181,6 @@ class MoveIncomplete(RuntimeError):
         The full :class:`~dandi_compute_plugin.move.MoveReport`.
     """
 
-    def __init__(self, report: MoveReport) -> None:
+    def __init__(self, report: _Report) -> None:
         self.report = report
-        bad = [r for r in report.results if not r.ok]
-        lines = [
-            f"{r.result.target.relpath}: {r.status}: {r.result.reason}" for r in bad
-        ]
-        lines += [f"cannot be read: {e}" for e in report.scan_errors]
-        super().__init__(
-            f"{len(bad)} of {len(report.results)} directories not moved:\n"
-            + "\n".join(lines)
-        )
+        super().__init__(report.failures_text())

@@ -22,7 +22,7 @@ import pluggy
 
 from . import hookspecs
 from ._limits import TimeLimitExceeded, call_within
-from .errors import HookFailed, UnknownPluginError
+from .errors import UnknownPluginError
 from .hookspecs import PROJECT_NAME
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,6 +59,14 @@ def hook_timeout() -> float:
             f"{HOOK_TIMEOUT_ENV} must be a number of seconds > 0: {text!r}"
         )
     return value
+
+
+class HookFailed(RuntimeError):
+    """A hook raised or overran its time limit (the message says which).
+
+    A signal between this module and the deletion, which turns it into a veto,
+    a refused target or a log line: no caller of the package meets it.
+    """
 
 
 def _bounded(call: Any, limit: float, kwargs: dict[str, Any]) -> Any:

@@ -78,7 +78,8 @@ def write_records(
     Notes
     -----
     In a pipe the records go out a buffer at a time, as from ``ls`` or ``find``
-    (a write per record cost ``index`` 14 % of its time).  When the reader of
+    (a write per record would be a system call per record, a cost that ``index``
+    pays over every record of a large manifest).  When the reader of
     standard output goes away (``... | head``), the process stops quietly with
     exit status 141 (128 + SIGPIPE), as the shell tools do.
     """

@@ -358,6 +358,23 @@ class DeletionReport:
             )
         return text + self._scan_errors_text()
 
+    def failures_text(self) -> str:
+        """Each target not deleted, with its status and reason, and each
+        directory the scan could not read, under a count; the text of
+        :class:`~dandi_compute_plugin.errors.DeletionIncomplete`."""
+        bad = [r for r in self.results if not r.ok]
+        lines = [f"{r.target.relpath}: {r.status.value}: {r.reason}" for r in bad]
+        lines += [f"cannot be read: {e}" for e in self.scan_errors]
+        not_read = (
+            f", {len(self.scan_errors)} directories not read"
+            if self.scan_errors
+            else ""
+        )
+        return (
+            f"{len(bad)} of {len(self.results)} version directories not deleted"
+            f"{not_read}:\n" + "\n".join(lines)
+        )
+
     def _scan_errors_text(self) -> str:
         if not self.scan_errors:
             return ""

@@ -128,6 +128,19 @@ class MoveReport:
             text += f"; {len(self.scan_errors)} directories could not be read: {shown}"
         return text
 
+    def failures_text(self) -> str:
+        """Each directory not moved, with its status and reason, and each
+        directory the scan could not read, under a count; the text of
+        :class:`~dandi_compute_plugin.errors.MoveIncomplete`."""
+        bad = [r for r in self.results if not r.ok]
+        lines = [
+            f"{r.result.target.relpath}: {r.status}: {r.result.reason}" for r in bad
+        ]
+        lines += [f"cannot be read: {e}" for e in self.scan_errors]
+        return f"{len(bad)} of {len(self.results)} directories not moved:\n" + (
+            "\n".join(lines)
+        )
+
 
 class MoveProgress(DeletionProgress):
     """What a move tells as it goes: the deletion's events, and the copy's

@@ -26,8 +26,9 @@ from .inventory import LocalFile
 
 #: the choices of ``--verify``
 VERIFY_CHOICES = ("digest", "size")
-#: below this size a file's dandi-etag is computed directly: cheaper than a
-#: look-up in dandi's digest cache (about 0.2 ms), let alone a new entry (2 ms)
+#: below this size a file's dandi-etag is computed directly: hashing so few bytes
+#: costs less than a look-up in dandi's on-disk digest cache, let alone storing a
+#: new entry there
 DIRECT_DIGEST_BELOW = 256 * 1024
 CONTENT_DIFFERS = "content differs from the archive's"
 
