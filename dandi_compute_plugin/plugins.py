@@ -178,13 +178,15 @@ def check_disabled(disable: Iterable[str], plugins: Iterable[object] = ()) -> No
     if not unknown:
         return
     where = [
-        f"--disable-plugin {name}" if name in given else f"{DISABLE_ENV}={name}"
+        f"--disable-plugin {name} (disable_plugins= in Python)"
+        if name in given
+        else f"{DISABLE_ENV}={name}"
         for name in unknown
     ]
     installed = ", ".join(sorted(known)) or "none"
     raise UnknownPluginError(
-        f"No hook plugin named {', '.join(map(repr, unknown))} is installed "
-        f"({'; '.join(where)}); the installed ones: {installed}"
+        f"No hook plugin named {', '.join(map(repr, unknown))} is installed, "
+        f"asked for by {'; '.join(where)}; the installed ones: {installed}"
     )
 
 
@@ -356,7 +358,8 @@ class PluginHooks:
         """Every veto reason, each naming its plugin; errors and load failures veto."""
         reasons = [
             f"hook plugin {i.name!r} ({i.distribution}) failed to load, so nothing "
-            f"is deleted without it: {i.error} (--disable-plugin {i.name} to go on)"
+            f"is deleted without it: {i.error}; --disable-plugin {i.name} "
+            "(disable_plugins= in Python) goes on without it"
             for i in self.failed
         ]
         for name, call in self._impls("dandi_compute_veto_deletion"):

@@ -242,8 +242,8 @@ def _kept_reason(item: PlanItem) -> str:
     )
     return (
         f"finished what the interrupted run journaled; {len(kept)} asset(s) that "
-        f"appeared below it since are not its to delete and were kept: {shown} "
-        "(--include-remote deletes them)"
+        f"appeared below it since are not its to delete and were kept: {shown}; "
+        "--include-remote (include_remote=True in Python) deletes them"
     )
 
 

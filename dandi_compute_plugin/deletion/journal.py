@@ -199,9 +199,9 @@ class Journal:
             f"{found['dandiset_id']} on {found['api_url']} (clone {found['clone']}), "
             f"not dandiset {mine['dandiset_id']} on {mine['api_url']} (clone "
             f"{mine['clone']}). It vouches for nothing here, and nothing was "
-            "changed. Finish that run first (the same command with -i "
-            f"{found['api_url']}), or, after checking that what it records is "
-            "safe, move the journal aside.",
+            "changed. Finish that run first: the same command with -i "
+            f"{found['api_url']} (dandi_instance= in Python); or, after checking "
+            "that what it records is safe, move the journal aside.",
             str(self.path),
         )
 

@@ -347,14 +347,14 @@ class DeletionReport:
         if kept and self.dry_run:
             text += (
                 f"; {kept} of them are on the archive only and would be kept: the "
-                "version would not be retracted there (--include-remote, "
-                "include_remote=True in Python, deletes them)"
+                "version would not be retracted there; --include-remote "
+                "(include_remote=True in Python) deletes them"
             )
         elif kept:
             text += (
                 f"; {kept} of them are on the archive only and were kept: the "
-                "version is not retracted there (--include-remote, "
-                "include_remote=True in Python, deletes them)"
+                "version is not retracted there; --include-remote "
+                "(include_remote=True in Python) deletes them"
             )
         return text + self._scan_errors_text()
 

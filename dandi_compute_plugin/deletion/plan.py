@@ -283,7 +283,8 @@ def _not_in_the_clone(
         return TargetResult(
             target,
             TargetStatus.REMOTE_ONLY,
-            "on the archive only, not in the clone: kept (--include-remote deletes it)",
+            "on the archive only, not in the clone: kept; --include-remote "
+            "(include_remote=True in Python) deletes it",
         )
     return None
 
@@ -330,8 +331,8 @@ def _refusals(
         + (
             ""
             if vetoed
-            else " (--include-unuploaded, include_unuploaded=True in Python, "
-            "deletes them anyway)"
+            else "; --include-unuploaded (include_unuploaded=True in Python) "
+            "deletes them anyway"
         )
     )
     return reasons

@@ -68,11 +68,13 @@ def _sessions(
     instance = plan.session.instance
     if not same_instance(named, instance):
         raise MoveUsageError(
-            f"--to names instance {named}, the clone's dandiset is on {instance.name}: "
-            "a move stays on one instance"
+            f"--to (to= in Python) names instance {named}, the clone's dandiset is "
+            f"on {instance.name}: a move stays on one instance"
         )
     if to == plan.dandiset_id:
-        raise MoveUsageError(f"--to {to} is the clone's own dandiset: nothing to move")
+        raise MoveUsageError(
+            f"--to {to} (to= in Python) is the clone's own dandiset: nothing to move"
+        )
     options = plan.options
     kw = {
         "authenticate": not options.dry_run,

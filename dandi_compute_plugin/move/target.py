@@ -1,5 +1,5 @@
 """What a move is asked about: the directories (a VERSION or capsule paths) and
-the target dandiset (``--to``), checked before anything is listed."""
+the target dandiset (``to``, ``--to``), checked before anything is listed."""
 
 from __future__ import annotations
 
@@ -32,20 +32,23 @@ def parse_target(to: str) -> tuple[str, str | None]:
         parsed = parse_dandi_url(to)
     except Exception as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise MoveUsageError(f"--to {to!r} names no dandiset ({first})") from None
+        raise MoveUsageError(
+            f"--to {to!r} (to= in Python) names no dandiset: {first}"
+        ) from None
     if not isinstance(parsed, DandisetURL) or parsed.dandiset_id is None:
         raise MoveUsageError(
-            f"--to {to!r} names {type(parsed).__name__}, not a dandiset"
+            f"--to {to!r} (to= in Python) names {type(parsed).__name__}, not a dandiset"
         )
     if parsed.version_id not in (None, "draft"):
         raise MoveUsageError(
-            f"--to {to!r} names version {parsed.version_id}: assets go to the draft"
+            f"--to {to!r} (to= in Python) names version {parsed.version_id}: "
+            "assets go to the draft"
         )
     return parsed.dandiset_id, parsed.instance.name
 
 
 def same_instance(named: str | None, session_instance: Any) -> bool:
-    """Whether the instance ``--to`` names (None: none) is the session's."""
+    """Whether the instance ``to`` names (None: none) is the session's."""
     if named is None or named == session_instance.name:
         return True
     from dandi.consts import known_instances

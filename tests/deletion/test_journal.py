@@ -82,7 +82,8 @@ def test_a_journal_of_another_instance_vouches_for_nothing(
 
     message = str(info.value)
     assert str(path) in message and "https://api.other-instance.org/api" in message
-    assert "-i https://api.other-instance.org/api" in message  # how to go on
+    # how to go on, from the command line and from Python
+    assert "-i https://api.other-instance.org/api (dandi_instance=" in message
     assert keyed.count("DELETE") == 0 and tree_state(clone) == before
 
 

@@ -47,7 +47,8 @@ def test_remote_only_directories_are_listed_and_kept(
         [vdir("A"), vdir("B"), vdir("R"), vdir("R", ds="000002")]
     )
     kept = records[vdir("R")]
-    assert kept["status"] == "remote-only" and "--include-remote" in kept["reason"]
+    assert kept["status"] == "remote-only"
+    assert "--include-remote (include_remote=True in Python)" in kept["reason"]
     assert kept["remote_assets"] == 3 and kept["remote_bytes"] == sizes(files("R"))
     assert kept["local_files"] == 0 and kept["deleted_assets"] == 0
     assert records[vdir("R", ds="000002")]["remote_assets"] == 2
@@ -128,10 +129,11 @@ def test_the_parents_left_empty_are_removed_up_to_the_dandiset_directory(
 def test_an_unknown_plugin_to_disable_is_an_error(
     keyed: FakeArchive, clone: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(UnknownPluginError, match="'nosuch'"):
+    with pytest.raises(UnknownPluginError, match="'nosuch'") as info:
         run_deletion(
             clone, "v1.1.1", dandi_instance=keyed.url, disable_plugins=["nosuch"]
         )
+    assert "--disable-plugin nosuch (disable_plugins= in Python)" in str(info.value)
     monkeypatch.setenv("DANDI_COMPUTE_DISABLE_PLUGINS", "typo")
     with pytest.raises(UnknownPluginError, match="DANDI_COMPUTE_DISABLE_PLUGINS=typo"):
         run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, dry_run=True)

@@ -321,4 +321,6 @@ def test_a_vetoed_directory_is_not_offered_the_way_past_its_unuploaded_files(
         "not on the server" in reasons[vdir("A")] and "A is kept" in reasons[vdir("A")]
     )
     assert "--include-unuploaded" not in reasons[vdir("A")]
-    assert "--include-unuploaded, include_unuploaded=True" in reasons[vdir("B")]
+    assert (
+        "--include-unuploaded (include_unuploaded=True in Python)" in reasons[vdir("B")]
+    )

@@ -143,8 +143,9 @@ def test_a_dry_run_changes_nothing(world: World) -> None:
 def test_targets_that_cannot_be_meant(world: World, to: str, why: str) -> None:
     w = world
     before = w.state()
-    with pytest.raises(MoveUsageError, match=why):
+    with pytest.raises(MoveUsageError, match=why) as info:
         move_version_directories(w.clone, "v1.1.1", to, dandi_instance=w.archive.url)
+    assert "--to" in str(info.value) and "(to= in Python)" in str(info.value)
     assert w.state() == before
     assert w.archive.count("POST") == w.archive.count("DELETE") == 0
 
