@@ -44,6 +44,7 @@ _EXPORTS = {
         "ManifestUnavailableError",
         "MoveIncomplete",
         "MoveUsageError",
+        "NotADandisetError",
         "UnknownPluginError",
         "UnsafeCacheDirectoryError",
         "UnsafePathError",
@@ -74,6 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import ManifestUnavailableError as ManifestUnavailableError
     from .errors import MoveIncomplete as MoveIncomplete
     from .errors import MoveUsageError as MoveUsageError
+    from .errors import NotADandisetError as NotADandisetError
     from .errors import UnknownPluginError as UnknownPluginError
     from .errors import UnsafeCacheDirectoryError as UnsafeCacheDirectoryError
     from .errors import UnsafePathError as UnsafePathError

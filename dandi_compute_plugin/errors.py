@@ -103,6 +103,11 @@ class ManifestLocationError(ManifestError, ValueError):
 # ----------------------------------------------------------------- deletion
 
 
+class NotADandisetError(DandiComputeError, ValueError):
+    """The directory given as a dandiset's clone has no readable
+    ``dandiset.yaml`` naming the dandiset: nothing was changed."""
+
+
 class ArchiveError(DandiComputeError, RuntimeError):
     """The archive could not be used (instance, dandiset, connection)."""
 

@@ -58,6 +58,7 @@ BUILT_IN_BASES = {
     "UnknownPluginError": ValueError,
     "DeletionIncomplete": RuntimeError,
     "MoveUsageError": ValueError,
+    "NotADandisetError": ValueError,
     "MoveIncomplete": RuntimeError,
 }
 

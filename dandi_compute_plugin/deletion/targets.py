@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..errors import UnsafePathError
+from ..errors import NotADandisetError, UnsafePathError
 from ..plugins import PluginHooks
 from ..versions import VersionDirectory, version_name_matches
 from .local import ABSENT, locate
@@ -29,9 +29,11 @@ def dandiset_id_of(top: Path) -> str:
     try:
         identifier = Dandiset(top).identifier
     except Exception as exc:
-        raise ValueError(f"Cannot read the dandiset id of {top}: {exc}") from None
+        raise NotADandisetError(
+            f"Cannot read the dandiset id of {top}: {exc}"
+        ) from None
     if not identifier:
-        raise ValueError(f"{top}/dandiset.yaml names no dandiset identifier")
+        raise NotADandisetError(f"{top}/dandiset.yaml names no dandiset identifier")
     return identifier
 
 

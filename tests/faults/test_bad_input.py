@@ -20,7 +20,7 @@ from dandi.cli.command import main
 import pytest
 
 from dandi_compute_plugin import delete_dandiset_version
-from dandi_compute_plugin.errors import InvalidVersionError
+from dandi_compute_plugin.errors import InvalidVersionError, NotADandisetError
 
 from ..archive import FakeArchive
 from ..archive.clones import seed
@@ -142,7 +142,7 @@ def test_dandiset_dir_without_dandiset_yaml(
         code, output = invoke(keyed, str(clone), "v1.1.1", *extra)
         assert code == 1, output
         assert "Cannot read the dandiset id" in output and "dandiset.yaml" in output
-    with pytest.raises(ValueError, match="Cannot read the dandiset id"):
+    with pytest.raises(NotADandisetError, match="Cannot read the dandiset id"):
         delete_dandiset_version(clone, "v1.1.1", dandi_instance=keyed.url)
     assert keyed.log == []
     snap.assert_only_removed()
