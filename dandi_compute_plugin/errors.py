@@ -24,7 +24,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class DandiComputeError(Exception):
-    """The base of every error of dandi-compute-plugin."""
+    """The base of every error of dandi-compute-plugin.
+
+    An error whose constructor takes more than its message rebuilds itself from
+    those arguments when pickled or copied (a process pool sends it back to the
+    caller that way): it says so with ``__reduce__``.
+    """
 
 
 class InvalidVersionError(DandiComputeError, ValueError):
@@ -74,6 +79,10 @@ class ManifestFormatError(ManifestError, ValueError):
             where += ":"
         super().__init__(f"Invalid manifest {source}:{where} {problem}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        args = (self.source, self.problem, self.record, self.path)
+        return type(self), args, self.__dict__
+
 
 class ManifestUnavailableError(ManifestError):
     """The manifest could not be fetched: network failure, HTTP 404, 403, ...
@@ -89,6 +98,9 @@ class ManifestUnavailableError(ManifestError):
     def __init__(self, message: str, url: str, status: int | None = None) -> None:
         self.url, self.status = url, status
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return type(self), (self.args[0], self.url, self.status), self.__dict__
 
 
 class UnsafeCacheDirectoryError(ManifestError):
@@ -133,6 +145,9 @@ class JournalError(DandiComputeError, RuntimeError):
         self.path = path
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return type(self), (self.args[0], self.path), self.__dict__
+
 
 class JournalMismatchError(JournalError):
     """The journal was written for another archive instance, dandiset or clone."""
@@ -165,6 +180,9 @@ class DeletionIncomplete(DandiComputeError, RuntimeError):
         self.report = report
         super().__init__(report.failures_text())
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return type(self), (self.report,), self.__dict__
+
 
 class MoveUsageError(DandiComputeError, ValueError):
     """A move asked for something it cannot mean (a selection that is neither a
@@ -189,3 +207,6 @@ class MoveIncomplete(DandiComputeError, RuntimeError):
     def __init__(self, report: _Report) -> None:
         self.report = report
         super().__init__(report.failures_text())
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return type(self), (self.report,), self.__dict__

@@ -283,3 +283,43 @@ def test_move_incomplete_names_every_directory_not_moved(
     )
     for line in unread:
         assert f"cannot be read: {line}" in text.splitlines()
+
+
+# ----------------------------------------------------------------- pickling
+
+
+def _sample_report() -> DeletionReport:
+    refused = TargetResult(_target(Path("/clone"), "A"), TargetStatus.REFUSED, "no")
+    return DeletionReport(Path("/clone"), "v1", results=[refused], scan_errors=["x"])
+
+
+def _sample_move_report() -> MoveReport:
+    failed = TargetResult(_target(Path("/clone"), "B"), TargetStatus.FAILED, "gone")
+    return MoveReport(Path("/clone"), "000002", results=[MoveResult(failed)])
+
+
+#: the constructor arguments of the errors that take more than a message
+SAMPLE_ARGUMENTS = {
+    "ManifestFormatError": ("a.jsonld", "not a list", 3, "sub-1/x.nwb"),
+    "ManifestUnavailableError": ("HTTP 404", "https://example.org/m", 404),
+    "JournalError": ("bad line 2", "/clone/.journal"),
+    "JournalMismatchError": ("another run", "/clone/.journal"),
+    "DeletionIncomplete": (_sample_report(),),
+    "MoveIncomplete": (_sample_move_report(),),
+}
+
+
+@pytest.mark.parametrize("name", sorted(public_errors()))
+def test_every_error_survives_pickling_and_copying(name: str) -> None:
+    """A process pool sends a worker's error back pickled: it must come back
+    whole, with its attributes (the report of an incomplete run too)."""
+    import copy
+    import pickle
+
+    cls = public_errors()[name]
+    error = cls(*SAMPLE_ARGUMENTS.get(name, ("what went wrong",)))
+    error.add_note("a note")
+    for again in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+        assert type(again) is cls
+        assert (str(again), again.args) == (str(error), error.args)
+        assert vars(again) == vars(error)
