@@ -26,6 +26,7 @@ import pytest
 
 import dandi_compute_plugin
 from dandi_compute_plugin import errors
+from dandi_compute_plugin._text import escape_control
 from dandi_compute_plugin.deletion import (
     DeletionReport,
     DeletionTarget,
@@ -205,8 +206,10 @@ def test_hook_failures_stay_inside_the_plugins_module() -> None:
 
 
 STATUSES = list(TargetStatus)
-labels = st.text(alphabet="abcdefghij0123456789", min_size=1, max_size=6)
-reasons = st.one_of(st.none(), st.text(alphabet="abcxyz :;,()-", max_size=30))
+# names and reasons may hold what would break a line: a newline, a carriage
+# return, an escape sequence, a backslash
+labels = st.text(alphabet="abcdefghij0123456789\n\r\x1b\\", min_size=1, max_size=6)
+reasons = st.one_of(st.none(), st.text(alphabet="abcxyz :;,()-\n\x1b", max_size=30))
 scan_errors = st.lists(
     labels.map(lambda s: f"derivatives/dandiset-000009/sub-{s}: Permission denied"),
     max_size=3,
@@ -231,12 +234,14 @@ def results(draw: st.DrawFn) -> list[TargetResult]:
 
 
 def _check_lines(text: str, bad: list[tuple[str, str, str | None]], good: list[str]):
-    """Each bad directory on its own line with status and reason; no good one."""
-    lines = text.splitlines()
+    """Each bad directory on its own line with status and reason, its control
+    characters escaped; no good one."""
+    lines = text.split("\n")
     for relpath, status, reason in bad:
-        assert f"{relpath}: {status}: {reason}" in lines
+        assert escape_control(f"{relpath}: {status}: {reason}") in lines
     for relpath in good:
-        assert not [line for line in lines if line.startswith(relpath + ":")]
+        prefix = escape_control(relpath) + ":"
+        assert not [line for line in lines if line.startswith(prefix)]
 
 
 @given(results(), scan_errors)
@@ -251,15 +256,15 @@ def test_deletion_incomplete_names_every_directory_not_deleted(
     head = f"{len(bad)} of {len(found)} version directories not deleted"
     if unread:
         head += f", {len(unread)} directories not read"
-    assert text.splitlines()[0] == head + ":"
+    assert text.split("\n")[0] == head + ":"
     _check_lines(
         text,
         [(r.target.relpath, r.status.value, r.reason) for r in bad],
         [r.target.relpath for r in found if r.ok],
     )
     for line in unread:
-        assert f"cannot be read: {line}" in text.splitlines()
-    assert len(text.splitlines()) == 1 + len(bad) + len(unread)
+        assert escape_control(f"cannot be read: {line}") in text.split("\n")
+    assert len(text.split("\n")) == 1 + len(bad) + len(unread)
 
 
 @given(results(), st.lists(st.booleans(), min_size=8, max_size=8), scan_errors)
@@ -275,14 +280,15 @@ def test_move_incomplete_names_every_directory_not_moved(
     assert error.report is report
     text = str(error)
     bad = [m for m in moves if not m.ok]
-    assert text.splitlines()[0] == f"{len(bad)} of {len(moves)} directories not moved:"
+    assert text.split("\n")[0] == f"{len(bad)} of {len(moves)} directories not moved:"
     _check_lines(
         text,
         [(m.result.target.relpath, m.status, m.result.reason) for m in bad],
         [m.result.target.relpath for m in moves if m.ok],
     )
     for line in unread:
-        assert f"cannot be read: {line}" in text.splitlines()
+        assert escape_control(f"cannot be read: {line}") in text.split("\n")
+    assert len(text.split("\n")) == 1 + len(bad) + len(unread)
 
 
 # ----------------------------------------------------------------- pickling

@@ -12,6 +12,7 @@ import enum
 from pathlib import Path
 from typing import Any
 
+from .._text import escape_control
 from ..versions import VersionDirectory, prefix_hint
 from .local import VERIFY_CHOICES, Inventory
 
@@ -361,19 +362,21 @@ class DeletionReport:
     def failures_text(self) -> str:
         """Each target not deleted, with its status and reason, and each
         directory the scan could not read, under a count; the text of
-        :class:`~dandi_compute_plugin.errors.DeletionIncomplete`."""
+        :class:`~dandi_compute_plugin.errors.DeletionIncomplete`.
+
+        One line each: control characters (a newline in a directory name or a
+        hook's reason) are escaped, so no line can pass for another's."""
         bad = [r for r in self.results if not r.ok]
         lines = [f"{r.target.relpath}: {r.status.value}: {r.reason}" for r in bad]
         lines += [f"cannot be read: {e}" for e in self.scan_errors]
+        lines = [escape_control(line) for line in lines]
         not_read = (
             f", {len(self.scan_errors)} directories not read"
             if self.scan_errors
             else ""
         )
-        return (
-            f"{len(bad)} of {len(self.results)} version directories not deleted"
-            f"{not_read}:\n" + "\n".join(lines)
-        )
+        head = f"{len(bad)} of {len(self.results)} version directories not deleted"
+        return "\n".join([f"{head}{not_read}:", *lines])
 
     def _scan_errors_text(self) -> str:
         if not self.scan_errors:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._text import escape_control
 from ..deletion.model import MAX_LISTED, DeletionProgress, TargetResult, TargetStatus
 from .copy import CopyOutcome
 
@@ -131,15 +132,16 @@ class MoveReport:
     def failures_text(self) -> str:
         """Each directory not moved, with its status and reason, and each
         directory the scan could not read, under a count; the text of
-        :class:`~dandi_compute_plugin.errors.MoveIncomplete`."""
+        :class:`~dandi_compute_plugin.errors.MoveIncomplete`, one line each
+        (control characters escaped)."""
         bad = [r for r in self.results if not r.ok]
         lines = [
             f"{r.result.target.relpath}: {r.status}: {r.result.reason}" for r in bad
         ]
         lines += [f"cannot be read: {e}" for e in self.scan_errors]
-        return f"{len(bad)} of {len(self.results)} directories not moved:\n" + (
-            "\n".join(lines)
-        )
+        lines = [escape_control(line) for line in lines]
+        head = f"{len(bad)} of {len(self.results)} directories not moved:"
+        return "\n".join([head, *lines])
 
 
 class MoveProgress(DeletionProgress):
