@@ -25,8 +25,8 @@ from dandi_compute_plugin.manifest import (
     iter_asset_metadata,
     summarize,
 )
-from dandi_compute_plugin.manifest.cache_entries import list_entries, remove_entry
-from dandi_compute_plugin.manifest.cache_meta import seal
+from dandi_compute_plugin.manifest.cache.listing import list_entries, remove_entry
+from dandi_compute_plugin.manifest.cache.meta import seal
 
 from .common import PATH, dumps, example_records, expected_metadata, load_fresh
 from .original import original_load
