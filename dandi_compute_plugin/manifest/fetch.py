@@ -28,8 +28,9 @@ import logging
 from typing import Any
 
 from ..errors import ManifestUnavailableError, UnsafeCacheDirectoryError
+from .cache.copies import CachedCopy, Copy
 from .cache.dirs import UnsafeCacheError
-from .cache.entry import CachedCopy, CacheEntry, Copy
+from .cache.entry import CacheEntry
 from .cache.meta import validator_ok
 from .cache.writer import CacheWriter
 from .http import http_get, prefetch, response_chunks

@@ -1,7 +1,7 @@
 """The compact index of a manifest: rows of bytes, looked up through lazy dicts.
 
-A manifest of a million assets would take seconds just to turn into a million
-Python objects.  The index instead keeps one ``bytes`` buffer of rows
+Turning every asset of a large manifest into Python objects costs time and memory
+that grow with it.  The index instead keeps one ``bytes`` buffer of rows
 ``path NUL date NUL size NUL content-id NUL`` (manifest order; paths, dates and ids
 never hold NUL) -- the same bytes as the cached index file -- and makes Python
 objects only when asked: the rows are split on first use, the path -> row dict is

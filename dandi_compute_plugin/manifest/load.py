@@ -1,18 +1,16 @@
-"""Reading a manifest: from a request to its assets, streamed or as an index.
+"""The public functions that read a manifest: streamed, counted, or as an index.
 
-A :class:`ManifestRequest` says which manifest to read -- a dandiset version on an
-instance, any URL, a file or standard input -- and how; :func:`iter_assets` streams
-its assets.  :func:`iter_asset_metadata` and :func:`load_assets_jsonld_metadata`
-take the same options as arguments, as ``dandi_compute_code.dandiset`` does.
+A :class:`~.request.ManifestRequest` says which manifest to read -- a dandiset
+version on an instance, any URL, a file or standard input -- and how;
+:func:`iter_assets` streams its assets and :func:`summarize` counts them and their
+bytes.  :func:`iter_asset_metadata` and :func:`load_assets_jsonld_metadata` take
+the same options as arguments, as ``dandi_compute_code.dandiset`` does; the
+latter is memoized per arguments, as the original is.
 
-:func:`summarize` counts its assets and their bytes.
-
-A URL is fetched conditionally when it is cached (:mod:`.fetch`): the HTTP
-request carries the server's ``ETag``/``Last-Modified`` from last time, and an
-unchanged manifest (HTTP 304) is neither downloaded nor parsed again; when the
-server cannot be reached, a cached copy is used (with a warning).  Otherwise the
-records are parsed as they arrive (:mod:`.parse`) while a new cache entry is
-written.
+Each is one need of :mod:`.read` (rows, summary, index, full records): from the
+cache when a URL is unchanged (HTTP 304) or its server cannot be reached (with a
+warning), else parsed as the bytes arrive (:mod:`.parse`) while a new cache entry
+is written (:mod:`.fetch`).
 
 Every failure raises -- bad input as
 :class:`~dandi_compute_plugin.errors.ManifestFormatError` naming the record

@@ -3,9 +3,14 @@
 The manifest is one compact JSON array of asset records (``[{...},{...}]``).  It is
 parsed *while it arrives*: :mod:`.split` cuts it into records, each is checked
 (:func:`~.checks.check_record`), reduced to its :data:`~.records.Fields` and
-dropped, so memory does not grow with the manifest.  Bad input raises
+dropped, so memory does not grow with the manifest (:func:`parse_fields`), or
+handed out whole (:func:`parse_records`).  Bad input raises
 :class:`~dandi_compute_plugin.errors.ManifestFormatError` naming the record
 (numbered from 1) and its path.
+
+:class:`ManifestBytes` is a manifest's bytes to be parsed once, either way: a
+file's, standard input's or a stream's (:func:`source_bytes`), or a download's
+(:class:`~.fetch.Download`, which caches them on the way).
 """
 
 from __future__ import annotations

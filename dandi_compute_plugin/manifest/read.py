@@ -14,14 +14,8 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from .cache.entry import (
-    CachedCopy,
-    CachedIndex,
-    CachedManifest,
-    CachedRows,
-    CacheEntry,
-    Copy,
-)
+from .cache.copies import CachedCopy, CachedIndex, CachedManifest, CachedRows, Copy
+from .cache.entry import CacheEntry
 from .fetch import CacheReader, ProgressCallback, fetch
 from .index import AssetIndex, Summary, TotalingIndexBuilder, iter_rows
 from .location import is_url, manifest_url

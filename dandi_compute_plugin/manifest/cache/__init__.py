@@ -9,9 +9,11 @@ Its modules, each importing only those before it:
     an entry's lock, temporaries and their cleanup;
 :mod:`.meta`
     an entry's sealed, checked description (``meta.json``);
+:mod:`.copies`
+    what reading an entry gives, one type per use;
 :mod:`.entry`
     where the cache is, and reading an entry: one method per use, each giving
-    only the checked files that use needs;
+    only the checked files that use needs (damaged entries dropped);
 :mod:`.writer`
     writing a new entry while its manifest is downloaded and parsed;
 :mod:`.listing`

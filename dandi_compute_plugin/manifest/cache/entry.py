@@ -12,13 +12,15 @@ One cache entry per URL, in ``{cache}/manifests/{sha256(url)[:32]}/``:
     The manifest as downloaded (after ``Content-Encoding`` decoding).
 ``index-{token}.txt``
     The parsed index: ``path NUL date NUL size NUL content-id NUL`` per asset, in
-    manifest order (paths, dates and ids never hold NUL; :mod:`..checks` sees to it).
+    manifest order (paths, dates and ids never hold NUL:
+    :mod:`~dandi_compute_plugin.manifest.checks` sees to it).
 ``blocks-{token}.bin``
     The SHA-256 of each block of the manifest (:data:`~.meta.BLOCK_BYTES`).
 ``offsets-{token}.bin``
     The byte offset of each record in the manifest, 64-bit integers in the
     machine's byte order (named in ``meta.json``): the full records are read
-    from the cached manifest through them (:mod:`..stored`).
+    from the cached manifest through them
+    (:mod:`~dandi_compute_plugin.manifest.stored`).
 ``lock``
     The entry's inter-process lock (:mod:`.files`).
 
@@ -31,38 +33,39 @@ told apart: :mod:`.files`).
 
 Nothing is read from an entry unchecked: ``meta.json`` is checked first (its seal,
 every field), then every file that a use reads is checked against its SHA-256
-before its first byte is used -- the index for a listing, the index, offsets and
-manifest for the index by content id, the manifest for the full records -- and
-the files it does not read must be there with their sizes (a summary, answered
-from ``meta.json``, reads none).  The index by content id reads records on
-demand: the manifest's blocks that hold a record are checked against their
-digests (the ``blocks`` file) before the record is decoded.  An entry that fails
-is *damaged*: reported (a warning), dropped and fetched again (a record found
-damaged once loaded is an error, and the entry is dropped).  The directories and
-files are private and reached without following links (:mod:`.dirs`): a
-cache that is not is never deleted or trusted, the run goes on without it (warned
-once).  The cache is
-an optimisation: a cache that cannot be written is logged and the manifest is used
-anyway.
+before its first byte is used, and the files it does not read must be there with
+their sizes.  Each use has its method, which gives one type:
+:meth:`CacheEntry.read_rows` (the index, to stream a listing),
+:meth:`CacheEntry.read_index` (the index, offsets and block digests, for the index
+by content id), :meth:`CacheEntry.read_manifest` (the manifest, for the full
+records) and :meth:`CacheEntry.read_summary` (``meta.json`` alone).  The index
+by content id reads records on demand: the manifest's blocks that hold a record
+are checked against their digests (the ``blocks`` file) before the record is
+decoded.  An entry that fails is *damaged*: reported (a warning), dropped and
+fetched again (a record found damaged once loaded is an error, and the entry is
+dropped).  The directories and files are private and reached without following
+links (:mod:`.dirs`): a cache that is not is never deleted or trusted, the run
+goes on without it (warned once).  The cache is an optimisation: a cache that
+cannot be written is logged and the manifest is used anyway.
 
-Writing an entry is :mod:`.writer`'s, the conditional fetch that uses it
-:mod:`..fetch`'s, listing and clearing entries :mod:`.listing`'.
+Writing an entry is :mod:`.writer`'s, listing and clearing entries
+:mod:`.listing`'s; the conditional fetch that uses the cache is
+:mod:`dandi_compute_plugin.manifest.fetch`.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 import hashlib
 import json
 import logging
 import os
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
-from ..index import AssetIndex, Summary
+from ..index import AssetIndex
+from .copies import CachedCopy, CachedIndex, CachedManifest, CachedRows, Copy, CopyMaker
 from .dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
 from .files import (
     LockTimeout,
@@ -110,102 +113,6 @@ class _CorruptEntry(Exception):
     def __init__(self, message: str, outdated: bool = False) -> None:
         super().__init__(message)
         self.outdated = outdated
-
-
-@dataclass
-class CachedCopy:
-    """A sound cache entry's checked ``meta.json``: all a summary needs.
-
-    Attributes
-    ----------
-    meta
-        The entry's checked ``meta.json`` (with the ``etag``/``last_modified`` to
-        send, and when it was written).
-    """
-
-    meta: dict[str, Any]
-
-    @property
-    def summary(self) -> Summary:
-        """The record count, asset count and total ``contentSize``, from
-        ``meta.json``: a repeated path is one asset, with its last record's size."""
-        index = self.meta["index"]
-        return Summary(index["count"], index["assets"], index["total_bytes"])
-
-    def close(self) -> None:
-        """Close the files this copy holds open (none here)."""
-
-
-@dataclass
-class CachedRows(CachedCopy):
-    """The cached index, checked, open at its start, to stream its rows.
-
-    Attributes
-    ----------
-    rows
-        The index file (the caller streams and closes it): memory does not grow
-        with it.
-    """
-
-    rows: IO[bytes]
-
-    def close(self) -> None:
-        """Close the index file."""
-        self.rows.close()
-
-
-@dataclass
-class CachedIndex(CachedCopy):
-    """The cached index in memory, and what reads its full records on demand.
-
-    Attributes
-    ----------
-    index
-        The checked index.
-    manifest
-        The cached manifest, open (the caller closes it); its blocks are checked
-        as records are read from it.
-    offsets
-        The byte offset of each record in ``manifest``.
-    blocks
-        The checked SHA-256 of each block of ``manifest`` (see
-        :data:`~.meta.BLOCK_BYTES`): each record read is checked against them.
-    on_damage
-        Removes the entry, when a block is found damaged.
-    """
-
-    index: AssetIndex
-    manifest: IO[bytes]
-    offsets: array
-    blocks: bytes
-    on_damage: Callable[[], object]
-
-    def close(self) -> None:
-        """Close the cached manifest."""
-        self.manifest.close()
-
-
-@dataclass
-class CachedManifest(CachedCopy):
-    """The cached manifest, checked, open at its start, to parse it again.
-
-    Attributes
-    ----------
-    manifest
-        The manifest file (the caller reads and closes it).
-    """
-
-    manifest: IO[bytes]
-
-    def close(self) -> None:
-        """Close the cached manifest."""
-        self.manifest.close()
-
-
-Copy = TypeVar("Copy", bound=CachedCopy)
-#: makes a cached copy of the checked ``meta.json`` and the entry's open files
-#: (it takes the files it keeps out of the dict; the others are closed)
-CopyMaker = Callable[[dict[str, Any], dict[str, IO[bytes]]], Copy]
 
 
 def _check_file(
