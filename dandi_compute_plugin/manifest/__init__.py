@@ -22,12 +22,12 @@ the index parsed from it.  Its modules, each importing only those before it:
 :mod:`.parse`
     the streaming parse of a manifest's bytes, from a file, standard input or
     a stream;
-:mod:`.stored`
-    full records read back on demand from a copy of the manifest's bytes;
 :mod:`.cache`
     the private, checked cache of manifests and their indexes (a subpackage:
     directories, files and locks, the sealed description, reading and writing
     an entry, listing and clearing entries);
+:mod:`.stored`
+    full records read back on demand from a copy of the manifest's bytes;
 :mod:`.fetch`
     the conditional GET of a URL: the cache in front of HTTP;
 :mod:`.read`
