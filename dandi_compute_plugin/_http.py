@@ -10,6 +10,9 @@ it then fails, and :func:`read_capped` (or the caller, through
 ``urllib3`` is used: the adapter's public ``init_poolmanager`` picks connection
 pools whose connection class registers itself with the deadline of the thread
 that uses it.
+
+:func:`network_reason` shortens a failure of ``requests`` to the message that says
+what went wrong, for the manifest's downloads and the archive's API alike.
 """
 
 from __future__ import annotations
@@ -201,6 +204,23 @@ class DeadlineAdapter(HTTPAdapter):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         return super().send(request, **kwargs)
+
+
+def network_reason(exc: BaseException) -> str:
+    """The innermost useful message of a requests/urllib3 exception chain
+    (``[Errno -2] Name or service not known``), not the whole chain."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next(
+                (a for a in reversed(exc.args) if isinstance(a, BaseException)), None
+            )
+        if inner is None:
+            break
+        exc = inner
+    return str(exc) or type(exc).__name__
 
 
 def session_with_deadlines(timeout: float, **adapter: Any) -> requests.Session:

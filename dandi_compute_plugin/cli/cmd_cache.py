@@ -36,8 +36,7 @@ def cache() -> None:
 
 def _entries() -> list:
     """Every entry of the cache; an error when the cache is not private."""
-    from ..manifest.cache_dirs import UnsafeCacheError
-    from ..manifest.cache_entries import list_entries
+    from ..manifest.cache import UnsafeCacheError, list_entries
 
     try:
         return list_entries()
@@ -99,7 +98,7 @@ def clear(names: tuple[str, ...]) -> None:
     finish.
 
     """
-    from ..manifest.cache_entries import remove_entry, select_entries
+    from ..manifest.cache import remove_entry, select_entries
 
     entries = _entries()
     if names:

@@ -26,10 +26,16 @@ from typing import Any
 
 import requests
 
-from .._http import deadline, expired, mount, read_capped, session_with_deadlines
+from .._http import (
+    deadline,
+    expired,
+    mount,
+    network_reason,
+    read_capped,
+    session_with_deadlines,
+)
 from .._limits import call_within
 from ..errors import ArchiveError, AuthenticationError
-from ..manifest.http import network_reason
 from ..versions import DANDISET_PREFIX, DERIVATIVES, VERSION_PREFIX
 from .client import (
     MAX_JSON_BYTES,

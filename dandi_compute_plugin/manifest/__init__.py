@@ -9,30 +9,32 @@ the index parsed from it.  Its modules, each importing only those before it:
     what is handed out: :class:`AssetMetadata`, :class:`AssetsJsonldMetadata`;
 :mod:`.location`
     where a manifest is: :func:`manifest_url`;
+:mod:`.request`
+    which manifest to read, and how: :class:`ManifestRequest`;
 :mod:`.http`
     the bytes over HTTP;
 :mod:`.index`
-    the compact index;
+    the compact index, and the counts of a summary;
 :mod:`.checks`
     what a valid asset record is;
+:mod:`.split`
+    cutting the JSON array into records as its bytes arrive;
 :mod:`.parse`
-    the streaming parse;
-:mod:`.cache_dirs`
-    the cache's private directories, reached without following links;
-:mod:`.cache_files`
-    a cache entry's lock, temporaries and their cleanup;
-:mod:`.cache_meta`
-    a cache entry's sealed, checked description;
+    the streaming parse of a manifest's bytes, from a file, standard input or
+    a stream;
 :mod:`.cache`
-    the stored copies and indexes;
-:mod:`.cache_writer`
-    writing a new cache entry during a download;
-:mod:`.cache_fetch`
-    the conditional fetch, the cache in front of HTTP;
-:mod:`.cache_entries`
-    listing and clearing the cache's entries;
+    the private, checked cache of manifests and their indexes (a subpackage:
+    directories, files and locks, the sealed description, reading and writing
+    an entry, listing and clearing entries);
+:mod:`.stored`
+    full records read back on demand from a copy of the manifest's bytes;
+:mod:`.fetch`
+    the conditional GET of a URL: the cache in front of HTTP;
+:mod:`.read`
+    one function per need -- the rows, the summary, the index, the full
+    records -- each from the cache or from the bytes parsed as they arrive;
 :mod:`.load`
-    :class:`ManifestRequest` and the functions that read a manifest;
+    the public functions that read a manifest;
 :mod:`.lag`
     whether a draft's manifest is older than the draft's last change.
 """
@@ -41,7 +43,6 @@ from __future__ import annotations
 
 from .cache import CACHE_DIR_ENV, cache_directory
 from .load import (
-    ManifestRequest,
     iter_asset_metadata,
     iter_assets,
     load_assets_jsonld_metadata,
@@ -49,6 +50,7 @@ from .load import (
 )
 from .location import DEFAULT_DANDISET_ID, MANIFEST_URL_ENV, manifest_url
 from .records import AssetMetadata, AssetsJsonldMetadata
+from .request import ManifestRequest
 
 __all__ = [
     "CACHE_DIR_ENV",

@@ -106,23 +106,6 @@ def prefetch(
         stop.set()
 
 
-def network_reason(exc: BaseException) -> str:
-    """The innermost useful message of a requests/urllib3 exception chain
-    (``[Errno -2] Name or service not known``), not the whole chain."""
-    seen: set[int] = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        inner = getattr(exc, "reason", None)
-        if not isinstance(inner, BaseException):
-            inner = next(
-                (a for a in reversed(exc.args) if isinstance(a, BaseException)), None
-            )
-        if inner is None:
-            break
-        exc = inner
-    return str(exc) or type(exc).__name__
-
-
 def http_get(
     url: str, headers: dict[str, str], timeout: float, what: str | None
 ) -> Any:
@@ -155,7 +138,7 @@ def http_get(
     """
     import requests
 
-    from .._http import deadline, expired, session_with_deadlines
+    from .._http import deadline, expired, network_reason, session_with_deadlines
 
     headers = {
         "User-Agent": f"dandi-compute-plugin/{__version__} "
@@ -237,6 +220,8 @@ def response_chunks(resp: Any, url: str, size: int = 1 << 18) -> Iterator[bytes]
     """
     import requests
     import urllib3
+
+    from .._http import network_reason
 
     try:
         # read1 hands over whatever has arrived (up to size) instead of waiting

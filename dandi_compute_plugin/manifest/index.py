@@ -1,7 +1,7 @@
 """The compact index of a manifest: rows of bytes, looked up through lazy dicts.
 
-A manifest of a million assets would take seconds just to turn into a million
-Python objects.  The index instead keeps one ``bytes`` buffer of rows
+Turning every asset of a large manifest into Python objects costs time and memory
+that grow with it.  The index instead keeps one ``bytes`` buffer of rows
 ``path NUL date NUL size NUL content-id NUL`` (manifest order; paths, dates and ids
 never hold NUL) -- the same bytes as the cached index file -- and makes Python
 objects only when asked: the rows are split on first use, the path -> row dict is
@@ -15,7 +15,7 @@ from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
 from itertools import compress, islice, pairwise
 from operator import eq, itemgetter
 import re
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from .records import AssetMetadata, Fields, asset_metadata
 
@@ -279,6 +279,15 @@ class IndexBuilder:
         return AssetIndex(self.data, self.count, self.unique)
 
 
+class Summary(NamedTuple):
+    """How many records and assets a manifest has, and their total size."""
+
+    records: int
+    #: distinct paths: a repeated path is one asset, with its last record's size
+    assets: int
+    total_bytes: int
+
+
 class AssetTally:
     """Counts the assets of records streaming by, and adds up their sizes.
 
@@ -354,3 +363,29 @@ class AssetTally:
     def total_bytes(self) -> int:
         """The sum of the assets' sizes."""
         return self._count()[1]
+
+    def summary(self) -> Summary:
+        """The records, assets and bytes counted."""
+        return Summary(self.records, *self._count())
+
+
+class TotalingIndexBuilder(IndexBuilder):
+    """An :class:`IndexBuilder` that also counts the assets and their
+    bytes (an :class:`AssetTally`), for ``meta.json``: a summary then
+    reads no index."""
+
+    def __init__(self, keep: bool = True) -> None:
+        super().__init__(keep)
+        self.tally = AssetTally()
+        self._hashes = None  # the tally tells whether the paths are unique
+
+    @property
+    def unique(self) -> bool:
+        """True when the paths are known to be distinct."""
+        self.flush()
+        return self.tally.assets == self.count
+
+    def flush(self) -> None:
+        """Count the pending rows, then pass them on."""
+        self.tally.add(self.rows)
+        super().flush()

@@ -16,9 +16,9 @@ import logging
 import os
 from typing import Any
 
-from .cache_entries import entry_info_of
-from .load import ManifestRequest
+from .cache.listing import entry_info_of
 from .location import MANIFEST_URL_ENV, manifest_url
+from .request import ManifestRequest
 
 lgr = logging.getLogger("dandi.compute")
 

@@ -1,18 +1,16 @@
-"""Reading a manifest: from a request to its assets, streamed or as an index.
+"""The public functions that read a manifest: streamed, counted, or as an index.
 
-A :class:`ManifestRequest` says which manifest to read -- a dandiset version on an
-instance, any URL, a file or standard input -- and how; :func:`iter_assets` streams
-its assets.  :func:`iter_asset_metadata` and :func:`load_assets_jsonld_metadata`
-take the same options as arguments, as ``dandi_compute_code.dandiset`` does.
+A :class:`~.request.ManifestRequest` says which manifest to read -- a dandiset
+version on an instance, any URL, a file or standard input -- and how;
+:func:`iter_assets` streams its assets and :func:`summarize` counts them and their
+bytes.  :func:`iter_asset_metadata` and :func:`load_assets_jsonld_metadata` take
+the same options as arguments, as ``dandi_compute_code.dandiset`` does; the
+latter is memoized per arguments, as the original is.
 
-:func:`summarize` counts its assets and their bytes.
-
-A URL is fetched conditionally when it is cached (:mod:`.cache_fetch`): the HTTP
-request carries the server's ``ETag``/``Last-Modified`` from last time, and an
-unchanged manifest (HTTP 304) is neither downloaded nor parsed again; when the
-server cannot be reached, a cached copy is used (with a warning).  Otherwise the
-records are parsed as they arrive (:mod:`.parse`) while a new cache entry is
-written.
+Each is one need of :mod:`.read` (rows, summary, index, full records): from the
+cache when a URL is unchanged (HTTP 304) or its server cannot be reached (with a
+warning), else parsed as the bytes arrive (:mod:`.parse`) while a new cache entry
+is written (:mod:`.fetch`).
 
 Every failure raises -- bad input as
 :class:`~dandi_compute_plugin.errors.ManifestFormatError` naming the record
@@ -23,104 +21,29 @@ only ever means an empty manifest.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import replace
 import logging
 import os
 import threading
 from typing import Any
 
-from .cache import Want
-from .cache_fetch import Opened, ProgressCallback, fetch
-from .cache_writer import TotalingIndexBuilder
-from .index import AssetIndex, AssetTally, iter_rows
-from .location import DEFAULT_DANDISET_ID, Source, is_url, manifest_url
-from .parse import parse_source
-from .records import AssetMetadata, AssetsJsonldMetadata, asset_metadata
-from .stored import ManifestCopy, RecordStore
+from .fetch import ProgressCallback
+from .index import AssetTally
+from .location import DEFAULT_DANDISET_ID, Source
+from .read import read_index, read_records, read_rows, read_summary
+from .records import AssetMetadata, AssetsJsonldMetadata
+from .request import DEFAULT_TIMEOUT, ManifestRequest
 
 lgr = logging.getLogger("dandi.compute")
 
-DEFAULT_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class ManifestRequest:
-    """Which manifest to read, and how.
-
-    Attributes
-    ----------
-    dandiset_id
-        Six digits, e.g. ``001697`` (``DANDI:001697`` is accepted); used when
-        ``source`` is None.
-    version
-        ``draft`` or a published version such as ``0.240101.1234``; used when
-        ``source`` is None.
-    dandi_instance
-        A known instance name (as ``dandi -i``), an instance URL, or a
-        ``dandi.consts.DandiInstance``; used when ``source`` is None.
-    source
-        An ``http(s)://`` URL, a file path, ``"-"`` (standard input) or a binary
-        stream, instead of the dandiset's manifest.
-    cache
-        Use and update the download cache (URLs only).
-    refresh
-        Download again even if the cached copy is current.
-    url_template
-        A manifest URL template with ``{dandiset_id}`` and ``{version}`` fields,
-        instead of the instance's (see
-        :func:`~dandi_compute_plugin.manifest.manifest_url`).
-    timeout
-        Seconds for the connection, status line and headers together, then
-        for each wait for more of the body (``--timeout``,
-        ``DANDI_COMPUTE_TIMEOUT``).
-    """
-
-    dandiset_id: str = DEFAULT_DANDISET_ID
-    version: str = "draft"
-    dandi_instance: Any = "dandi"
-    source: Source | None = None
-    cache: bool = True
-    refresh: bool = False
-    url_template: str | None = None
-    timeout: float = DEFAULT_TIMEOUT
-
-
-def _open(
-    request: ManifestRequest,
-    want: Want,
-    builder: TotalingIndexBuilder | None,
-    progress: ProgressCallback | None,
-    copy: ManifestCopy | None = None,
-) -> Opened:
-    """Open the requested manifest; see :func:`.cache_fetch.fetch` for a URL."""
-    source = request.source
-    if source is not None and not is_url(source):
-        return Opened(pairs=parse_source(source, want == "records", builder, copy))
-    if source is None:
-        url = manifest_url(
-            request.dandiset_id,
-            request.version,
-            request.dandi_instance,
-            url_template=request.url_template,
-        )
-        what = f"dandiset {request.dandiset_id} version {request.version}"
-        dandiset: tuple[str, str] | None = (request.dandiset_id, request.version)
-    else:
-        url, what, dandiset = str(source), None, None
-    return fetch(
-        url,
-        what,
-        want,
-        builder,
-        progress,
-        dandiset=dandiset,
-        cache=request.cache,
-        refresh=request.refresh,
-        timeout=request.timeout,
-        copy=copy,
-    )
+__all__ = [
+    "ManifestRequest",
+    "iter_asset_metadata",
+    "iter_assets",
+    "load_assets_jsonld_metadata",
+    "summarize",
+]
 
 
 def iter_assets(
@@ -149,11 +72,7 @@ def iter_assets(
     ------
     ManifestLocationError, ManifestUnavailableError, ManifestFormatError
     """
-    opened = _open(request, "rows", None, progress)
-    if opened.rows is not None:  # the cached index, checked, streamed
-        return iter_rows(opened.rows)
-    assert opened.pairs is not None
-    return (asset_metadata(*fields) for fields, _ in opened.pairs)
+    return read_rows(request, progress)
 
 
 def iter_asset_metadata(
@@ -189,16 +108,8 @@ def iter_asset_metadata(
     ------
     ManifestLocationError, ManifestUnavailableError, ManifestFormatError
     """
-    request = ManifestRequest(
-        dandiset_id,
-        version,
-        dandi_instance,
-        source,
-        cache=cache,
-        refresh=refresh,
-        url_template=url_template,
-        timeout=timeout,
-    )
+    options = (dandi_instance, source, cache, refresh, url_template, timeout)
+    request = ManifestRequest(dandiset_id, version, *options)
     return iter_assets(request, progress)
 
 
@@ -236,24 +147,15 @@ def summarize(
     ManifestLocationError, ManifestUnavailableError, ManifestFormatError
     """
     if path_prefix is None:
-        builder = TotalingIndexBuilder(keep=False)
-        opened = _open(request, "summary", builder, progress)
-        if opened.summary is not None:
-            records, assets, total = opened.summary
-        else:
-            assert opened.pairs is not None
-            deque(opened.pairs, maxlen=0)  # the parse fills the builder
-            builder.flush()
-            tally = builder.tally
-            records, assets, total = tally.records, tally.assets, tally.total_bytes
+        summary = read_summary(request, progress)
     else:
         tally = AssetTally()
         for asset in iter_assets(request, progress):
             if asset.path.startswith(path_prefix):
                 tally.add_asset(asset.path, asset.content_size)
-        records, assets, total = tally.records, tally.assets, tally.total_bytes
-    _warn_repeated(records, assets)
-    return assets, total
+        summary = tally.summary()
+    _warn_repeated(summary.records, summary.assets)
+    return summary.assets, summary.total_bytes
 
 
 def _warn_repeated(records: int, paths: int) -> None:
@@ -355,21 +257,10 @@ def load_assets_jsonld_metadata(
     ManifestLocationError, ManifestUnavailableError, ManifestFormatError
         Never an empty index instead.
     """
-    request = ManifestRequest(
-        dandiset_id,
-        version,
-        dandi_instance,
-        source,
-        cache=cache,
-        refresh=refresh,
-        url_template=url_template,
-        timeout=timeout,
-    )
-    key = _MEMO.key(
-        (dandiset_id, version, keep_records, dandi_instance, source, cache)
-        + (url_template, timeout),
-        source,
-    )
+    options = (dandi_instance, source, cache, refresh, url_template, timeout)
+    request = ManifestRequest(dandiset_id, version, *options)
+    # the request is the key, but for refresh (which loads again, and keeps it)
+    key = _MEMO.key((replace(request, refresh=False), keep_records), source)
     found = _MEMO.get(key) if key is not None and not refresh else None
     if found is not None:
         return found
@@ -386,58 +277,12 @@ def _load_index(
     request: ManifestRequest, keep_records: bool, progress: ProgressCallback | None
 ) -> AssetsJsonldMetadata:
     """Build the index of the requested manifest (see the function above)."""
-    builder = TotalingIndexBuilder()
     if keep_records:
-        opened = _open(request, "records", builder, progress)
-        records: dict[str, Any] = {}
-        if opened.index is None:
-            assert opened.pairs is not None
-            for fields, record in opened.pairs:
-                records[fields[3]] = record
-        index = opened.index or builder.index()
-        by_content_id: Mapping[str, Any] = records
+        index, by_content_id = read_records(request, progress)
     else:
-        index, store = _index_and_store(request, builder, progress)
+        index, store = read_index(request, progress)
         by_content_id = index.by_content_id(store)
     _warn_repeated(index.record_count, len(index))
     return AssetsJsonldMetadata(
         content_id_to_asset=by_content_id, path_to_asset_metadata=index
     )
-
-
-def _index_and_store(
-    request: ManifestRequest,
-    builder: TotalingIndexBuilder,
-    progress: ProgressCallback | None,
-) -> tuple[AssetIndex, RecordStore]:
-    """The index, and where its records are read from: the cached copy, the
-    manifest file, or the bytes kept while they were parsed."""
-    copy = ManifestCopy(_label(request))
-    try:
-        opened = _open(request, "index", builder, progress, copy)
-        if opened.index is not None:  # from the cache
-            copy.close()
-            assert opened.offsets is not None and opened.manifest is not None
-            return opened.index, RecordStore(
-                opened.manifest,
-                opened.offsets,
-                copy.source,
-                blocks=opened.blocks,
-                on_damage=opened.on_damage,
-            )
-        assert opened.pairs is not None
-        deque(opened.pairs, maxlen=0)  # the parse fills the builder
-        index = builder.index()
-        return index, copy.store(builder.offsets)
-    except BaseException:
-        copy.close()
-        raise
-
-
-def _label(request: ManifestRequest) -> str:
-    source = request.source
-    if source is None:
-        return f"the manifest of dandiset {request.dandiset_id}@{request.version}"
-    if isinstance(source, str | os.PathLike):
-        return "<stdin>" if str(source) == "-" else str(source)
-    return str(getattr(source, "name", None) or "<stream>")

@@ -3,9 +3,14 @@
 The manifest is one compact JSON array of asset records (``[{...},{...}]``).  It is
 parsed *while it arrives*: :mod:`.split` cuts it into records, each is checked
 (:func:`~.checks.check_record`), reduced to its :data:`~.records.Fields` and
-dropped, so memory does not grow with the manifest.  Bad input raises
+dropped, so memory does not grow with the manifest (:func:`parse_fields`), or
+handed out whole (:func:`parse_records`).  Bad input raises
 :class:`~dandi_compute_plugin.errors.ManifestFormatError` naming the record
 (numbered from 1) and its path.
+
+:class:`ManifestBytes` is a manifest's bytes to be parsed once, either way: a
+file's, standard input's or a stream's (:func:`source_bytes`), or a download's
+(:class:`~.fetch.Download`, which caches them on the way).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from .records import Fields
 from .split import RecordSplitter
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .index import IndexBuilder
+    from .index import IndexBuilder, TotalingIndexBuilder
     from .location import Source
     from .stored import ManifestCopy
 
@@ -48,13 +53,14 @@ def iter_file_chunks(stream: IO[bytes], size: int = CHUNK_SIZE) -> Iterator[byte
         yield chunk
 
 
-def parse_manifest(
+def parse_fields(
     chunks: Iterable[bytes],
     source: str,
-    keep_records: bool = False,
     builder: IndexBuilder | None = None,
-) -> Iterator[tuple[Fields, dict[str, Any] | None]]:
+) -> Iterator[Fields]:
     """Parse a manifest as it is read; yield each record's checked fields.
+
+    Each record is dropped once checked: memory does not grow with the manifest.
 
     Parameters
     ----------
@@ -62,15 +68,12 @@ def parse_manifest(
         The manifest's bytes, in pieces of any size.
     source
         Where the manifest comes from, for error messages.
-    keep_records
-        Yield the full record, exactly as ``json.load`` gives it, next to its
-        fields; otherwise None, and the record is dropped at once.
     builder
         Each record's fields and byte offset are added to it, if given.
 
     Yields
     ------
-    tuple of (Fields, dict or None)
+    Fields
 
     Raises
     ------
@@ -88,42 +91,85 @@ def parse_manifest(
             offsets.append(offset)  # type: ignore[union-attr]
             if len(rows) >= ROWS_PER_FLUSH:
                 builder.flush()  # type: ignore[union-attr]
-        yield fields, (record if keep_records else None)
+        yield fields
 
 
-def parse_source(
-    source: Source,
-    keep_records: bool,
+def parse_records(
+    chunks: Iterable[bytes],
+    source: str,
     builder: IndexBuilder | None = None,
-    copy: ManifestCopy | None = None,
-) -> Iterator[tuple[Fields, dict[str, Any] | None]]:
-    """Parse a manifest file, ``"-"`` (standard input) or a binary stream.
+) -> Iterator[tuple[Fields, dict[str, Any]]]:
+    """Parse a manifest as it is read; yield each record's checked fields and
+    the full record, exactly as ``json.load`` gives it.
+
+    Parameters and errors as for :func:`parse_fields`.
+
+    Yields
+    ------
+    tuple of (Fields, dict)
+    """
+    records = RecordSplitter(chunks, source)
+    for record, offset in records:
+        fields = check_record(record, records.count, source)
+        records.last_path = fields[0]
+        if builder is not None:
+            builder.rows.append(fields)
+            builder.offsets.append(offset)
+            if len(builder.rows) >= ROWS_PER_FLUSH:
+                builder.flush()
+        yield fields, record
+
+
+class ManifestBytes:
+    """A manifest's bytes, in chunks, and where they come from, to be parsed
+    once: for each record's fields (:meth:`fields`), or with the full records
+    too (:meth:`records`).
+
+    Parameters
+    ----------
+    chunks
+        The bytes, read as the parse asks for them.
+    source
+        Where they come from, for error messages.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], source: str) -> None:
+        self.chunks, self.source = chunks, source
+
+    def fields(self, builder: TotalingIndexBuilder | None = None) -> Iterator[Fields]:
+        """:func:`parse_fields` of the bytes."""
+        return parse_fields(self.chunks, self.source, builder)
+
+    def records(
+        self, builder: TotalingIndexBuilder | None = None
+    ) -> Iterator[tuple[Fields, dict[str, Any]]]:
+        """:func:`parse_records` of the bytes."""
+        return parse_records(self.chunks, self.source, builder)
+
+
+def source_bytes(source: Source, copy: ManifestCopy | None = None) -> ManifestBytes:
+    """The bytes of a manifest file, ``"-"`` (standard input) or a binary stream.
 
     Parameters
     ----------
     source
         A file path, ``"-"`` or a binary stream (not a URL).
-    keep_records, builder
-        As for :func:`parse_manifest`.
     copy
         Where the bytes are kept to read the records again: a file is adopted
         (kept open), standard input and streams are spooled.
 
     Returns
     -------
-    Iterator of (Fields, dict or None)
-        As :func:`parse_manifest` yields them.
+    ManifestBytes
 
     Raises
     ------
     ManifestUnavailableError
-        For a missing file, at once, not when the iteration starts.
+        For a missing file, at once, not when the parse starts.
     """
     if isinstance(source, str | os.PathLike):
         if str(source) == "-":
-            return _parse_stream(
-                sys.stdin.buffer, "<stdin>", keep_records, builder, copy
-            )
+            return _stream_bytes(sys.stdin.buffer, "<stdin>", copy)
         scheme = _SCHEME.match(str(source))
         if scheme:
             raise ManifestLocationError(
@@ -132,12 +178,11 @@ def parse_source(
             )
         path = Path(source)
         if _is_regular(path):
-            return _parse_file(path, keep_records, builder, copy)
+            return ManifestBytes(_file_chunks(path, copy), str(path))
         # a FIFO, /dev/stdin, a process substitution: read once, as a stream
-        chunks = _pipe_chunks(path, copy)
-        return parse_manifest(chunks, str(path), keep_records, builder)
+        return ManifestBytes(_pipe_chunks(path, copy), str(path))
     label = str(getattr(source, "name", None) or "<stream>")
-    return _parse_stream(source, label, keep_records, builder, copy)
+    return _stream_bytes(source, label, copy)
 
 
 def _is_regular(path: Path) -> bool:
@@ -181,34 +226,19 @@ def _pipe_chunks(path: Path, copy: ManifestCopy | None) -> Iterator[bytes]:
             yield chunk
 
 
-def _parse_stream(
-    stream: IO[bytes],
-    label: str,
-    keep_records: bool,
-    builder: IndexBuilder | None,
-    copy: ManifestCopy | None,
-) -> Iterator[tuple[Fields, dict[str, Any] | None]]:
+def _stream_bytes(
+    stream: IO[bytes], label: str, copy: ManifestCopy | None
+) -> ManifestBytes:
     chunks = iter_file_chunks(stream)
     if copy is not None:
         chunks = _copied(chunks, copy)
-    return parse_manifest(chunks, label, keep_records, builder)
+    return ManifestBytes(chunks, label)
 
 
 def _copied(chunks: Iterator[bytes], copy: ManifestCopy) -> Iterator[bytes]:
     for chunk in chunks:
         copy.write(chunk)
         yield chunk
-
-
-def _parse_file(
-    path: Path,
-    keep_records: bool,
-    builder: IndexBuilder | None,
-    copy: ManifestCopy | None,
-) -> Iterator[tuple[Fields, dict[str, Any] | None]]:
-    # the file is read through a generator of chunks, not a generator around
-    # the parse's: one generator less to pass each record through
-    return parse_manifest(_file_chunks(path, copy), str(path), keep_records, builder)
 
 
 def _file_chunks(path: Path, copy: ManifestCopy | None) -> Iterator[bytes]:

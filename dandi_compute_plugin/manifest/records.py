@@ -53,8 +53,9 @@ def _metadata_maker() -> Callable[[str, str, int, str], AssetMetadata]:
 
     A frozen dataclass's ``__init__`` sets each field through
     ``object.__setattr__`` (its own ``__setattr__`` refuses); setting the slots
-    through their descriptors makes the same object in about half the time,
-    which counts when an object is made for each of a million assets.
+    through their descriptors makes the same object with less work, which
+    counts when an object is made for each asset of a large manifest (the
+    figures: ``benchmarks/bench_index.py``).
     """
     new = object.__new__
     set_path, set_date, set_size, set_id = (

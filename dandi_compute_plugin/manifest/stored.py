@@ -21,7 +21,7 @@ from typing import IO, Any
 import weakref
 
 from ..errors import ManifestUnavailableError
-from .cache_meta import BLOCK_BYTES
+from .cache.meta import BLOCK_BYTES
 from .checks import content_id_of
 from .split import decode_at
 
@@ -46,7 +46,7 @@ class RecordStore:
         The file's (size, modification time) when it was read (default: now);
         a file that no longer has it is refused.
     blocks
-        The SHA-256 of each block of :data:`~.cache_meta.BLOCK_BYTES` of the
+        The SHA-256 of each block of :data:`~.cache.meta.BLOCK_BYTES` of the
         file (a cache entry's): the blocks holding a record are checked before
         it is decoded, each once.
     on_damage

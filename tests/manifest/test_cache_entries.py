@@ -11,13 +11,14 @@ import pytest
 
 from dandi_compute_plugin.manifest import MANIFEST_URL_ENV, ManifestRequest, iter_assets
 from dandi_compute_plugin.manifest.cache import CacheEntry
-from dandi_compute_plugin.manifest.cache_entries import (
+from dandi_compute_plugin.manifest.cache.listing import (
     list_entries,
     manifest_dandiset,
     remove_entry,
     select_entries,
 )
-from dandi_compute_plugin.manifest.cache_writer import CacheWriter, TotalingIndexBuilder
+from dandi_compute_plugin.manifest.cache.writer import CacheWriter
+from dandi_compute_plugin.manifest.index import TotalingIndexBuilder
 
 from ..records import asset_record, example_paths
 from .common import TEMPLATE_PATH, dumps, load_fresh
@@ -159,4 +160,4 @@ def test_remove_entry_leaves_the_lock_and_a_live_download(
     finally:
         writer.abort()
     assert [e.url for e in list_entries()] == urls[1:]
-    assert CacheEntry(urls[0]).read() is None
+    assert CacheEntry(urls[0]).read_rows() is None

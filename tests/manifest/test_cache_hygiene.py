@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from dandi_compute_plugin.manifest.cache import CacheEntry
-from dandi_compute_plugin.manifest.cache_writer import CacheWriter, TotalingIndexBuilder
+from dandi_compute_plugin.manifest.cache.writer import CacheWriter
+from dandi_compute_plugin.manifest.index import TotalingIndexBuilder
 
 from ..records import asset_record
 from .common import PATH, dumps, expected_metadata, load_fresh
@@ -151,7 +152,7 @@ def test_a_live_download_in_another_process_keeps_its_temporaries(
         assert child.poll() is None
         assert all(p.exists() for p in theirs)  # never the live run's
         assert set(temporaries(cache_dir)) == set(theirs)
-    entry = CacheEntry(url).read("index")  # the writer is dead now: swept
+    entry = CacheEntry(url).read_index()  # the writer is dead now: swept
     assert entry is not None and entry.index == index.path_to_asset_metadata
     assert temporaries(cache_dir) == []
 
@@ -166,7 +167,7 @@ def test_a_writing_thread_keeps_its_temporaries(
     ours = temporaries(cache_dir)
     assert len(ours) == 4
     load_fresh(source=url)  # a run sweeping while we write
-    CacheEntry(url).read()
+    CacheEntry(url).read_rows()
     assert temporaries(cache_dir) == ours
     writer.abort()
     assert temporaries(cache_dir) == []
@@ -280,4 +281,4 @@ def test_a_full_disk_when_the_entry_is_put_in_place_leaves_nothing(
         writer.commit('"etag"', None)
     assert "Not caching" in caplog.text and "No space left" in caplog.text
     assert entry_files(tiny_disk) == ["filler"]
-    assert CacheEntry(url).read() is None
+    assert CacheEntry(url).read_rows() is None

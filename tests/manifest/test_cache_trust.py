@@ -25,8 +25,8 @@ from dandi_compute_plugin.manifest import (
     iter_asset_metadata,
     summarize,
 )
-from dandi_compute_plugin.manifest.cache_entries import list_entries, remove_entry
-from dandi_compute_plugin.manifest.cache_meta import seal
+from dandi_compute_plugin.manifest.cache.listing import list_entries, remove_entry
+from dandi_compute_plugin.manifest.cache.meta import seal
 
 from .common import PATH, dumps, example_records, expected_metadata, load_fresh
 from .original import original_load
@@ -56,12 +56,15 @@ def uses(url: str) -> dict[str, Callable[[], Any]]:
         },
         "listing": lambda: list(iter_asset_metadata(source=url)),
         "summary": lambda: summarize(ManifestRequest(source=url)),
+        "records": lambda: dict(
+            load_fresh(source=url, keep_records=True).content_id_to_asset
+        ),
     }
 
 
 def expected_of(body: bytes) -> dict[str, Any]:
     by_id, assets, summary = truth(body)
-    return {"api": by_id, "listing": assets, "summary": summary}
+    return {"api": by_id, "listing": assets, "summary": summary, "records": by_id}
 
 
 def entry_dir(cache_dir: Path) -> Path:
@@ -93,7 +96,7 @@ def test_a_cache_root_of_another_user_is_neither_used_nor_touched(
             assert use() == expected[name], name
     # warned once, never a conditional request: the forged validators stay unsent
     assert caplog.text.count("Not using the manifest cache") == 1
-    assert server.statuses(PATH) == [200, 200, 200, 200]
+    assert server.statuses(PATH) == [200] * (1 + len(expected))
     assert all(r.if_none_match is None for r in server.requests[1:])
     assert {p: p.read_bytes() for p in cache_dir.rglob("*") if p.is_file()} == before
     with pytest.raises(UnsafeCacheDirectoryError, match="owned by user id"):
@@ -118,7 +121,7 @@ def test_a_forged_entry_of_another_user_is_not_trusted(
     expected = expected_of(body)
     for name, use in uses(url).items():
         assert use() == expected[name], name
-    assert server.statuses(PATH)[1:] == [200, 200, 200]
+    assert server.statuses(PATH)[1:] == [200] * len(expected)
 
 
 def test_a_group_writable_entry_is_not_trusted(
@@ -245,7 +248,7 @@ def _flip(path: Path, at: int) -> None:
     "part", ["meta.json", "assets-", "index-", "offsets-", "blocks-"]
 )
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
-@pytest.mark.parametrize("use", ["api", "listing", "summary"])
+@pytest.mark.parametrize("use", ["api", "listing", "summary", "records"])
 def test_a_flipped_byte_anywhere_in_an_entry_never_reaches_the_caller(
     server: ManifestServer,
     cache_dir: Path,
@@ -267,6 +270,7 @@ def test_a_flipped_byte_anywhere_in_an_entry_never_reaches_the_caller(
         "api": ("meta.json", "index-", "offsets-", "blocks-"),
         "listing": ("meta.json", "index-"),
         "summary": ("meta.json",),
+        "records": ("meta.json", "assets-"),
     }[use]
     if part in reads:  # found, reported, downloaded again
         assert "is damaged" in caplog.text
@@ -407,7 +411,7 @@ def test_a_truncated_file_is_damage_never_a_shorter_answer(
     (path,) = (p for p in entry_dir(cache_dir).iterdir() if p.name.startswith(part))
     path.write_bytes(path.read_bytes()[:-1])
     expected = expected_of(body)
-    for use in ("listing", "api", "summary"):
+    for use in ("listing", "api", "summary", "records"):
         assert uses(url)[use]() == expected[use], use
     assert server.statuses(PATH)[1] == 200
 

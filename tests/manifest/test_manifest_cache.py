@@ -268,7 +268,7 @@ def test_concurrent_runs_leave_one_consistent_entry(
     assert errors == []
     expected = [expected_metadata(r) for r in recs]
     assert all(list(r.path_to_asset_metadata.values()) == expected for r in results)
-    cached = entry_of(url).read("index")
+    cached = entry_of(url).read_index()
     assert cached is not None and cached.index is not None
     assert list(cached.index.values()) == expected
     assert len(cached_files(cache_dir)) == 5  # the losers' files are gone
@@ -314,7 +314,7 @@ def test_concurrent_processes_leave_one_consistent_entry(
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4
     assert outputs == [b"3000\n"] * 4
-    cached = entry_of(url).read("index")
+    cached = entry_of(url).read_index()
     assert cached is not None and cached.index is not None
     expected = [expected_metadata(r) for r in recs]
     assert list(cached.index.values()) == expected
@@ -328,17 +328,17 @@ def test_reading_a_damaged_entry_answers_none_and_removes_it(
     url = server.url(PATH)
     load_fresh(source=url)
     entry = entry_of(url)
-    sound = entry.read("records")
-    assert sound is not None and sound.manifest is not None and sound.index is None
+    sound = entry.read_manifest()
+    assert sound is not None and sound.manifest is not None
     sound.close()
     damage_index(cache_dir)
     with caplog.at_level(logging.WARNING, logger="dandi.compute"):
-        assert entry.read() is None
+        assert entry.read_rows() is None
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "damaged" in warnings[0].getMessage()
     assert cached_files(cache_dir) == []
     caplog.clear()
-    assert entry.read() is None  # no entry at all: no warning either
+    assert entry.read_rows() is None  # no entry at all: no warning either
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
 
 

@@ -2,7 +2,7 @@
 
 ``meta.json`` says which files make the entry and holds the SHA-256 of each, taken
 while they were written; every use of an entry checks the files it reads against
-them (:mod:`.cache`).  The description itself carries the SHA-256 of the rest of
+them (:mod:`.entry`).  The description itself carries the SHA-256 of the rest of
 it (``check``), so that an edited or damaged total, size or digest is noticed
 before any of it is believed, and every field is checked for its type and range:
 a description that fails is a damaged entry, never an exception elsewhere (a date

@@ -6,70 +6,75 @@ One cache entry per URL, in ``{cache}/manifests/{sha256(url)[:32]}/``:
     The URL, the server's ``ETag``/``Last-Modified``, when the entry was written,
     the names, sizes and SHA-256 digests of the three files below, and the
     manifest's record count and total ``contentSize``; sealed by the SHA-256 of
-    all that (:mod:`.cache_meta`).  Written last, by rename; its modification
+    all that (:mod:`.meta`).  Written last, by rename; its modification
     time is the entry's last use (touched whenever the entry answers a request).
 ``assets-{token}.jsonld``
     The manifest as downloaded (after ``Content-Encoding`` decoding).
 ``index-{token}.txt``
     The parsed index: ``path NUL date NUL size NUL content-id NUL`` per asset, in
-    manifest order (paths, dates and ids never hold NUL; :mod:`.checks` sees to it).
+    manifest order (paths, dates and ids never hold NUL:
+    :mod:`~dandi_compute_plugin.manifest.checks` sees to it).
 ``blocks-{token}.bin``
-    The SHA-256 of each block of the manifest (:data:`~.cache_meta.BLOCK_BYTES`).
+    The SHA-256 of each block of the manifest (:data:`~.meta.BLOCK_BYTES`).
 ``offsets-{token}.bin``
     The byte offset of each record in the manifest, 64-bit integers in the
     machine's byte order (named in ``meta.json``): the full records are read
-    from the cached manifest through them (:mod:`.stored`).
+    from the cached manifest through them
+    (:mod:`~dandi_compute_plugin.manifest.stored`).
 ``lock``
-    The entry's inter-process lock (:mod:`.cache_files`).
+    The entry's inter-process lock (:mod:`.files`).
 
 Files are written as temporaries in the entry's directory and renamed; each
 download gets a new ``token``, so ``meta.json`` always names a consistent pair and
 concurrent runs never see a half-written file.  A failed write (a full disk
 included) removes its temporaries at once; a killed run's are removed by the next
 run that uses the entry, while a live run's are never touched (how the two are
-told apart: :mod:`.cache_files`).
+told apart: :mod:`.files`).
 
 Nothing is read from an entry unchecked: ``meta.json`` is checked first (its seal,
 every field), then every file that a use reads is checked against its SHA-256
-before its first byte is used -- the index for a listing, the index, offsets and
-manifest for the index by content id, the manifest for the full records -- and
-the files it does not read must be there with their sizes (a summary, answered
-from ``meta.json``, reads none).  The index by content id reads records on
-demand: the manifest's blocks that hold a record are checked against their
-digests (the ``blocks`` file) before the record is decoded.  An entry that fails
-is *damaged*: reported (a warning), dropped and fetched again (a record found
-damaged once loaded is an error, and the entry is dropped).  The directories and
-files are private and reached without following links (:mod:`.cache_dirs`): a
-cache that is not is never deleted or trusted, the run goes on without it (warned
-once).  The cache is
-an optimisation: a cache that cannot be written is logged and the manifest is used
-anyway.
+before its first byte is used, and the files it does not read must be there with
+their sizes.  Each use has its method, which gives one type:
+:meth:`CacheEntry.read_rows` (the index, to stream a listing),
+:meth:`CacheEntry.read_index` (the index, offsets and block digests, for the index
+by content id), :meth:`CacheEntry.read_manifest` (the manifest, for the full
+records) and :meth:`CacheEntry.read_summary` (``meta.json`` alone).  The index
+by content id reads records on demand: the manifest's blocks that hold a record
+are checked against their digests (the ``blocks`` file) before the record is
+decoded.  An entry that fails is *damaged*: reported (a warning), dropped and
+fetched again (a record found damaged once loaded is an error, and the entry is
+dropped).  The directories and files are private and reached without following
+links (:mod:`.dirs`): a cache that is not is never deleted or trusted, the run
+goes on without it (warned once).  The cache is an optimisation: a cache that
+cannot be written is logged and the manifest is used anyway.
 
-Writing an entry is :mod:`.cache_writer`'s, the conditional fetch that uses it
-:mod:`.cache_fetch`'s, listing and clearing entries :mod:`.cache_entries`'.
+Writing an entry is :mod:`.writer`'s, listing and clearing entries
+:mod:`.listing`'s; the conditional fetch that uses the cache is
+:mod:`dandi_compute_plugin.manifest.fetch`.
 """
 
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass
+from functools import partial
 import hashlib
 import json
 import logging
 import os
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
-from .cache_dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
-from .cache_files import (
+from ..index import AssetIndex
+from .copies import CachedCopy, CachedIndex, CachedManifest, CachedRows, Copy, CopyMaker
+from .dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
+from .files import (
     LockTimeout,
     entry_lock,
     remove_stale_temporaries,
     stale_candidates,
     sweep,
 )
-from .cache_meta import INDEX_FORMAT, PARTS, meta_problem
-from .index import AssetIndex
+from .meta import INDEX_FORMAT, PARTS, meta_problem
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -80,20 +85,6 @@ META_NAME = "meta.json"
 ENTRIES_NAME = "manifests"
 #: a ``meta.json`` is a few hundred bytes: a larger one is damaged, not read
 MAX_META_BYTES = 1 << 16
-#: what a caller needs of a cached copy: only its index ``rows``; the ``index``
-#: with the offsets and the open manifest, to read full records on demand; the
-#: full ``records`` (the cached manifest parsed again); or only the ``summary``
-#: (record count and total size, from ``meta.json``)
-Want = Literal["rows", "index", "records", "summary"]
-#: which files each use reads (checked against their SHA-256); the others
-#: must only be there with their sizes
-_READS: dict[str, tuple[str, ...]] = {
-    "rows": ("index",),
-    # the manifest's blocks are checked as its records are read (.stored)
-    "index": ("index", "offsets", "blocks"),
-    "records": ("manifest",),
-    "summary": (),
-}
 
 
 def cache_directory() -> Path:
@@ -122,53 +113,6 @@ class _CorruptEntry(Exception):
     def __init__(self, message: str, outdated: bool = False) -> None:
         super().__init__(message)
         self.outdated = outdated
-
-
-@dataclass
-class CachedCopy:
-    """What a sound cache entry offers a conditional request.
-
-    Attributes
-    ----------
-    meta
-        The entry's checked ``meta.json`` (with the ``etag``/``last_modified`` to
-        send).
-    index
-        The checked index, when it was asked for.
-    manifest
-        The checked cached manifest, open at its start, when it was asked for
-        (the caller closes it).
-    offsets
-        The byte offset of each record in ``manifest``, when the records are to
-        be read from it.
-    rows
-        The checked cached index, open at its start, when only its rows are
-        wanted (the caller streams and closes it).
-    blocks
-        The checked SHA-256 of each block of ``manifest`` (see
-        :data:`~.cache_meta.BLOCK_BYTES`), with ``offsets``: each record read is
-        checked against them.
-    """
-
-    meta: dict[str, Any]
-    index: AssetIndex | None = None
-    manifest: IO[bytes] | None = None
-    offsets: array | None = None
-    blocks: bytes | None = None
-    rows: IO[bytes] | None = None
-
-    @property
-    def summary(self) -> tuple[int, int, int]:
-        """(records, assets, total ``contentSize``), from ``meta.json``: a
-        repeated path is one asset, with its last record's size."""
-        index = self.meta["index"]
-        return index["count"], index["assets"], index["total_bytes"]
-
-    def close(self) -> None:
-        """Close the cached manifest and index, if they were opened."""
-        for f in (self.manifest, self.rows):
-            if f is not None:
-                f.close()
 
 
 def _check_file(
@@ -256,27 +200,34 @@ class CacheEntry:
         return meta
 
     def _copy(
-        self, directory: EntryDirectory, meta: dict[str, Any], want: Want
-    ) -> CachedCopy:
-        """The checked files that ``want`` reads; the others must be there."""
+        self,
+        directory: EntryDirectory,
+        meta: dict[str, Any],
+        reads: tuple[str, ...],
+        make: CopyMaker[Copy],
+    ) -> Copy:
+        """The copy that ``make`` makes of the files, those of ``reads``
+        checked against their SHA-256; the others must be there, of their size."""
         files: dict[str, IO[bytes]] = {}
         try:
             for part in PARTS:
-                files[part] = _check_file(directory, meta, part, part in _READS[want])
-            copy = CachedCopy(meta)
-            if want == "rows":  # streamed: memory does not grow with it
-                copy.rows = files.pop("index")
-            if want == "index":
-                copy.index = self._index_of(files["index"].read(), meta)
-            if want == "index":
-                copy.offsets = array("q", files["offsets"].read())
-                copy.blocks = files["blocks"].read()
-            if want in ("index", "records"):
-                copy.manifest = files.pop("manifest")
-            return copy
+                files[part] = _check_file(directory, meta, part, part in reads)
+            return make(meta, files)
         finally:
             for f in files.values():
                 f.close()
+
+    def _indexed(
+        self, meta: dict[str, Any], files: dict[str, IO[bytes]]
+    ) -> CachedIndex:
+        return CachedIndex(
+            meta,
+            index=self._index_of(files["index"].read(), meta),
+            offsets=array("q", files["offsets"].read()),
+            blocks=files["blocks"].read(),
+            manifest=files.pop("manifest"),
+            on_damage=partial(self.discard, meta["check"]),
+        )
 
     def _index_of(self, data: bytes, meta: dict[str, Any]) -> AssetIndex:
         count = meta["index"]["count"]
@@ -299,8 +250,32 @@ class CacheEntry:
             raise _CorruptEntry(f"{self.directory / META_NAME} is too large")
         return raw
 
-    def read(self, want: Want = "rows") -> CachedCopy | None:
-        """Return the entry's checked index (or manifest, or description), or None.
+    def read_summary(self) -> CachedCopy | None:
+        """The checked ``meta.json`` alone (the files must be there, of their
+        size), or None: see :meth:`_read`."""
+        return self._read((), lambda meta, files: CachedCopy(meta))
+
+    def read_rows(self) -> CachedRows | None:
+        """The checked index, open to stream its rows, or None: see :meth:`_read`."""
+        return self._read(
+            ("index",), lambda m, files: CachedRows(m, files.pop("index"))
+        )
+
+    def read_index(self) -> CachedIndex | None:
+        """The checked index, offsets and block digests, and the open manifest to
+        read full records from (its blocks checked as they are read), or None:
+        see :meth:`_read`."""
+        return self._read(("index", "offsets", "blocks"), self._indexed)
+
+    def read_manifest(self) -> CachedManifest | None:
+        """The checked manifest, open to parse it again, or None: see
+        :meth:`_read`."""
+        return self._read(
+            ("manifest",), lambda m, files: CachedManifest(m, files.pop("manifest"))
+        )
+
+    def _read(self, reads: tuple[str, ...], make: CopyMaker[Copy]) -> Copy | None:
+        """Return the entry's copy that ``make`` makes, or None.
 
         A damaged entry -- a ``meta.json`` that does not describe this URL or
         fails its checks, files missing, of the wrong size or failing their
@@ -310,12 +285,15 @@ class CacheEntry:
 
         Parameters
         ----------
-        want
-            What is read besides the checked ``meta.json`` (see :data:`Want`).
+        reads
+            The parts (:data:`~.meta.PARTS`) checked against their SHA-256
+            before ``make`` gets them.
+        make
+            Makes the copy of the checked ``meta.json`` and the open files.
 
         Returns
         -------
-        CachedCopy or None
+        The copy, or None
 
         Raises
         ------
@@ -334,7 +312,7 @@ class CacheEntry:
                 raw = self._meta_bytes(directory)
                 if raw is None:
                     return None
-                return self._copy(directory, self._load_meta(raw), want)
+                return self._copy(directory, self._load_meta(raw), reads, make)
             except _CorruptEntry as exc:
                 self._report(directory, raw, exc)
                 return None

@@ -1,6 +1,6 @@
 """The files of a cache entry: its lock, its temporaries, and their removal.
 
-A cache entry is a private directory (see :mod:`.cache` and :mod:`.cache_dirs`),
+A cache entry is a private directory (see :mod:`.entry` and :mod:`.dirs`),
 and every name in it is reached through the directory's descriptor, never through
 a link.  Whatever changes what it holds
 -- putting a new download in place, removing a damaged or cleared entry, sweeping
@@ -10,7 +10,7 @@ this process's threads (a POSIX file lock does not exclude the threads of its ow
 process).  Waiting for it is bounded: past the deadline, :class:`LockTimeout`
 (a stopped process, a lock on NFS that is never released), and the caller runs
 without the cache.  Clean-up removes only regular files of the names this module
-and :mod:`.cache_writer` create (:func:`is_cache_file`).
+and :mod:`.writer` create (:func:`is_cache_file`).
 
 A download is written to temporaries, ``*.tmp`` files in the entry's directory,
 renamed into place when the download is complete.  A run that is killed
@@ -52,7 +52,7 @@ import threading
 import time
 from typing import IO
 
-from .cache_dirs import EntryDirectory
+from .dirs import EntryDirectory
 
 try:
     import fcntl

@@ -1,9 +1,9 @@
 """Writing a cache entry while its manifest is downloaded and parsed.
 
 The manifest's bytes and the index rows go to temporaries in the entry's
-directory (:func:`~.cache_files.open_temporary`), which are renamed into place,
+directory (:func:`~.files.open_temporary`), which are renamed into place,
 ``meta.json`` last, once the whole manifest has been parsed (the layout of an
-entry: :mod:`.cache`).  Any failure -- a full disk, a lock that cannot be taken,
+entry: :mod:`.entry`).  Any failure -- a full disk, a lock that cannot be taken,
 an exception in the parse -- removes the temporaries at once and leaves the entry
 as it was; the manifest is used anyway.
 """
@@ -18,10 +18,11 @@ import sys
 import time
 from typing import IO, Any
 
-from .._version import __version__
-from .cache import INDEX_FORMAT, META_NAME, CacheEntry
-from .cache_dirs import EntryDirectory
-from .cache_files import (
+from ..._version import __version__
+from ..index import TotalingIndexBuilder
+from .dirs import EntryDirectory
+from .entry import INDEX_FORMAT, META_NAME, CacheEntry
+from .files import (
     TMP_SUFFIX,
     close_temporary,
     entry_lock,
@@ -31,32 +32,9 @@ from .cache_files import (
     sweep,
     unlink_quietly,
 )
-from .cache_meta import BLOCK_BYTES, seal
-from .index import AssetTally, IndexBuilder
+from .meta import BLOCK_BYTES, seal
 
 lgr = logging.getLogger("dandi.compute")
-
-
-class TotalingIndexBuilder(IndexBuilder):
-    """An :class:`~.index.IndexBuilder` that also counts the assets and their
-    bytes (an :class:`~.index.AssetTally`), for ``meta.json``: a summary then
-    reads no index."""
-
-    def __init__(self, keep: bool = True) -> None:
-        super().__init__(keep)
-        self.tally = AssetTally()
-        self._hashes = None  # the tally tells whether the paths are unique
-
-    @property
-    def unique(self) -> bool:
-        """True when the paths are known to be distinct."""
-        self.flush()
-        return self.tally.assets == self.count
-
-    def flush(self) -> None:
-        """Count the pending rows, then pass them on."""
-        self.tally.add(self.rows)
-        super().flush()
 
 
 class CacheWriter:

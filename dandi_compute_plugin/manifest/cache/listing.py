@@ -2,9 +2,9 @@
 
 ``dandi compute cache info`` and ``dandi compute cache clear`` are these functions.
 Listing only reads (``meta.json`` and the sizes of the files); removing takes each
-entry's lock (:mod:`.cache_files`), so that a run that is using the entry never
+entry's lock (:mod:`.files`), so that a run that is using the entry never
 sees it half gone, and a download in progress keeps its temporaries.  Every
-directory is opened as :mod:`.cache_dirs` does: an entry that is a link, another
+directory is opened as :mod:`.dirs` does: an entry that is a link, another
 user's or writable by others is listed as ``unsafe`` and never removed; one
 damaged entry is listed as such and never keeps the others from being listed.
 """
@@ -21,7 +21,9 @@ import re
 import stat
 from typing import Any
 
-from .cache import (
+from ..location import MANIFEST_URL_ENV, MANIFEST_URL_TEMPLATES, is_url
+from .dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
+from .entry import (
     ENTRIES_NAME,
     MAX_META_BYTES,
     META_NAME,
@@ -29,9 +31,7 @@ from .cache import (
     entry_key,
     meta_problem,
 )
-from .cache_dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
-from .cache_files import TMP_SUFFIX, entry_lock, is_cache_file, sweep
-from .location import MANIFEST_URL_ENV, MANIFEST_URL_TEMPLATES, is_url
+from .files import TMP_SUFFIX, entry_lock, is_cache_file, sweep
 
 #: seconds ``remove_entry`` waits at most for a run using the entry
 CLEAR_LOCK_TIMEOUT = 60.0

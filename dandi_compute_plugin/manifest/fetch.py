@@ -1,18 +1,19 @@
 """The conditional fetch of a manifest URL: the cache in front of the HTTP GET.
 
-When the URL is cached (:mod:`.cache`), the request carries the server's
+When the URL is cached (:mod:`.cache.entry`), the request carries the server's
 ``ETag``/``Last-Modified`` from last time, and an unchanged manifest (HTTP 304) is
-neither downloaded nor parsed again: the cached index answers, or the cached
-manifest when the full records are wanted, or ``meta.json`` alone for a summary.
-Otherwise the records are parsed as they arrive (:mod:`.parse`) while a new cache
-entry is written.
+neither downloaded nor parsed again: what the caller reads of the cache entry
+answers (the ``read_*`` methods of :class:`~.cache.entry.CacheEntry`: the index,
+its rows, the manifest, or ``meta.json`` alone for a summary).  Otherwise the
+answer is a :class:`Download`, parsed as it arrives (:mod:`.parse`) while a new
+cache entry is written.
 
 When the server cannot be reached -- no connection, a timeout, a 5xx answer --
 and a sound cached copy exists, the copy answers, with a warning naming the date
 it was cached.  ``refresh`` asks for a fresh copy: then nothing cached is read and
 the error stands.
 
-A cache that is not private to the user (:mod:`.cache_dirs`) is neither read,
+A cache that is not private to the user (:mod:`.cache.dirs`) is neither read,
 written nor removed: a warning (once per process and reason) and the run goes on
 without it; with ``refresh``, which asks for the cache to be renewed, it is an
 error.  Waiting for an entry's lock is bounded by the request's timeout: past it
@@ -21,21 +22,20 @@ the run goes on without the cache, with a warning.
 
 from __future__ import annotations
 
-from array import array
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from functools import partial
 import logging
-from typing import IO, Any
+from typing import Any
 
 from ..errors import ManifestUnavailableError, UnsafeCacheDirectoryError
-from .cache import CachedCopy, CacheEntry, UnsafeCacheError, Want
-from .cache_meta import validator_ok
-from .cache_writer import CacheWriter, TotalingIndexBuilder
+from .cache.copies import CachedCopy, Copy
+from .cache.dirs import UnsafeCacheError
+from .cache.entry import CacheEntry
+from .cache.meta import validator_ok
+from .cache.writer import CacheWriter
 from .http import http_get, prefetch, response_chunks
-from .index import AssetIndex
-from .parse import iter_file_chunks, parse_manifest
+from .index import TotalingIndexBuilder
+from .parse import ManifestBytes, parse_fields, parse_records
 from .records import Fields
 from .stored import ManifestCopy
 
@@ -43,31 +43,14 @@ lgr = logging.getLogger("dandi.compute")
 
 #: ``progress(bytes_done, bytes_total_or_None)``, called as a download proceeds
 ProgressCallback = Callable[[int, int | None], None]
-#: what the parse yields: each record's checked fields, and the record if kept
-Pairs = Iterator[tuple[Fields, dict[str, Any] | None]]
-
-
-@dataclass
-class Opened:
-    """An opened manifest: from the cache (its index -- with the records'
-    offsets into the open cached manifest when they were wanted -- or its
-    summary), or the records parsed as they arrive."""
-
-    index: AssetIndex | None = None
-    pairs: Pairs | None = None
-    summary: tuple[int, int, int] | None = None
-    offsets: array | None = None
-    manifest: IO[bytes] | None = None
-    blocks: bytes | None = None
-    on_damage: Callable[[], object] | None = None
-    rows: IO[bytes] | None = None
+#: reads what a need takes of a cache entry (e.g. :meth:`CacheEntry.read_index`)
+CacheReader = Callable[[CacheEntry], Copy | None]
 
 
 def fetch(
     url: str,
     what: str | None,
-    want: Want,
-    builder: TotalingIndexBuilder | None,
+    read: CacheReader[Copy],
     progress: ProgressCallback | None,
     *,
     cache: bool,
@@ -75,7 +58,7 @@ def fetch(
     timeout: float,
     copy: ManifestCopy | None = None,
     dandiset: tuple[str, str] | None = None,
-) -> Opened:
+) -> Copy | Download:
     """GET a manifest, conditionally when it is cached.
 
     Parameters
@@ -85,11 +68,9 @@ def fetch(
     what
         What it is the manifest of (``dandiset 001697 version draft``), for the
         messages; None for a URL given as the source.
-    want
-        What a cached copy must give (see :data:`Want`).
-    builder
-        Each parsed record's fields are added to it, if given (a totaling one:
-        the sizes go into the new cache entry's ``meta.json``).
+    read
+        Reads what the caller needs of the cache entry, checked (one of the
+        ``read_*`` methods of :class:`~.cache.entry.CacheEntry`).
     progress
         Called with (bytes downloaded, total bytes or None) during a download.
     cache, refresh, timeout
@@ -104,21 +85,20 @@ def fetch(
 
     Returns
     -------
-    Opened
-        The cached index or summary on a 304 or when the server cannot be
-        reached (with ``want="records"``, the cached manifest parsed again),
-        else the records parsed as they are downloaded.
+    CachedCopy or Download
+        What ``read`` gave, on a 304 or when the server cannot be reached; else
+        the answer's bytes, to be parsed as they are downloaded.
 
     Raises
     ------
     ManifestUnavailableError
     """
-    entry, cached = _cached(url, want, cache, refresh, timeout, dandiset)
+    entry, cached = _cached(url, read, cache, refresh, timeout, dandiset)
     try:
         resp = http_get(url, conditional_headers(cached), timeout, what)
     except ManifestUnavailableError as exc:
         if entry is not None and cached is not None and _unreachable(exc):
-            return _offline(exc, entry, cached, builder)
+            return _offline(exc, entry, cached)
         if cached is not None:
             cached.close()
         raise
@@ -133,10 +113,11 @@ def fetch(
                 f"HTTP 304 Not Modified for an unconditional request: {url}", url, 304
             )
         lgr.info("Manifest %s unchanged (HTTP 304): using the cached copy", url)
-        return _from_cache(entry, cached, builder)
+        entry.mark_used()
+        return cached
     if cached is not None:
         cached.close()
-    return Opened(pairs=_download(resp, url, entry, want, builder, progress, copy))
+    return Download(resp, url, entry, progress, copy)
 
 
 #: the unsafe-cache warnings given already (each is given once per process)
@@ -145,12 +126,12 @@ _WARNED: set[str] = set()
 
 def _cached(
     url: str,
-    want: Want,
+    read: CacheReader[Copy],
     cache: bool,
     refresh: bool,
     timeout: float,
     dandiset: tuple[str, str] | None = None,
-) -> tuple[CacheEntry | None, CachedCopy | None]:
+) -> tuple[CacheEntry | None, Copy | None]:
     """The cache entry of ``url`` and its checked copy, each None when there is
     none, caching is off, or the cache is not private (warned once)."""
     if not cache:
@@ -158,7 +139,7 @@ def _cached(
     entry = CacheEntry(url, lock_timeout=timeout, dandiset=dandiset)
     try:
         entry.open_directory(create=True).close()
-        return entry, None if refresh else entry.read(want)
+        return entry, None if refresh else read(entry)
     except UnsafeCacheError as exc:
         if refresh:
             raise UnsafeCacheDirectoryError(
@@ -195,12 +176,7 @@ def _unreachable(exc: ManifestUnavailableError) -> bool:
     return exc.status is None or 500 <= exc.status <= 599
 
 
-def _offline(
-    exc: ManifestUnavailableError,
-    entry: CacheEntry,
-    cached: CachedCopy,
-    builder: TotalingIndexBuilder | None,
-) -> Opened:
+def _offline(exc: ManifestUnavailableError, entry: CacheEntry, cached: Copy) -> Copy:
     """Answer from the cached copy when the server cannot be reached."""
     when = datetime.fromtimestamp(cached.meta["written"], tz=UTC)
     lgr.warning(
@@ -208,91 +184,107 @@ def _offline(
         exc,
         when.strftime("%Y-%m-%d %H:%M UTC"),
     )
-    return _from_cache(entry, cached, builder)
-
-
-def _from_cache(
-    entry: CacheEntry, cached: CachedCopy, builder: TotalingIndexBuilder | None
-) -> Opened:
-    """What the cached copy offers: the records parsed again, the index, or the
-    summary; the entry's last use is recorded."""
     entry.mark_used()
-    if cached.rows is not None:
-        return Opened(rows=cached.rows)
-    if cached.index is not None:
-        return Opened(
-            index=cached.index,
-            offsets=cached.offsets,
-            manifest=cached.manifest,
-            blocks=cached.blocks,
-            on_damage=partial(entry.discard, cached.meta["check"]),
-        )
-    if cached.manifest is not None:
-        return Opened(pairs=_parse_cached(cached.manifest, entry.url, builder))
-    return Opened(summary=cached.summary)
+    return cached
 
 
-def _parse_cached(
-    f: IO[bytes], url: str, builder: TotalingIndexBuilder | None
-) -> Pairs:
-    """Parse the cached copy of ``url``, keeping the full records."""
-    with f:
-        yield from parse_manifest(iter_file_chunks(f), url, True, builder)
-
-
-def _download(
-    resp: Any,
-    url: str,
-    entry: CacheEntry | None,
-    want: Want,
-    builder: TotalingIndexBuilder | None,
-    progress: ProgressCallback | None,
-    copy: ManifestCopy | None,
-) -> Pairs:
-    """Parse a 200 answer as it arrives, writing a new cache entry on the way.
+class Download(ManifestBytes):
+    """A 200 answer, parsed as it arrives while a new cache entry is written.
 
     The entry is committed only once the whole manifest has been parsed, so a
     broken download, bad JSON or an iteration stopped early caches nothing.
+
+    Parameters
+    ----------
+    resp
+        The streaming response (closed when done).
+    url
+        Its URL.
+    entry
+        The cache entry to write, or None.
+    progress
+        Called with (bytes downloaded, total bytes or None).
+    copy
+        Where the bytes are kept, to read the records again; once the new cache
+        entry is in place, the copy reads them from it.
     """
-    total = None
-    length = resp.headers.get("Content-Length", "")
-    # a Content-Length counts encoded bytes, the progress decoded ones
-    if not resp.headers.get("Content-Encoding") and length.isdigit():
-        total = int(length)
-    # a validator that could not be sent back would make a useless entry
-    validators = tuple(
-        v if validator_ok(v) else None
-        for v in (resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
-    )
-    writer = None
-    if entry is not None and any(validators):  # else it could never be reused
-        builder = builder or TotalingIndexBuilder(keep=False)
-        writer = CacheWriter(entry, builder)
-        if not writer.active:
-            writer = None
-    received = 0
 
-    def tee(chunk: bytes) -> None:  # in the download thread
-        nonlocal received
-        received += len(chunk)
-        if writer is not None:
-            writer.write_manifest(chunk)
-        if copy is not None:
-            copy.write(chunk)
-        if progress is not None:
-            progress(received, total)
+    def __init__(
+        self,
+        resp: Any,
+        url: str,
+        entry: CacheEntry | None,
+        progress: ProgressCallback | None,
+        copy: ManifestCopy | None,
+    ) -> None:
+        super().__init__((), url)
+        self.resp, self.entry, self.progress, self.copy = resp, entry, progress, copy
 
-    chunks = prefetch(response_chunks(resp, url), tee)
-    try:
-        yield from parse_manifest(chunks, url, want == "records", builder)
-    except BaseException:
-        resp.close()
+    def fields(self, builder: TotalingIndexBuilder | None = None) -> Iterator[Fields]:
+        """:func:`~.parse.parse_fields` of the answer, cached on the way."""
+        return self._parsed(parse_fields, builder)
+
+    def records(
+        self, builder: TotalingIndexBuilder | None = None
+    ) -> Iterator[tuple[Fields, dict[str, Any]]]:
+        """:func:`~.parse.parse_records` of the answer, cached on the way."""
+        return self._parsed(parse_records, builder)
+
+    def _writer(self, builder: TotalingIndexBuilder | None) -> CacheWriter | None:
+        """The writer of the new cache entry, or None when there is none to write
+        (no cache, no validator to send back: it could never be reused)."""
+        headers = self.resp.headers
+        # a validator that could not be sent back would make a useless entry
+        self.validators = tuple(
+            v if validator_ok(v) else None
+            for v in (headers.get("ETag"), headers.get("Last-Modified"))
+        )
+        if self.entry is None or not any(self.validators):
+            return None
+        writer = CacheWriter(self.entry, builder or TotalingIndexBuilder(keep=False))
+        return writer if writer.active else None
+
+    def _chunks(self, writer: CacheWriter | None) -> Iterator[bytes]:
+        """The answer's bytes, read ahead, each also written to the new entry,
+        the copy and the progress callback."""
+        resp, copy, progress = self.resp, self.copy, self.progress
+        total = None
+        length = resp.headers.get("Content-Length", "")
+        # a Content-Length counts encoded bytes, the progress decoded ones
+        if not resp.headers.get("Content-Encoding") and length.isdigit():
+            total = int(length)
+        received = 0
+
+        def tee(chunk: bytes) -> None:  # in the download thread
+            nonlocal received
+            received += len(chunk)
+            if writer is not None:
+                writer.write_manifest(chunk)
+            if copy is not None:
+                copy.write(chunk)
+            if progress is not None:
+                progress(received, total)
+
+        return prefetch(response_chunks(resp, self.source), tee)
+
+    def _parsed(
+        self,
+        parse: Callable[[Iterable[bytes], str, TotalingIndexBuilder | None], Iterator],
+        builder: TotalingIndexBuilder | None,
+    ) -> Iterator[Any]:
+        writer = self._writer(builder)
         if writer is not None:
-            writer.abort()
-        raise
-    if writer is not None:
-        writer.commit(*validators)
-        committed = writer.open_committed() if copy is not None else None
-        if committed is not None:
-            copy.use(committed)  # type: ignore[union-attr]
-        writer.close()
+            builder = writer.builder
+        try:
+            yield from parse(self._chunks(writer), self.source, builder)
+        except BaseException:
+            self.resp.close()
+            if writer is not None:
+                writer.abort()
+            raise
+        if writer is not None:
+            writer.commit(*self.validators)
+            committed = writer.open_committed() if self.copy is not None else None
+            if committed is not None:
+                self.copy.use(committed)  # type: ignore[union-attr]
+            writer.close()

@@ -1,0 +1,63 @@
+"""Which manifest to read, and how: :class:`ManifestRequest`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import os
+from typing import Any
+
+from .location import DEFAULT_DANDISET_ID, Source
+
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ManifestRequest:
+    """Which manifest to read, and how.
+
+    Attributes
+    ----------
+    dandiset_id
+        Six digits, e.g. ``001697`` (``DANDI:001697`` is accepted); used when
+        ``source`` is None.
+    version
+        ``draft`` or a published version such as ``0.240101.1234``; used when
+        ``source`` is None.
+    dandi_instance
+        A known instance name (as ``dandi -i``), an instance URL, or a
+        ``dandi.consts.DandiInstance``; used when ``source`` is None.
+    source
+        An ``http(s)://`` URL, a file path, ``"-"`` (standard input) or a binary
+        stream, instead of the dandiset's manifest.
+    cache
+        Use and update the download cache (URLs only).
+    refresh
+        Download again even if the cached copy is current.
+    url_template
+        A manifest URL template with ``{dandiset_id}`` and ``{version}`` fields,
+        instead of the instance's (see
+        :func:`~dandi_compute_plugin.manifest.manifest_url`).
+    timeout
+        Seconds for the connection, status line and headers together, then
+        for each wait for more of the body (``--timeout``,
+        ``DANDI_COMPUTE_TIMEOUT``).
+    """
+
+    dandiset_id: str = DEFAULT_DANDISET_ID
+    version: str = "draft"
+    dandi_instance: Any = "dandi"
+    source: Source | None = None
+    cache: bool = True
+    refresh: bool = False
+    url_template: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def label(self) -> str:
+        """The manifest, as messages name it."""
+        source = self.source
+        if source is None:
+            return f"the manifest of dandiset {self.dandiset_id}@{self.version}"
+        if isinstance(source, str | os.PathLike):
+            return "<stdin>" if str(source) == "-" else str(source)
+        return str(getattr(source, "name", None) or "<stream>")
