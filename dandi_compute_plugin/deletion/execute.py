@@ -32,12 +32,12 @@ from .model import (
     DeletionProgress,
     DeletionReport,
     DeletionTarget,
-    PlanItem,
     PlannedAsset,
     TargetResult,
     TargetStatus,
 )
 from .plan import DeletionPlan
+from .verdict import PlanItem
 
 lgr = logging.getLogger("dandi.compute")
 
