@@ -42,53 +42,81 @@ STOP_SIGNALS = tuple(
 )
 
 
-@contextlib.contextmanager
-def _ctrl_c_stops(run: Run) -> Iterator[None]:
-    """While running, Ctrl-C (or SIGTERM) only sets ``stop``: no new deletion
-    starts, the requests in flight finish, unfinished targets keep their local
-    directory.  A second one sets ``abandon``: the requests in flight are not
-    waited for."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signals reach the main thread only: KeyboardInterrupt as usual
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if signum != signal.SIGINT:
-            run.terminated = True
-        if run.stop.is_set():
-            run.abandon.set()
-            lgr.warning("Interrupted again: no longer waiting for the requests")
-            return
-        run.stop.set()
-        lgr.warning(
-            "Interrupted: starting no new deletions; waiting for the requests in "
-            "flight (Ctrl-C again not to wait)"
-        )
-
-    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, action in previous.items():
-            signal.signal(signum, action)
-
-
-def _finish(future: Future, target: DeletionTarget, run: Run) -> TargetResult:
-    """The result of a finished target's future (a bug in it fails the target)."""
-    try:
-        return future.result()
-    except Exception as exc:  # a bug: the target is not finished
-        lgr.exception("Deleting %s failed", target.relpath)
-        return TargetResult(target, TargetStatus.FAILED, f"{type(exc).__name__}: {exc}")
-
-
 ABANDONED = (
     "interrupted twice: its requests in flight were abandoned; the local "
     "directory is kept"
 )
 
+
 #: called with each target's result as soon as it is known
 ResultCallback = Callable[[TargetResult], None]
+
+
+def execute_plan(
+    plan: DeletionPlan,
+    on_result: ResultCallback | None = None,
+    progress: DeletionProgress | None = None,
+) -> DeletionReport:
+    """Carry out a plan made without ``dry_run``.
+
+    Targets start in plan order, up to ``jobs`` of them at once; their asset
+    deletions share the ``jobs`` request workers, and each target's final check
+    and local removal run as soon as its own assets are gone, so no target
+    waits for another.  The plan's hooks are called from the calling thread:
+    ``before_target`` in plan order, ``after_target`` as each target ends.
+    Ctrl-C stops new deletions, lets requests in flight finish, keeps every
+    unfinished target's local directory and returns the partial report
+    (``interrupted``).
+
+    Parameters
+    ----------
+    plan
+        A plan made without ``dry_run``.
+    on_result
+        Called from the calling thread with each target's result as soon as it
+        is known (the refused ones first), e.g. to print the report as it grows.
+    progress
+        Told of each asset deleted and each target ended (from worker threads).
+
+    Returns
+    -------
+    DeletionReport
+        The results in plan order.
+    """
+    if plan.options.dry_run:
+        plan.close()
+        raise ValueError("A dry-run plan cannot be executed")
+    report = plan.report()
+    jobs = plan.options.jobs
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    lanes_pool = ThreadPoolExecutor(max_workers=jobs)
+    run = Run(plan, plan.session, pool, progress=progress or DeletionProgress())
+    lanes = _Lanes(run, jobs, lanes_pool, on_result)
+    try:
+        with _ctrl_c_stops(run):
+            for index, item in enumerate(plan.items):
+                if item.verdict is not None:
+                    lanes.settled(index, item.verdict)
+            run.progress.deleting(plan.to_delete)
+            for index, item in enumerate(plan.items):
+                if item.verdict is None:
+                    lanes.start(index, item)
+            while lanes.in_flight:
+                lanes.settle_some()
+    finally:
+        # abandoned requests are not waited for; nothing new starts either way
+        for executor in (lanes_pool, pool):
+            executor.shutdown(wait=not run.abandon.is_set(), cancel_futures=True)
+        plan.close()
+    report.results = [lanes.results[i] for i in range(len(plan.items))]
+    report.interrupted = run.stop.is_set()
+    report.abandoned = run.abandon.is_set()
+    report.terminated = run.terminated
+    try:
+        plan.hooks.run_finished(report)
+    except Exception:
+        lgr.exception("An end-of-run hook failed")
+    return report
 
 
 class _Lanes:
@@ -164,68 +192,41 @@ class _Lanes:
         self.in_flight[self.pool.submit(retract, self.run, item)] = (index, item)
 
 
-def execute_plan(
-    plan: DeletionPlan,
-    on_result: ResultCallback | None = None,
-    progress: DeletionProgress | None = None,
-) -> DeletionReport:
-    """Carry out a plan made without ``dry_run``.
-
-    Targets start in plan order, up to ``jobs`` of them at once; their asset
-    deletions share the ``jobs`` request workers, and each target's final check
-    and local removal run as soon as its own assets are gone, so no target
-    waits for another.  The plan's hooks are called from the calling thread:
-    ``before_target`` in plan order, ``after_target`` as each target ends.
-    Ctrl-C stops new deletions, lets requests in flight finish, keeps every
-    unfinished target's local directory and returns the partial report
-    (``interrupted``).
-
-    Parameters
-    ----------
-    plan
-        A plan made without ``dry_run``.
-    on_result
-        Called from the calling thread with each target's result as soon as it
-        is known (the refused ones first), e.g. to print the report as it grows.
-    progress
-        Told of each asset deleted and each target ended (from worker threads).
-
-    Returns
-    -------
-    DeletionReport
-        The results in plan order.
-    """
-    if plan.options.dry_run:
-        plan.close()
-        raise ValueError("A dry-run plan cannot be executed")
-    report = plan.report()
-    jobs = plan.options.jobs
-    pool = ThreadPoolExecutor(max_workers=jobs)
-    lanes_pool = ThreadPoolExecutor(max_workers=jobs)
-    run = Run(plan, plan.session, pool, progress=progress or DeletionProgress())
-    lanes = _Lanes(run, jobs, lanes_pool, on_result)
+def _finish(future: Future, target: DeletionTarget, run: Run) -> TargetResult:
+    """The result of a finished target's future (a bug in it fails the target)."""
     try:
-        with _ctrl_c_stops(run):
-            for index, item in enumerate(plan.items):
-                if item.verdict is not None:
-                    lanes.settled(index, item.verdict)
-            run.progress.deleting(plan.to_delete)
-            for index, item in enumerate(plan.items):
-                if item.verdict is None:
-                    lanes.start(index, item)
-            while lanes.in_flight:
-                lanes.settle_some()
+        return future.result()
+    except Exception as exc:  # a bug: the target is not finished
+        lgr.exception("Deleting %s failed", target.relpath)
+        return TargetResult(target, TargetStatus.FAILED, f"{type(exc).__name__}: {exc}")
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(run: Run) -> Iterator[None]:
+    """While running, Ctrl-C (or SIGTERM) only sets ``stop``: no new deletion
+    starts, the requests in flight finish, unfinished targets keep their local
+    directory.  A second one sets ``abandon``: the requests in flight are not
+    waited for."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only: KeyboardInterrupt as usual
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if signum != signal.SIGINT:
+            run.terminated = True
+        if run.stop.is_set():
+            run.abandon.set()
+            lgr.warning("Interrupted again: no longer waiting for the requests")
+            return
+        run.stop.set()
+        lgr.warning(
+            "Interrupted: starting no new deletions; waiting for the requests in "
+            "flight (Ctrl-C again not to wait)"
+        )
+
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    try:
+        yield
     finally:
-        # abandoned requests are not waited for; nothing new starts either way
-        for executor in (lanes_pool, pool):
-            executor.shutdown(wait=not run.abandon.is_set(), cancel_futures=True)
-        plan.close()
-    report.results = [lanes.results[i] for i in range(len(plan.items))]
-    report.interrupted = run.stop.is_set()
-    report.abandoned = run.abandon.is_set()
-    report.terminated = run.terminated
-    try:
-        plan.hooks.run_finished(report)
-    except Exception:
-        lgr.exception("An end-of-run hook failed")
-    return report
+        for signum, action in previous.items():
+            signal.signal(signum, action)

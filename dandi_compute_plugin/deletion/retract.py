@@ -72,67 +72,6 @@ class Run:
         return True
 
 
-def _delete_one(run: Run, asset: PlannedAsset) -> bool:
-    """Delete one asset; False when the run is stopping and it was not attempted."""
-    if run.stopping:
-        return False
-    assert run.session is not None
-    run.session.delete_asset(asset)
-    run.progress.asset_deleted(asset)
-    return True
-
-
-def _delete_remote(run: Run, item: PlanItem) -> tuple[int, list[AssetFailure]]:
-    """Delete the target's remote assets, up to ``jobs`` at once; each outcome is
-    journaled.  Returns the number confirmed gone and the failures (assets not
-    attempted after Ctrl-C included)."""
-    journal, target = run.plan.journal, item.target
-    assert journal is not None
-    if not run.record(
-        journal.record_intents, target.relpath, target.assets, item.local_mtimes
-    ):
-        not_attempted = [
-            AssetFailure(a.path, a.asset_id, "not attempted") for a in target.assets
-        ]
-        return 0, not_attempted
-    futures = {
-        run.pool.submit(_delete_one, run, planned): planned for planned in target.assets
-    }
-    wait(futures)
-    deleted, failures = 0, []
-    for fut, planned in futures.items():
-        try:
-            attempted = fut.result()
-        except Exception as exc:
-            failures.append(AssetFailure(planned.path, planned.asset_id, str(exc)))
-            continue
-        if not attempted:
-            failures.append(
-                AssetFailure(planned.path, planned.asset_id, "not attempted")
-            )
-        else:
-            deleted += 1
-            run.record(journal.record_deleted, target.relpath, planned.asset_id)
-    failures.sort(key=lambda f: f.path)
-    return deleted, failures
-
-
-def _remote_left(run: Run, item: PlanItem) -> str | None:
-    """Why the remote deletion of the target cannot be confirmed, or None
-    (the assets it keeps on purpose aside)."""
-    assert run.session is not None
-    try:
-        left = run.session.remaining(item.target.relpath)
-    except Exception as exc:
-        return run.session.redact(describe_error(exc))
-    for kept in item.kept_remote:
-        left.pop(kept.asset_id, None)
-    if left:
-        example = min(left.values())
-        return f"{len(left)} assets still below it on the server, e.g. {example}"
-    return None
-
-
 def retract(run: Run, item: PlanItem) -> TargetResult:
     """Remote deletions, their confirmation, then the local removal.
 
@@ -205,6 +144,67 @@ def retract(run: Run, item: PlanItem) -> TargetResult:
     if not removed and not deleted:
         return TargetResult(target, TargetStatus.NOTHING_TO_DO, "already gone")
     return TargetResult(target, TargetStatus.DELETED, None, deleted, (), removed)
+
+
+def _delete_remote(run: Run, item: PlanItem) -> tuple[int, list[AssetFailure]]:
+    """Delete the target's remote assets, up to ``jobs`` at once; each outcome is
+    journaled.  Returns the number confirmed gone and the failures (assets not
+    attempted after Ctrl-C included)."""
+    journal, target = run.plan.journal, item.target
+    assert journal is not None
+    if not run.record(
+        journal.record_intents, target.relpath, target.assets, item.local_mtimes
+    ):
+        not_attempted = [
+            AssetFailure(a.path, a.asset_id, "not attempted") for a in target.assets
+        ]
+        return 0, not_attempted
+    futures = {
+        run.pool.submit(_delete_one, run, planned): planned for planned in target.assets
+    }
+    wait(futures)
+    deleted, failures = 0, []
+    for fut, planned in futures.items():
+        try:
+            attempted = fut.result()
+        except Exception as exc:
+            failures.append(AssetFailure(planned.path, planned.asset_id, str(exc)))
+            continue
+        if not attempted:
+            failures.append(
+                AssetFailure(planned.path, planned.asset_id, "not attempted")
+            )
+        else:
+            deleted += 1
+            run.record(journal.record_deleted, target.relpath, planned.asset_id)
+    failures.sort(key=lambda f: f.path)
+    return deleted, failures
+
+
+def _delete_one(run: Run, asset: PlannedAsset) -> bool:
+    """Delete one asset; False when the run is stopping and it was not attempted."""
+    if run.stopping:
+        return False
+    assert run.session is not None
+    run.session.delete_asset(asset)
+    run.progress.asset_deleted(asset)
+    return True
+
+
+def _remote_left(run: Run, item: PlanItem) -> str | None:
+    """Why the remote deletion of the target cannot be confirmed, or None
+    (the assets it keeps on purpose aside)."""
+    assert run.session is not None
+    try:
+        left = run.session.remaining(item.target.relpath)
+    except Exception as exc:
+        return run.session.redact(describe_error(exc))
+    for kept in item.kept_remote:
+        left.pop(kept.asset_id, None)
+    if left:
+        example = min(left.values())
+        return f"{len(left)} assets still below it on the server, e.g. {example}"
+    return None
 
 
 def _kept_reason(item: PlanItem) -> str:
