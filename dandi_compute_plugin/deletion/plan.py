@@ -55,7 +55,7 @@ from .targets import (
     remote_only_directories,
     scan_error_recorder,
 )
-from .verdict import Location, PlanItem, Surroundings, plan_directory
+from .verdict import Location, PlanContext, PlanItem, plan_directory
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -257,7 +257,7 @@ def _gather(
     plan: DeletionPlan,
     found: dict[str, VersionDirectory],
     gone: list[VersionDirectory],
-) -> tuple[list[VersionDirectory], dict[str, Location], Surroundings]:
+) -> tuple[list[VersionDirectory], dict[str, Location], PlanContext]:
     """Every target, sorted, with its location, and what their plans share:
     those ``found`` in the clone, the journaled ones ``gone`` from it that are
     still unfinished, and the archive's that the clone lacks."""
@@ -273,7 +273,7 @@ def _gather(
     found.update((vd.relpath, vd) for vd in gone if vd.relpath in gone_paths)
     top = plan.dandiset_directory
     reasons = _add_archive_directories(top, remote, found, where)
-    shared = Surroundings(
+    shared = PlanContext(
         top,
         plan.options,
         plan.hooks,
@@ -329,7 +329,7 @@ def _plan_items(
     plan: DeletionPlan,
     directories: list[VersionDirectory],
     where: dict[str, Location],
-    shared: Surroundings,
+    shared: PlanContext,
     progress: DeletionProgress,
 ) -> None:
     """Plan every directory, ``jobs`` at once (local digests are the work)."""

@@ -85,7 +85,7 @@ class PlanItem:
 
 
 @dataclass(frozen=True)
-class Surroundings:
+class PlanContext:
     """What every directory of one plan is planned with."""
 
     #: the clone's top directory
@@ -104,7 +104,7 @@ class Surroundings:
 
 
 def plan_directory(
-    directory: VersionDirectory, location: Location, shared: Surroundings
+    directory: VersionDirectory, location: Location, shared: PlanContext
 ) -> PlanItem:
     """Plan one directory: its local files, its remote assets, the verdict.
 
@@ -153,7 +153,7 @@ def plan_directory(
 
 
 def _journaled_only(
-    shared: Surroundings,
+    shared: PlanContext,
     relpath: str,
     remote: list[PlannedAsset],
     location: Location,
@@ -169,7 +169,7 @@ def _journaled_only(
 
 
 def _compared(
-    shared: Surroundings,
+    shared: PlanContext,
     base: DeletionTarget,
     local: Inventory,
     remote: list[PlannedAsset],
@@ -193,7 +193,7 @@ def _compared(
 
 
 def _local_digests(
-    shared: Surroundings, local: Inventory, expected: dict[str, Expected]
+    shared: PlanContext, local: Inventory, expected: dict[str, Expected]
 ) -> dict[str, str]:
     """The digests the comparison needs (not where sizes already differ)."""
     top, verify = shared.top, shared.options.verify
@@ -205,7 +205,7 @@ def _local_digests(
 
 
 def _verdict(
-    shared: Surroundings,
+    shared: PlanContext,
     target: DeletionTarget,
     local: Inventory,
     location: Location,
@@ -225,7 +225,7 @@ def _verdict(
 
 
 def _not_in_the_clone(
-    shared: Surroundings,
+    shared: PlanContext,
     target: DeletionTarget,
     location: Location,
     reasons: list[str],
@@ -251,7 +251,7 @@ def _not_in_the_clone(
 
 
 def _refusals(
-    shared: Surroundings, target: DeletionTarget, local: Inventory, vetoed: bool
+    shared: PlanContext, target: DeletionTarget, local: Inventory, vetoed: bool
 ) -> list[str]:
     """Why the plan itself refuses ``target``: un-uploaded files, mount points.
 
