@@ -2,7 +2,8 @@
 
 A private attribute of requests, dandi, pluggy... (``response._content``,
 ``client._get_keyring_ids()``) may change or vanish in any release, silently.
-Every module of the package is parsed; an attribute ``X._name`` (not a dunder) is
+Every module of the package is parsed; an import of a dependency's private
+module or name is refused, and an attribute ``X._name`` (not a dunder) is
 allowed only where ``X`` is ``self``, ``cls``, or a name the module binds to one
 of the package's own modules, classes or functions (imported from the package,
 or a class it defines).  ``getattr(X, "_name")`` and its siblings count too.
@@ -67,15 +68,36 @@ def _reached(node: ast.AST) -> tuple[ast.AST, str] | None:
     return None
 
 
+def _private_import(node: ast.AST, package: str) -> bool:
+    """Whether ``node`` imports a private module or name of a dependency."""
+    if isinstance(node, ast.Import):
+        modules = [a.name for a in node.names]
+    elif isinstance(node, ast.ImportFrom) and not node.level:
+        modules = [node.module or ""]
+        if not any(m == package or m.startswith(package + ".") for m in modules):
+            modules += [f"{node.module}.{a.name}" for a in node.names]
+    else:
+        return False
+    return any(
+        any(_is_private(part) for part in module.split(".")[1:])
+        for module in modules
+        if module != package and not module.startswith(package + ".")
+    )
+
+
 def private_accesses(
     source: str, filename: str, package: str = "dandi_compute_plugin"
 ) -> list[str]:
     """``file:line: X._name`` of every private attribute of something that is
-    not the package's own."""
+    not the package's own, and every import of a dependency's private module or
+    name."""
     tree = ast.parse(source, filename)
     own = _own_names(tree, package)
     found = []
     for node in ast.walk(tree):
+        if _private_import(node, package):
+            found.append(f"{filename}:{node.lineno}: {ast.unparse(node)}")
+            continue
         reached = _reached(node)
         if reached is None or not _is_private(reached[1]):
             continue
@@ -108,6 +130,9 @@ def test_no_private_attribute_of_a_dependency() -> None:
         "from dandi.dandiapi import DandiAPIClient\nDandiAPIClient._instance_id",
         "import pluggy\npluggy._hooks",
         "import os\nos._wrap_close",
+        "from requests._internal_utils import to_native_string",
+        "from dandi.dandiapi import _paginate",
+        "import pluggy._hooks",
     ],
 )
 def test_the_check_finds_a_private_attribute(snippet: str) -> None:
@@ -123,6 +148,9 @@ def test_the_check_allows_the_package_own() -> None:
             "from . import hookspecs",
             "from .journal import Journal",
             "from dandi_compute_plugin.deletion import plan",
+            "from dandi_compute_plugin._limits import call_within",
+            "from .._http import deadline",
+            "from __future__ import annotations",
             "class Lanes:",
             "    def start(self):",
             "        self._width, cls._x = host._install, Journal._drop_cut_line",
