@@ -121,6 +121,6 @@ def _overview(
 def _pending(dandiset_dir: str) -> set[str]:
     """The directories a deletion journal of the clone keeps unfinished."""
     from ..deletion.journal import journal_path, pending_targets
-    from ..deletion.journal_format import read_records
+    from ..deletion.journal_format import read_journal
 
-    return pending_targets(read_records(journal_path(dandiset_dir)))
+    return pending_targets(read_journal(journal_path(dandiset_dir)).entries)

@@ -39,7 +39,7 @@ from typing import Any
 
 from ..errors import JournalBusyError, JournalError, JournalMismatchError
 from .journal_files import open_journal_dir, open_journal_file
-from .journal_format import BINDING, binding_record, encode, read_records
+from .journal_format import BINDING, binding_record, encode, read_journal
 from .local import Expected
 from .model import PlannedAsset
 
@@ -115,13 +115,12 @@ class Journal:
         if writable:
             self._take_lock()
         try:
-            records = read_records(self.path)
-            if records:
-                self._check_binding(records[0])
+            found, self._records = read_journal(self.path)
+            if found is not None:
+                self._check_binding(found)
         except BaseException:
             self._release_lock()
             raise
-        self._records = records[1:]
         self.pending_targets = pending_targets(self._records)
         # read once: every target of the plan is compared with the same
         self._expected = {
@@ -343,7 +342,7 @@ class Journal:
             self._fd = None
 
     def _compact(self) -> None:
-        records = read_records(self.path)[1:]
+        records = read_journal(self.path).entries
         pending = pending_targets(records)
         keep = [r for r in records if r["target"] in pending]
         if not keep:

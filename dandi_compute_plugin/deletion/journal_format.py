@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import JournalError
 from ..versions import version_directory_parts
@@ -68,8 +68,17 @@ def binding_record(api_url: str, dandiset_id: str, clone: str | Path) -> dict:
     }
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Read and check a journal; the binding line first (empty: no journal).
+class JournalContent(NamedTuple):
+    """What a journal holds: the line that binds it, then its entries."""
+
+    #: the first line (see :func:`binding_record`); None: no journal, or empty
+    binding: dict[str, Any] | None
+    #: every other line, in order
+    entries: list[dict[str, Any]]
+
+
+def read_journal(path: Path) -> JournalContent:
+    """Read and check a journal (none there: no binding and no entries).
 
     Raises
     ------
@@ -80,7 +89,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     """
     data = read_journal_bytes(path)  # never through a link, a FIFO, ...
     if not data:
-        return []
+        return JournalContent(None, [])
     # the part after the last newline is empty, or a line cut short by a crash
     *lines, cut = data.split(b"\n")
     if cut:
@@ -100,7 +109,9 @@ def read_records(path: Path) -> list[dict[str, Any]]:
                 str(path),
             )
         records.append(record)
-    return records
+    if not records:  # only a first line cut short
+        return JournalContent(None, [])
+    return JournalContent(records[0], records[1:])
 
 
 def _parse(raw: bytes, first: bool) -> tuple[str | None, dict[str, Any]]:

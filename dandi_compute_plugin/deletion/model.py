@@ -14,7 +14,7 @@ from typing import Any
 
 from .._text import escape_control
 from ..versions import VersionDirectory, prefix_hint
-from .local import VERIFY_CHOICES, Inventory
+from .local import VERIFY_CHOICES
 
 #: how many un-uploaded files a refusal names
 MAX_LISTED = 10
@@ -388,24 +388,6 @@ class DeletionReport:
             f"directories below them were not looked at: {shown}"
             + (f" and {more} more" if more > 0 else "")
         )
-
-
-@dataclass
-class PlanItem:
-    """A target of a plan: what it holds locally, and a verdict if refused."""
-
-    target: DeletionTarget
-    verdict: TargetResult | None = None
-    #: what the local directory held: the removal touches only that
-    local: Inventory = field(default_factory=Inventory)
-    #: remote assets below a resumed target that its journal did not record
-    #: (they appeared since): kept, unless remote-only directories are deleted
-    kept_remote: tuple[PlannedAsset, ...] = ()
-
-    @property
-    def local_mtimes(self) -> dict[str, int | None]:
-        """``{path: mtime_ns}`` of the local files seen (the journal's intents)."""
-        return {f.path: f.mtime_ns for f in self.local.files}
 
 
 class DeletionProgress:

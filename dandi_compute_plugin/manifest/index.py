@@ -118,7 +118,8 @@ class AssetIndex(Mapping[str, AssetMetadata]):
         """(path, metadata) pairs, in manifest order."""
         return _Items(self)
 
-    def _iter_values(self) -> Iterator[AssetMetadata]:
+    def iter_values(self) -> Iterator[AssetMetadata]:
+        """The metadata of every path, in manifest order."""
         if self._unique:
             return self.iter_all()
         return map(self._meta, self._row_of().values())
@@ -154,17 +155,22 @@ def iter_rows(f: IO[bytes], chunk_size: int = 1 << 20) -> Iterator[AssetMetadata
 
 
 class _Values(ValuesView):
-    _mapping: AssetIndex
+    # the index is kept under a name of ours: ``_mapping`` is the base's
+    def __init__(self, index: AssetIndex) -> None:
+        super().__init__(index)
+        self.index = index
 
     def __iter__(self) -> Iterator[AssetMetadata]:
-        return self._mapping._iter_values()
+        return self.index.iter_values()
 
 
 class _Items(ItemsView):
-    _mapping: AssetIndex
+    def __init__(self, index: AssetIndex) -> None:
+        super().__init__(index)
+        self.index = index
 
     def __iter__(self) -> Iterator[tuple[str, AssetMetadata]]:
-        return ((m.path, m) for m in self._mapping._iter_values())
+        return ((m.path, m) for m in self.index.iter_values())
 
 
 class ContentIdIndex(Mapping[str, dict[str, Any]]):

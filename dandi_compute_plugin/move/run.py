@@ -29,7 +29,8 @@ from ..deletion import (
     execute_plan,
     plan_deletion,
 )
-from ..deletion.model import DEFAULT_JOBS, DEFAULT_TIMEOUT, PlanItem
+from ..deletion.model import DEFAULT_JOBS, DEFAULT_TIMEOUT
+from ..deletion.verdict import PlanItem
 from ..errors import ArchiveError, MoveIncomplete, MoveUsageError
 from ..versions import VersionDirectory
 from .copy import CopyOutcome, DirectoryCopy, copy_directory, plan_copy

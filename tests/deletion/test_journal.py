@@ -12,6 +12,7 @@ import pytest
 from dandi_compute_plugin.deletion import journal as journal_module
 from dandi_compute_plugin.deletion import run_deletion
 from dandi_compute_plugin.deletion.journal import Journal, journal_path
+from dandi_compute_plugin.deletion.journal_format import read_journal
 from dandi_compute_plugin.deletion.model import PlannedAsset
 from dandi_compute_plugin.errors import (
     JournalBusyError,
@@ -132,6 +133,44 @@ def test_a_last_line_cut_short_by_a_crash_is_dropped(
         f.write('{"event": "intent", "target": "deriv')  # no newline: a crash
     report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
     assert report.ok and not path.exists()
+
+
+@pytest.mark.parametrize("entries", [0, 1, 3])
+@pytest.mark.parametrize("cut", ["", '{"event": "deleted", "tar'])
+def test_the_reader_returns_the_binding_apart_from_the_entries(
+    tmp_path: Path, entries: int, cut: str
+) -> None:
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    path = journal_path(clone)
+    assert read_journal(path) == (None, [])  # none there
+    lines = [intent(p) for p in files()] + [{"event": "done", "target": VDIR}]
+    write_journal(clone, "https://api.example.org/api", lines[:entries])
+    with open(path, "a") as f:
+        f.write(cut)
+    binding, found = read_journal(path)
+    assert binding is not None and binding["event"] == "journal"
+    assert binding["api_url"] == "https://api.example.org/api"
+    assert found == lines[:entries]
+
+
+def test_a_binding_line_cut_short_is_no_journal_and_is_written_anew(
+    keyed: FakeArchive, tmp_path: Path
+) -> None:
+    """A crash while the first line was written: nothing vouches for anything;
+    a run goes on as without a journal, and a journal it leaves starts with a
+    whole binding line."""
+    clone = seed(keyed, tmp_path / "clone", files() + files("B"))
+    path = journal_path(clone)
+    path.parent.mkdir()
+    path.write_text('{"event": "journal", "api_url": "https://api.exa')
+    assert read_journal(path) == (None, [])
+    keyed.fail("DELETE", times=1, status=403)  # one target stays unfinished
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+    assert not report.ok
+    binding, entries = read_journal(path)
+    assert binding is not None and binding["api_url"] == keyed.api_url
+    assert {e["event"] for e in entries} >= {"intent"}
 
 
 def test_the_lock_file_is_removed_when_the_run_ends(

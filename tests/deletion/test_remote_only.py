@@ -12,7 +12,7 @@ from dandi_compute_plugin.deletion import TargetStatus, run_deletion
 from dandi_compute_plugin.errors import UnknownPluginError
 
 from ..archive import FakeArchive
-from ..archive.clones import DANDISET, seed
+from ..archive.clones import DANDISET, KEY, seed
 from ..records import asset_record, version_files
 
 BASE = "derivatives/dandiset-{ds}/sub-{sub}/pipeline-aind+ephys/version-v1.1.1"
@@ -148,3 +148,25 @@ def test_the_compatible_call_takes_include_remote(
     )
     assert deleted == sorted([clone / vdir("A"), clone / vdir("B")])
     assert keyed.paths(DANDISET) == []
+
+
+@pytest.mark.parametrize("include_remote", [False, True])
+def test_a_failed_version_listing_fails_every_target_and_invents_none(
+    keyed: FakeArchive, clone: Path, include_remote: bool
+) -> None:
+    """The one listing of the version fails (a 400 echoing the key): every
+    directory of the clone fails with the reason, redacted; no remote-only
+    directory is made up, nothing is deleted on either side."""
+    before = sorted(p for p in clone.rglob("*") if p.is_file())
+    keyed.fail("GET", r"/assets/$", query="glob=", status=400, echo=True)
+    report = run_deletion(
+        clone, "v1.1.1", dandi_instance=keyed.url, include_remote=include_remote
+    )
+    assert [r.target.relpath for r in report.results] == [vdir("A"), vdir("B")]
+    for r in report.results:
+        assert r.status is TargetStatus.FAILED
+        assert r.reason is not None
+        assert r.reason.startswith("cannot list the remote assets: HTTP 400")
+        assert "<redacted>" in r.reason and KEY not in r.reason
+    assert report.exit_code == 1 and keyed.count("DELETE") == 0
+    assert sorted(p for p in clone.rglob("*") if p.is_file()) == before
