@@ -4,8 +4,9 @@ dandi-cli has no plugin loader: ``dandi.cli.command.main`` is a click group with
 fixed list of commands.  The wheel of this project ships
 ``dandi_compute_plugin.pth`` at the top of site-packages; Python runs its single line
 at every start, which calls :func:`install`.  :func:`install` only appends a tiny
-finder to :data:`sys.meta_path` (no import beyond the standard library's ``os`` and
-``sys``, which every Python start has loaded already).  When -- and only when --
+finder to :data:`sys.meta_path` (no import beyond :mod:`sys` and the package's
+:mod:`~dandi_compute_plugin.defaults`, which imports only :mod:`os`: both loaded by
+every Python start already).  When -- and only when --
 ``dandi.cli.command`` is imported, the finder wraps its loader so that, right after
 the module has run, :func:`register_entry_point_commands` adds every entry point of
 the group ``dandi.commands`` to ``main``.
@@ -28,29 +29,15 @@ is active.  Calling :func:`install` after
 This module must stay importable without click, dandi or any third-party package.
 """
 
-import os
 import sys
+
+from .defaults import COMMAND_ENTRY_POINT_GROUP, host_plugins_disabled
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing is slow to import
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
 HOST_MODULE = "dandi.cli.command"
-ENTRY_POINT_GROUP = "dandi.commands"
-DISABLE_ENV = "DANDI_DISABLE_PLUGINS"
-
-
-def plugins_disabled() -> bool:
-    """Tell whether ``DANDI_DISABLE_PLUGINS`` turns the loading off.
-
-    Returns
-    -------
-    bool
-        True when the variable is set to anything but an empty string, ``0``,
-        ``false``, ``no`` or ``off`` (case-insensitive).
-    """
-    value = os.environ.get(DISABLE_ENV, "").strip().lower()
-    return value not in ("", "0", "false", "no", "off")
 
 
 class _HookedLoader:
@@ -103,7 +90,7 @@ def install() -> None:
     but possible when called by hand), registers the commands right away; commands
     ``main`` already has are left alone, so calling it twice is harmless.
     """
-    if plugins_disabled():
+    if host_plugins_disabled():
         return
     module = sys.modules.get(HOST_MODULE)
     if module is not None:
@@ -122,7 +109,9 @@ def uninstall() -> None:
         pass
 
 
-def register_entry_point_commands(main: "Any", group: str = ENTRY_POINT_GROUP) -> list:
+def register_entry_point_commands(
+    main: "Any", group: str = COMMAND_ENTRY_POINT_GROUP
+) -> list:
     """Add the click commands of the entry points in ``group`` to ``main``.
 
     Parameters
@@ -142,7 +131,7 @@ def register_entry_point_commands(main: "Any", group: str = ENTRY_POINT_GROUP) -
 
     lgr = logging.getLogger("dandi.compute")
     added: list[str] = []
-    if plugins_disabled():
+    if host_plugins_disabled():
         return added
     for ep in entry_points(group=group):
         dist = ep.dist.name if ep.dist is not None else "unknown distribution"

@@ -12,15 +12,12 @@ import enum
 from pathlib import Path
 from typing import Any
 
+from ..defaults import DEFAULT_JOBS, DEFAULT_TIMEOUT, DEFAULT_VERIFY, VERIFY_CHOICES
 from ..versions import VersionDirectory, prefix_hint
-from .local import VERIFY_CHOICES, Inventory
+from .local import Inventory
 
 #: how many un-uploaded files a refusal names
 MAX_LISTED = 10
-#: how many remote requests run at once by default
-DEFAULT_JOBS = 16
-#: seconds a request may take as a whole (retries included), by default
-DEFAULT_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +59,7 @@ class DeletionOptions:
     dry_run: bool = False
     include_unuploaded: bool = False
     include_remote: bool = False
-    verify: str = "digest"
+    verify: str = DEFAULT_VERIFY
     jobs: int = DEFAULT_JOBS
     timeout: float = DEFAULT_TIMEOUT
     plugins: tuple[object, ...] = ()

@@ -60,6 +60,7 @@ import os
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from ..defaults import CACHE_DIR_ENV, cache_directory_from_env
 from .cache_dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
 from .cache_files import (
     LockTimeout,
@@ -73,9 +74,8 @@ from .index import AssetIndex
 
 lgr = logging.getLogger("dandi.compute")
 
-__all__ = ["INDEX_FORMAT", "PARTS", "UnsafeCacheError", "meta_problem"]
+__all__ = ["CACHE_DIR_ENV", "INDEX_FORMAT", "PARTS", "UnsafeCacheError", "meta_problem"]
 
-CACHE_DIR_ENV = "DANDI_COMPUTE_CACHE_DIR"
 META_NAME = "meta.json"
 ENTRIES_NAME = "manifests"
 #: a ``meta.json`` is a few hundred bytes: a larger one is damaged, not read
@@ -103,7 +103,7 @@ def cache_directory() -> Path:
     directory for ``dandi-compute`` (next to dandi's own, e.g.
     ``~/.cache/dandi-compute`` on Linux).
     """
-    env = os.environ.get(CACHE_DIR_ENV)
+    env = cache_directory_from_env()
     if env:
         return Path(env)
     import platformdirs

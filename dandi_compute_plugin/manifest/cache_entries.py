@@ -21,6 +21,7 @@ import re
 import stat
 from typing import Any
 
+from ..defaults import manifest_url_template
 from .cache import (
     ENTRIES_NAME,
     MAX_META_BYTES,
@@ -31,7 +32,7 @@ from .cache import (
 )
 from .cache_dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
 from .cache_files import TMP_SUFFIX, entry_lock, is_cache_file, sweep
-from .location import MANIFEST_URL_ENV, MANIFEST_URL_TEMPLATES, is_url
+from .location import MANIFEST_URL_TEMPLATES, is_url
 
 #: seconds ``remove_entry`` waits at most for a run using the entry
 CLEAR_LOCK_TIMEOUT = 60.0
@@ -136,8 +137,8 @@ def manifest_dandiset(url: str) -> tuple[str, str | None] | None:
     and ``$DANDI_COMPUTE_MANIFEST_URL``.
     """
     templates = list(MANIFEST_URL_TEMPLATES.values())
-    if os.environ.get(MANIFEST_URL_ENV):
-        templates.insert(0, os.environ[MANIFEST_URL_ENV])
+    if (given := manifest_url_template()) is not None:
+        templates.insert(0, given)
     for template in templates:
         pattern = _template_pattern(template)
         found = pattern.fullmatch(url) if pattern is not None else None

@@ -31,6 +31,7 @@ import os
 import threading
 from typing import Any
 
+from ..defaults import DEFAULT_TIMEOUT
 from .cache import Want
 from .cache_fetch import Opened, ProgressCallback, fetch
 from .cache_writer import TotalingIndexBuilder
@@ -41,8 +42,6 @@ from .records import AssetMetadata, AssetsJsonldMetadata, asset_metadata
 from .stored import ManifestCopy, RecordStore
 
 lgr = logging.getLogger("dandi.compute")
-
-DEFAULT_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)

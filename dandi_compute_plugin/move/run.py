@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..defaults import DEFAULT_JOBS, DEFAULT_TIMEOUT
 from ..deletion import (
     DeletionOptions,
     DeletionPlan,
@@ -29,7 +30,7 @@ from ..deletion import (
     execute_plan,
     plan_deletion,
 )
-from ..deletion.model import DEFAULT_JOBS, DEFAULT_TIMEOUT, PlanItem
+from ..deletion.model import PlanItem
 from ..errors import ArchiveError, MoveIncomplete, MoveUsageError
 from ..versions import VersionDirectory
 from .copy import CopyOutcome, DirectoryCopy, copy_directory, plan_copy

@@ -24,8 +24,6 @@ import stat
 
 from .inventory import LocalFile
 
-#: the choices of ``--verify``
-VERIFY_CHOICES = ("digest", "size")
 #: below this size a file's dandi-etag is computed directly: cheaper than a
 #: look-up in dandi's digest cache (about 0.2 ms), let alone a new entry (2 ms)
 DIRECT_DIGEST_BELOW = 256 * 1024
