@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..defaults import DEFAULT_JOBS, DEFAULT_TIMEOUT
+from ..defaults import DEFAULT_JOBS, DEFAULT_TIMEOUT, DEFAULT_VERIFY
 from ..deletion import (
     DeletionOptions,
     DeletionPlan,
@@ -279,7 +279,7 @@ def move_version_directories(
     keep_local: bool = False,
     include_unuploaded: bool = False,
     include_remote: bool = False,
-    verify: str = "digest",
+    verify: str = DEFAULT_VERIFY,
     jobs: int = DEFAULT_JOBS,
     timeout: float = DEFAULT_TIMEOUT,
     plugins: tuple[object, ...] | list[object] = (),

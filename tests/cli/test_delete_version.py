@@ -399,14 +399,6 @@ def test_ctrl_c_stops_new_deletions_and_keeps_local_directories(
     )
 
 
-def test_the_jobs_default_is_the_librarys() -> None:
-    from dandi_compute_plugin.cli import compute
-    from dandi_compute_plugin.deletion import DEFAULT_JOBS
-
-    [jobs] = [p for p in compute.commands["delete-version"].params if p.name == "jobs"]
-    assert jobs.default == DEFAULT_JOBS
-
-
 def test_verify_names_content_that_differs_and_takes_only_its_choices(
     archive: FakeArchive, clone: Path, tmp_path: Path
 ) -> None:

@@ -199,14 +199,6 @@ def test_ctrl_c_during_the_copy_deletes_nothing(world: World) -> None:
     assert {r["status"] for r in records} == {"moved"}
 
 
-def test_the_jobs_default_is_the_librarys() -> None:
-    from dandi_compute_plugin.cli import compute
-    from dandi_compute_plugin.deletion import DEFAULT_JOBS
-
-    [jobs] = [p for p in compute.commands["move"].params if p.name == "jobs"]
-    assert jobs.default == DEFAULT_JOBS
-
-
 def test_help_stays_cheap() -> None:
     """``dandi compute move --help`` loads neither pluggy nor the move's code."""
     code = (
