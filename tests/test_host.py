@@ -17,7 +17,7 @@ import textwrap
 
 import pytest
 
-from .conftest import REPO, run_dandi, subprocess_env
+from .subprocesses import REPO, run_dandi, subprocess_env
 from .venvs import Venv
 
 pytestmark = pytest.mark.installed

@@ -29,8 +29,8 @@ from ..archive.clones import (
     under,
 )
 from ..archive.fixtures import cli_env
-from ..conftest import dandi_executable, run_dandi
 from ..records import asset_record, example_paths
+from ..subprocesses import dandi_executable, run_dandi
 
 V1 = (
     "derivatives/dandiset-000233/sub-CGM3/ses-CGM3/pipeline-aind+ephys/"

@@ -19,8 +19,8 @@ from dandi_compute_plugin.versions.overview import natural_key, version_overview
 
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, seed
-from ..conftest import REPO, run_dandi, subprocess_env
 from ..records import asset_record, build_clone, write_manifest
+from ..subprocesses import REPO, run_dandi, subprocess_env
 
 EXAMPLE = REPO / "examples" / "dandiset-001697-mini"
 

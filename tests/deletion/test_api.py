@@ -40,8 +40,8 @@ from ..archive.clones import (
     under,
 )
 from ..archive.fixtures import NULL_KEYRING
-from ..conftest import run_dandi, subprocess_env
 from ..records import asset_record, version_files
+from ..subprocesses import run_dandi, subprocess_env
 
 VERSION_DIR = "derivatives/dandiset-{ds}/sub-{sub}/pipeline-aind+ephys/version-v1.1.1"
 

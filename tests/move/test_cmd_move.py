@@ -13,7 +13,7 @@ import pytest
 
 from ..archive import FakeArchive
 from ..archive.fixtures import cli_env
-from ..conftest import dandi_executable
+from ..subprocesses import dandi_executable
 from .world import SOURCE, TARGET, World, capsule, directory_of
 
 pytestmark = pytest.mark.timeout(300)
