@@ -27,6 +27,7 @@ MAX_JOBS = 64
 #: how a local file is found to be on the server (``--verify``, ``verify=``):
 #: the same dandi-etag or Zarr checksum, or only the same size
 VERIFY_CHOICES = ("digest", "size")
+#: the stronger of the two, by default
 DEFAULT_VERIFY = "digest"
 
 # -- the archive instance and its key ----------------------------------------
@@ -96,6 +97,7 @@ HOOK_ENTRY_POINT_GROUP = "dandi_compute"
 HOOK_DISABLE_ENV = "DANDI_COMPUTE_DISABLE_PLUGINS"
 #: seconds one hook call may take, a generator hook's iteration included
 HOOK_TIMEOUT_ENV = "DANDI_COMPUTE_HOOK_TIMEOUT"
+#: the limit of one hook call when :data:`HOOK_TIMEOUT_ENV` is unset
 DEFAULT_HOOK_TIMEOUT = 60.0
 
 
