@@ -122,8 +122,9 @@ def delete_dandiset_version(
         verify=verify,
         jobs=jobs,
         timeout=timeout,
-        plugins=tuple(plugins),
-        disable_plugins=tuple(disable_plugins),
+        # as given: the options make them tuples, and refuse a string of names
+        plugins=plugins,
+        disable_plugins=disable_plugins,
     )
     report = run_deletion(dandiset_directory, version, options)
     if not report.ok:

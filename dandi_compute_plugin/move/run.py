@@ -331,8 +331,9 @@ def move_version_directories(
         verify=verify,
         jobs=jobs,
         timeout=timeout,
-        plugins=tuple(plugins),
-        disable_plugins=tuple(disable_plugins),
+        # as given: the options make them tuples, and refuse a string of names
+        plugins=plugins,
+        disable_plugins=disable_plugins,
     )
     report = run_move(dandiset_directory, what, to, options)
     if not report.ok:
