@@ -17,6 +17,9 @@ import os
 #: retries and their waits); for a manifest, its connection and headers, then
 #: each wait for more of its body
 DEFAULT_TIMEOUT = 60.0
+#: a timeout must be below this many seconds: longer than any real wait, and a
+#: round ceiling under :data:`threading.TIMEOUT_MAX`, which no wait may exceed
+MAX_TIMEOUT = 1e9
 #: the environment variable of the command line's ``--timeout`` (click reads
 #: it; the Python API takes ``timeout=``)
 TIMEOUT_ENV = "DANDI_COMPUTE_TIMEOUT"

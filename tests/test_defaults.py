@@ -156,6 +156,33 @@ def test_the_two_entry_point_groups_have_two_names() -> None:
     )
 
 
+@pytest.mark.parametrize("command", ["delete-version", "move", "index"])
+def test_the_command_line_takes_the_timeouts_the_library_takes(command: str) -> None:
+    """At the ceiling and either side of it: a timeout the option accepts is one
+    the options accept (none gets past the parser to fail as a ValueError)."""
+    import math
+
+    import click
+
+    from dandi_compute_plugin.cli import compute
+    from dandi_compute_plugin.deletion import DeletionOptions
+
+    [option] = [p for p in compute.commands[command].params if p.name == "timeout"]
+    ceiling = defaults.MAX_TIMEOUT
+    for value in (math.nextafter(ceiling, 0), ceiling, math.nextafter(ceiling, 2e9)):
+        try:
+            DeletionOptions(timeout=value)
+            library_takes = True
+        except ValueError:
+            library_takes = False
+        try:
+            option.type.convert(str(value), option, None)
+            cli_takes = True
+        except click.BadParameter:
+            cli_takes = False
+        assert cli_takes == library_takes == (value < ceiling), value
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [(None, "dandi"), ("", "dandi"), ("dandi-sandbox", "dandi-sandbox")],

@@ -16,6 +16,7 @@ from ..defaults import (
     DEFAULT_TIMEOUT,
     DEFAULT_VERIFY,
     MAX_JOBS,
+    MAX_TIMEOUT,
     TIMEOUT_ENV,
     VERIFY_CHOICES,
 )
@@ -77,7 +78,7 @@ version_argument = click.argument(
 
 timeout_option = click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True, max=1e9),
+    type=click.FloatRange(min=0, min_open=True, max=MAX_TIMEOUT, max_open=True),
     default=DEFAULT_TIMEOUT,
     show_default=True,
     envvar=TIMEOUT_ENV,

@@ -12,7 +12,13 @@ import enum
 from pathlib import Path
 from typing import Any
 
-from ..defaults import DEFAULT_JOBS, DEFAULT_TIMEOUT, DEFAULT_VERIFY, VERIFY_CHOICES
+from ..defaults import (
+    DEFAULT_JOBS,
+    DEFAULT_TIMEOUT,
+    DEFAULT_VERIFY,
+    MAX_TIMEOUT,
+    VERIFY_CHOICES,
+)
 from ..versions import VersionDirectory, prefix_hint
 from .local import Inventory
 
@@ -77,7 +83,10 @@ class DeletionOptions:
                 f"verify must be one of {', '.join(VERIFY_CHOICES)}, "
                 f"not {self.verify!r}"
             )
-        if not isinstance(self.timeout, int | float) or not 0 < self.timeout < 1e9:
+        if (
+            not isinstance(self.timeout, int | float)
+            or not 0 < self.timeout < MAX_TIMEOUT
+        ):
             raise ValueError(
                 f"timeout must be a number of seconds > 0, not {self.timeout!r}"
             )
