@@ -4,12 +4,12 @@ dandi-cli has no plugin loader: ``dandi.cli.command.main`` is a click group with
 fixed list of commands.  The wheel of this project ships
 ``dandi_compute_plugin.pth`` at the top of site-packages; Python runs its single line
 at every start, which calls :func:`install`.  :func:`install` only appends a tiny
-finder to :data:`sys.meta_path` (no import beyond :mod:`sys` and the package's
-:mod:`~dandi_compute_plugin.defaults`, which imports only :mod:`os`: both loaded by
-every Python start already).  When -- and only when --
-``dandi.cli.command`` is imported, the finder wraps its loader so that, right after
-the module has run, :func:`register_entry_point_commands` adds every entry point of
-the group ``dandi.commands`` to ``main``.
+finder to :data:`sys.meta_path` (no import beyond :mod:`sys`, which every Python
+start has loaded already; not even the switch below is read yet).  When -- and only
+when -- ``dandi.cli.command`` is imported, the finder reads the switch (from
+:mod:`~dandi_compute_plugin.defaults`) and wraps the module's loader so that, right
+after the module has run, :func:`register_entry_point_commands` adds every entry
+point of the group ``dandi.commands`` to ``main``.
 
 Rules kept here:
 
@@ -30,8 +30,6 @@ This module must stay importable without click, dandi or any third-party package
 """
 
 import sys
-
-from .defaults import COMMAND_ENTRY_POINT_GROUP, host_plugins_disabled
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing is slow to import
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,6 +68,10 @@ class _HostFinder:
             return None
         # One shot: take ourselves out before asking the other finders.
         uninstall()
+        from .defaults import host_plugins_disabled
+
+        if host_plugins_disabled():  # dandi exactly as shipped
+            return None
         import importlib.util
 
         spec = importlib.util.find_spec(fullname)
@@ -85,13 +87,13 @@ _FINDER = _HostFinder()
 def install() -> None:
     """Arm the post-import hook on ``dandi.cli.command`` (called by the ``.pth``).
 
-    Does nothing when plugins are disabled or when the hook is already armed.  If
-    ``dandi.cli.command`` was imported already (not possible at interpreter start,
-    but possible when called by hand), registers the commands right away; commands
-    ``main`` already has are left alone, so calling it twice is harmless.
+    Does nothing when the hook is already armed.  ``DANDI_DISABLE_PLUGINS`` is
+    read when ``dandi.cli.command`` is imported, not here: a Python start loads
+    nothing more than this module.  If ``dandi.cli.command`` was imported already
+    (not possible at interpreter start, but possible when called by hand),
+    registers the commands right away; commands ``main`` already has are left
+    alone, so calling it twice is harmless.
     """
-    if host_plugins_disabled():
-        return
     module = sys.modules.get(HOST_MODULE)
     if module is not None:
         uninstall()
@@ -109,9 +111,7 @@ def uninstall() -> None:
         pass
 
 
-def register_entry_point_commands(
-    main: "Any", group: str = COMMAND_ENTRY_POINT_GROUP
-) -> list:
+def register_entry_point_commands(main: "Any", group: "str | None" = None) -> list:
     """Add the click commands of the entry points in ``group`` to ``main``.
 
     Parameters
@@ -119,7 +119,8 @@ def register_entry_point_commands(
     main
         The ``dandi`` click group (``dandi.cli.command.main``).
     group
-        The entry-point group to load, ``dandi.commands`` by default.
+        The entry-point group to load; by default ``dandi.commands``
+        (:data:`~dandi_compute_plugin.defaults.COMMAND_ENTRY_POINT_GROUP`).
 
     Returns
     -------
@@ -129,11 +130,13 @@ def register_entry_point_commands(
     from importlib.metadata import entry_points
     import logging
 
+    from .defaults import COMMAND_ENTRY_POINT_GROUP, host_plugins_disabled
+
     lgr = logging.getLogger("dandi.compute")
     added: list[str] = []
     if host_plugins_disabled():
         return added
-    for ep in entry_points(group=group):
+    for ep in entry_points(group=group or COMMAND_ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist is not None else "unknown distribution"
         existing = main.commands.get(ep.name)
         if existing is not None:

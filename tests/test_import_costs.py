@@ -4,6 +4,7 @@ the commands' help and option parsing without the library."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -78,3 +79,29 @@ def test_help_and_option_parsing_load_no_library(tmp_path) -> None:
         "(args, result.output)\n"
     )
     assert _loaded_after(code) == []
+
+
+@pytest.mark.parametrize("switch", ["", "1"])
+def test_a_python_start_loads_only_the_hook(installed: Path, switch: str) -> None:
+    """The ``.pth`` runs at every Python start: it loads the package's
+    ``__init__`` and ``_host``, nothing else of it (the switch is read when
+    dandi starts), whatever ``DANDI_DISABLE_PLUGINS`` says."""
+    from .subprocesses import subprocess_env
+
+    code = (
+        "import json, sys; print(json.dumps(sorted(m for m in sys.modules "
+        "if m.startswith('dandi_compute_plugin'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(DANDI_DISABLE_PLUGINS=switch),
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [
+        "dandi_compute_plugin",
+        "dandi_compute_plugin._host",
+        "dandi_compute_plugin._version",
+    ]
