@@ -68,9 +68,12 @@ class _HostFinder:
             return None
         # One shot: take ourselves out before asking the other finders.
         uninstall()
-        from .defaults import host_plugins_disabled
+        try:
+            from .defaults import host_plugins_disabled
 
-        if host_plugins_disabled():  # dandi exactly as shipped
+            if host_plugins_disabled():  # dandi exactly as shipped
+                return None
+        except Exception:  # a broken installation of ours must not break dandi
             return None
         import importlib.util
 
