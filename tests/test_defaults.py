@@ -14,13 +14,16 @@ import pytest
 
 from dandi_compute_plugin import defaults
 
+from .subprocesses import REPO
+
+#: the package under test (in tox, the installed one, not the source tree)
 PACKAGE = Path(defaults.__file__).resolve().parent
-REPO = PACKAGE.parent
 
 
 def test_the_defaults_module_imports_only_the_standard_library() -> None:
-    """Without site-packages (``-S``: no click, dandi, pluggy to find), the
-    module imports, and loads nothing of the package but itself."""
+    """In an interpreter without ``site`` (``-S``: no start-up hook), importing
+    it loads nothing but the standard library and the package's ``__init__``;
+    and its source names no other module."""
     code = (
         "import json, sys; import dandi_compute_plugin.defaults; "
         "print(json.dumps([m for m in sys.modules "
@@ -30,7 +33,7 @@ def test_the_defaults_module_imports_only_the_standard_library() -> None:
         [sys.executable, "-S", "-c", code],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)},
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
