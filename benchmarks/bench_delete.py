@@ -49,11 +49,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _delete_cases as cases  # noqa: E402
 
+from dandi_compute_plugin.defaults import DEFAULT_JOBS  # noqa: E402
 from tests.archive import FakeArchive  # noqa: E402
 from tests.archive.clones import KEY  # noqa: E402
 from tests.records import asset_record, version_files  # noqa: E402
 
-DEFAULT_JOBS = 16  # delete-version's default --jobs (for the model only)
 SCALES = (5, 20, 80)  # directories of --per-dir assets
 
 

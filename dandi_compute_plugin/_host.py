@@ -4,11 +4,12 @@ dandi-cli has no plugin loader: ``dandi.cli.command.main`` is a click group with
 fixed list of commands.  The wheel of this project ships
 ``dandi_compute_plugin.pth`` at the top of site-packages; Python runs its single line
 at every start, which calls :func:`install`.  :func:`install` only appends a tiny
-finder to :data:`sys.meta_path` (no import beyond the standard library's ``os`` and
-``sys``, which every Python start has loaded already).  When -- and only when --
-``dandi.cli.command`` is imported, the finder wraps its loader so that, right after
-the module has run, :func:`register_entry_point_commands` adds every entry point of
-the group ``dandi.commands`` to ``main``.
+finder to :data:`sys.meta_path` (no import beyond :mod:`sys`, which every Python
+start has loaded already; not even the switch below is read yet).  When -- and only
+when -- ``dandi.cli.command`` is imported, the finder reads the switch (from
+:mod:`~dandi_compute_plugin.defaults`) and wraps the module's loader so that, right
+after the module has run, :func:`register_entry_point_commands` adds every entry
+point of the group ``dandi.commands`` to ``main``.
 
 Rules kept here:
 
@@ -28,7 +29,6 @@ is active.  Calling :func:`install` after
 This module must stay importable without click, dandi or any third-party package.
 """
 
-import os
 import sys
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: typing is slow to import
@@ -36,21 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
 HOST_MODULE = "dandi.cli.command"
-ENTRY_POINT_GROUP = "dandi.commands"
-DISABLE_ENV = "DANDI_DISABLE_PLUGINS"
-
-
-def plugins_disabled() -> bool:
-    """Tell whether ``DANDI_DISABLE_PLUGINS`` turns the loading off.
-
-    Returns
-    -------
-    bool
-        True when the variable is set to anything but an empty string, ``0``,
-        ``false``, ``no`` or ``off`` (case-insensitive).
-    """
-    value = os.environ.get(DISABLE_ENV, "").strip().lower()
-    return value not in ("", "0", "false", "no", "off")
 
 
 class _HookedLoader:
@@ -83,6 +68,13 @@ class _HostFinder:
             return None
         # One shot: take ourselves out before asking the other finders.
         uninstall()
+        try:
+            from .defaults import host_plugins_disabled
+
+            if host_plugins_disabled():  # dandi exactly as shipped
+                return None
+        except Exception:  # a broken installation of ours must not break dandi
+            return None
         import importlib.util
 
         spec = importlib.util.find_spec(fullname)
@@ -98,13 +90,13 @@ _FINDER = _HostFinder()
 def install() -> None:
     """Arm the post-import hook on ``dandi.cli.command`` (called by the ``.pth``).
 
-    Does nothing when plugins are disabled or when the hook is already armed.  If
-    ``dandi.cli.command`` was imported already (not possible at interpreter start,
-    but possible when called by hand), registers the commands right away; commands
-    ``main`` already has are left alone, so calling it twice is harmless.
+    Does nothing when the hook is already armed.  ``DANDI_DISABLE_PLUGINS`` is
+    read when ``dandi.cli.command`` is imported, not here: a Python start loads
+    nothing more than this module.  If ``dandi.cli.command`` was imported already
+    (not possible at interpreter start, but possible when called by hand),
+    registers the commands right away; commands ``main`` already has are left
+    alone, so calling it twice is harmless.
     """
-    if plugins_disabled():
-        return
     module = sys.modules.get(HOST_MODULE)
     if module is not None:
         uninstall()
@@ -122,7 +114,7 @@ def uninstall() -> None:
         pass
 
 
-def register_entry_point_commands(main: "Any", group: str = ENTRY_POINT_GROUP) -> list:
+def register_entry_point_commands(main: "Any", group: "str | None" = None) -> list:
     """Add the click commands of the entry points in ``group`` to ``main``.
 
     Parameters
@@ -130,7 +122,8 @@ def register_entry_point_commands(main: "Any", group: str = ENTRY_POINT_GROUP) -
     main
         The ``dandi`` click group (``dandi.cli.command.main``).
     group
-        The entry-point group to load, ``dandi.commands`` by default.
+        The entry-point group to load; by default ``dandi.commands``
+        (:data:`~dandi_compute_plugin.defaults.COMMAND_ENTRY_POINT_GROUP`).
 
     Returns
     -------
@@ -140,11 +133,13 @@ def register_entry_point_commands(main: "Any", group: str = ENTRY_POINT_GROUP) -
     from importlib.metadata import entry_points
     import logging
 
+    from .defaults import COMMAND_ENTRY_POINT_GROUP, host_plugins_disabled
+
     lgr = logging.getLogger("dandi.compute")
     added: list[str] = []
-    if plugins_disabled():
+    if host_plugins_disabled():
         return added
-    for ep in entry_points(group=group):
+    for ep in entry_points(group=group or COMMAND_ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist is not None else "unknown distribution"
         existing = main.commands.get(ep.name)
         if existing is not None:

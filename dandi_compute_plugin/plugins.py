@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 import logging
-import os
 from pathlib import Path
 import threading
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,13 @@ import pluggy
 
 from . import hookspecs
 from ._limits import TimeLimitExceeded, call_within
+from .defaults import (
+    HOOK_DISABLE_ENV,
+    HOOK_ENTRY_POINT_GROUP,
+    HOOK_TIMEOUT_ENV,
+    disabled_hook_plugins,
+    hook_timeout,
+)
 from .errors import UnknownPluginError
 from .hookspecs import PROJECT_NAME
 
@@ -29,36 +35,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .deletion.model import DeletionReport, DeletionTarget, TargetResult
 
 lgr = logging.getLogger("dandi.compute")
-
-#: entry-point group of hook plugins
-ENTRY_POINT_GROUP = PROJECT_NAME
-#: comma-separated plugin names to run without
-DISABLE_ENV = "DANDI_COMPUTE_DISABLE_PLUGINS"
-#: seconds one hook call may take (default :data:`DEFAULT_HOOK_TIMEOUT`)
-HOOK_TIMEOUT_ENV = "DANDI_COMPUTE_HOOK_TIMEOUT"
-DEFAULT_HOOK_TIMEOUT = 60.0
-
-
-def hook_timeout() -> float:
-    """The time limit of one hook call: ``DANDI_COMPUTE_HOOK_TIMEOUT`` or 60 s.
-
-    Raises
-    ------
-    ValueError
-        When the variable is set to anything but a positive number of seconds.
-    """
-    text = os.environ.get(HOOK_TIMEOUT_ENV, "").strip()
-    if not text:
-        return DEFAULT_HOOK_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise ValueError(
-            f"{HOOK_TIMEOUT_ENV} must be a number of seconds > 0: {text!r}"
-        )
-    return value
 
 
 class HookFailed(RuntimeError):
@@ -169,18 +145,18 @@ def check_disabled(disable: Iterable[str], plugins: Iterable[object] = ()) -> No
     from importlib.metadata import entry_points
 
     known = {_plugin_name(p) for p in plugins}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in entry_points(group=HOOK_ENTRY_POINT_GROUP):
         known.add(ep.name)
         if ep.dist is not None:
             known.add(ep.dist.name)
-    given, from_env = set(disable), disabled_from_env()
+    given, from_env = set(disable), disabled_hook_plugins()
     unknown = sorted((given | from_env) - known)
     if not unknown:
         return
     where = [
         f"--disable-plugin {name} (disable_plugins= in Python)"
         if name in given
-        else f"{DISABLE_ENV}={name}"
+        else f"{HOOK_DISABLE_ENV}={name}"
         for name in unknown
     ]
     installed = ", ".join(sorted(known)) or "none"
@@ -188,11 +164,6 @@ def check_disabled(disable: Iterable[str], plugins: Iterable[object] = ()) -> No
         f"No hook plugin named {', '.join(map(repr, unknown))} is installed, "
         f"asked for by {'; '.join(where)}; the installed ones: {installed}"
     )
-
-
-def disabled_from_env() -> set[str]:
-    """The plugin names listed in ``DANDI_COMPUTE_DISABLE_PLUGINS``."""
-    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
 
 
 def _plugin_name(plugin: object) -> str:
@@ -226,7 +197,7 @@ class PluginHooks:
         self.timeout = hook_timeout()
         self.manager = pluggy.PluginManager(PROJECT_NAME)
         self.manager.add_hookspecs(hookspecs)
-        self.disabled = set(disable) | disabled_from_env()
+        self.disabled = set(disable) | disabled_hook_plugins()
         self.infos: list[PluginInfo] = []
         if load_entry_points:
             self._load_entry_points()
@@ -242,7 +213,9 @@ class PluginHooks:
     def _load_entry_points(self) -> None:
         from importlib.metadata import entry_points
 
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        for ep in sorted(
+            entry_points(group=HOOK_ENTRY_POINT_GROUP), key=lambda e: e.name
+        ):
             dist = ep.dist.name if ep.dist is not None else None
             version = ep.dist.version if ep.dist is not None else None
             if ep.name in self.disabled or (dist and dist in self.disabled):

@@ -1,12 +1,13 @@
-"""Shared fixtures: the installed environment and the real ``dandi`` command."""
+"""Fixtures for every test: the installed environment, the project's wheel, and
+(through ``pytest_plugins``) the fake archive's and the manifest server's.
+
+Helpers to import are in modules of their own (``subprocesses``, ``records``,
+``venvs``, ``unprivileged``, ``archive``, ``manifest.common``), never here."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-import shutil
-import subprocess
-import sys
 import sysconfig
 
 import dandi.cli.command  # noqa: F401 - imported before install() below
@@ -20,41 +21,9 @@ from dandi_compute_plugin import _host
 # (test_host.py) prove the real hook.
 _host.install()
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def dandi_executable() -> str:
-    """The ``dandi`` script of the environment running the tests."""
-    found = shutil.which("dandi", path=str(Path(sys.executable).parent))
-    if found is None:  # pragma: no cover - dandi is a dependency
-        pytest.fail("no `dandi` executable next to the test interpreter")
-    return found
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for subprocesses: no version check, no plugin switch-off,
-    and standard output buffered in a pipe as users have it (no
-    ``PYTHONUNBUFFERED``, which would hide a missing flush)."""
-    dropped = ("DANDI_DISABLE_PLUGINS", "PYTHONUNBUFFERED")
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env["DANDI_NO_ET"] = "1"
-    env.update(extra)
-    return env
-
-
-def run_dandi(
-    *args: str, env: dict[str, str] | None = None, **kwargs
-) -> subprocess.CompletedProcess:
-    """Run the real ``dandi`` executable with ``args``; capture text output."""
-    return subprocess.run(
-        [dandi_executable(), *args],
-        capture_output=True,
-        text=True,
-        env=env or subprocess_env(),
-        stdin=subprocess.DEVNULL,
-        timeout=300,
-        **kwargs,
-    )
+#: the fixtures shared by the test directories (each module's docstring says
+#: what they give); ``isolated_dandi`` and ``cache_dir`` apply to every test
+pytest_plugins = ["tests.archive.fixtures", "tests.manifest.fixtures"]
 
 
 @pytest.fixture(scope="session")

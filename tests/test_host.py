@@ -17,7 +17,7 @@ import textwrap
 
 import pytest
 
-from .conftest import REPO, run_dandi, subprocess_env
+from .subprocesses import REPO, run_dandi, subprocess_env
 from .venvs import Venv
 
 pytestmark = pytest.mark.installed
@@ -222,3 +222,25 @@ def test_editable_install_gets_the_hook_too(tmp_path: Path) -> None:
     venv.uninstall("dandi-compute-plugin")
     assert not (venv.site / "dandi_compute_plugin.pth").exists()
     assert "compute" not in commands_of(venv.dandi("--help").stdout)
+
+
+def test_a_switch_that_cannot_be_read_leaves_dandi_as_shipped() -> None:
+    """The finder reads the switch when dandi starts: should that fail (our
+    installation broken), ``dandi`` still imports, without our commands."""
+    code = (
+        "import sys\n"
+        "from dandi_compute_plugin import _host\n"
+        "_host.install()\n"
+        "sys.modules['dandi_compute_plugin.defaults'] = None  # importing it fails\n"
+        "from dandi.cli.command import main\n"
+        "print('compute' in main.commands, 'ls' in main.commands)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "True"]

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import sysconfig
 
-from .conftest import REPO, subprocess_env
+from .subprocesses import REPO, subprocess_env
 
 HELP = "import sys; from dandi.cli.command import main; main(prog_name='dandi')"
 

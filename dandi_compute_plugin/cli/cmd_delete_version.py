@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from dandi.cli.base import map_to_click_exceptions
@@ -93,18 +93,7 @@ def _delete_line(rec: dict) -> str:
     "those of 'dandi ls'."
 )
 def delete_version(
-    dandiset_dir: str,
-    version: str,
-    dandi_instance: str,
-    dry_run: bool,
-    yes: bool,
-    jobs: int,
-    include_unuploaded: bool,
-    include_remote: bool,
-    verify: str,
-    timeout: float,
-    disable_plugins: tuple[str, ...],
-    output_format: str,
+    dandiset_dir: str, version: str, yes: bool, output_format: str, **choices: Any
 ) -> None:
     """Delete pipeline version VERSION from the archive, then from the clone.
 
@@ -128,18 +117,8 @@ def delete_version(
 
     """
     # usage errors (exit 2) come before the error mapping, which would make them 1
-    options = checked_deletion_options(
-        "deleting",
-        yes,
-        dandi_instance=dandi_instance,
-        dry_run=dry_run,
-        include_unuploaded=include_unuploaded,
-        include_remote=include_remote,
-        verify=verify,
-        jobs=jobs,
-        timeout=timeout,
-        disable_plugins=disable_plugins,
-    )
+    # every other option is a field of DeletionOptions, under its name
+    options = checked_deletion_options("deleting", yes, **choices)
     _delete(dandiset_dir, version, options, yes, output_format)
 
 

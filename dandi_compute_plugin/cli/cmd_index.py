@@ -9,19 +9,17 @@ import click
 from dandi.cli.base import map_to_click_exceptions
 
 from .formats import format_option, write_records
-from .options import (
+from .manifest_source import (
     DandisetRef,
     dandiset_version_option,
-    examples,
-    instance_option,
     manifest_options,
     manifest_request,
     parse_dandiset,
     read_manifest,
     resolve_dandiset,
-    timeout_option,
     with_progress,
 )
+from .options import examples, instance_option, timeout_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..manifest import ManifestRequest

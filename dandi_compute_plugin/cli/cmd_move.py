@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from dandi.cli.base import map_to_click_exceptions
 
 from .formats import RecordWriter, format_option
+from .manifest_source import parse_dandiset
 from .options import (
     checked_deletion_options,
     dandiset_dir_argument,
@@ -17,7 +18,6 @@ from .options import (
     examples,
     instance_option,
     jobs_option,
-    parse_dandiset,
     timeout_option,
     verify_option,
     yes_option,
@@ -92,17 +92,9 @@ def move(
     dandiset_dir: str,
     what: tuple[str, ...],
     to: str,
-    dandi_instance: str,
-    dry_run: bool,
     yes: bool,
-    jobs: int,
-    keep_local: bool,
-    include_unuploaded: bool,
-    include_remote: bool,
-    verify: str,
-    timeout: float,
-    disable_plugins: tuple[str, ...],
     output_format: str,
+    **choices: Any,
 ) -> None:
     """Move job capsules, or every directory of a VERSION, to dandiset --to.
 
@@ -123,19 +115,8 @@ def move(
     otherwise, 2 for a usage error, 130 after Ctrl-C.
     """
     # usage errors (exit 2) come before the error mapping, which would make them 1
-    options = checked_deletion_options(
-        "moving",
-        yes,
-        dandi_instance=dandi_instance,
-        dry_run=dry_run,
-        keep_local=keep_local,
-        include_unuploaded=include_unuploaded,
-        include_remote=include_remote,
-        verify=verify,
-        jobs=jobs,
-        timeout=timeout,
-        disable_plugins=disable_plugins,
-    )
+    # every other option is a field of DeletionOptions, under its name
+    options = checked_deletion_options("moving", yes, **choices)
     _move(dandiset_dir, what, to, options, yes, output_format)
 
 

@@ -9,18 +9,20 @@ import click
 from dandi.cli.base import map_to_click_exceptions
 
 from .formats import format_option, write_records
-from .options import (
+from .manifest_source import (
     DandisetRef,
-    check_clone,
-    complete_directories,
     dandiset_version_option,
-    examples,
-    instance_option,
     manifest_options,
     manifest_request,
     parse_dandiset,
     read_manifest,
     resolve_dandiset,
+)
+from .options import (
+    check_clone,
+    complete_directories,
+    examples,
+    instance_option,
     version_argument,
 )
 

@@ -8,15 +8,13 @@ import click
 from dandi.cli.base import map_to_click_exceptions
 
 from .formats import format_option, write_records
-from .options import (
-    check_clone,
+from .manifest_source import (
     dandiset_version_option,
-    examples,
-    instance_option,
     manifest_options,
     manifest_request,
     read_manifest,
 )
+from .options import check_clone, examples, instance_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..manifest import ManifestRequest

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 import contextlib
 import io
 import logging
-import os
 import sys
 from typing import Any
 
@@ -35,6 +34,7 @@ from .._http import (
     session_with_deadlines,
 )
 from .._limits import call_within
+from ..defaults import DEFAULT_TIMEOUT, api_key_from_env
 from ..errors import ArchiveError, AuthenticationError
 from ..versions import DANDISET_PREFIX, DERIVATIVES, VERSION_PREFIX
 from .client import (
@@ -46,7 +46,7 @@ from .client import (
 )
 from .client import origin as _origin
 from .listing import by_version_directory, checked_assets, is_uuid
-from .model import DEFAULT_TIMEOUT, PlannedAsset
+from .model import PlannedAsset
 from .secrets import hide_in_logs, key_problem, redact
 
 __all__ = ["ArchiveSession", "describe_error"]
@@ -194,7 +194,7 @@ class ArchiveSession:
         env_var = client.api_key_env_var
         # the keyring service dandi documents for an instance's key
         app_id = f"dandi-api-{self.instance.name}"
-        key = os.environ.get(env_var) or None
+        key = api_key_from_env(env_var)
         source = f"the {env_var} environment variable"
         if key is None:
             key = _keyring_key(app_id)

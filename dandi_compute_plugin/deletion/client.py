@@ -34,8 +34,8 @@ import tenacity
 
 from .._http import DeadlineExceeded, deadline, expired, left, read_capped
 from .._text import escape_control, shorten
+from ..defaults import DEFAULT_TIMEOUT
 from ..errors import AuthenticationError
-from .model import DEFAULT_TIMEOUT
 from .secrets import hide_in_logs, key_problem, redact
 
 lgr = logging.getLogger("dandi.compute")

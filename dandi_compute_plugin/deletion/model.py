@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from .._text import escape_control
+from ..defaults import (
+    DEFAULT_JOBS,
+    DEFAULT_TIMEOUT,
+    DEFAULT_VERIFY,
+    MAX_TIMEOUT,
+    VERIFY_CHOICES,
+)
 from ..versions import VersionDirectory, prefix_hint
-from .local import VERIFY_CHOICES
 
 #: how many un-uploaded files a refusal names
 MAX_LISTED = 10
-#: how many remote requests run at once by default
-DEFAULT_JOBS = 16
-#: seconds a request may take as a whole (retries included), by default
-DEFAULT_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class DeletionOptions:
     dry_run: bool = False
     include_unuploaded: bool = False
     include_remote: bool = False
-    verify: str = "digest"
+    verify: str = DEFAULT_VERIFY
     jobs: int = DEFAULT_JOBS
     timeout: float = DEFAULT_TIMEOUT
     plugins: tuple[object, ...] = ()
@@ -81,7 +83,10 @@ class DeletionOptions:
                 f"verify must be one of {', '.join(VERIFY_CHOICES)}, "
                 f"not {self.verify!r}"
             )
-        if not isinstance(self.timeout, int | float) or not 0 < self.timeout < 1e9:
+        if (
+            not isinstance(self.timeout, int | float)
+            or not 0 < self.timeout < MAX_TIMEOUT
+        ):
             raise ValueError(
                 f"timeout must be a number of seconds > 0, not {self.timeout!r}"
             )

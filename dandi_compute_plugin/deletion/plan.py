@@ -25,10 +25,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
+from ..defaults import dandi_instance
 from ..errors import ArchiveError
 from ..plugins import PluginHooks, check_disabled
 from ..versions import (
@@ -239,7 +239,7 @@ def _open_archive_and_journal(plan: DeletionPlan) -> None:
     options = plan.options
     assert plan.dandiset_id is not None
     plan.session = ArchiveSession(
-        options.dandi_instance or os.environ.get("DANDI_INSTANCE", "dandi"),
+        options.dandi_instance or dandi_instance(),
         plan.dandiset_id,
         authenticate=not options.dry_run,
         jobs=options.jobs,

@@ -11,11 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..defaults import DEFAULT_JOBS, DEFAULT_TIMEOUT, DEFAULT_VERIFY
 from ..errors import DeletionIncomplete
 from .execute import ResultCallback, execute_plan
 from .model import (
-    DEFAULT_JOBS,
-    DEFAULT_TIMEOUT,
     DeletionOptions,
     DeletionProgress,
     DeletionReport,
@@ -78,7 +77,7 @@ def delete_dandiset_version(
     dry_run: bool = False,
     include_unuploaded: bool = False,
     include_remote: bool = False,
-    verify: str = "digest",
+    verify: str = DEFAULT_VERIFY,
     jobs: int = DEFAULT_JOBS,
     timeout: float = DEFAULT_TIMEOUT,
     plugins: tuple[object, ...] | list[object] = (),
@@ -123,8 +122,9 @@ def delete_dandiset_version(
         verify=verify,
         jobs=jobs,
         timeout=timeout,
-        plugins=tuple(plugins),
-        disable_plugins=tuple(disable_plugins),
+        # as given: the options make them tuples, and refuse a string of names
+        plugins=plugins,
+        disable_plugins=disable_plugins,
     )
     report = run_deletion(dandiset_directory, version, options)
     if not report.ok:

@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 import logging
-import os
 from typing import Any
 
+from ..defaults import manifest_url_template
 from .cache.listing import entry_info_of
-from .location import MANIFEST_URL_ENV, manifest_url
+from .location import manifest_url
 from .request import ManifestRequest
 
 lgr = logging.getLogger("dandi.compute")
@@ -67,7 +67,7 @@ def _elsewhere(request: ManifestRequest) -> bool:
     mirror, a test's): its times say nothing of that instance's draft."""
     from dandi.consts import known_instances
 
-    given = request.url_template or os.environ.get(MANIFEST_URL_ENV)
+    given = request.url_template or manifest_url_template()
     name = getattr(request.dandi_instance, "name", request.dandi_instance)
     return bool(given) and str(name) in known_instances
 

@@ -28,12 +28,13 @@ import os
 import threading
 from typing import Any
 
+from ..defaults import DEFAULT_INSTANCE, DEFAULT_TIMEOUT
 from .fetch import ProgressCallback
 from .index import AssetTally
 from .location import DEFAULT_DANDISET_ID, Source
 from .read import read_index, read_records, read_rows, read_summary
 from .records import AssetMetadata, AssetsJsonldMetadata
-from .request import DEFAULT_TIMEOUT, ManifestRequest
+from .request import ManifestRequest
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -79,7 +80,7 @@ def iter_asset_metadata(
     dandiset_id: str = DEFAULT_DANDISET_ID,
     version: str = "draft",
     *,
-    dandi_instance: Any = "dandi",
+    dandi_instance: Any = DEFAULT_INSTANCE,
     source: Source | None = None,
     cache: bool = True,
     refresh: bool = False,
@@ -215,7 +216,7 @@ def load_assets_jsonld_metadata(
     version: str = "draft",
     *,
     keep_records: bool = False,
-    dandi_instance: Any = "dandi",
+    dandi_instance: Any = DEFAULT_INSTANCE,
     source: Source | None = None,
     cache: bool = True,
     refresh: bool = False,

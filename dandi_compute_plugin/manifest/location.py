@@ -13,11 +13,14 @@ import os
 import re
 from typing import IO, Any
 
+from ..defaults import (
+    DEFAULT_DANDISET_ID,
+    DEFAULT_INSTANCE,
+    MANIFEST_URL_ENV,
+    manifest_url_template,
+)
 from ..errors import ManifestLocationError
 
-DEFAULT_DANDISET_ID = "001697"
-#: environment variable: a manifest URL template used for every instance
-MANIFEST_URL_ENV = "DANDI_COMPUTE_MANIFEST_URL"
 #: where the manifests of the instances whose layout is known live
 MANIFEST_URL_TEMPLATES = {
     "dandi": "https://dandiarchive.s3.amazonaws.com/dandisets/"
@@ -61,7 +64,7 @@ def _instance_name(dandi_instance: Any) -> str | None:
 def manifest_url(
     dandiset_id: str = DEFAULT_DANDISET_ID,
     version: str = "draft",
-    dandi_instance: Any = "dandi",
+    dandi_instance: Any = DEFAULT_INSTANCE,
     *,
     url_template: str | None = None,
 ) -> str:
@@ -105,7 +108,7 @@ def manifest_url(
             "version such as 0.240101.1234"
         )
     name = _instance_name(dandi_instance)
-    template = url_template or os.environ.get(MANIFEST_URL_ENV) or None
+    template = url_template or manifest_url_template()
     if template is None:
         template = MANIFEST_URL_TEMPLATES.get(name or "")
     if template is None:

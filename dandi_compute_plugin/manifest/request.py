@@ -6,9 +6,8 @@ from dataclasses import dataclass
 import os
 from typing import Any
 
-from .location import DEFAULT_DANDISET_ID, Source
-
-DEFAULT_TIMEOUT = 60.0
+from ..defaults import DEFAULT_DANDISET_ID, DEFAULT_INSTANCE, DEFAULT_TIMEOUT
+from .location import Source
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class ManifestRequest:
 
     dandiset_id: str = DEFAULT_DANDISET_ID
     version: str = "draft"
-    dandi_instance: Any = "dandi"
+    dandi_instance: Any = DEFAULT_INSTANCE
     source: Source | None = None
     cache: bool = True
     refresh: bool = False

@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..defaults import DEFAULT_JOBS, DEFAULT_TIMEOUT, DEFAULT_VERIFY
 from ..deletion import (
     DeletionOptions,
     DeletionPlan,
@@ -29,7 +30,6 @@ from ..deletion import (
     execute_plan,
     plan_deletion,
 )
-from ..deletion.model import DEFAULT_JOBS, DEFAULT_TIMEOUT
 from ..deletion.verdict import PlanItem
 from ..errors import ArchiveError, MoveIncomplete, MoveUsageError
 from ..versions import VersionDirectory
@@ -281,7 +281,7 @@ def move_version_directories(
     keep_local: bool = False,
     include_unuploaded: bool = False,
     include_remote: bool = False,
-    verify: str = "digest",
+    verify: str = DEFAULT_VERIFY,
     jobs: int = DEFAULT_JOBS,
     timeout: float = DEFAULT_TIMEOUT,
     plugins: tuple[object, ...] | list[object] = (),
@@ -333,8 +333,9 @@ def move_version_directories(
         verify=verify,
         jobs=jobs,
         timeout=timeout,
-        plugins=tuple(plugins),
-        disable_plugins=tuple(disable_plugins),
+        # as given: the options make them tuples, and refuse a string of names
+        plugins=plugins,
+        disable_plugins=disable_plugins,
     )
     report = run_move(dandiset_directory, what, to, options)
     if not report.ok:

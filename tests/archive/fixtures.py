@@ -1,5 +1,6 @@
 """Fixtures of the tests against the fake archive: one archive per test, and an
-environment without a real keyring.  Conftests import them to use them."""
+environment without a real keyring or version check (for every test: the root
+conftest names this module in ``pytest_plugins``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..conftest import subprocess_env
+from ..subprocesses import subprocess_env
 from . import FakeArchive
 from .clones import KEY
 

@@ -13,10 +13,10 @@ import ruamel.yaml
 
 from dandi_compute_plugin.manifest import MANIFEST_URL_ENV
 
-from ..conftest import run_dandi, subprocess_env
 from ..manifest.common import TEMPLATE_PATH, dumps
 from ..manifest.server import ManifestServer
 from ..records import asset_record, example_paths
+from ..subprocesses import run_dandi, subprocess_env
 
 INFO_FIELDS = {
     "dandiset_id",

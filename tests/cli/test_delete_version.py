@@ -29,8 +29,8 @@ from ..archive.clones import (
     under,
 )
 from ..archive.fixtures import cli_env
-from ..conftest import dandi_executable, run_dandi
 from ..records import asset_record, example_paths
+from ..subprocesses import dandi_executable, run_dandi
 
 V1 = (
     "derivatives/dandiset-000233/sub-CGM3/ses-CGM3/pipeline-aind+ephys/"
@@ -397,14 +397,6 @@ def test_ctrl_c_stops_new_deletions_and_keeps_local_directories(
     assert archive.paths(DANDISET) == sorted(
         p for p in paths if "/version-v1.1.1/" not in p
     )
-
-
-def test_the_jobs_default_is_the_librarys() -> None:
-    from dandi_compute_plugin.cli import compute
-    from dandi_compute_plugin.deletion import DEFAULT_JOBS
-
-    [jobs] = [p for p in compute.commands["delete-version"].params if p.name == "jobs"]
-    assert jobs.default == DEFAULT_JOBS
 
 
 def test_verify_names_content_that_differs_and_takes_only_its_choices(

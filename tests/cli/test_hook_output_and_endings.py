@@ -20,8 +20,8 @@ import pytest
 from ..archive import FakeArchive
 from ..archive.clones import seed, tree_state
 from ..archive.fixtures import cli_env
-from ..conftest import dandi_executable, run_dandi
 from ..records import version_files
+from ..subprocesses import dandi_executable, run_dandi
 
 SUBJECTS = ("A", "B")
 

@@ -18,10 +18,10 @@ import ruamel.yaml
 from dandi_compute_plugin.manifest import MANIFEST_URL_ENV
 from dandi_compute_plugin.versions import iter_version_directories
 
-from ..conftest import dandi_executable, run_dandi, subprocess_env
 from ..manifest.common import PATH, TEMPLATE_PATH, dumps
 from ..manifest.server import ManifestServer
 from ..records import asset_record, build_clone, example_paths
+from ..subprocesses import dandi_executable, run_dandi, subprocess_env
 
 
 def sized_records() -> list[dict[str, Any]]:

@@ -12,10 +12,10 @@ import pytest
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, KEY
 from ..archive.fixtures import cli_env
-from ..conftest import run_dandi
 from ..manifest.common import TEMPLATE_PATH, dumps
 from ..manifest.server import ManifestServer
 from ..records import asset_record
+from ..subprocesses import run_dandi
 
 PATHS = [f"derivatives/dandiset-000233/sub-A/file-{i}.txt" for i in range(3)]
 LAGS = "older than the draft's last change"

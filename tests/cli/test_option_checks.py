@@ -12,8 +12,8 @@ import pytest
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, seed
 from ..archive.fixtures import cli_env
-from ..conftest import run_dandi
 from ..records import example_paths, version_files
+from ..subprocesses import run_dandi
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import ruamel.yaml
 from dandi_compute_plugin import iter_version_directories
 from dandi_compute_plugin.cli.formats import resolve_format
 
-from ..conftest import REPO, dandi_executable, run_dandi, subprocess_env
 from ..records import build_clone, example_paths
+from ..subprocesses import REPO, dandi_executable, run_dandi, subprocess_env
 
 EXAMPLE = REPO / "examples" / "dandiset-001697-mini"
 

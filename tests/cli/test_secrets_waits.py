@@ -16,8 +16,8 @@ import pytest
 from ..archive import FakeArchive
 from ..archive.clones import KEY, seed
 from ..archive.fixtures import cli_env
-from ..conftest import dandi_executable, run_dandi
 from ..records import example_paths
+from ..subprocesses import dandi_executable, run_dandi
 
 pytestmark = pytest.mark.timeout(300)
 

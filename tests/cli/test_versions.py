@@ -19,8 +19,8 @@ from dandi_compute_plugin.versions.overview import natural_key, version_overview
 
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, seed
-from ..conftest import REPO, run_dandi, subprocess_env
 from ..records import asset_record, build_clone, write_manifest
+from ..subprocesses import REPO, run_dandi, subprocess_env
 
 EXAMPLE = REPO / "examples" / "dandiset-001697-mini"
 
@@ -217,7 +217,10 @@ def test_dandisets_of_known_instances_are_named_without_asking_them(ref) -> None
     """dandi's own parser gives the same answer, after asking the instance."""
     from dandi.dandiarchive import parse_dandi_url
 
-    from dandi_compute_plugin.cli.options import DandisetRef, _known_instance_ref
+    from dandi_compute_plugin.cli.manifest_source import (
+        DandisetRef,
+        _known_instance_ref,
+    )
 
     parsed = parse_dandi_url(ref)
     expected = DandisetRef(parsed.dandiset_id, parsed.version_id, parsed.instance.name)

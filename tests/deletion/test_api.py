@@ -40,8 +40,8 @@ from ..archive.clones import (
     under,
 )
 from ..archive.fixtures import NULL_KEYRING
-from ..conftest import run_dandi, subprocess_env
 from ..records import asset_record, version_files
+from ..subprocesses import run_dandi, subprocess_env
 
 VERSION_DIR = "derivatives/dandiset-{ds}/sub-{sub}/pipeline-aind+ephys/version-v1.1.1"
 
@@ -424,3 +424,32 @@ def test_the_report_in_every_format(
     ]
     assert records[1]["unuploaded_count"] == 3
     assert archive.count("DELETE") == 0
+
+
+@pytest.mark.parametrize("given", ["keep-file", "a,b"])
+def test_a_string_of_plugin_names_is_refused_not_split_into_letters(
+    archive: FakeArchive, tmp_path: Path, given: str
+) -> None:
+    """Both public calls hand ``disable_plugins`` to the options as given: a
+    string is a usage error naming the parameter, before anything is asked."""
+    from dandi_compute_plugin import move_version_directories
+
+    clone = seed(archive, tmp_path / "clone", files(sub="A"))
+    asked = archive.count()
+    calls = [
+        lambda: delete_dandiset_version(
+            clone, "v1.1.1", dandi_instance=archive.url, disable_plugins=given
+        ),
+        lambda: move_version_directories(
+            clone,
+            "v1.1.1",
+            "000002",
+            dandi_instance=archive.url,
+            disable_plugins=given,
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match="disable_plugins must be a list"):
+            call()
+    assert archive.count() == asked
+    assert (clone / vdir(sub="A")).is_dir()

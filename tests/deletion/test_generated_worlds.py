@@ -42,8 +42,8 @@ from dandi_compute_plugin.deletion import run_deletion
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, KEY
 from ..archive.fixtures import cli_env
-from ..conftest import dandi_executable
 from ..records import asset_record, build_clone, content_of
+from ..subprocesses import dandi_executable
 
 EXAMPLES = int(os.environ.get("DANDI_COMPUTE_TEST_EXAMPLES", "30"))
 VERSION = "v1.1.1"

@@ -16,8 +16,8 @@ import pytest
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, seed, tree_state, under
 from ..archive.fixtures import cli_env
-from ..conftest import REPO
 from ..records import example_paths
+from ..subprocesses import REPO
 from ..venvs import Venv
 
 pytestmark = pytest.mark.installed

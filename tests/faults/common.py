@@ -30,8 +30,8 @@ from ..archive.clones import (
     under,
 )
 from ..archive.fixtures import cli_env
-from ..conftest import dandi_executable
 from ..records import version_files
+from ..subprocesses import dandi_executable
 
 #: the sitecustomize of the subprocesses (audit-hook blocking, faster retries)
 SITE = Path(__file__).resolve().with_name("site")

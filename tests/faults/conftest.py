@@ -1,8 +1,9 @@
 """Fixtures of the fault and bad-input suites, and their count in the summary.
 
-The deletion fixtures (a fake archive per test, no real keyring, no version check)
-are reused as they are.  Each fault scenario takes the ``world`` fixture; it counts
-as *converged with nothing lost* once :meth:`World.assert_converged` passed for it.
+The fake archive's fixtures (an archive per test, no real keyring, no version
+check) come from the root conftest's ``pytest_plugins``.  Each fault scenario
+takes the ``world`` fixture; it counts as *converged with nothing lost* once
+:meth:`World.assert_converged` passed for it.
 Each bad-input case takes ``bad_input`` and counts once its hash check passed.  The
 terminal summary then reads, for instance::
 
@@ -17,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from ..archive import FakeArchive
-from ..archive.fixtures import archive, isolated_dandi, keyed  # noqa: F401 - fixtures
 from .common import Snapshot, World
 
 #: node id -> converged with nothing lost
@@ -28,7 +28,7 @@ _BAD_INPUTS: dict[str, list] = {}
 
 @pytest.fixture
 def world(
-    archive: FakeArchive,  # noqa: F811 - the fixture imported above
+    archive: FakeArchive,
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Callable[..., World]:

@@ -25,8 +25,8 @@ from dandi_compute_plugin.errors import InvalidVersionError, NotADandisetError
 from ..archive import FakeArchive
 from ..archive.clones import seed
 from ..archive.fixtures import cli_env
-from ..conftest import run_dandi
 from ..records import build_clone, version_files
+from ..subprocesses import run_dandi
 
 LONG = "v" * 10_000
 INVALID = {

@@ -26,8 +26,8 @@ from dandi_compute_plugin.deletion import execute_plan, plan_deletion, run_delet
 from ..archive import FakeArchive
 from ..archive.clones import seed, tree_state
 from ..archive.fixtures import cli_env
-from ..conftest import dandi_executable
 from ..records import version_files
+from ..subprocesses import dandi_executable
 from ..unprivileged import can_be_locked_out, unprivileged
 
 NAMES = ("code/run.sh", "output/a.json", "output/b.json")

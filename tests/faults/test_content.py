@@ -26,8 +26,8 @@ from dandi_compute_plugin.deletion import execute_plan, plan_deletion, run_delet
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, seed, tree_state
 from ..archive.fixtures import cli_env
-from ..conftest import run_dandi
 from ..records import asset_record, content_of, version_files
+from ..subprocesses import run_dandi
 
 NAMES = ("code/run.sh", "output/a.json", "output/b.json")
 ASSET_URL = r"/api/dandisets/001697/versions/draft/assets/[0-9a-f-]{36}/"

@@ -26,8 +26,8 @@ from dandi_compute_plugin.deletion import execute_plan, plan_deletion, run_delet
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, seed, tree_state
 from ..archive.fixtures import cli_env
-from ..conftest import dandi_executable
 from ..records import asset_record
+from ..subprocesses import dandi_executable
 from ..unprivileged import can_be_locked_out, unprivileged
 from .test_local_rules import _bind_mount, files, records, statuses, vdir
 

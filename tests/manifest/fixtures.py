@@ -1,6 +1,5 @@
-"""Fixtures of the manifest tests: a private cache and the HTTP server.
-
-Conftests import them to use them."""
+"""Fixtures of the manifest tests: a private cache (for every test: the root
+conftest names this module in ``pytest_plugins``) and the HTTP server."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dandi_compute_plugin.manifest import MANIFEST_URL_ENV
+from dandi_compute_plugin.defaults import CACHE_DIR_ENV, MANIFEST_URL_ENV
 
 from .server import ManifestServer
 
@@ -17,7 +16,7 @@ from .server import ManifestServer
 @pytest.fixture(autouse=True)
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own cache; no manifest URL template from outside."""
-    monkeypatch.setenv("DANDI_COMPUTE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
     monkeypatch.delenv(MANIFEST_URL_ENV, raising=False)
     return tmp_path / "cache"
 

@@ -13,7 +13,7 @@ import pytest
 
 from ..archive import FakeArchive
 from ..archive.fixtures import cli_env
-from ..conftest import dandi_executable
+from ..subprocesses import dandi_executable
 from .world import SOURCE, TARGET, World, capsule, directory_of
 
 pytestmark = pytest.mark.timeout(300)
@@ -197,14 +197,6 @@ def test_ctrl_c_during_the_copy_deletes_nothing(world: World) -> None:
     code, records, err = _run(w, "--yes")
     assert code == 0, err
     assert {r["status"] for r in records} == {"moved"}
-
-
-def test_the_jobs_default_is_the_librarys() -> None:
-    from dandi_compute_plugin.cli import compute
-    from dandi_compute_plugin.deletion import DEFAULT_JOBS
-
-    [jobs] = [p for p in compute.commands["move"].params if p.name == "jobs"]
-    assert jobs.default == DEFAULT_JOBS
 
 
 def test_help_stays_cheap() -> None:

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from ..archive import FakeArchive
-from ..conftest import dandi_executable
+from ..subprocesses import dandi_executable
 from .services import RealArchive
 from .test_contract import view
 from .world import PARAMS, Api, dandi, dandi_env, upload, version_dir, write_files

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from ..conftest import dandi_executable
+from ..subprocesses import dandi_executable
 from .services import RealArchive
 from .world import (
     PARAMS,

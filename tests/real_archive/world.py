@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from ..conftest import dandi_executable, subprocess_env
+from ..subprocesses import dandi_executable, subprocess_env
 from .services import RealArchive
 
 NULL_KEYRING = "keyring.backends.null.Keyring"

@@ -5,7 +5,6 @@ from .place import ABSENT, PRESENT, locate, overlapping
 from .removal import check_removable, prune_empty_parents, remove_vetted
 from .verify import (
     CONTENT_DIFFERS,
-    VERIFY_CHOICES,
     Expected,
     UnuploadedFile,
     find_unuploaded,
@@ -17,7 +16,6 @@ __all__ = [
     "ABSENT",
     "PRESENT",
     "CONTENT_DIFFERS",
-    "VERIFY_CHOICES",
     "Expected",
     "Inventory",
     "LocalFile",

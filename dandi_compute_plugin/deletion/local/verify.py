@@ -24,8 +24,6 @@ import stat
 
 from .inventory import LocalFile
 
-#: the choices of ``--verify``
-VERIFY_CHOICES = ("digest", "size")
 #: below this size a file's dandi-etag is computed directly: hashing so few bytes
 #: costs less than a look-up in dandi's on-disk digest cache, let alone storing a
 #: new entry there

@@ -64,6 +64,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from ...defaults import CACHE_DIR_ENV, cache_directory_from_env
 from ..index import AssetIndex
 from .copies import CachedCopy, CachedIndex, CachedManifest, CachedRows, Copy, CopyMaker
 from .dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
@@ -78,9 +79,8 @@ from .meta import INDEX_FORMAT, PARTS, meta_problem
 
 lgr = logging.getLogger("dandi.compute")
 
-__all__ = ["INDEX_FORMAT", "PARTS", "UnsafeCacheError", "meta_problem"]
+__all__ = ["CACHE_DIR_ENV", "INDEX_FORMAT", "PARTS", "UnsafeCacheError", "meta_problem"]
 
-CACHE_DIR_ENV = "DANDI_COMPUTE_CACHE_DIR"
 META_NAME = "meta.json"
 ENTRIES_NAME = "manifests"
 #: a ``meta.json`` is a few hundred bytes: a larger one is damaged, not read
@@ -94,7 +94,7 @@ def cache_directory() -> Path:
     directory for ``dandi-compute`` (next to dandi's own, e.g.
     ``~/.cache/dandi-compute`` on Linux).
     """
-    env = os.environ.get(CACHE_DIR_ENV)
+    env = cache_directory_from_env()
     if env:
         return Path(env)
     import platformdirs

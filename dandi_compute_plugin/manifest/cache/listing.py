@@ -21,7 +21,8 @@ import re
 import stat
 from typing import Any
 
-from ..location import MANIFEST_URL_ENV, MANIFEST_URL_TEMPLATES, is_url
+from ...defaults import manifest_url_template
+from ..location import MANIFEST_URL_TEMPLATES, is_url
 from .dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
 from .entry import (
     ENTRIES_NAME,
@@ -136,8 +137,8 @@ def manifest_dandiset(url: str) -> tuple[str, str | None] | None:
     and ``$DANDI_COMPUTE_MANIFEST_URL``.
     """
     templates = list(MANIFEST_URL_TEMPLATES.values())
-    if os.environ.get(MANIFEST_URL_ENV):
-        templates.insert(0, os.environ[MANIFEST_URL_ENV])
+    if (given := manifest_url_template()) is not None:
+        templates.insert(0, given)
     for template in templates:
         pattern = _template_pattern(template)
         found = pattern.fullmatch(url) if pattern is not None else None
