@@ -1,8 +1,8 @@
-"""What ``dandi_compute_plugin`` exports: its API and its errors, from one list.
+"""What ``dandi_compute_plugin`` and its ``deletion`` package export, from one list.
 
 ``_EXPORTS`` (module -> names) is the list: ``__all__`` derives from it and the
 lazy ``__getattr__`` reads it.  Type checkers follow neither, so the
-``if TYPE_CHECKING:`` block of ``__init__.py`` imports the same names again; the
+``if TYPE_CHECKING:`` block of each ``__init__.py`` imports the same names again; the
 test here holds the two equal.  Importing the package, and reaching an error
 through it, loads neither click, dandi nor pluggy.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from importlib import import_module
+from importlib.util import resolve_name
 import json
 from pathlib import Path
 import subprocess
@@ -18,58 +19,77 @@ import sys
 
 import pytest
 
-import dandi_compute_plugin
-
-INIT = Path(dandi_compute_plugin.__file__)
+#: the packages whose names come lazily from an ``_EXPORTS`` list
+PACKAGES = ["dandi_compute_plugin", "dandi_compute_plugin.deletion"]
 #: what a cheap import must not load (the .pth imports the package at every start)
 HEAVY = {"click", "dandi", "pluggy", "ijson", "requests", "dandischema"}
 
 
-def exported_pairs() -> set[tuple[str, str]]:
+def absolute(module: str, package: str) -> str:
+    """``module`` as written in ``package``'s ``_EXPORTS`` (the top level names
+    its modules without a dot), made absolute."""
+    if not module.startswith("."):
+        module = "." + module
+    return resolve_name(module, package)
+
+
+def exported_pairs(package: str) -> set[tuple[str, str]]:
+    """``{(absolute module, name)}`` of ``package``'s ``_EXPORTS``."""
     return {
-        (module, name)
-        for module, names in dandi_compute_plugin._EXPORTS.items()
+        (absolute(module, package), name)
+        for module, names in import_module(package)._EXPORTS.items()
         for name in names
     }
 
 
-def type_checking_imports(source: str) -> tuple[set[tuple[str, str]], list[str]]:
-    """``{(module, name)}`` the ``if TYPE_CHECKING:`` block imports relatively,
-    and the problems of its form (a name not re-exported as ``X as X``)."""
+def type_checking_imports(
+    source: str, package: str
+) -> tuple[set[tuple[str, str]], list[str]]:
+    """``{(absolute module, name)}`` the ``if TYPE_CHECKING:`` block imports
+    relatively, and the problems of its form (a name not re-exported as
+    ``X as X``)."""
     found, problems = set(), []
     for node in ast.parse(source).body:
         if not (isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"):
             continue
         for stmt in node.body:
-            if not isinstance(stmt, ast.ImportFrom) or stmt.level != 1:
+            if not isinstance(stmt, ast.ImportFrom) or stmt.level == 0:
                 continue
+            module = resolve_name("." * stmt.level + (stmt.module or ""), package)
             for alias in stmt.names:
-                found.add((stmt.module or "", alias.name))
+                found.add((module, alias.name))
                 if alias.asname != alias.name:
                     problems.append(f"{alias.name} is not imported as itself")
     return found, problems
 
 
-def test_all_is_the_exports() -> None:
-    names = [name for _, name in sorted(exported_pairs())]
+@pytest.mark.parametrize("package", PACKAGES)
+def test_all_is_the_exports(package: str) -> None:
+    mod = import_module(package)
+    names = [name for _, name in sorted(exported_pairs(package))]
     assert len(names) == len(set(names)), "a name exported twice"
-    assert sorted(dandi_compute_plugin.__all__) == sorted(["__version__", *names])
-    assert len(dandi_compute_plugin.__all__) == len(set(dandi_compute_plugin.__all__))
-    assert dir(dandi_compute_plugin) == sorted(dandi_compute_plugin.__all__)
+    version = ["__version__"] if package == "dandi_compute_plugin" else []
+    assert sorted(mod.__all__) == sorted([*version, *names])
+    assert len(mod.__all__) == len(set(mod.__all__))
+    assert dir(mod) == sorted(mod.__all__)
 
 
-def test_every_export_is_the_object_of_its_module() -> None:
-    for module, name in sorted(exported_pairs()):
-        defined = getattr(import_module(f"dandi_compute_plugin.{module}"), name)
-        assert getattr(dandi_compute_plugin, name) is defined, (module, name)
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_export_is_the_object_of_its_module(package: str) -> None:
+    mod = import_module(package)
+    for module, name in sorted(exported_pairs(package)):
+        defined = getattr(import_module(module), name)
+        assert getattr(mod, name) is defined, (module, name)
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
-        dandi_compute_plugin.no_such_name  # noqa: B018
+        mod.no_such_name  # noqa: B018
 
 
-def test_the_type_checking_imports_name_exactly_the_exports() -> None:
-    found, problems = type_checking_imports(INIT.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("package", PACKAGES)
+def test_the_type_checking_imports_name_exactly_the_exports(package: str) -> None:
+    init = Path(import_module(package).__file__)
+    found, problems = type_checking_imports(init.read_text(encoding="utf-8"), package)
     assert problems == []
-    assert found == exported_pairs()
+    assert found == exported_pairs(package)
 
 
 def test_the_type_checking_check_can_fail() -> None:
@@ -78,10 +98,15 @@ def test_the_type_checking_check_can_fail() -> None:
         "if TYPE_CHECKING:\n"
         "    from typing import Any\n"
         "    from .errors import AError as AError\n"
+        "    from ..defaults import B as B\n"
         "    from .move import move\n"
     )
-    found, problems = type_checking_imports(source)
-    assert found == {("errors", "AError"), ("move", "move")}
+    found, problems = type_checking_imports(source, "dandi_compute_plugin.deletion")
+    assert found == {
+        ("dandi_compute_plugin.deletion.errors", "AError"),
+        ("dandi_compute_plugin.defaults", "B"),
+        ("dandi_compute_plugin.deletion.move", "move"),
+    }
     assert problems == ["move is not imported as itself"]
 
 

@@ -44,17 +44,6 @@ def test_the_deletions_data_loads_without_its_machinery(code: str) -> None:
     assert "dandi_compute_plugin.deletion.plan" not in loaded
 
 
-def test_a_deletion_name_loads_its_module_when_asked() -> None:
-    import dandi_compute_plugin.deletion as deletion
-
-    for name in deletion.__all__:
-        assert getattr(deletion, name) is not None, name
-    assert set(deletion.__all__) == set(deletion._EXPORTS)
-    assert set(dir(deletion)) >= set(deletion.__all__)
-    with pytest.raises(AttributeError, match="no_such_name"):
-        deletion.no_such_name  # noqa: B018
-
-
 def test_help_and_option_parsing_load_no_library(tmp_path) -> None:
     """``--help`` of every command, and a usage error in a deleting command's
     options, load neither the library nor pluggy, requests or dandi's client."""

@@ -41,13 +41,13 @@ from .journal import Journal, journal_path, pending_targets
 from .journal_format import read_journal
 from .local import mount_points, overlapping
 from .model import (
-    DeletionOptions,
     DeletionProgress,
     DeletionReport,
     DeletionTarget,
     TargetResult,
     TargetStatus,
 )
+from .options import DeletionOptions
 from .targets import (
     dandiset_id_of,
     hook_added_directories,
@@ -183,11 +183,11 @@ def plan_deletion(
     version
         The pipeline version, e.g. ``v1.1.1``.
     options
-        How to run (default: :class:`~.model.DeletionOptions` ()).
+        How to run (default: :class:`~.options.DeletionOptions` ()).
     progress
         Told how many directories are planned, and of each one planned.
     **changes
-        Fields of :class:`~.model.DeletionOptions` to set, e.g. ``dry_run=True``.
+        Fields of :class:`~.options.DeletionOptions` to set, e.g. ``dry_run=True``.
 
     Returns
     -------

@@ -15,12 +15,12 @@ from ..defaults import DEFAULT_JOBS, DEFAULT_TIMEOUT, DEFAULT_VERIFY
 from ..errors import DeletionIncomplete
 from .execute import ResultCallback, execute_plan
 from .model import (
-    DeletionOptions,
     DeletionProgress,
     DeletionReport,
     TargetResult,
     TargetStatus,
 )
+from .options import DeletionOptions
 from .plan import DeletionPlan, plan_deletion
 
 

@@ -40,12 +40,12 @@ from .local import (
 )
 from .model import (
     MAX_LISTED,
-    DeletionOptions,
     DeletionTarget,
     PlannedAsset,
     TargetResult,
     TargetStatus,
 )
+from .options import DeletionOptions
 from .targets import place_of
 
 
