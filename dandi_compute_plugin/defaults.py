@@ -75,10 +75,14 @@ def api_key_from_env(variable: str) -> "str | None":
 
 #: the dandiset whose manifest is read when none is named
 DEFAULT_DANDISET_ID = "001697"
+#: the version of a dandiset whose manifest is read when none is named
+DEFAULT_DANDISET_VERSION = "draft"
 #: a manifest URL template used for every instance (``url_template=``)
 MANIFEST_URL_ENV = "DANDI_COMPUTE_MANIFEST_URL"
 #: the cache's top directory, instead of the platform's user cache directory
 CACHE_DIR_ENV = "DANDI_COMPUTE_CACHE_DIR"
+#: seconds ``dandi compute cache clear`` waits at most for a run using an entry
+CACHE_CLEAR_LOCK_TIMEOUT = 60.0
 
 
 def manifest_url_template() -> "str | None":

@@ -59,12 +59,18 @@ from dandi_compute_plugin import defaults as d
 d.DEFAULT_JOBS, d.MAX_JOBS, d.DEFAULT_TIMEOUT = 7, 9, 12.5
 d.VERIFY_CHOICES, d.DEFAULT_VERIFY = ("digest", "size", "neither"), "size"
 d.TIMEOUT_ENV = "SENTINEL_TIMEOUT"
+d.DEFAULT_DANDISET_ID, d.DEFAULT_DANDISET_VERSION = "000123", "0.1.2"
+d.DEFAULT_INSTANCE = "sentinel-instance"
 import inspect
 from dandi_compute_plugin.cli import compute
 from dandi_compute_plugin.cli.manifest_source import manifest_request
 from dandi_compute_plugin.deletion import DEFAULT_JOBS, DeletionOptions
 from dandi_compute_plugin.deletion import delete_dandiset_version
-from dandi_compute_plugin.manifest import ManifestRequest
+from dandi_compute_plugin.deletion.archive import ArchiveSession
+from dandi_compute_plugin.deletion.local.verify import find_unuploaded
+from dandi_compute_plugin.manifest import ManifestRequest, manifest_url
+from dandi_compute_plugin.manifest import iter_asset_metadata
+from dandi_compute_plugin.manifest import load_assets_jsonld_metadata
 from dandi_compute_plugin.move import move_version_directories
 
 def params(group):
@@ -75,7 +81,7 @@ def params(group):
 
 cli = {}
 for command, p in params(compute):
-    if p.name in ("jobs", "timeout", "verify"):
+    if p.name in ("jobs", "timeout", "verify", "dandiset_version"):
         seen = {"default": p.default, "envvar": p.envvar}
         if p.name == "jobs":
             seen["range"] = [p.type.min, p.type.max]
@@ -83,18 +89,30 @@ for command, p in params(compute):
             seen["choices"] = list(p.type.choices)
         cli[f"{command} --{p.name}"] = seen
 options = DeletionOptions()
+request = ManifestRequest()
 library = {
     "deletion.DEFAULT_JOBS": DEFAULT_JOBS,
     "DeletionOptions": [options.jobs, options.timeout, options.verify],
-    "ManifestRequest.timeout": ManifestRequest().timeout,
+    "ManifestRequest": [
+        request.dandiset_id, request.version, request.dandi_instance, request.timeout
+    ],
     "manifest_request": inspect.signature(manifest_request)
     .parameters["timeout"]
     .default,
 }
-for f in (delete_dandiset_version, move_version_directories):
+named = ("dandiset_id", "version", "dandi_instance", "jobs", "timeout", "verify")
+for f in (
+    delete_dandiset_version,
+    move_version_directories,
+    iter_asset_metadata,
+    load_assets_jsonld_metadata,
+    manifest_url,
+    find_unuploaded,
+    ArchiveSession,
+):
     sig = inspect.signature(f).parameters
     library[f.__name__] = [
-        sig[n].default for n in ("jobs", "timeout", "verify") if n in sig
+        sig[n].default for n in named if n in sig and sig[n].default is not sig[n].empty
     ]
 print(json.dumps({"cli": cli, "library": library}))
 """
@@ -114,6 +132,8 @@ def test_the_command_line_and_the_library_take_their_defaults_from_one_place() -
             assert option == {"default": 7, "envvar": None, "range": [1, 9]}, name
         elif name.endswith("--timeout"):
             assert option == {"default": 12.5, "envvar": "SENTINEL_TIMEOUT"}, name
+        elif name.endswith("--dandiset_version"):
+            assert option == {"default": "0.1.2", "envvar": None}, name
         else:
             assert option == {
                 "default": "size",
@@ -123,10 +143,15 @@ def test_the_command_line_and_the_library_take_their_defaults_from_one_place() -
     assert library == {
         "deletion.DEFAULT_JOBS": 7,
         "DeletionOptions": [7, 12.5, "size"],
-        "ManifestRequest.timeout": 12.5,
+        "ManifestRequest": ["000123", "0.1.2", "sentinel-instance", 12.5],
         "manifest_request": 12.5,
-        "delete_dandiset_version": [7, 12.5, "size"],
-        "move_version_directories": [7, 12.5, "size"],
+        "delete_dandiset_version": [None, 7, 12.5, "size"],
+        "move_version_directories": [None, 7, 12.5, "size"],
+        "iter_asset_metadata": ["000123", "0.1.2", "sentinel-instance", 12.5],
+        "load_assets_jsonld_metadata": ["000123", "0.1.2", "sentinel-instance", 12.5],
+        "manifest_url": ["000123", "0.1.2", "sentinel-instance"],
+        "find_unuploaded": ["size"],
+        "ArchiveSession": [7, 12.5],
     }
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
-from ..defaults import DEFAULT_TIMEOUT
+from ..defaults import DEFAULT_DANDISET_VERSION, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..manifest import ManifestRequest
@@ -144,7 +144,7 @@ def dandiset_version_option(*former: str) -> Callable:
         "--dandiset-version",
         *former,
         "dandiset_version",
-        default="draft",
+        default=DEFAULT_DANDISET_VERSION,
         show_default=True,
         callback=_dandiset_version,
         help="The version of the dandiset whose manifest is read: draft or a "

@@ -34,7 +34,7 @@ from .._http import (
     session_with_deadlines,
 )
 from .._limits import call_within
-from ..defaults import DEFAULT_TIMEOUT, api_key_from_env
+from ..defaults import DEFAULT_JOBS, DEFAULT_TIMEOUT, api_key_from_env
 from ..errors import ArchiveError, AuthenticationError
 from ..versions import DANDISET_PREFIX, DERIVATIVES, VERSION_PREFIX
 from .client import (
@@ -147,7 +147,7 @@ class ArchiveSession:
         dandiset_id: str,
         *,
         authenticate: bool,
-        jobs: int = 4,
+        jobs: int = DEFAULT_JOBS,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         from dandi.consts import DRAFT

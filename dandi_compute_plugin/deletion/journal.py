@@ -13,17 +13,17 @@ local copies were uploaded, the run deleted them remotely, and may now finish th
 local removal.  The journal is bound to one archive instance, dandiset and clone:
 opened by a run for anything else, it stops that run before any change.  A
 journaled target whose directory is gone locally is finished by the next run of
-its version (see ``plan.py``).  When a run ends, targets that are ``done`` are
-dropped; a journal with nothing left is removed.  An exclusive lock
-(``fcntl.flock`` where available) on a lock file next to it, removed by the
-run that holds it when it ends, keeps two runs off the same clone.  The directory
-and both files are opened without following links and checked
+its version (:func:`.targets.journaled_and_gone`).  When a run ends, targets
+that are ``done`` are dropped; a journal with nothing left is removed.  An
+exclusive lock (``fcntl.flock`` where available) on a lock file next to it,
+removed by the run that holds it when it ends, keeps two runs off the same
+clone.  The directory and both files are opened without following links and checked
 (:mod:`.journal_files`).
 
 Intents are durable before the first deletion request of their target; the
 fsyncs are shared (a group commit): one covers every line written while the
-previous one ran, so sixteen targets starting at once do not queue sixteen
-fsyncs behind one lock.
+previous one ran, so targets starting at once do not queue one fsync each
+behind one lock.
 """
 
 from __future__ import annotations

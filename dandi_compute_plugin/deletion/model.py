@@ -1,7 +1,7 @@
 """What a deletion is about and how it ended.
 
 Its targets, their remote assets, their results, the report and the progress: the
-objects that policy hooks (``hookspecs.py``) and callers of the Python API see.
+objects that policy hooks (:mod:`..hookspecs`) and callers of the Python API see.
 They are plain data: no client, no open file.  What a run is asked to do is
 :mod:`.options`.
 """

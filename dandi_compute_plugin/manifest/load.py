@@ -28,7 +28,7 @@ import os
 import threading
 from typing import Any
 
-from ..defaults import DEFAULT_INSTANCE, DEFAULT_TIMEOUT
+from ..defaults import DEFAULT_DANDISET_VERSION, DEFAULT_INSTANCE, DEFAULT_TIMEOUT
 from .fetch import ProgressCallback
 from .index import AssetTally
 from .location import DEFAULT_DANDISET_ID, Source
@@ -78,7 +78,7 @@ def iter_assets(
 
 def iter_asset_metadata(
     dandiset_id: str = DEFAULT_DANDISET_ID,
-    version: str = "draft",
+    version: str = DEFAULT_DANDISET_VERSION,
     *,
     dandi_instance: Any = DEFAULT_INSTANCE,
     source: Source | None = None,
@@ -213,7 +213,7 @@ _MEMO = _Memo()
 
 def load_assets_jsonld_metadata(
     dandiset_id: str = DEFAULT_DANDISET_ID,
-    version: str = "draft",
+    version: str = DEFAULT_DANDISET_VERSION,
     *,
     keep_records: bool = False,
     dandi_instance: Any = DEFAULT_INSTANCE,

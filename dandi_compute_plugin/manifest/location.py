@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from ..defaults import (
     DEFAULT_DANDISET_ID,
+    DEFAULT_DANDISET_VERSION,
     DEFAULT_INSTANCE,
     MANIFEST_URL_ENV,
     manifest_url_template,
@@ -63,7 +64,7 @@ def _instance_name(dandi_instance: Any) -> str | None:
 
 def manifest_url(
     dandiset_id: str = DEFAULT_DANDISET_ID,
-    version: str = "draft",
+    version: str = DEFAULT_DANDISET_VERSION,
     dandi_instance: Any = DEFAULT_INSTANCE,
     *,
     url_template: str | None = None,

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 import os
 from typing import Any
 
-from ..defaults import DEFAULT_DANDISET_ID, DEFAULT_INSTANCE, DEFAULT_TIMEOUT
+from ..defaults import (
+    DEFAULT_DANDISET_ID,
+    DEFAULT_DANDISET_VERSION,
+    DEFAULT_INSTANCE,
+    DEFAULT_TIMEOUT,
+)
 from .location import Source
 
 
@@ -43,7 +48,7 @@ class ManifestRequest:
     """
 
     dandiset_id: str = DEFAULT_DANDISET_ID
-    version: str = "draft"
+    version: str = DEFAULT_DANDISET_VERSION
     dandi_instance: Any = DEFAULT_INSTANCE
     source: Source | None = None
     cache: bool = True

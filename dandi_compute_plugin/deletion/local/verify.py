@@ -22,6 +22,7 @@ import errno
 import os
 import stat
 
+from ...defaults import DEFAULT_VERIFY
 from .inventory import LocalFile
 
 #: below this size a file's dandi-etag is computed directly: hashing so few bytes
@@ -124,7 +125,7 @@ def needs_digest(f: LocalFile, expected: Expected | None, verify: str) -> bool:
 def find_unuploaded(
     files: Sequence[LocalFile],
     expected: Mapping[str, Expected],
-    verify: str = "digest",
+    verify: str = DEFAULT_VERIFY,
     digests: Mapping[str, str] | None = None,
 ) -> list[UnuploadedFile]:
     """Return the local files that the server does not hold.

@@ -21,7 +21,7 @@ import re
 import stat
 from typing import Any
 
-from ...defaults import manifest_url_template
+from ...defaults import CACHE_CLEAR_LOCK_TIMEOUT, manifest_url_template
 from ..location import MANIFEST_URL_TEMPLATES, is_url
 from .dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
 from .entry import (
@@ -34,8 +34,6 @@ from .entry import (
 )
 from .files import TMP_SUFFIX, entry_lock, is_cache_file, sweep
 
-#: seconds ``remove_entry`` waits at most for a run using the entry
-CLEAR_LOCK_TIMEOUT = 60.0
 #: the fields of :meth:`CacheEntryInfo.as_record`, in order
 ENTRY_FIELDS = (
     "dandiset_id",
@@ -267,7 +265,7 @@ def list_entries(root: Path | None = None) -> list[CacheEntryInfo]:
     Parameters
     ----------
     root
-        The cache directory (default: :func:`~.cache.cache_directory`).
+        The cache directory (default: :func:`~.entry.cache_directory`).
 
     Returns
     -------
@@ -344,7 +342,7 @@ def remove_entry(info: CacheEntryInfo) -> None:
     parts = (ENTRIES_NAME, info.directory.name)
     with (
         open_entry_directory(root, parts, create=False) as directory,
-        entry_lock(directory, CLEAR_LOCK_TIMEOUT),
+        entry_lock(directory, CACHE_CLEAR_LOCK_TIMEOUT),
     ):
         sweep(directory, keep=())
         left = [
