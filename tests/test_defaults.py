@@ -256,3 +256,41 @@ def test_lists_and_paths_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     assert defaults.cache_directory_from_env() is None
     monkeypatch.setenv(defaults.CACHE_DIR_ENV, "/some/where")
     assert defaults.cache_directory_from_env() == "/some/where"
+
+
+#: what the prose names just before a "default N", and the default it states
+_DOCUMENTED = {
+    "--jobs": "DEFAULT_JOBS",
+    "--timeout": "DEFAULT_TIMEOUT",
+    "timeout=": "DEFAULT_TIMEOUT",
+    defaults.TIMEOUT_ENV: "DEFAULT_TIMEOUT",
+    defaults.HOOK_TIMEOUT_ENV: "DEFAULT_HOOK_TIMEOUT",
+}
+
+
+def test_the_documented_defaults_are_the_defaults() -> None:
+    """The README, the docs and the plugin authors' manual (the hookspecs'
+    docstring) state the defaults in words: each "default N" is the value of
+    the option or variable named last before it."""
+    import re
+
+    from dandi_compute_plugin import hookspecs
+
+    texts = {
+        path.name: path.read_text()
+        for path in [REPO / "README.md", *sorted((REPO / "docs").rglob("*.rst"))]
+    }
+    texts["hookspecs"] = hookspecs.__doc__ or ""
+    seen = []
+    for name, text in texts.items():
+        for found in re.finditer(r"default (\d+)", text):
+            before = text[max(0, found.start() - 200) : found.start()]
+            at = {token: before.rfind(token) for token in _DOCUMENTED}
+            token = max(at, key=lambda t: at[t])
+            if at[token] < 0:
+                continue
+            default = getattr(defaults, _DOCUMENTED[token])
+            assert float(found[1]) == default, (name, found[0], token)
+            seen.append((name, _DOCUMENTED[token]))
+    assert {d for _, d in seen} == set(_DOCUMENTED.values())
+    assert {n for n, _ in seen} >= {"README.md", "deletion.rst", "hookspecs"}
