@@ -1,8 +1,9 @@
 """Running the real ``dandi`` command (and other tools) in subprocesses.
 
-The command of the environment running the tests, the environment a subprocess
-gets, and the repository's top directory.  Test modules import these; the
-fixtures are in ``conftest.py`` and the modules its ``pytest_plugins`` names.
+The command of the environment running the tests (and its Python), the
+environment a subprocess gets, and the repository's top directory.  Test modules
+import these; the fixtures are in ``conftest.py`` and the modules its
+``pytest_plugins`` names.
 """
 
 from __future__ import annotations
@@ -37,6 +38,24 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env["DANDI_NO_ET"] = "1"
     env.update(extra)
     return env
+
+
+def run_python(
+    code: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    """Run ``code`` (``python -c``, with ``args``) in a fresh interpreter of the
+    environment running the tests; capture text output.  ``env`` None: this
+    process's environment."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def run_dandi(

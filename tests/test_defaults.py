@@ -14,7 +14,7 @@ import pytest
 
 from dandi_compute_plugin import defaults
 
-from .subprocesses import REPO
+from .subprocesses import REPO, run_python
 
 #: the package under test (in tox, the installed one, not the source tree)
 PACKAGE = Path(defaults.__file__).resolve().parent
@@ -120,9 +120,7 @@ print(json.dumps({"cli": cli, "library": library}))
 
 def test_the_command_line_and_the_library_take_their_defaults_from_one_place() -> None:
     """Changing a default in :mod:`defaults` changes it everywhere: no copy."""
-    out = subprocess.run(
-        [sys.executable, "-c", _SENTINELS], capture_output=True, text=True, timeout=120
-    )
+    out = run_python(_SENTINELS, timeout=120)
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout)
     cli, library = seen["cli"], seen["library"]

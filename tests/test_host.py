@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
-from .subprocesses import REPO, run_dandi, subprocess_env
+from .subprocesses import REPO, run_dandi, run_python, subprocess_env
 from .venvs import Venv
 
 pytestmark = pytest.mark.installed
@@ -111,13 +109,7 @@ def _modules_after_help(**env: str) -> set[str]:
         "except SystemExit:\n    pass\n"
         "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(**env),
-        timeout=300,
-    )
+    proc = run_python(code, env=subprocess_env(**env))
     assert "compute" in proc.stdout or env, proc.stdout
     return set(json.loads(proc.stderr.strip().splitlines()[-1]))
 
@@ -156,13 +148,7 @@ def test_existing_command_is_never_registered_twice(installed: Path) -> None:
         print(json.dumps({"same": c.main.commands["compute"] is own, "again": again}))
         """
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=300,
-    )
+    proc = run_python(code, env=subprocess_env())
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"same": True, "again": []}
 
@@ -235,12 +221,6 @@ def test_a_switch_that_cannot_be_read_leaves_dandi_as_shipped() -> None:
         "from dandi.cli.command import main\n"
         "print('compute' in main.commands, 'ls' in main.commands)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=300,
-    )
+    proc = run_python(code, env=subprocess_env())
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "True"]

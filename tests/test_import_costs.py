@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-import subprocess
-import sys
 
 import pytest
+
+from .subprocesses import run_python, subprocess_env
 
 #: what the deletion's machinery brings: the hook manager, HTTP, dandi's client
 HEAVY = ("pluggy", "requests", "dandi.dandiapi", "dandi_compute_plugin.plugins")
@@ -23,9 +23,7 @@ def _loaded_after(code: str) -> list[str]:
         f"{HEAVY!r} + ('dandi_compute_plugin.deletion.', "
         "'dandi_compute_plugin.move', 'dandi_compute_plugin.manifest')))))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
+    out = run_python(script, timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.splitlines()[-1])
 
@@ -75,19 +73,11 @@ def test_a_python_start_loads_only_the_hook(installed: Path, switch: str) -> Non
     """The ``.pth`` runs at every Python start: it loads the package's
     ``__init__`` and ``_host``, nothing else of it (the switch is read when
     dandi starts), whatever ``DANDI_DISABLE_PLUGINS`` says."""
-    from .subprocesses import subprocess_env
-
     code = (
         "import json, sys; print(json.dumps(sorted(m for m in sys.modules "
         "if m.startswith('dandi_compute_plugin'))))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(DANDI_DISABLE_PLUGINS=switch),
-        timeout=60,
-    )
+    out = run_python(code, env=subprocess_env(DANDI_DISABLE_PLUGINS=switch), timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [
         "dandi_compute_plugin",
