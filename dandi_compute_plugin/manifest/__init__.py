@@ -41,14 +41,16 @@ the index parsed from it.  Its modules, each importing only those before it:
 
 from __future__ import annotations
 
-from .cache import CACHE_DIR_ENV, cache_directory
+# the manifest's defaults and variables, as this package has always exported them
+from ..defaults import CACHE_DIR_ENV, DEFAULT_DANDISET_ID, MANIFEST_URL_ENV
+from .cache import cache_directory
 from .load import (
     iter_asset_metadata,
     iter_assets,
     load_assets_jsonld_metadata,
     summarize,
 )
-from .location import DEFAULT_DANDISET_ID, MANIFEST_URL_ENV, manifest_url
+from .location import manifest_url
 from .records import AssetMetadata, AssetsJsonldMetadata
 from .request import ManifestRequest
 

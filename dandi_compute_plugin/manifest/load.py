@@ -28,10 +28,15 @@ import os
 import threading
 from typing import Any
 
-from ..defaults import DEFAULT_DANDISET_VERSION, DEFAULT_INSTANCE, DEFAULT_TIMEOUT
+from ..defaults import (
+    DEFAULT_DANDISET_ID,
+    DEFAULT_DANDISET_VERSION,
+    DEFAULT_INSTANCE,
+    DEFAULT_TIMEOUT,
+)
 from .fetch import ProgressCallback
 from .index import AssetTally
-from .location import DEFAULT_DANDISET_ID, Source
+from .location import Source
 from .read import read_index, read_records, read_rows, read_summary
 from .records import AssetMetadata, AssetsJsonldMetadata
 from .request import ManifestRequest

@@ -26,7 +26,7 @@ The conditional fetch that puts the cache in front of HTTP is
 from __future__ import annotations
 
 from .dirs import UnsafeCacheError
-from .entry import CACHE_DIR_ENV, CacheEntry, cache_directory
+from .entry import CacheEntry, cache_directory
 from .listing import (
     CacheEntryInfo,
     entry_info_of,
@@ -36,7 +36,6 @@ from .listing import (
 )
 
 __all__ = [
-    "CACHE_DIR_ENV",
     "CacheEntry",
     "CacheEntryInfo",
     "UnsafeCacheError",

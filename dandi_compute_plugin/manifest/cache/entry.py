@@ -64,7 +64,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-from ...defaults import CACHE_DIR_ENV, cache_directory_from_env
+from ...defaults import cache_directory_from_env
 from ..index import AssetIndex
 from .copies import CachedCopy, CachedIndex, CachedManifest, CachedRows, Copy, CopyMaker
 from .dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
@@ -75,11 +75,9 @@ from .files import (
     stale_candidates,
     sweep,
 )
-from .meta import INDEX_FORMAT, PARTS, meta_problem
+from .meta import PARTS, meta_problem
 
 lgr = logging.getLogger("dandi.compute")
-
-__all__ = ["CACHE_DIR_ENV", "INDEX_FORMAT", "PARTS", "UnsafeCacheError", "meta_problem"]
 
 META_NAME = "meta.json"
 ENTRIES_NAME = "manifests"

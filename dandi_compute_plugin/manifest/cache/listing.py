@@ -30,9 +30,9 @@ from .entry import (
     META_NAME,
     cache_directory,
     entry_key,
-    meta_problem,
 )
 from .files import TMP_SUFFIX, entry_lock, is_cache_file, sweep
+from .meta import meta_problem
 
 #: the fields of :meth:`CacheEntryInfo.as_record`, in order
 ENTRY_FIELDS = (

@@ -21,7 +21,7 @@ from typing import IO, Any
 from ..._version import __version__
 from ..index import TotalingIndexBuilder
 from .dirs import EntryDirectory
-from .entry import INDEX_FORMAT, META_NAME, CacheEntry
+from .entry import META_NAME, CacheEntry
 from .files import (
     TMP_SUFFIX,
     close_temporary,
@@ -32,7 +32,7 @@ from .files import (
     sweep,
     unlink_quietly,
 )
-from .meta import BLOCK_BYTES, seal
+from .meta import BLOCK_BYTES, INDEX_FORMAT, seal
 
 lgr = logging.getLogger("dandi.compute")
 
