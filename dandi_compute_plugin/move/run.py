@@ -44,6 +44,189 @@ lgr = logging.getLogger("dandi.compute")
 Confirm = Callable[[DeletionPlan, str], bool]
 
 
+def move_version_directories(
+    dandiset_directory: str | Path,
+    what: str | Sequence[str],
+    to: str,
+    *,
+    dandi_instance: Any = None,
+    dry_run: bool = False,
+    keep_local: bool = False,
+    include_unuploaded: bool = False,
+    include_remote: bool = False,
+    verify: str = DEFAULT_VERIFY,
+    jobs: int = DEFAULT_JOBS,
+    timeout: float = DEFAULT_TIMEOUT,
+    plugins: tuple[object, ...] | list[object] = (),
+    disable_plugins: tuple[str, ...] | list[str] = (),
+) -> list[Path]:
+    """Move job capsules, or every directory of a version, to dandiset ``to``.
+
+    The counterpart of :func:`~dandi_compute_plugin.delete_dandiset_version`:
+    each directory's assets are created in the draft of ``to`` (same instance)
+    from their blobs and metadata -- no content is downloaded or uploaded, but a
+    Zarr, which belongs to one dandiset, is uploaded from the clone -- and only
+    once the target lists every one of them with its digest are they deleted
+    from the source, and the directory from the clone (unless ``keep_local``),
+    as ``delete_dandiset_version`` deletes.  No confirmation is asked.
+
+    Parameters
+    ----------
+    dandiset_directory
+        The local clone (its ``dandiset.yaml`` names the source dandiset).
+    what
+        A VERSION, or version directories (capsules) relative to the clone, or
+        a list of such.
+    to
+        The target dandiset: an id, ``DANDI:001873``, an archive URL...
+    dandi_instance, dry_run, keep_local, include_unuploaded, include_remote
+        As the fields of :class:`~dandi_compute_plugin.deletion.DeletionOptions`.
+    verify, jobs, timeout, plugins, disable_plugins
+        As the fields of :class:`~dandi_compute_plugin.deletion.DeletionOptions`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Sorted: the directories moved (for a dry run: those that would be).
+
+    Raises
+    ------
+    MoveIncomplete
+        When any directory was refused or failed, after every other one was
+        processed; ``.report`` has the details.
+    MoveUsageError
+        For a selection or target that cannot be meant (nothing changed).
+    """
+    options = DeletionOptions(
+        dandi_instance=dandi_instance,
+        dry_run=dry_run,
+        keep_local=keep_local,
+        include_unuploaded=include_unuploaded,
+        include_remote=include_remote,
+        verify=verify,
+        jobs=jobs,
+        timeout=timeout,
+        # as given: the options make them tuples, and refuse a string of names
+        plugins=plugins,
+        disable_plugins=disable_plugins,
+    )
+    report = run_move(dandiset_directory, what, to, options)
+    if not report.ok:
+        raise MoveIncomplete(report)
+    if dry_run:
+        return sorted(
+            r.result.target.path
+            for r in report.results
+            if r.result.status is TargetStatus.PLANNED
+        )
+    return report.moved
+
+
+def run_move(
+    dandiset_directory: str | Path,
+    what: str | Sequence[str],
+    to: str,
+    options: DeletionOptions | None = None,
+    *,
+    confirm: Confirm | None = None,
+    on_result: Callable[[MoveResult], None] | None = None,
+    progress: DeletionProgress | None = None,
+    **changes: Any,
+) -> MoveReport:
+    """Move version directories of a clone's dandiset to dandiset ``to``.
+
+    Parameters
+    ----------
+    dandiset_directory
+        The local clone (its ``dandiset.yaml`` names the source dandiset).
+    what
+        A VERSION (every directory of it, as ``delete-version``), or version
+        directories (job capsules), relative to ``dandiset_directory``; or a
+        list of such.
+    to
+        The target dandiset on the same instance: an id or anything
+        :func:`dandi.dandiarchive.parse_dandi_url` takes.
+    options, **changes
+        As for :func:`~dandi_compute_plugin.deletion.plan_deletion`
+        (``keep_local`` keeps the clone's copies).
+    confirm
+        Called with each version's plan and a summary of the copy when there is
+        something to move (not for a dry run); False refuses every directory.
+    on_result, progress
+        Each directory's result as soon as it is known; the deletion's progress.
+
+    Returns
+    -------
+    MoveReport
+
+    Raises
+    ------
+    MoveUsageError
+        For a selection or ``to`` that cannot be meant (before any change).
+    """
+    options = replace(options or DeletionOptions(), **changes)
+    chosen = selection(dandiset_directory, what)
+    to_id, named = parse_target(to)
+    report = MoveReport(Path(dandiset_directory), to_id, dry_run=options.dry_run)
+    for version, relpaths in chosen.items():
+        if report.interrupted:
+            break
+        plan = plan_deletion(dandiset_directory, version, options, progress=progress)
+        report.scan_errors += plan.scan_errors
+        _move_version(
+            report, plan, relpaths, (to_id, named), confirm, on_result, progress
+        )
+    return report
+
+
+def _move_version(
+    report: MoveReport,
+    plan: DeletionPlan,
+    relpaths: set[str] | None,
+    to_named: tuple[str, str | None],
+    confirm: Confirm | None,
+    on_result: Callable[[MoveResult], None] | None,
+    progress: DeletionProgress | None,
+) -> None:
+    """Move the planned directories of one version; the plan is closed after."""
+    to, named = to_named
+    outcomes = None
+    try:
+        _keep_selected(plan, relpaths)
+        source, target = _sessions(plan, to, named)
+        copies = _plan_copies(plan, source, target)
+        report.api_url = source.instance.api
+        if plan.options.dry_run or not plan.to_delete:
+            pass
+        elif confirm is not None and not confirm(plan, copy_summary(plan, to, copies)):
+            for item in plan.items:
+                if item.verdict is None:
+                    item.verdict = TargetResult(
+                        item.target, TargetStatus.REFUSED, "not confirmed"
+                    )
+        else:
+            outcomes = _copy_all(plan, copies, (source, target), progress)
+    finally:
+        if outcomes is None:  # nothing to execute: the lock goes now
+            plan.close()
+    if outcomes is None:
+        results = [MoveResult(r) for r in plan.report().results]
+        report.results += results
+        for result in results if on_result is not None else ():
+            on_result(result)
+        return
+
+    def result_of(result: TargetResult) -> MoveResult:
+        return MoveResult(result, outcomes.get(result.target.relpath))
+
+    deletion = execute_plan(
+        plan, None if on_result is None else lambda r: on_result(result_of(r)), progress
+    )
+    report.results += [result_of(r) for r in deletion.results]
+    report.interrupted |= deletion.interrupted
+    report.abandoned |= deletion.abandoned
+
+
 def _keep_selected(plan: DeletionPlan, relpaths: set[str] | None) -> None:
     """Leave out of the plan the directories not asked for; one asked for that
     the plan does not have fails (it is neither in the clone nor on the archive)."""
@@ -164,186 +347,3 @@ def _copy_all(
         raise
     pool.shutdown()
     return outcomes
-
-
-def _move_version(
-    report: MoveReport,
-    plan: DeletionPlan,
-    relpaths: set[str] | None,
-    to_named: tuple[str, str | None],
-    confirm: Confirm | None,
-    on_result: Callable[[MoveResult], None] | None,
-    progress: DeletionProgress | None,
-) -> None:
-    """Move the planned directories of one version; the plan is closed after."""
-    to, named = to_named
-    outcomes = None
-    try:
-        _keep_selected(plan, relpaths)
-        source, target = _sessions(plan, to, named)
-        copies = _plan_copies(plan, source, target)
-        report.api_url = source.instance.api
-        if plan.options.dry_run or not plan.to_delete:
-            pass
-        elif confirm is not None and not confirm(plan, copy_summary(plan, to, copies)):
-            for item in plan.items:
-                if item.verdict is None:
-                    item.verdict = TargetResult(
-                        item.target, TargetStatus.REFUSED, "not confirmed"
-                    )
-        else:
-            outcomes = _copy_all(plan, copies, (source, target), progress)
-    finally:
-        if outcomes is None:  # nothing to execute: the lock goes now
-            plan.close()
-    if outcomes is None:
-        results = [MoveResult(r) for r in plan.report().results]
-        report.results += results
-        for result in results if on_result is not None else ():
-            on_result(result)
-        return
-
-    def result_of(result: TargetResult) -> MoveResult:
-        return MoveResult(result, outcomes.get(result.target.relpath))
-
-    deletion = execute_plan(
-        plan, None if on_result is None else lambda r: on_result(result_of(r)), progress
-    )
-    report.results += [result_of(r) for r in deletion.results]
-    report.interrupted |= deletion.interrupted
-    report.abandoned |= deletion.abandoned
-
-
-def run_move(
-    dandiset_directory: str | Path,
-    what: str | Sequence[str],
-    to: str,
-    options: DeletionOptions | None = None,
-    *,
-    confirm: Confirm | None = None,
-    on_result: Callable[[MoveResult], None] | None = None,
-    progress: DeletionProgress | None = None,
-    **changes: Any,
-) -> MoveReport:
-    """Move version directories of a clone's dandiset to dandiset ``to``.
-
-    Parameters
-    ----------
-    dandiset_directory
-        The local clone (its ``dandiset.yaml`` names the source dandiset).
-    what
-        A VERSION (every directory of it, as ``delete-version``), or version
-        directories (job capsules), relative to ``dandiset_directory``; or a
-        list of such.
-    to
-        The target dandiset on the same instance: an id or anything
-        :func:`dandi.dandiarchive.parse_dandi_url` takes.
-    options, **changes
-        As for :func:`~dandi_compute_plugin.deletion.plan_deletion`
-        (``keep_local`` keeps the clone's copies).
-    confirm
-        Called with each version's plan and a summary of the copy when there is
-        something to move (not for a dry run); False refuses every directory.
-    on_result, progress
-        Each directory's result as soon as it is known; the deletion's progress.
-
-    Returns
-    -------
-    MoveReport
-
-    Raises
-    ------
-    MoveUsageError
-        For a selection or ``to`` that cannot be meant (before any change).
-    """
-    options = replace(options or DeletionOptions(), **changes)
-    chosen = selection(dandiset_directory, what)
-    to_id, named = parse_target(to)
-    report = MoveReport(Path(dandiset_directory), to_id, dry_run=options.dry_run)
-    for version, relpaths in chosen.items():
-        if report.interrupted:
-            break
-        plan = plan_deletion(dandiset_directory, version, options, progress=progress)
-        report.scan_errors += plan.scan_errors
-        _move_version(
-            report, plan, relpaths, (to_id, named), confirm, on_result, progress
-        )
-    return report
-
-
-def move_version_directories(
-    dandiset_directory: str | Path,
-    what: str | Sequence[str],
-    to: str,
-    *,
-    dandi_instance: Any = None,
-    dry_run: bool = False,
-    keep_local: bool = False,
-    include_unuploaded: bool = False,
-    include_remote: bool = False,
-    verify: str = DEFAULT_VERIFY,
-    jobs: int = DEFAULT_JOBS,
-    timeout: float = DEFAULT_TIMEOUT,
-    plugins: tuple[object, ...] | list[object] = (),
-    disable_plugins: tuple[str, ...] | list[str] = (),
-) -> list[Path]:
-    """Move job capsules, or every directory of a version, to dandiset ``to``.
-
-    The counterpart of :func:`~dandi_compute_plugin.delete_dandiset_version`:
-    each directory's assets are created in the draft of ``to`` (same instance)
-    from their blobs and metadata -- no content is downloaded or uploaded, but a
-    Zarr, which belongs to one dandiset, is uploaded from the clone -- and only
-    once the target lists every one of them with its digest are they deleted
-    from the source, and the directory from the clone (unless ``keep_local``),
-    as ``delete_dandiset_version`` deletes.  No confirmation is asked.
-
-    Parameters
-    ----------
-    dandiset_directory
-        The local clone (its ``dandiset.yaml`` names the source dandiset).
-    what
-        A VERSION, or version directories (capsules) relative to the clone, or
-        a list of such.
-    to
-        The target dandiset: an id, ``DANDI:001873``, an archive URL...
-    dandi_instance, dry_run, keep_local, include_unuploaded, include_remote
-        As the fields of :class:`~dandi_compute_plugin.deletion.DeletionOptions`.
-    verify, jobs, timeout, plugins, disable_plugins
-        As the fields of :class:`~dandi_compute_plugin.deletion.DeletionOptions`.
-
-    Returns
-    -------
-    list of pathlib.Path
-        Sorted: the directories moved (for a dry run: those that would be).
-
-    Raises
-    ------
-    MoveIncomplete
-        When any directory was refused or failed, after every other one was
-        processed; ``.report`` has the details.
-    MoveUsageError
-        For a selection or target that cannot be meant (nothing changed).
-    """
-    options = DeletionOptions(
-        dandi_instance=dandi_instance,
-        dry_run=dry_run,
-        keep_local=keep_local,
-        include_unuploaded=include_unuploaded,
-        include_remote=include_remote,
-        verify=verify,
-        jobs=jobs,
-        timeout=timeout,
-        # as given: the options make them tuples, and refuse a string of names
-        plugins=plugins,
-        disable_plugins=disable_plugins,
-    )
-    report = run_move(dandiset_directory, what, to, options)
-    if not report.ok:
-        raise MoveIncomplete(report)
-    if dry_run:
-        return sorted(
-            r.result.target.path
-            for r in report.results
-            if r.result.status is TargetStatus.PLANNED
-        )
-    return report.moved
