@@ -1,5 +1,34 @@
 """Retracting a pipeline version: plan, archive side, local side, journal, report.
 
+Its modules, in the order a run goes through them:
+
+:mod:`.run`
+    the entry points: :func:`delete_dandiset_version` (the original's call) and
+    :func:`run_deletion` (the command line's, with a confirmation in between);
+:mod:`.options`
+    what a run is asked to do: :class:`DeletionOptions`;
+:mod:`.plan`
+    the plan: its targets gathered (the scan, and :mod:`.targets`: the hooks',
+    the journal's, the archive's), each one planned by :mod:`.verdict` (its
+    place, its files, the refusals, the vetoes);
+:mod:`.execute`
+    the targets carried out side by side, with Ctrl-C, the hooks and the report,
+    each one retracted by :mod:`.retract` (remote first, then local);
+:mod:`.aftermath`
+    what can be said of a run that ended abruptly;
+:mod:`.model`
+    what hooks and callers see: the targets, their results, the report, the
+    progress;
+:mod:`.local`
+    the local side: a target's place, its inventory, the un-uploaded check, the
+    removal;
+:mod:`.archive`, :mod:`.client`, :mod:`.listing`, :mod:`.secrets`
+    the archive side, through dandi's client: each request bounded as a whole,
+    every listing checked, the API key kept out of every output;
+:mod:`.journal`, :mod:`.journal_format`, :mod:`.journal_files`
+    the journal that lets a re-run finish: a run's use of it, its lines, its
+    files opened without following links.
+
 The names are imported lazily (:pep:`562`), as the top-level package's are: a
 module that needs one piece of the deletion (the command line's option parsing,
 a hook plugin reading :mod:`.model`) does not load the archive client, pluggy
