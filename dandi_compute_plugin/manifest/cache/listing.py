@@ -32,7 +32,7 @@ from .entry import (
     entry_key,
 )
 from .files import TMP_SUFFIX, entry_lock, is_cache_file, sweep
-from .meta import meta_problem
+from .meta import PARTS, meta_problem
 
 #: the fields of :meth:`CacheEntryInfo.as_record`, in order
 ENTRY_FIELDS = (
@@ -166,7 +166,7 @@ def entry_info_of(url: str, root: Path | None = None) -> CacheEntryInfo | None:
 def _files_sound(directory: EntryDirectory, meta: dict[str, Any]) -> bool:
     """True when the files ``meta`` names are there with their sizes (no
     digests: that is the next use's job)."""
-    for part in ("manifest", "index", "offsets", "blocks"):
+    for part in PARTS:
         try:
             st = directory.lstat(meta[part]["file"])
         except OSError:
