@@ -6,7 +6,8 @@ Fixtures (``conftest.py`` registers them all through ``pytest_plugins``):
 
 Helpers to import:
 
-- ``subprocesses``: the real ``dandi`` command, its environment, the repository;
+- ``subprocesses``: the real ``dandi`` command, a fresh Python (``run_python``),
+  their environment, the repository;
 - ``records``: asset records in the real ``assets.jsonld`` shape, clones of them;
 - ``archive``: the fake archive (``server``, ``faults``, ``zarrs``) and ``clones``
   (an archive and a clone seeded alike, and checks of both);
