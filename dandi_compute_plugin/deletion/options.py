@@ -38,8 +38,8 @@ class DeletionOptions:
         How many remote requests run at once (at least 1).
     timeout
         Seconds each request may take as a whole: connection, answer, and
-        dandi's retries with their waits (``--timeout``,
-        ``DANDI_COMPUTE_TIMEOUT``).
+        dandi's retries with their waits (the command line's ``--timeout`` or
+        ``$DANDI_COMPUTE_TIMEOUT``; the library does not read the variable).
     plugins
         Hook plugin objects to use besides the installed ones.
     disable_plugins

@@ -43,8 +43,8 @@ class ManifestRequest:
         :func:`~dandi_compute_plugin.manifest.manifest_url`).
     timeout
         Seconds for the connection, status line and headers together, then
-        for each wait for more of the body (``--timeout``,
-        ``DANDI_COMPUTE_TIMEOUT``).
+        for each wait for more of the body (the command line's ``--timeout``
+        or ``$DANDI_COMPUTE_TIMEOUT``; the library does not read the variable).
     """
 
     dandiset_id: str = DEFAULT_DANDISET_ID
