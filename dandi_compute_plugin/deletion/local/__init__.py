@@ -1,4 +1,9 @@
-"""The local side of a deletion: inventory, the un-uploaded check, the removal."""
+"""The local side of a deletion: place, inventory, un-uploaded check, removal.
+
+:mod:`.place` checks where a target is (one rule for every target),
+:mod:`.inventory` sees what it holds, :mod:`.verify` finds what the archive
+lacks and :mod:`.removal` removes exactly what the plan vetted.
+"""
 
 from .inventory import Inventory, LocalFile, Stamp, inventory, mount_points
 from .place import ABSENT, PRESENT, locate, overlapping
