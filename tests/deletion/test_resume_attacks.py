@@ -1,0 +1,224 @@
+"""A resume attacked where the plan's split moved code: a damaged journal binding,
+a failed version listing meeting every source of targets at once.
+
+Each case starts from the same world: a run fails on one DELETE of ``B`` and
+leaves its journal; the user removes ``B`` by hand (a *gone*, journaled target);
+``A`` is in the clone, ``R`` on the archive only, and a hook adds ``A`` again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import shutil
+
+import pytest
+
+from dandi_compute_plugin import hookimpl
+from dandi_compute_plugin.deletion import TargetStatus, run_deletion
+from dandi_compute_plugin.errors import JournalError, JournalMismatchError
+
+from ..archive import FakeArchive
+from ..archive.clones import DANDISET, KEY, seed, tree_state
+from ..records import version_files
+
+JOURNAL = Path(".dandi-compute") / "delete-journal.jsonl"
+BASE = "derivatives/dandiset-000001/sub-{sub}/pipeline-aind+ephys/version-v1.1.1"
+
+
+def vdir(sub: str) -> str:
+    return BASE.format(sub=sub)
+
+
+def files(sub: str) -> list[str]:
+    return version_files("000001", sub, "v1.1.1", names=["out/a.json", "out/b.json"])
+
+
+class AddsA:
+    """A hook adding a target the scan finds too (the two sources meet)."""
+
+    @hookimpl
+    def dandi_compute_add_targets(self, dandiset_directory, version):
+        return [Path(dandiset_directory) / vdir("A")]
+
+
+@pytest.fixture
+def resumable(keyed: FakeArchive, tmp_path: Path) -> Path:
+    """The world above: ``B`` journaled and gone, one asset of it left."""
+    clone = seed(
+        keyed, tmp_path / "clone", files("A") + files("B"), remote_only=files("R")
+    )
+    failing = files("B")[1]
+    keyed.fail("DELETE", keyed.asset_ids(DANDISET)[failing], status=403)
+    # only B is a target: A is vetoed so that the first run leaves it alone
+    first = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, plugins=(VetoA(),))
+    assert {r.target.relpath: r.status for r in first.results}[vdir("B")] is (
+        TargetStatus.FAILED
+    )
+    keyed.clear_faults()
+    assert (clone / JOURNAL).exists()
+    shutil.rmtree(clone / vdir("B"))
+    return clone
+
+
+class VetoA:
+    @hookimpl
+    def dandi_compute_veto_deletion(self, target):
+        return "kept for this test" if target.relpath == vdir("A") else None
+
+
+@pytest.mark.parametrize("include_remote", [False, True])
+@pytest.mark.parametrize("status", [400, 403])
+def test_a_failed_listing_on_resume_fails_every_kind_of_target(
+    keyed: FakeArchive, resumable: Path, include_remote: bool, status: int
+) -> None:
+    """Scanned, hook-added, journaled-and-gone targets and the archive's own
+    (remote-only) meet a version listing that fails: every one present fails
+    naming it, none is taken as remote-only or already gone, nothing is
+    deleted, and the journal is left exactly as it was (the resume is still
+    owed)."""
+    before = tree_state(resumable)
+    journal = (resumable / JOURNAL).read_bytes()
+    deletes = keyed.count("DELETE")
+    keyed.fail("GET", r"/assets/$", query="glob=", status=status, echo=True)
+    report = run_deletion(
+        resumable,
+        "v1.1.1",
+        dandi_instance=keyed.url,
+        include_remote=include_remote,
+        plugins=(AddsA(),),
+    )
+    got = {r.target.relpath: r for r in report.results}
+    # R is invisible without a listing; A (scanned and added) and B (gone) fail
+    assert sorted(got) == [vdir("A"), vdir("B")]
+    for r in got.values():
+        assert r.status is TargetStatus.FAILED, (r.target.relpath, r.status)
+        assert r.reason is not None and r.reason.startswith(
+            f"cannot list the remote assets: HTTP {status}"
+        )
+        assert KEY not in r.reason
+    assert report.exit_code == 1
+    assert keyed.count("DELETE") == deletes
+    assert tree_state(resumable) == before
+    assert (resumable / JOURNAL).read_bytes() == journal
+
+
+def _rewrite_binding(clone: Path, change) -> bytes:
+    path = clone / JOURNAL
+    first, rest = path.read_bytes().split(b"\n", 1)
+    new = change(first, rest)
+    path.write_bytes(new)
+    return new
+
+
+def _other(field: str, value: str):
+    def change(first: bytes, rest: bytes) -> bytes:
+        record = json.loads(first)
+        record[field] = value
+        return json.dumps(record).encode() + b"\n" + rest
+
+    return change
+
+
+#: a damaged or foreign binding line: the run must stop before any change
+STOPPING = {
+    "garbage of the same length": (
+        lambda first, rest: b"#" * len(first) + b"\n" + rest,
+        JournalError,
+    ),
+    "binding removed": (lambda first, rest: rest, JournalError),
+    "binding twice": (
+        lambda first, rest: first + b"\n" + first + b"\n" + rest,
+        JournalError,
+    ),
+    "another dandiset": (_other("dandiset_id", "000999"), JournalMismatchError),
+    "another instance": (
+        _other("api_url", "https://api.dandiarchive.org/api"),
+        JournalMismatchError,
+    ),
+    "another clone": (_other("clone", "/elsewhere"), JournalMismatchError),
+    "a number for the instance": (
+        lambda first, rest: (
+            json.dumps({**json.loads(first), "api_url": 7}).encode() + b"\n" + rest
+        ),
+        JournalError,
+    ),
+    "no newline after a whole binding, entries cut": (
+        lambda first, rest: (
+            first + b"\n" + rest[: max(1, len(rest) // 2)].replace(b"\n", b" ")
+        ),
+        None,  # the binding stands; the cut last line is dropped
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(STOPPING))
+@pytest.mark.parametrize("include_remote", [False, True])
+def test_a_damaged_or_foreign_binding_on_resume_changes_nothing(
+    keyed: FakeArchive, resumable: Path, damage: str, include_remote: bool
+) -> None:
+    """The journal of the failed run has its binding line damaged, replaced by
+    another dandiset's, instance's or clone's, removed or doubled: the resume
+    stops before any DELETE, naming the journal, and leaves it as it is."""
+    change, error = STOPPING[damage]
+    journal = _rewrite_binding(resumable, change)
+    before = tree_state(resumable)
+    deletes = keyed.count("DELETE")
+    if error is None:
+        report = run_deletion(
+            resumable,
+            "v1.1.1",
+            dandi_instance=keyed.url,
+            include_remote=include_remote,
+            plugins=(VetoA(),),
+        )
+        # the entries were all cut: B is no journaled target, only the archive's
+        statuses = {r.target.relpath: r.status for r in report.results}
+        if not include_remote:
+            assert keyed.count("DELETE") == deletes
+            assert statuses[vdir("B")] is TargetStatus.REMOTE_ONLY
+        return
+    with pytest.raises(error) as info:
+        run_deletion(
+            resumable, "v1.1.1", dandi_instance=keyed.url, include_remote=include_remote
+        )
+    assert str(resumable / JOURNAL) in str(info.value) or info.value.path == str(
+        resumable / JOURNAL
+    )
+    assert keyed.count("DELETE") == deletes
+    assert tree_state(resumable) == before
+    assert (resumable / JOURNAL).read_bytes() == journal
+
+
+@pytest.mark.parametrize("include_remote", [False, True])
+def test_a_binding_cut_short_on_resume_forgets_the_journal_but_deletes_no_more(
+    keyed: FakeArchive, resumable: Path, include_remote: bool
+) -> None:
+    """The journal is cut inside its binding line (a copy or a disk that lost
+    its tail): it is no journal; the gone target B is then no resumed target but
+    the archive's own, kept unless include_remote; A and R as in any run."""
+    path = resumable / JOURNAL
+    first = path.read_bytes().split(b"\n", 1)[0]
+    path.write_bytes(first[: len(first) // 2])
+    ids = keyed.asset_ids(DANDISET)
+    report = run_deletion(
+        resumable,
+        "v1.1.1",
+        dandi_instance=keyed.url,
+        include_remote=include_remote,
+        plugins=(VetoA(),),
+    )
+    statuses = {r.target.relpath: r.status for r in report.results}
+    left = keyed.asset_ids(DANDISET)
+    if include_remote:
+        assert statuses[vdir("B")] is TargetStatus.DELETED
+        assert statuses[vdir("R")] is TargetStatus.DELETED
+    else:
+        assert statuses[vdir("B")] is TargetStatus.REMOTE_ONLY
+        assert statuses[vdir("R")] is TargetStatus.REMOTE_ONLY
+        assert {p for p in ids if p.startswith(vdir("R"))} <= set(left)
+    assert statuses[vdir("A")] is TargetStatus.REFUSED
+    assert {p for p in ids if p.startswith(vdir("A"))} <= set(left)
+    # the next journal (if any was written) starts with a whole binding
+    if path.exists() and path.read_bytes():
+        assert json.loads(path.read_bytes().split(b"\n", 1)[0])["event"] == "journal"
