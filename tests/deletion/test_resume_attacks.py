@@ -222,3 +222,41 @@ def test_a_binding_cut_short_on_resume_forgets_the_journal_but_deletes_no_more(
     # the next journal (if any was written) starts with a whole binding
     if path.exists() and path.read_bytes():
         assert json.loads(path.read_bytes().split(b"\n", 1)[0])["event"] == "journal"
+
+
+def test_an_incomplete_run_raised_across_a_process_boundary_keeps_its_report(
+    keyed: FakeArchive, tmp_path: Path
+) -> None:
+    """The error of a real run with many directories not deleted (refused,
+    failed with a reason echoing the key, remote-only kept) comes back from
+    pickling whole: the same text, one line per directory not deleted, the same
+    report, and never the key."""
+    import pickle
+
+    from dandi_compute_plugin import delete_dandiset_version
+    from dandi_compute_plugin.errors import DeletionIncomplete
+
+    subjects = [f"S{i:02d}" for i in range(25)]
+    paths = [p for s in subjects for p in files(s)]
+    clone = seed(keyed, tmp_path / "clone", paths, remote_only=files("R"))
+    ids = keyed.asset_ids(DANDISET)
+    for s in subjects[::2]:  # half of them fail, the server echoing the key
+        keyed.fail("DELETE", ids[files(s)[0]], status=400, echo=True)
+    with pytest.raises(DeletionIncomplete) as info:
+        delete_dandiset_version(
+            clone, "v1.1.1", dandi_instance=keyed.url, plugins=(VetoA(),)
+        )
+    error = info.value
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is DeletionIncomplete and str(again) == str(error)
+    assert again.report.as_records() == error.report.as_records()
+    lines = str(error).split("\n")
+    failed = [s for s in subjects[::2]]
+    assert (
+        lines[0]
+        == f"{len(failed)} of {len(subjects) + 1} version directories not deleted:"
+    )
+    assert sorted(line.split(":", 1)[0] for line in lines[1:]) == sorted(
+        vdir(s) for s in failed
+    )
+    assert KEY not in str(error) and KEY not in repr(again.report.as_records())
