@@ -260,3 +260,41 @@ def test_an_incomplete_run_raised_across_a_process_boundary_keeps_its_report(
         vdir(s) for s in failed
     )
     assert KEY not in str(error) and KEY not in repr(again.report.as_records())
+
+
+def test_the_instance_of_the_environment_binds_the_journal_as_an_explicit_one(
+    keyed: FakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``dandi_instance=None`` takes ``$DANDI_INSTANCE`` at call time.  A run
+    through the variable leaves its journal; the variable then names another
+    archive holding the same dandiset: the resume stops before any DELETE on
+    either, and so does an explicit instance that differs from the variable's;
+    an empty variable is the main instance, never this journal's."""
+    from ..records import asset_record
+
+    clone = seed(keyed, tmp_path / "clone", files("A") + files("B"))
+    ids = keyed.asset_ids(DANDISET)
+    keyed.fail("DELETE", ids[files("B")[1]], status=403)
+    monkeypatch.setenv("DANDI_INSTANCE", keyed.url)
+    first = run_deletion(clone, "v1.1.1", plugins=(VetoA(),))
+    assert first.api_url == keyed.url + "/api" or keyed.url in str(first.api_url)
+    keyed.clear_faults()
+    journal = (clone / JOURNAL).read_bytes()
+    with FakeArchive(tokens={KEY: "owner"}) as other:
+        other.add_dandiset(DANDISET, [asset_record(p) for p in files("A") + files("B")])
+        monkeypatch.setenv(other.api_key_env_var, KEY)
+        monkeypatch.setenv("DANDI_INSTANCE", other.url)
+        with pytest.raises(JournalMismatchError):
+            run_deletion(clone, "v1.1.1")
+        monkeypatch.setenv("DANDI_INSTANCE", keyed.url)
+        with pytest.raises(JournalMismatchError):
+            run_deletion(clone, "v1.1.1", dandi_instance=other.url)
+        assert other.count("DELETE") == 0
+    monkeypatch.setenv("DANDI_INSTANCE", "")
+    # the main instance: its journal check fails, or (offline) its first request
+    from dandi_compute_plugin.errors import ArchiveError
+
+    with pytest.raises((JournalMismatchError, ArchiveError), match="dandiarchive.org"):
+        run_deletion(clone, "v1.1.1", dry_run=True)
+    assert keyed.count("DELETE") == 2  # the first run's two attempts only
+    assert (clone / JOURNAL).read_bytes() == journal
