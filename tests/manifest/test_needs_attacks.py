@@ -92,3 +92,29 @@ def test_copies_read_before_a_refresh_stay_whole_after_it(
         assert uses(url)[use]() == expected_of(new_body)[use]
     meta = json.loads((entry_dir(cache_dir) / "meta.json").read_text())
     assert meta["manifest"]["size"] == len(new_body)
+
+
+def test_the_memo_never_answers_for_another_manifest_url_of_the_environment(
+    server: ManifestServer, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest URL template is read from the environment at call time: a
+    call after ``DANDI_COMPUTE_MANIFEST_URL`` names another server's manifest
+    is answered with that manifest, not with the one the same arguments gave
+    before (the memo keeps a result per URL, as the original's per arguments)."""
+    from dandi_compute_plugin.defaults import MANIFEST_URL_ENV
+    from dandi_compute_plugin.manifest import load_assets_jsonld_metadata
+
+    first_records = example_records()
+    second_records = example_records()[:2]
+    server.add("/one/001697/draft/assets.jsonld", dumps(first_records))
+    server.add("/two/001697/draft/assets.jsonld", dumps(second_records))
+    template = "/{dandiset_id}/{version}/assets.jsonld"
+    load_assets_jsonld_metadata.cache_clear()  # type: ignore[attr-defined]
+    monkeypatch.setenv(MANIFEST_URL_ENV, server.url("/one" + template))
+    one = load_assets_jsonld_metadata("001697", "draft")
+    monkeypatch.setenv(MANIFEST_URL_ENV, server.url("/two" + template))
+    two = load_assets_jsonld_metadata("001697", "draft")
+    assert len(one.path_to_asset_metadata) == len(first_records)
+    assert len(two.path_to_asset_metadata) == len(second_records)
+    monkeypatch.setenv(MANIFEST_URL_ENV, server.url("/one" + template))
+    assert load_assets_jsonld_metadata("001697", "draft") is one  # still memoized
