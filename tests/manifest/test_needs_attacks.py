@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import pytest
 
+from dandi_compute_plugin.defaults import CACHE_DIR_ENV
 from dandi_compute_plugin.errors import ManifestUnavailableError
 from dandi_compute_plugin.manifest import iter_asset_metadata
 
 from .common import PATH, dumps, example_records, load_fresh
 from .server import ManifestServer
 from .test_cache_trust import _flip, entry_dir, expected_of, served, uses
+
+EXAMPLES = int(os.environ.get("DANDI_COMPUTE_TEST_EXAMPLES", "30"))
 
 #: the files each need reads of an entry (checked against their digests);
 #: the others must only be there with their sizes
@@ -118,3 +124,106 @@ def test_the_memo_never_answers_for_another_manifest_url_of_the_environment(
     assert len(two.path_to_asset_metadata) == len(second_records)
     monkeypatch.setenv(MANIFEST_URL_ENV, server.url("/one" + template))
     assert load_assets_jsonld_metadata("001697", "draft") is one  # still memoized
+
+
+# ------------------------------------------------------- generated sequences
+
+PARTS = ("meta.json", "assets-", "index-", "offsets-", "blocks-")
+STEPS = st.one_of(
+    st.tuples(st.just("read"), st.sampled_from(sorted(READS))),
+    st.tuples(st.just("change"), st.integers(1, 6)),
+    st.tuples(st.just("offline"), st.booleans()),
+    st.tuples(st.just("damage"), st.sampled_from(PARTS)),
+)
+
+
+def _body(variant: int) -> bytes:
+    records = example_records()[: 4 + variant]
+    for r in records:
+        r["dateModified"] = f"20{10 + variant}-01-01T00:00:00+00:00"
+    return dumps(records)
+
+
+@settings(
+    max_examples=max(10, EXAMPLES // 3),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(STEPS, min_size=1, max_size=12))
+def test_generated_sequences_of_needs_never_get_a_damaged_or_stale_copy(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    steps: list[tuple[str, object]],
+) -> None:
+    """One manifest URL read by the four needs in any order, while the server's
+    manifest changes, the server goes down and up, and a byte of any file of
+    the cache entry flips.  A model says what each read must give: online, the
+    server's manifest; offline, the cached one unless the need reads a damaged
+    file (then the server's error, and the entry is dropped); no entry, the
+    error.  Never a damaged, stale or mixed answer."""
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("cache")))
+    with ManifestServer() as server:
+        served_body = _body(0)
+        server.add(PATH, served_body)
+        url = server.url(PATH)
+        cached: bytes | None = None  # the body of the entry, if any
+        damaged: set[str] = set()  # the parts of the entry with a flipped byte
+        online = True
+        for action, arg in steps:
+            if action == "change":
+                served_body = _body(int(arg))  # type: ignore[call-overload]
+                server.add(PATH, served_body)
+                server.served[PATH].mode = "ok" if online else "503"
+            elif action == "offline":
+                online = not arg
+                server.served[PATH].mode = "ok" if online else "503"
+            elif action == "damage" and cached is not None and arg not in damaged:
+                part = str(arg)  # (a second flip of the same byte would undo it)
+                (path,) = (
+                    p
+                    for p in entry_dir(Path(os.environ[CACHE_DIR_ENV])).iterdir()
+                    if p.name.startswith(part)
+                )
+                _flip(path, path.stat().st_size // 2)
+                damaged.add(part)
+            elif action == "read":
+                need = str(arg)
+                cached, damaged = _check_read(
+                    need, url, online, served_body, cached, damaged
+                )
+
+
+def _check_read(
+    need: str,
+    url: str,
+    online: bool,
+    served_body: bytes,
+    cached: bytes | None,
+    damaged: set[str],
+) -> tuple[bytes | None, set[str]]:
+    """Read ``need`` once, check it against the model; the model's new state."""
+    reads_damage = bool(damaged & set(READS[need]))
+    lazy_damage = need == "api" and "assets-" in damaged
+    if online:
+        stale = cached != served_body
+        if lazy_damage and not reads_damage and not stale:
+            # a 304 answered from the entry; its damaged manifest is found as a
+            # record is read: the error, and the entry dropped
+            with pytest.raises(ManifestUnavailableError, match="damaged"):
+                uses(url)[need]()
+            return None, set()
+        assert uses(url)[need]() == expected_of(served_body)[need]
+        if reads_damage or stale:  # downloaded again: a sound new entry
+            return served_body, set()
+        return cached, damaged
+    if cached is None or reads_damage:
+        with pytest.raises(ManifestUnavailableError) as info:
+            uses(url)[need]()
+        assert info.value.status == 503
+        return None, set()
+    if lazy_damage:
+        with pytest.raises(ManifestUnavailableError, match="damaged"):
+            uses(url)[need]()
+        return None, set()
+    assert uses(url)[need]() == expected_of(cached)[need]
+    return cached, damaged
