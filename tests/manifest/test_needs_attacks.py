@@ -227,3 +227,49 @@ def _check_read(
         return None, set()
     assert uses(url)[need]() == expected_of(cached)[need]
     return cached, damaged
+
+
+def test_needs_read_side_by_side_with_refreshes_get_one_whole_manifest(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    """Threads read the four needs of one URL while the server's manifest
+    flips between two versions and other threads refresh the entry: every
+    answer is one of the two manifests, whole (never a mix, never a damage
+    error for an entry replaced while read)."""
+    import random
+    import threading
+
+    bodies = [_body(1), _body(4)]
+    server.add(PATH, bodies[0])
+    url = server.url(PATH)
+    wanted = [expected_of(b) for b in bodies]
+    problems: list[str] = []
+
+    def reader(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(12):
+            need = rng.choice(sorted(READS))
+            try:
+                got = uses(url)[need]()
+            except Exception as exc:  # noqa: BLE001 - every failure is reported
+                problems.append(f"{need}: {type(exc).__name__}: {exc}")
+                continue
+            if got not in (wanted[0][need], wanted[1][need]):
+                problems.append(f"{need}: a mixed or foreign answer")
+
+    def refresher() -> None:
+        for i in range(8):
+            server.add(PATH, bodies[i % 2])
+            try:
+                load_fresh(source=url, refresh=True)
+            except Exception as exc:  # noqa: BLE001
+                problems.append(f"refresh: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=reader, args=(s,)) for s in range(3)]
+    threads.append(threading.Thread(target=refresher))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not any(t.is_alive() for t in threads)
+    assert problems == []
