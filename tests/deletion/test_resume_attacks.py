@@ -8,10 +8,15 @@ leaves its journal; the user removes ``B`` by hand (a *gone*, journaled target);
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
+import os
 from pathlib import Path
 import shutil
+import uuid
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import pytest
 
 from dandi_compute_plugin import hookimpl
@@ -20,7 +25,9 @@ from dandi_compute_plugin.errors import JournalError, JournalMismatchError
 
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, KEY, seed, tree_state
-from ..records import version_files
+from ..records import asset_record, version_files
+
+EXAMPLES = int(os.environ.get("DANDI_COMPUTE_TEST_EXAMPLES", "30"))
 
 JOURNAL = Path(".dandi-compute") / "delete-journal.jsonl"
 BASE = "derivatives/dandiset-000001/sub-{sub}/pipeline-aind+ephys/version-v1.1.1"
@@ -298,3 +305,130 @@ def test_the_instance_of_the_environment_binds_the_journal_as_an_explicit_one(
         run_deletion(clone, "v1.1.1", dry_run=True)
     assert keyed.count("DELETE") == 2  # the first run's two attempts only
     assert (clone / JOURNAL).read_bytes() == journal
+
+
+# ------------------------------------------------------- generated resumes
+
+
+@dataclass
+class Resume:
+    """One generated resume: what the first run meets, what happens between
+    the runs, and what the second run meets."""
+
+    #: per subject: (a DELETE answered 403, removed by hand, a colleague upload)
+    subjects: list[tuple[bool, bool, str | None]]
+    include_remote: bool
+    listing_fails: bool
+    tail_cut: bool  # the journal's last line cut short between the runs
+
+
+@st.composite
+def resumes(draw: st.DrawFn) -> Resume:
+    n = draw(st.integers(1, 3))
+    subjects = [
+        (
+            draw(st.booleans()),
+            draw(st.booleans()),
+            draw(st.sampled_from([None, None, "journaled path", "new path"])),
+        )
+        for _ in range(n)
+    ]
+    return Resume(
+        subjects, draw(st.booleans()), draw(st.integers(0, 3)) == 0, draw(st.booleans())
+    )
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(spec=resumes())
+def test_generated_resumes_delete_only_what_was_journaled_or_asked(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    spec: Resume,
+) -> None:
+    """A first run with failing DELETEs leaves a journal; between the runs
+    directories are removed by hand, colleagues upload below them, the
+    journal's tail is cut; the second run may meet a failing listing.  Its
+    DELETEs are only of assets the first run planned (the journal's) or, with
+    include_remote, of remote-only directories; a colleague's upload is never
+    deleted without include_remote; a failing listing deletes nothing and
+    leaves the journal as it was; a directory reported deleted has nothing
+    left on either side; no local file is lost whose asset is still there."""
+    root = tmp_path_factory.mktemp("resume")
+    with FakeArchive(tokens={KEY: "owner"}) as archive:
+        monkeypatch.setenv(archive.api_key_env_var, KEY)
+        names = [f"S{i}" for i in range(len(spec.subjects))]
+        clone = seed(
+            archive,
+            root / "clone",
+            [p for s in names for p in files(s)],
+            remote_only=files("R"),
+        )
+        planned = set(archive.asset_ids(DANDISET).values())
+        ids = archive.asset_ids(DANDISET)
+        for s, (forbidden, _, _) in zip(names, spec.subjects, strict=True):
+            if forbidden:
+                archive.fail("DELETE", ids[files(s)[1]], status=403)
+        run_deletion(clone, "v1.1.1", dandi_instance=archive.url)  # R kept
+        archive.clear_faults()
+        colleague: set[str] = set()
+        for s, (_, by_hand, upload) in zip(names, spec.subjects, strict=True):
+            if by_hand and (clone / vdir(s)).exists():
+                shutil.rmtree(clone / vdir(s))
+            if upload is not None:
+                path = (
+                    files(s)[1] if upload == "journaled path" else f"{vdir(s)}/new.json"
+                )
+                record = asset_record(
+                    path,
+                    content=b"a colleague's " + s.encode(),
+                    asset_id=str(uuid.uuid4()),
+                )
+                archive.add_assets(DANDISET, [record])
+                colleague.add(record["identifier"])
+        journal = clone / JOURNAL
+        if spec.tail_cut and journal.exists():
+            data = journal.read_bytes()
+            journal.write_bytes(data[:-5])
+        journal_before = journal.read_bytes() if journal.exists() else None
+        local_before = tree_state(clone)
+        first_requests = len(archive.log)
+        if spec.listing_fails:
+            archive.fail("GET", r"/assets/$", query="glob=", status=400)
+        report = run_deletion(
+            clone,
+            "v1.1.1",
+            dandi_instance=archive.url,
+            include_remote=spec.include_remote,
+        )
+        deleted = [
+            r.path.rstrip("/").rsplit("/", 1)[-1]
+            for r in archive.log[first_requests:]
+            if r.method == "DELETE"
+        ]
+        remote_only = {ids[p] for p in files("R")}
+        if spec.listing_fails:
+            assert deleted == []
+            assert all(r.status is TargetStatus.FAILED for r in report.results)
+            assert (
+                journal.read_bytes() if journal.exists() else None
+            ) == journal_before
+            assert tree_state(clone) == local_before
+            return
+        for asset_id in deleted:
+            if not spec.include_remote:
+                assert asset_id in planned - remote_only, asset_id
+                assert asset_id not in colleague
+        left = archive.paths(DANDISET)
+        for r in report.results:
+            rel = r.target.relpath
+            below = [p for p in left if p.startswith(rel + "/")]
+            if r.status is TargetStatus.DELETED:
+                assert below == [] and not (clone / rel).exists(), rel
+            if below:  # assets left: none of its local files was removed
+                mine = [p for p in local_before if p.startswith(rel + "/")]
+                assert all(os.path.lexists(clone / p) for p in mine), rel
+        assert KEY not in json.dumps(report.as_records())
