@@ -352,11 +352,13 @@ def test_generated_resumes_delete_only_what_was_journaled_or_asked(
     """A first run with failing DELETEs leaves a journal; between the runs
     directories are removed by hand, colleagues upload below them, the
     journal's tail is cut; the second run may meet a failing listing.  Its
-    DELETEs are only of assets the first run planned (the journal's) or, with
-    include_remote, of remote-only directories; a colleague's upload is never
-    deleted without include_remote; a failing listing deletes nothing and
-    leaves the journal as it was; a directory reported deleted has nothing
-    left on either side; no local file is lost whose asset is still there."""
+    DELETEs are only of assets the first run planned, of what is below a
+    directory still in the clone (retracted whole, as planned), or, with
+    include_remote, of remote-only directories: a colleague's upload below a
+    directory gone from the clone is kept, and the archive-only R too; a
+    failing listing deletes nothing and leaves the journal as it was; a
+    directory reported deleted has nothing left on either side; a directory
+    with assets left lost no local file."""
     root = tmp_path_factory.mktemp("resume")
     with FakeArchive(tokens={KEY: "owner"}) as archive:
         monkeypatch.setenv(archive.api_key_env_var, KEY)
@@ -374,7 +376,7 @@ def test_generated_resumes_delete_only_what_was_journaled_or_asked(
                 archive.fail("DELETE", ids[files(s)[1]], status=403)
         run_deletion(clone, "v1.1.1", dandi_instance=archive.url)  # R kept
         archive.clear_faults()
-        colleague: set[str] = set()
+        colleague: dict[str, str] = {}  # asset id -> its version directory
         for s, (_, by_hand, upload) in zip(names, spec.subjects, strict=True):
             if by_hand and (clone / vdir(s)).exists():
                 shutil.rmtree(clone / vdir(s))
@@ -388,12 +390,13 @@ def test_generated_resumes_delete_only_what_was_journaled_or_asked(
                     asset_id=str(uuid.uuid4()),
                 )
                 archive.add_assets(DANDISET, [record])
-                colleague.add(record["identifier"])
+                colleague[record["identifier"]] = vdir(s)
         journal = clone / JOURNAL
         if spec.tail_cut and journal.exists():
             data = journal.read_bytes()
             journal.write_bytes(data[:-5])
         journal_before = journal.read_bytes() if journal.exists() else None
+        in_clone = {vdir(s) for s in names if (clone / vdir(s)).is_dir()}
         local_before = tree_state(clone)
         first_requests = len(archive.log)
         if spec.listing_fails:
@@ -418,10 +421,12 @@ def test_generated_resumes_delete_only_what_was_journaled_or_asked(
             ) == journal_before
             assert tree_state(clone) == local_before
             return
+        # a directory still in the clone is retracted whole (what is below it
+        # on the archive is in the plan); one gone from it only as journaled
         for asset_id in deleted:
             if not spec.include_remote:
-                assert asset_id in planned - remote_only, asset_id
-                assert asset_id not in colleague
+                assert asset_id not in remote_only, asset_id
+                assert asset_id in planned or colleague[asset_id] in in_clone
         left = archive.paths(DANDISET)
         for r in report.results:
             rel = r.target.relpath
