@@ -33,6 +33,7 @@ from ..defaults import (
     DEFAULT_DANDISET_VERSION,
     DEFAULT_INSTANCE,
     DEFAULT_TIMEOUT,
+    manifest_url_template,
 )
 from .fetch import ProgressCallback
 from .index import AssetTally
@@ -265,8 +266,11 @@ def load_assets_jsonld_metadata(
     """
     options = (dandi_instance, source, cache, refresh, url_template, timeout)
     request = ManifestRequest(dandiset_id, version, *options)
-    # the request is the key, but for refresh (which loads again, and keeps it)
-    key = _MEMO.key((replace(request, refresh=False), keep_records), source)
+    # the request is the key, but for refresh (which loads again, and keeps it);
+    # the environment's URL template counts as an argument (read at call time)
+    template = url_template or (manifest_url_template() if source is None else None)
+    unrefreshed = replace(request, refresh=False, url_template=template)
+    key = _MEMO.key((unrefreshed, keep_records), source)
     found = _MEMO.get(key) if key is not None and not refresh else None
     if found is not None:
         return found
