@@ -20,6 +20,7 @@ from ..defaults import (
     MANIFEST_URL_ENV,
     manifest_url_template,
 )
+from ..defaults import dandi_instance as instance_from_env
 from ..errors import ManifestLocationError
 
 #: where the manifests of the instances whose layout is known live
@@ -79,7 +80,8 @@ def manifest_url(
         ``draft`` or a published version such as ``0.240101.1234``.
     dandi_instance
         A known instance name (as ``dandi -i``), an instance URL, or a
-        ``dandi.consts.DandiInstance``.
+        ``dandi.consts.DandiInstance``; None: ``$DANDI_INSTANCE`` or ``dandi``,
+        as a deletion takes it.
     url_template
         A template with ``{dandiset_id}`` and ``{version}`` fields to use instead
         of the instance's; default: ``$DANDI_COMPUTE_MANIFEST_URL`` when set.
@@ -108,6 +110,8 @@ def manifest_url(
             f"Invalid dandiset version {version!r}: expected 'draft' or a published "
             "version such as 0.240101.1234"
         )
+    if dandi_instance is None:
+        dandi_instance = instance_from_env()
     name = _instance_name(dandi_instance)
     template = url_template or manifest_url_template()
     if template is None:

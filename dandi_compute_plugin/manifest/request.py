@@ -12,6 +12,7 @@ from ..defaults import (
     DEFAULT_INSTANCE,
     DEFAULT_TIMEOUT,
 )
+from ..defaults import dandi_instance as instance_from_env
 from .location import Source
 
 
@@ -29,7 +30,8 @@ class ManifestRequest:
         ``source`` is None.
     dandi_instance
         A known instance name (as ``dandi -i``), an instance URL, or a
-        ``dandi.consts.DandiInstance``; used when ``source`` is None.
+        ``dandi.consts.DandiInstance``; used when ``source`` is None.  None
+        means ``$DANDI_INSTANCE`` or ``dandi``, read when the request is made.
     source
         An ``http(s)://`` URL, a file path, ``"-"`` (standard input) or a binary
         stream, instead of the dandiset's manifest.
@@ -55,6 +57,12 @@ class ManifestRequest:
     refresh: bool = False
     url_template: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        # resolved now, so that two requests made under different environments
+        # are different requests (the memo keys on the request)
+        if self.dandi_instance is None:
+            object.__setattr__(self, "dandi_instance", instance_from_env())
 
     @property
     def label(self) -> str:

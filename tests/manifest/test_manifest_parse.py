@@ -19,12 +19,17 @@ from dandi_compute_plugin import (
     AssetsJsonldMetadata,
     iter_asset_metadata,
 )
+from dandi_compute_plugin.defaults import INSTANCE_ENV
 from dandi_compute_plugin.errors import (
     ManifestFormatError,
     ManifestLocationError,
     ManifestUnavailableError,
 )
-from dandi_compute_plugin.manifest import MANIFEST_URL_ENV, manifest_url
+from dandi_compute_plugin.manifest import (
+    MANIFEST_URL_ENV,
+    ManifestRequest,
+    manifest_url,
+)
 from dandi_compute_plugin.versions import (
     iter_version_directories,
     remote_version_directories,
@@ -369,6 +374,30 @@ def test_manifest_url_of_the_main_instance() -> None:
     assert manifest_url("000233", "0.230629.1955", "dandi").endswith(
         "/dandisets/000233/0.230629.1955/assets.jsonld"
     )
+
+
+def test_no_instance_means_the_environments_as_for_a_deletion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    main = manifest_url("001697", "draft", "dandi")
+    for value in (None, "", "dandi"):
+        if value is None:
+            monkeypatch.delenv(INSTANCE_ENV, raising=False)
+        else:
+            monkeypatch.setenv(INSTANCE_ENV, value)
+        assert manifest_url("001697", "draft", None) == main
+        assert ManifestRequest(dandi_instance=None).dandi_instance == "dandi"
+    # read at call time, and named when it has no known manifest location
+    monkeypatch.setenv(INSTANCE_ENV, "dandi-sandbox")
+    with pytest.raises(ManifestLocationError, match="'dandi-sandbox' is not known"):
+        manifest_url("001697", "draft", None)
+    with pytest.raises(ManifestLocationError, match="'dandi-sandbox' is not known"):
+        load_fresh("001697", "draft", dandi_instance=None)
+    # a request made now keeps the instance of now: the memo cannot mix the two
+    request = ManifestRequest(dandi_instance=None)
+    monkeypatch.setenv(INSTANCE_ENV, "dandi")
+    assert request.dandi_instance == "dandi-sandbox"
+    assert request != ManifestRequest(dandi_instance=None)
 
 
 @pytest.mark.parametrize(
