@@ -118,7 +118,6 @@ def _overview(
 
 def _pending(dandiset_dir: str) -> set[str]:
     """The directories a deletion journal of the clone keeps unfinished."""
-    from ..deletion.journal import journal_path, pending_targets
-    from ..deletion.journal_format import read_journal
+    from ..deletion.journal import unfinished_targets
 
-    return pending_targets(read_journal(journal_path(dandiset_dir)).entries)
+    return unfinished_targets(dandiset_dir)

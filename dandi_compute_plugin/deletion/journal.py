@@ -67,6 +67,12 @@ def pending_targets(records: Iterable[dict[str, Any]]) -> set[str]:
     return {r["target"] for r in records if r["target"] not in done}
 
 
+def unfinished_targets(dandiset_directory: str | Path) -> set[str]:
+    """The targets the clone's journal holds unfinished, read without taking
+    its lock; a journal that cannot be trusted raises :class:`JournalError`."""
+    return pending_targets(read_journal(journal_path(dandiset_directory)).entries)
+
+
 class Journal:
     """The journal of one clone, for one run against one instance and dandiset.
 

@@ -37,8 +37,7 @@ from ..versions import (
     validate_version,
 )
 from .archive import ArchiveSession, describe_error
-from .journal import Journal, journal_path, pending_targets
-from .journal_format import read_journal
+from .journal import Journal, unfinished_targets
 from .local import mount_points, overlapping
 from .model import (
     DeletionProgress,
@@ -203,7 +202,7 @@ def plan_deletion(
     plan = DeletionPlan(top, version, options, hooks)
     found = _scanned_and_added(plan)
     # read (and checked) before anything: a damaged journal stops the run here
-    pending = pending_targets(read_journal(journal_path(top)).entries)
+    pending = unfinished_targets(top)
     gone = journaled_and_gone(top, version, found, pending)
     plan.dandiset_id = dandiset_id_of(top)
     try:
