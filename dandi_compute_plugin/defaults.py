@@ -124,9 +124,10 @@ def hook_timeout() -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0 or value == float("inf"):
+    if not 0 < value < MAX_TIMEOUT:
         raise ValueError(
-            f"{HOOK_TIMEOUT_ENV} must be a number of seconds > 0: {text!r}"
+            f"{HOOK_TIMEOUT_ENV} must be a number of seconds > 0 and below "
+            f"{MAX_TIMEOUT:g}: {text!r}"
         )
     return value
 

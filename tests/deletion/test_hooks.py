@@ -15,6 +15,7 @@ import threading
 import pytest
 
 from dandi_compute_plugin import delete_dandiset_version, hookimpl
+from dandi_compute_plugin._limits import call_within
 from dandi_compute_plugin.deletion import run_deletion
 from dandi_compute_plugin.errors import DeletionIncomplete
 from dandi_compute_plugin.plugins import PluginHooks, list_plugins
@@ -402,12 +403,24 @@ def test_hooks_cannot_end_the_run_nor_hang_it(
     )
 
 
-def test_a_hook_time_limit_that_is_not_a_number_is_an_error(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf", "1e9", "1e300"])
+def test_a_hook_time_limit_that_no_wait_can_take_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
-    monkeypatch.setenv("DANDI_COMPUTE_HOOK_TIMEOUT", "soon")
+    # a limit past what a thread can wait for would fail every hook call
+    # (failing closed, with an overflow for a reason) instead of being named
+    monkeypatch.setenv("DANDI_COMPUTE_HOOK_TIMEOUT", value)
     with pytest.raises(ValueError, match="DANDI_COMPUTE_HOOK_TIMEOUT"):
         PluginHooks([], load_entry_points=False)
+
+
+def test_a_hook_time_limit_just_under_the_ceiling_is_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DANDI_COMPUTE_HOOK_TIMEOUT", "999999999")
+    hooks = PluginHooks([], load_entry_points=False)
+    assert hooks.timeout == 999999999.0
+    assert call_within(hooks.timeout, lambda: "done") == "done"
 
 
 def test_disabling_one_plugin_leaves_the_others_running(
