@@ -187,6 +187,9 @@ class _HTTPSPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
+_WATCHED_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 class DeadlineAdapter(HTTPAdapter):
     """An adapter whose connections honour :func:`deadline`; a request made
     without ``timeout=`` gets ``timeout`` (to connect, and for each read)."""
@@ -197,8 +200,16 @@ class DeadlineAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:  # noqa: D102
         super().init_poolmanager(*args, **kwargs)
-        pools = {"http": _HTTPPool, "https": _HTTPSPool}
-        self.poolmanager.pool_classes_by_scheme = pools
+        self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:  # noqa: D102
+        # the proxy of the environment (http_proxy, https_proxy) gets its own
+        # manager: its connections must be watched as well.  A SOCKS proxy's
+        # pools are its own classes and are left as they are.
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if type(manager) is urllib3.ProxyManager:
+            manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+        return manager
 
     def send(self, request: Any, **kwargs: Any) -> Any:  # noqa: D102
         if kwargs.get("timeout") is None:
