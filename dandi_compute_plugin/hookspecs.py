@@ -47,7 +47,8 @@ Rules
   ``failed`` and blocks deletions like a plugin that cannot be imported.
 - **Standard output is the report's.**  What a hook (or a thread it starts, or a
   program it runs) writes to standard output goes to standard error while
-  ``dandi compute delete-version`` runs, so that ``-f json`` stays parseable.
+  ``dandi compute delete-version`` or ``move`` runs, so that ``-f json`` stays
+  parseable.
 - **After the fact, only logged.**  An exception raised by
   :func:`dandi_compute_after_target` or :func:`dandi_compute_run_finished` is
   logged with the plugin's name; the deletion results stand.

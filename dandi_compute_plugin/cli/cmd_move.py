@@ -128,8 +128,13 @@ def _move(
     yes: bool,
     output_format: str,
 ) -> None:
+    from .report_stdout import report_only_stdout
+
+    # hooks run during the move as during a deletion: what they print must not
+    # land among the records of standard output
+    with report_only_stdout():
+        usage = _run(dandiset_dir, what, to, options, yes, output_format)
     # a usage error is 2, not the 1 of every error dandi's mapping turns it into
-    usage = _run(dandiset_dir, what, to, options, yes, output_format)
     if usage is not None:
         raise click.UsageError(f"{usage}. Nothing was changed.")
 

@@ -72,7 +72,7 @@ class MoveReport:
         The target dandiset's id.
     api_url
         The API of the instance (None when none was contacted).
-    dry_run, interrupted, abandoned, scan_errors
+    dry_run, interrupted, terminated, abandoned, scan_errors
         As the deletion's report (over every version of the move).
     results
         Per directory.
@@ -84,22 +84,26 @@ class MoveReport:
     dry_run: bool = False
     results: list[MoveResult] = field(default_factory=list)
     interrupted: bool = False
+    terminated: bool = False
     abandoned: bool = False
     scan_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Every directory moved, had nothing to move or was planned; every
-        directory of the clone was read; no Ctrl-C."""
+        directory of the clone was read; no Ctrl-C or SIGTERM."""
         return (
             not self.interrupted
+            and not self.terminated
             and not self.scan_errors
             and all(r.ok for r in self.results)
         )
 
     @property
     def exit_code(self) -> int:
-        """0 when :attr:`ok`, 130 after Ctrl-C, 1 otherwise."""
+        """0 when :attr:`ok`, 130 after Ctrl-C, 143 after SIGTERM, 1 otherwise."""
+        if self.terminated:
+            return 143
         if self.interrupted:
             return 130
         return 0 if self.ok else 1
@@ -122,7 +126,13 @@ class MoveReport:
             text = "No directory to move: nothing to do"
         else:
             parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-            extra = " (interrupted)" if self.interrupted else ""
+            extra = (
+                " (terminated)"
+                if self.terminated
+                else " (interrupted)"
+                if self.interrupted
+                else ""
+            )
             text = f"{len(self.results)} directories to {self.to}: {parts}{extra}"
         if self.scan_errors:
             shown = "; ".join(self.scan_errors[:MAX_LISTED])

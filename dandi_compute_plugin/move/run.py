@@ -169,7 +169,7 @@ def run_move(
     to_id, named = parse_target(to)
     report = MoveReport(Path(dandiset_directory), to_id, dry_run=options.dry_run)
     for version, relpaths in chosen.items():
-        if report.interrupted:
+        if report.interrupted or report.terminated:
             break
         plan = plan_deletion(dandiset_directory, version, options, progress=progress)
         report.scan_errors += plan.scan_errors
@@ -224,6 +224,7 @@ def _move_version(
     )
     report.results += [result_of(r) for r in deletion.results]
     report.interrupted |= deletion.interrupted
+    report.terminated |= deletion.terminated
     report.abandoned |= deletion.abandoned
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from ..archive import FakeArchive
 from ..archive.fixtures import cli_env
+from ..cli.test_hook_output_and_endings import PRINTING, hook_site
 from ..subprocesses import dandi_executable
 from .world import SOURCE, TARGET, World, capsule, directory_of
 
@@ -216,3 +217,26 @@ def test_help_stays_cheap() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_what_hooks_print_never_reaches_the_moves_report(
+    world: World, tmp_path: Path
+) -> None:
+    w = world
+    env = cli_env(w.archive, w.clone.parent / "home")
+    env["PYTHONPATH"] = str(hook_site(tmp_path / "hooks", PRINTING))
+    proc = subprocess.run(
+        _command(w, "--yes"),
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(proc.stdout)  # the report alone: it parses
+    assert records and {r["status"] for r in records} == {"moved"}
+    for where in ("veto", "before", "after", "finished"):
+        assert f"hook says {where}" in proc.stderr
+        assert f"hook thread says {where}" in proc.stderr
+    assert "raw bytes on fd 1" in proc.stderr

@@ -3,11 +3,13 @@ deleted with the deletion's machinery."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+import signal
 
 import pytest
 
-from dandi_compute_plugin import move_version_directories
+from dandi_compute_plugin import hookimpl, move_version_directories
 from dandi_compute_plugin.move import MoveIncomplete, MoveUsageError, run_move
 
 from ..archive import FakeArchive
@@ -232,3 +234,29 @@ def test_what_the_archive_computes_is_never_sent() -> None:
     computed |= {"contentSize", "digest", "publishedBy"}
     assert not computed & set(sent)
     assert sent["path"] == "a/b.json" and sent["schemaKey"] == "Asset"
+
+
+class _TermOnce:
+    """A hook that sends this process SIGTERM before the first directory."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    @hookimpl
+    def dandi_compute_before_target(self, target: object) -> None:
+        if not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_sigterm_during_a_move_ends_it_as_terminated(world: World) -> None:
+    w = world
+    hook = _TermOnce()
+    report = run_move(
+        w.clone, "v1.1.1", TARGET, dandi_instance=w.archive.url, plugins=[hook]
+    )
+    assert hook.sent
+    # as a deletion stopped by SIGTERM: not ok, 143, said in the summary
+    assert report.terminated and not report.ok
+    assert report.exit_code == 143
+    assert "(terminated)" in report.summary()
