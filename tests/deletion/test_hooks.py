@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 import logging
 from pathlib import Path
+import sys
 import threading
 
 import pytest
@@ -307,11 +308,39 @@ def test_plugin_infos_name_the_hooks() -> None:
     )
     assert infos["VetoDouble"].as_record()["hooks"] == ["dandi_compute_veto_deletion"]
     assert all(i.status == "loaded" for i in infos.values())
-    # list_plugins shows every installed entry point once, by name
+
+
+def test_list_plugins_shows_each_installed_entry_point_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two plugins really installed (a dist-info on the path), one of them twice
+    for name in ("policy_a", "policy_b"):
+        (tmp_path / f"{name}.py").write_text(
+            "from dandi_compute_plugin import hookimpl\n"
+            "@hookimpl\n"
+            "def dandi_compute_veto_deletion(target):\n"
+            "    return None\n"
+        )
+    info = tmp_path / "policies-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: policies\nVersion: 0.1\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[dandi_compute]\npolicy_a = policy_a\npolicy_b = policy_b\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("policy_a", "policy_b"):  # imported by the listing: forgotten after
+        monkeypatch.delitem(sys.modules, name, raising=False)
     installed = sorted({ep.name for ep in entry_points(group="dandi_compute")})
-    assert [i.name for i in list_plugins()] == installed
-    disabled = {i.name: i.status for i in list_plugins(disable=installed[:1])}
-    assert all(disabled[n] == "disabled" for n in installed[:1])
+    assert {"policy_a", "policy_b"} <= set(installed)
+
+    listed = {i.name: i for i in list_plugins()}
+    assert sorted(listed) == installed
+    assert listed["policy_a"].status == "loaded"
+    assert listed["policy_a"].hooks == ("dandi_compute_veto_deletion",)
+    disabled = {i.name: i.status for i in list_plugins(disable=["policy_b"])}
+    assert disabled["policy_b"] == "disabled" and disabled["policy_a"] == "loaded"
 
 
 def test_an_invalid_hook_implementation_fails_closed() -> None:
