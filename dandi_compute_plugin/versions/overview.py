@@ -18,6 +18,7 @@ import difflib
 import os
 from pathlib import Path
 import re
+import stat
 from typing import Any, Protocol
 
 from .layout import (
@@ -231,20 +232,18 @@ def _attempts(top: str, relpath: str) -> int:
 
 
 def _sizes(directory: str) -> tuple[int, int]:
-    """Regular files below ``directory`` and their bytes (links not followed)."""
+    """Regular files below ``directory`` and their bytes (links not followed:
+    ``os.walk`` does not descend into linked directories by default)."""
     files = size = 0
-    for dirpath, dirnames, filenames in os.walk(directory):
+    for dirpath, _dirnames, filenames in os.walk(directory):
         for name in filenames:
             try:
                 st = os.lstat(os.path.join(dirpath, name))
             except OSError:
                 continue
-            if not os.path.islink(os.path.join(dirpath, name)):
+            if stat.S_ISREG(st.st_mode):  # no link, FIFO, socket or device
                 files += 1
                 size += st.st_size
-        dirnames[:] = [
-            d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
-        ]
     return files, size
 
 

@@ -4,6 +4,7 @@ that a VERSION matching nothing gets."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 import shutil
 import tempfile
@@ -63,6 +64,18 @@ def test_the_overview_counts_every_directory_once(specs) -> None:
         assert keys == sorted(keys)
     finally:
         shutil.rmtree(root)
+
+
+def test_sizes_count_regular_files_only(tmp_path: Path) -> None:
+    top = directory("p", "v1.1.1", None, "A")
+    build_clone(tmp_path, [f"{top}/logs/x.log"])
+    version_dir = tmp_path / top
+    (version_dir / "logs" / "x.log").write_bytes(b"abc")
+    os.mkfifo(version_dir / "fifo")
+    (version_dir / "link").symlink_to(version_dir / "logs" / "x.log")
+    (version_dir / "linked-dir").symlink_to(version_dir / "logs")
+    (row,) = version_overview(tmp_path, sizes=True)
+    assert (row.files, row.bytes) == (1, 3)
 
 
 def test_natural_order_of_versions() -> None:
