@@ -148,8 +148,11 @@ def test_killed_deletion_finishes_when_run_again(many: Many) -> None:
     assert (many.clone / ".dandi-compute/delete-journal.jsonl").exists()
     assert (many.clone / DELETED).is_dir()
 
-    done = dandi(many.env, *many.delete("--yes")[1:])
-    assert done.returncode == 0, done.stderr
+    # as few requests at once as the killed run: the real server's concurrent
+    # DELETEs in one draft deadlock in PostgreSQL (HTTP 500) at sixteen at once,
+    # which a resumption is not about
+    done = dandi(many.env, *many.delete("--yes", "--jobs", "2")[1:])
+    assert done.returncode == 0, done.stdout + done.stderr
     (record,) = map(json.loads, done.stdout.splitlines())
     assert record["status"] == "deleted"
     assert many.remote_below(DELETED) == 0
