@@ -16,8 +16,9 @@ the error stands.
 A cache that is not private to the user (:mod:`.cache.dirs`) is neither read,
 written nor removed: a warning (once per process and reason) and the run goes on
 without it; with ``refresh``, which asks for the cache to be renewed, it is an
-error.  Waiting for an entry's lock is bounded by the request's timeout: past it
-the run goes on without the cache, with a warning.
+error.  Waiting for an entry's lock is bounded by the request's timeout, every
+wait of the run together (:meth:`~.cache.entry.CacheEntry.lock`): past it the
+run goes on without the cache, with a warning.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from dandi_compute_plugin.defaults import DEFAULT_TIMEOUT
 from dandi_compute_plugin.errors import (
     ManifestUnavailableError,
     UnsafeCacheDirectoryError,
@@ -25,6 +26,8 @@ from dandi_compute_plugin.manifest import (
     iter_asset_metadata,
     summarize,
 )
+from dandi_compute_plugin.manifest.cache.entry import CacheEntry
+from dandi_compute_plugin.manifest.cache.files import LockTimeout
 from dandi_compute_plugin.manifest.cache.listing import list_entries, remove_entry
 from dandi_compute_plugin.manifest.cache.meta import seal
 
@@ -400,6 +403,67 @@ def test_a_held_lock_is_waited_for_no_longer_than_the_timeout(
     load_fresh(source=url, timeout=1)
     load_fresh(source=url, timeout=1)
     assert server.statuses(PATH)[-1] == 304
+
+
+def _holding(lock: Path) -> subprocess.Popen:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_held_lock_is_waited_for_once_in_a_run_however_many_steps_need_it(
+    server: ManifestServer, cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run whose entry has a killed run's temporary (tidying takes the lock)
+    and whose manifest changed (writing the new entry takes it too) meets the
+    held lock twice: it waits once, then runs uncached without waiting again."""
+    url, body = served(server)
+    load_fresh(source=url)
+    entry = entry_dir(cache_dir)
+    holder = _holding(entry / "lock")
+    try:
+        server.add(PATH, body + b"\n")
+        (entry / "assets-0000000000000000.jsonld.tmp").write_bytes(b"")
+        with caplog.at_level(logging.DEBUG, logger="dandi.compute"):
+            index = load_fresh(source=url, timeout=0.5)
+        got = {k: dict(v) for k, v in index.content_id_to_asset.items()}
+        assert got == expected_of(body)["api"]
+    finally:
+        holder.kill()
+        holder.wait()
+    lock_messages = [
+        r.getMessage() for r in caplog.records if "is held" in r.getMessage()
+    ]
+    assert len(lock_messages) == 2, lock_messages  # tidying, then writing
+    assert sum("(waited 0.5 s)" in m for m in lock_messages) == 1, lock_messages
+    assert "lock are spent" in lock_messages[1] and "Not caching" in lock_messages[1]
+
+
+def test_an_entry_without_a_lock_timeout_still_waits_a_bounded_time(
+    cache_dir: Path,
+) -> None:
+    """``CacheEntry(url)`` waits :data:`DEFAULT_TIMEOUT` at most, all uses
+    together, never as long as it takes."""
+    entry = CacheEntry("http://example.org/m")
+    assert entry.lock_timeout == DEFAULT_TIMEOUT
+    entry = CacheEntry("http://example.org/m", lock_timeout=0.2)
+    with entry.open_directory(create=True) as directory:
+        holder = _holding(entry.directory / "lock")
+        try:
+            messages = []
+            for _ in range(2):
+                with pytest.raises(LockTimeout) as raised, entry.lock(directory):
+                    pass
+                messages.append(str(raised.value))
+            assert "(waited 0.2 s)" in messages[0] and "spent" not in messages[0]
+            assert "spent" in messages[1]
+        finally:
+            holder.kill()
+            holder.wait()
+        with entry.lock(directory):  # free again: taken without any wait left
+            pass
 
 
 @pytest.mark.parametrize("part", ["meta.json", "assets-", "index-", "offsets-"])

@@ -56,15 +56,19 @@ Writing an entry is :mod:`.writer`'s, listing and clearing entries
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from functools import partial
 import hashlib
 import json
 import logging
 import os
 from pathlib import Path
+import threading
+import time
 from typing import IO, Any
 
-from ...defaults import cache_directory_from_env
+from ...defaults import DEFAULT_TIMEOUT, cache_directory_from_env
 from ..index import AssetIndex
 from .copies import CachedCopy, CachedIndex, CachedManifest, CachedRows, Copy, CopyMaker
 from .dirs import EntryDirectory, UnsafeCacheError, open_entry_directory
@@ -150,7 +154,9 @@ class CacheEntry:
     root
         The cache directory (default: :func:`cache_directory`).
     lock_timeout
-        Seconds to wait at most for the entry's lock (None: as long as it takes).
+        Seconds to wait at most for the entry's lock, all its uses together
+        (see :meth:`lock`); None:
+        :data:`~dandi_compute_plugin.defaults.DEFAULT_TIMEOUT`.
     dandiset
         The (dandiset id, version) the manifest is of, recorded when written.
     """
@@ -167,7 +173,45 @@ class CacheEntry:
         self.root = root if root is not None else cache_directory()
         self.key = entry_key(url)
         self.directory = self.root / ENTRIES_NAME / self.key
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = DEFAULT_TIMEOUT if lock_timeout is None else lock_timeout
+        self._wait_left = self.lock_timeout
+        self._waits = threading.Lock()
+
+    @contextmanager
+    def lock(self, directory: EntryDirectory) -> Iterator[None]:
+        """Hold the entry's lock (:func:`~.files.entry_lock`).
+
+        Every wait for it counts against one allowance of :attr:`lock_timeout`
+        seconds, shared by all uses of this entry (tidying, writing, dropping):
+        a run that met a held lock once does not wait a full timeout again at
+        each step.  Once the allowance is spent, the lock is tried once more
+        without waiting.
+
+        Raises
+        ------
+        LockTimeout
+            When the lock is held past what is left of the allowance.
+        OSError
+            As :func:`~.files.entry_lock`.
+        """
+        with self._waits:
+            left = self._wait_left
+        start = time.monotonic()
+        with ExitStack() as held:
+            try:
+                held.enter_context(entry_lock(directory, left))
+            except LockTimeout as exc:
+                if left > 0:
+                    raise
+                raise LockTimeout(
+                    f"{exc} (this run's {self.lock_timeout:g} s of waiting for "
+                    "the cache entry's lock are spent)"
+                ) from None
+            finally:
+                waited = time.monotonic() - start
+                with self._waits:
+                    self._wait_left = max(0.0, self._wait_left - waited)
+            yield
 
     def open_directory(self, create: bool = False) -> EntryDirectory:
         """Open the entry's directory, every directory on the way private.
@@ -333,7 +377,7 @@ class CacheEntry:
         """Remove the entry, unless its ``meta.json`` is no longer the one judged
         (then return False: a concurrent run has just put a new entry in place)."""
         try:
-            with entry_lock(directory, self.lock_timeout):
+            with self.lock(directory):
                 try:
                     now = self._meta_bytes(directory)
                 except (_CorruptEntry, OSError):
@@ -370,7 +414,7 @@ class CacheEntry:
         if not stale_candidates(directory):
             return  # the usual case: no lock to take
         try:
-            with entry_lock(directory, self.lock_timeout):
+            with self.lock(directory):
                 remove_stale_temporaries(directory)
         except LockTimeout as exc:
             lgr.debug("Not tidying %s now: %s", self.directory, exc)

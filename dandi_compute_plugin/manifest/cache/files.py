@@ -7,10 +7,11 @@ a link.  Whatever changes what it holds
 up stale temporaries -- does so under the entry's lock (:func:`entry_lock`): the
 inter-process file lock ``lock`` in the directory, taken after a lock shared by
 this process's threads (a POSIX file lock does not exclude the threads of its own
-process).  Waiting for it is bounded: past the deadline, :class:`LockTimeout`
-(a stopped process, a lock on NFS that is never released), and the caller runs
-without the cache.  Clean-up removes only regular files of the names this module
-and :mod:`.writer` create (:func:`is_cache_file`).
+process).  Waiting for it is always bounded: past the deadline,
+:class:`LockTimeout` (a stopped process, a lock on NFS that is never released),
+and the caller runs without the cache.  A cache entry's uses share one deadline
+(:meth:`~.entry.CacheEntry.lock`).  Clean-up removes only regular files of the
+names this module and :mod:`.writer` create (:func:`is_cache_file`).
 
 A download is written to temporaries, ``*.tmp`` files in the entry's directory,
 renamed into place when the download is complete.  A run that is killed
@@ -91,9 +92,7 @@ def is_cache_file(name: str) -> bool:
 
 
 @contextmanager
-def entry_lock(
-    directory: EntryDirectory, timeout: float | None = None
-) -> Iterator[None]:
+def entry_lock(directory: EntryDirectory, timeout: float) -> Iterator[None]:
     """Hold the lock of the cache entry ``directory`` (made if missing).
 
     Parameters
@@ -101,7 +100,7 @@ def entry_lock(
     directory
         The entry's open directory.
     timeout
-        Seconds to wait at most (None: as long as it takes).
+        Seconds to wait at most; 0 or less: one try, no wait.
 
     Raises
     ------
@@ -111,9 +110,10 @@ def entry_lock(
         When the lock file cannot be made or locked (``UnsafeCacheError`` when
         it is a link or not this user's).
     """
-    deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+    timeout = max(timeout, 0.0)
+    deadline = time.monotonic() + timeout
     shown = directory.path / LOCK_NAME
-    if not _THREAD_LOCK.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
+    if not _THREAD_LOCK.acquire(timeout=timeout):
         raise LockTimeout(f"{shown} is held by another thread (waited {timeout} s)")
     try:
         fd = directory.open_lock(LOCK_NAME)
@@ -131,7 +131,7 @@ def entry_lock(
         _THREAD_LOCK.release()
 
 
-def _flock(fd: int, deadline: float | None, shown: object, timeout: object) -> None:
+def _flock(fd: int, deadline: float, shown: object, timeout: object) -> None:
     """Take the exclusive ``flock`` of ``fd``, polling until ``deadline``."""
     if fcntl is None:  # pragma: no cover - Windows
         return
@@ -142,9 +142,10 @@ def _flock(fd: int, deadline: float | None, shown: object, timeout: object) -> N
         except OSError as exc:
             if exc.errno not in _HELD:
                 raise
-        if deadline is not None and time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise LockTimeout(f"{shown} is held by another run (waited {timeout} s)")
-        time.sleep(LOCK_POLL_SECONDS)
+        time.sleep(min(LOCK_POLL_SECONDS, left))
 
 
 def open_temporary(directory: EntryDirectory, name: str) -> IO[bytes]:

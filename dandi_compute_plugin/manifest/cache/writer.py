@@ -25,7 +25,6 @@ from .entry import META_NAME, CacheEntry
 from .files import (
     TMP_SUFFIX,
     close_temporary,
-    entry_lock,
     forget_temporary,
     open_temporary,
     remove_stale_temporaries,
@@ -64,7 +63,7 @@ class CacheWriter:
         self.committed = False
         try:
             self._directory = directory = entry.open_directory(create=True)
-            with entry_lock(directory, entry.lock_timeout):
+            with entry.lock(directory):
                 # a killed run's leftovers go before this run adds its own
                 remove_stale_temporaries(directory)
                 for part in self.names:
@@ -182,7 +181,7 @@ class CacheWriter:
         placed: list[str] = []
         # one writer at a time puts its files in place and removes the others';
         # under the lock nobody sweeps, so the meta temporary needs no lock of its own
-        with entry_lock(directory, self.entry.lock_timeout):
+        with self.entry.lock(directory):
             try:
                 with directory.create(meta_tmp) as out:
                     out.write(json.dumps(meta, indent=1).encode("utf-8"))
