@@ -11,7 +11,8 @@ The window is decoded as Latin-1 -- one character per byte -- so a record's
 position in it is its byte offset in the manifest, which the index keeps to read
 the record again later.  JSON's structure is ASCII, so the boundaries are the same
 as in UTF-8; a record holding other bytes is decoded again from its bytes as UTF-8
-(an invalid sequence is an error).
+(an invalid sequence is an error; a surrogate written as UTF-8 bytes is kept, as
+``json.loads`` of bytes keeps it: :data:`UTF8_ERRORS`).
 
 A record longer than :data:`MAX_RECORD_BYTES` (decompressed) is a format error,
 found once that many bytes of it are held, so a small gzip response that inflates
@@ -41,6 +42,9 @@ MAX_RECORD_BYTES = 1 << 25
 #: the window grows to at least this many bytes before records are decoded, and
 #: is refilled when less than a quarter of that is left of it
 WINDOW = 1 << 18
+#: how a record's bytes are decoded: as ``json.loads`` decodes bytes, which lets
+#: a surrogate written as UTF-8 bytes (``ED A0 80``) through as a lone surrogate
+UTF8_ERRORS = "surrogatepass"
 _BLOCK_BITS = 12
 _BLOCK = 1 << _BLOCK_BITS
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{[")
@@ -345,7 +349,7 @@ class RecordSplitter:
 
     def _as_utf8(self, start: int, end: int) -> Any:
         try:
-            return json.loads(self._raw[start:end].decode("utf-8"))
+            return json.loads(self._raw[start:end].decode("utf-8", UTF8_ERRORS))
         except UnicodeDecodeError as exc:
             at = self._base + start + exc.start
             raise self._error(f"invalid UTF-8 (byte {at})") from None

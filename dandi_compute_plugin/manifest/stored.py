@@ -23,7 +23,7 @@ import weakref
 from ..errors import ManifestUnavailableError
 from .cache.meta import BLOCK_BYTES
 from .checks import content_id_of
-from .split import decode_at
+from .split import UTF8_ERRORS, decode_at
 
 
 def _stamp(f: IO[bytes]) -> tuple[int, int]:
@@ -92,7 +92,7 @@ class RecordStore:
             self._check_blocks(start, start + size)
         data = os.pread(self._file.fileno(), size, start)
         try:
-            record = decode_at(data.decode("utf-8"), 0)[0]
+            record = decode_at(data.decode("utf-8", UTF8_ERRORS), 0)[0]
         except ValueError:
             record = None
         if type(record) is not dict or content_id_of(record.get("contentUrl")) != (
