@@ -2,9 +2,11 @@
 
 Each served path has a body and a *mode*: ``ok`` (ETag, Last-Modified, 304 on a
 matching ``If-None-Match``/``If-Modified-Since``), ``gzip`` (the same, with
-``Content-Encoding: gzip`` when asked for), ``no-validators``, ``slow`` (the body in
-small pieces with pauses), ``truncate`` (a ``Content-Length`` larger than what is
-sent, then the connection closes), ``truncate-eof`` (half the body, no length,
+``Content-Encoding: gzip`` when asked for), ``gzipped`` (the body is gzip data
+already, sent as it is with ``Content-Encoding: gzip``), ``no-validators``,
+``slow`` (the body in small pieces with pauses), ``truncate`` (a
+``Content-Length`` larger than what is sent, then the connection closes),
+``truncate-eof`` (half the body, no length,
 connection closed: a plain early end), ``drop`` (the connection closes before any
 answer), ``hang`` (no answer at all for ``stall_seconds``, then the connection
 closes), ``chunked`` (``Transfer-Encoding: chunked`` in pieces of ``chunk_size``
@@ -166,6 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
         body, headers = entry.body, {"Content-Type": "application/json", **validators}
         if mode == "gzip" and "gzip" in (req.accept_encoding or ""):
             body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        if mode == "gzipped":
             headers["Content-Encoding"] = "gzip"
         if mode == "chunked":
             self._answer(req, 200, {**headers, "Transfer-Encoding": "chunked"})

@@ -316,6 +316,17 @@ def test_what_the_original_breaks_on_or_is_stricter_names_the_record(
     assert raised.value.record == 2
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_manifest_in_another_encoding_than_utf_8_is_refused(encoding: str) -> None:
+    """The original's ``json.loads`` of bytes also reads UTF-16 and UTF-32; the
+    plugin reads UTF-8 only (docs/api.rst's table): a clear error, never a
+    misread index."""
+    body = json.dumps([GOOD]).encode(encoding)
+    assert original_load(body)[0].keys() == {"def"}
+    with pytest.raises(ManifestFormatError, match="JSON"):
+        _ours(body)
+
+
 def test_lone_surrogates_are_kept_as_the_original_keeps_them(
     server: ManifestServer,
 ) -> None:

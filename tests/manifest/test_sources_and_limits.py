@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import zlib
 
 import pytest
 
@@ -17,8 +18,9 @@ from dandi_compute_plugin import load_assets_jsonld_metadata
 from dandi_compute_plugin.errors import ManifestFormatError
 from dandi_compute_plugin.manifest import ManifestRequest, iter_assets, summarize
 
-from .common import dumps, example_records, load_fresh
+from .common import PATH, dumps, example_records, load_fresh
 from .original import original_load
+from .server import ManifestServer
 
 
 def test_a_fifo_is_streamed_once(tmp_path: Path) -> None:
@@ -78,3 +80,55 @@ def test_a_record_may_hold_32_mib() -> None:
     with pytest.raises(ManifestFormatError, match="longer than 33554432") as raised:
         load_assets_jsonld_metadata(source=io.BytesIO(_with_text(limit + 10)))
     assert raised.value.record == 2
+
+
+def _gzip_of_one_record(text_bytes: int) -> bytes:
+    """gzip data that inflates to a manifest of one record holding
+    ``text_bytes`` bytes of text (a few hundred kilobytes for hundreds of MiB)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip format
+    parts = [packer.compress(b'[{"path": "a.txt", "note": "')]
+    zeros = b"0" * (1 << 20)
+    for _ in range(text_bytes >> 20):
+        parts.append(packer.compress(zeros))
+    parts.append(packer.compress(b'"}]'))
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+#: load the manifest at argv[1]; print the error's record and the peak RSS (MiB)
+_LOAD_AND_MEASURE = """
+import resource, sys
+from dandi_compute_plugin import load_assets_jsonld_metadata
+from dandi_compute_plugin.errors import ManifestFormatError
+try:
+    load_assets_jsonld_metadata(source=sys.argv[1])
+except ManifestFormatError as exc:
+    print(exc.record, "longer than" in str(exc))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_a_small_gzip_answer_inflating_to_a_huge_record_fails_in_bounded_memory(
+    server: ManifestServer,
+) -> None:
+    """A few hundred kilobytes of gzip that inflate to one 512 MiB record: the
+    record cap ends the download once 32 MiB of it are held, whatever the
+    compression ratio (decoded a chunk at a time, never all at once)."""
+    server.add(PATH, _gzip_of_one_record(512 << 20), mode="gzipped")
+    baseline = subprocess.run(
+        [sys.executable, "-c", _LOAD_AND_MEASURE, "-"],
+        input=dumps(example_records()),
+        capture_output=True,
+        check=True,
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_AND_MEASURE, server.url(PATH)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    error, peak = done.stdout.split("\n")[:2]
+    assert error == "1 True"
+    # the window holds at most twice the cap, and decoding is not reached
+    assert int(peak) - int(baseline.stdout.split()[-1]) < 4 * 32
