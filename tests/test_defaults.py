@@ -61,7 +61,8 @@ d.VERIFY_CHOICES, d.DEFAULT_VERIFY = ("digest", "size", "neither"), "size"
 d.TIMEOUT_ENV = "SENTINEL_TIMEOUT"
 d.DEFAULT_DANDISET_ID, d.DEFAULT_DANDISET_VERSION = "000123", "0.1.2"
 d.DEFAULT_INSTANCE = "sentinel-instance"
-import inspect
+import inspect, os
+os.environ.pop(d.INSTANCE_ENV, None)
 from dandi_compute_plugin.cli import compute
 from dandi_compute_plugin.cli.manifest_source import manifest_request
 from dandi_compute_plugin.deletion import DEFAULT_JOBS, DeletionOptions
@@ -145,9 +146,10 @@ def test_the_command_line_and_the_library_take_their_defaults_from_one_place() -
         "manifest_request": 12.5,
         "delete_dandiset_version": [None, 7, 12.5, "size"],
         "move_version_directories": [None, 7, 12.5, "size"],
-        "iter_asset_metadata": ["000123", "0.1.2", "sentinel-instance", 12.5],
-        "load_assets_jsonld_metadata": ["000123", "0.1.2", "sentinel-instance", 12.5],
-        "manifest_url": ["000123", "0.1.2", "sentinel-instance"],
+        # None: the instance of the environment, or DEFAULT_INSTANCE (the request)
+        "iter_asset_metadata": ["000123", "0.1.2", None, 12.5],
+        "load_assets_jsonld_metadata": ["000123", "0.1.2", None, 12.5],
+        "manifest_url": ["000123", "0.1.2", None],
         "find_unuploaded": ["size"],
         "ArchiveSession": [7, 12.5],
     }

@@ -6,6 +6,7 @@ real HTTP server on 127.0.0.1 (``server.py``).
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 from pathlib import Path
@@ -17,7 +18,9 @@ import pytest
 
 from dandi_compute_plugin import (
     AssetsJsonldMetadata,
+    delete_dandiset_version,
     iter_asset_metadata,
+    load_assets_jsonld_metadata,
 )
 from dandi_compute_plugin.defaults import INSTANCE_ENV
 from dandi_compute_plugin.errors import (
@@ -398,6 +401,26 @@ def test_no_instance_means_the_environments_as_for_a_deletion(
     monkeypatch.setenv(INSTANCE_ENV, "dandi")
     assert request.dandi_instance == "dandi-sandbox"
     assert request != ManifestRequest(dandi_instance=None)
+
+
+@pytest.mark.parametrize(
+    "function", [manifest_url, iter_asset_metadata, load_assets_jsonld_metadata]
+)
+def test_the_manifest_functions_take_the_instance_as_a_deletion_does(
+    function: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Called without an instance, they read ``$DANDI_INSTANCE`` as
+    ``delete_dandiset_version`` and ``-i`` do: never the main archive's
+    manifest while a deletion of the same call would go to another instance."""
+    instance = inspect.signature(function).parameters["dandi_instance"].default
+    deletion = inspect.signature(delete_dandiset_version).parameters["dandi_instance"]
+    assert instance is deletion.default is None
+    monkeypatch.setenv(INSTANCE_ENV, "dandi-sandbox")
+    assert ManifestRequest().dandi_instance == "dandi-sandbox"
+    with pytest.raises(ManifestLocationError, match="'dandi-sandbox' is not known"):
+        result = function("001697", "draft")
+        if function is iter_asset_metadata:
+            list(result)
 
 
 @pytest.mark.parametrize(
