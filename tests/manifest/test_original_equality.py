@@ -316,6 +316,18 @@ def test_what_the_original_breaks_on_or_is_stricter_names_the_record(
     assert raised.value.record == 2
 
 
+def test_a_record_without_date_modified_is_refused_as_the_original_refuses_it() -> None:
+    """The original raises on it (``missing valid 'dateModified'``): the whole
+    manifest is refused there too, so the plugin's refusal names the record."""
+    undated = {k: v for k, v in GOOD.items() if k != "dateModified"}
+    body = dumps([GOOD, dict(undated, path="second")])
+    with pytest.raises(ValueError, match="missing valid 'dateModified'"):
+        original_load(body)
+    with pytest.raises(ManifestFormatError, match="'dateModified' is missing") as e:
+        _ours(body)
+    assert (e.value.record, e.value.path) == (2, "second")
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
 def test_a_manifest_in_another_encoding_than_utf_8_is_refused(encoding: str) -> None:
     """The original's ``json.loads`` of bytes also reads UTF-16 and UTF-32; the
