@@ -10,6 +10,7 @@ from ..defaults import (
     DEFAULT_DANDISET_ID,
     DEFAULT_DANDISET_VERSION,
     DEFAULT_TIMEOUT,
+    MAX_TIMEOUT,
 )
 from ..defaults import dandi_instance as instance_from_env
 from .location import Source
@@ -45,8 +46,11 @@ class ManifestRequest:
         :func:`~dandi_compute_plugin.manifest.manifest_url`).
     timeout
         Seconds for the connection, status line and headers together, then
-        for each wait for more of the body (the command line's ``--timeout``
-        or ``$DANDI_COMPUTE_TIMEOUT``; the library does not read the variable).
+        for each wait for more of the body, and for all waits for the cache
+        entry's lock together (the command line's ``--timeout`` or
+        ``$DANDI_COMPUTE_TIMEOUT``; the library does not read the variable).
+        More than 0 and below
+        :data:`~dandi_compute_plugin.defaults.MAX_TIMEOUT` (else ``ValueError``).
     """
 
     dandiset_id: str = DEFAULT_DANDISET_ID
@@ -63,6 +67,16 @@ class ManifestRequest:
         # are different requests (the memo keys on the request)
         if self.dandi_instance is None:
             object.__setattr__(self, "dandi_instance", instance_from_env())
+        # every wait of the request is bounded by it: a wait forever (inf), no
+        # wait at all (0) or NaN would only fail deep inside, or never
+        timeout = self.timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise ValueError(f"timeout must be a number of seconds, not {timeout!r}")
+        if not 0 < timeout < MAX_TIMEOUT:
+            raise ValueError(
+                f"timeout must be a number of seconds > 0 and below "
+                f"{MAX_TIMEOUT:g}, not {timeout!r}"
+            )
 
     @property
     def label(self) -> str:

@@ -62,3 +62,20 @@ def test_iter_assets_of_a_dandiset_fetches_then_reuses_the_cache(
     refreshed = dataclasses.replace(request, refresh=True)
     assert list(iter_assets(refreshed)) == first
     assert server.statuses(PATH)[-1] == 200
+
+
+@pytest.mark.parametrize(
+    "timeout", [0, -1, float("inf"), float("nan"), 1e12, True, "5", None]
+)
+def test_a_timeout_that_bounds_nothing_is_a_value_error(
+    server: ManifestServer, timeout: object
+) -> None:
+    """Every wait of a request (connection, body, the cache entry's lock) is
+    bounded by its timeout: one that bounds nothing is refused at once, never
+    a wait forever or an error from deep inside (an overflow in a lock wait)."""
+    server.add(PATH, dumps(example_records()))
+    with pytest.raises(ValueError, match="timeout must be a number of seconds"):
+        ManifestRequest(timeout=timeout)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout must be a number of seconds"):
+        load_assets_jsonld_metadata(source=server.url(PATH), timeout=timeout)
+    assert server.requests == []
