@@ -50,7 +50,8 @@ class RecordStore:
         file (a cache entry's): the blocks holding a record are checked before
         it is decoded, each once.
     on_damage
-        Called when a block fails its digest (the cache entry removes itself).
+        Called when a block fails its digest (the cache entry removes itself);
+        True when the damaged copy is no longer in the cache.
     """
 
     def __init__(
@@ -60,7 +61,7 @@ class RecordStore:
         source: str,
         stamp: tuple[int, int] | None = None,
         blocks: bytes | None = None,
-        on_damage: Callable[[], object] | None = None,
+        on_damage: Callable[[], bool] | None = None,
     ) -> None:
         self._file, self._offsets, self._source = file, offsets, source
         self._stamp = stamp or _stamp(file)
@@ -119,12 +120,16 @@ class RecordStore:
             data = os.pread(self._file.fileno(), BLOCK_BYTES, at)
             digest = hashlib.sha256(data).digest()
             if digest != self._blocks[32 * block : 32 * block + 32]:
-                if self._on_damage is not None:
-                    self._on_damage()
+                gone = self._on_damage is not None and self._on_damage()
+                fate = (
+                    "it was removed from the cache; load it again"
+                    if gone
+                    else "it could not be removed from the cache now; load it "
+                    "again with refresh=True"
+                )
                 raise ManifestUnavailableError(
                     f"The cached copy of {self._source} is damaged (the SHA-256 of "
-                    f"its bytes {at}-{at + len(data)} differs): it was removed from "
-                    "the cache; load it again",
+                    f"its bytes {at}-{at + len(data)} differs): {fate}",
                     self._source,
                 )
             self._checked.add(block)

@@ -302,6 +302,31 @@ def test_a_flipped_manifest_byte_is_found_before_its_record_is_used(
     assert server.statuses(PATH) == [200, 304, 200]
 
 
+def test_a_damaged_record_says_so_when_its_entry_cannot_be_removed(
+    server: ManifestServer, cache_dir: Path
+) -> None:
+    """The entry's lock is held: the damage is reported, never "removed" while
+    the damaged copy stays; once the lock is free, the next find removes it."""
+    url, body = served(server)
+    load_fresh(source=url)
+    (path,) = entry_dir(cache_dir).glob("assets-*.jsonld")
+    _flip(path, len(body) // 2)
+    index = load_fresh(source=url, timeout=0.2)
+    holder = _holding(entry_dir(cache_dir) / "lock")
+    try:
+        with pytest.raises(ManifestUnavailableError, match="could not be removed"):
+            dict(index.content_id_to_asset)
+        assert path.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    index = load_fresh(source=url, timeout=0.2)
+    with pytest.raises(ManifestUnavailableError, match="it was removed"):
+        dict(index.content_id_to_asset)
+    assert not path.exists()
+    assert uses(url)["api"]() == expected_of(body)["api"]
+
+
 def _reseal(entry: Path, change: Callable[[dict[str, Any]], None]) -> None:
     """Change meta.json and seal it again, as a faulty writer would."""
     meta = json.loads((entry / "meta.json").read_text())

@@ -82,7 +82,7 @@ class CachedIndex(CachedCopy):
     manifest: IO[bytes]
     offsets: array
     blocks: bytes
-    on_damage: Callable[[], object]
+    on_damage: Callable[[], bool]
 
     def close(self) -> None:
         """Close the cached manifest."""

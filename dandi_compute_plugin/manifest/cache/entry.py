@@ -109,6 +109,10 @@ def entry_key(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+class _Replaced(Exception):
+    """The entry to remove was replaced by a concurrent run's meanwhile."""
+
+
 class _CorruptEntry(Exception):
     """A cache entry failed its checks (caught by :meth:`CacheEntry.read`)."""
 
@@ -375,31 +379,60 @@ class CacheEntry:
 
     def _drop(self, directory: EntryDirectory, judged: bytes | None) -> bool:
         """Remove the entry, unless its ``meta.json`` is no longer the one judged
-        (then return False: a concurrent run has just put a new entry in place)."""
+        (then return False: a concurrent run has just put a new entry in place).
+        When its lock cannot be had in time, the entry stays (logged): True."""
         try:
-            with self.lock(directory):
-                try:
-                    now = self._meta_bytes(directory)
-                except (_CorruptEntry, OSError):
-                    now = None
-                if now != judged:
-                    return False
-                sweep(directory, keep=())
+            self._remove_if_judged(directory, judged)
+        except _Replaced:
+            return False
         except OSError as exc:
             lgr.debug("Could not remove the cache entry of %s: %s", self.url, exc)
         return True
 
-    def discard(self, check: str) -> None:
+    def _remove_if_judged(
+        self, directory: EntryDirectory, judged: bytes | None
+    ) -> None:
+        """Remove the entry if its ``meta.json`` is still ``judged``.
+
+        Raises
+        ------
+        _Replaced
+            When it is not (a concurrent run has put a new entry in place).
+        OSError
+            When the lock cannot be had (:class:`~.files.LockTimeout`).
+        """
+        with self.lock(directory):
+            try:
+                now = self._meta_bytes(directory)
+            except (_CorruptEntry, OSError):
+                now = None
+            if now != judged:
+                raise _Replaced
+            sweep(directory, keep=())
+
+    def discard(self, check: str) -> bool:
         """Remove the entry, found damaged while in use, if it is still the one
-        whose ``meta.json`` is sealed by ``check`` (never a newer one)."""
+        whose ``meta.json`` is sealed by ``check`` (never a newer one).
+
+        Returns
+        -------
+        bool
+            True when that entry is no longer in the cache (removed now, or
+            replaced by a newer one); False when it stays (its lock was held
+            past the timeout, or it could not be removed: logged).
+        """
         try:
             with self.open_directory() as directory:
                 raw = self._meta_bytes(directory)
                 meta = json.loads(raw) if raw is not None else None
                 if isinstance(meta, dict) and meta.get("check") == check:
-                    self._drop(directory, raw)
+                    self._remove_if_judged(directory, raw)
+        except _Replaced:
+            return True
         except (OSError, ValueError, _CorruptEntry) as exc:
             lgr.debug("Could not remove the cache entry of %s: %s", self.url, exc)
+            return False
+        return True
 
     def mark_used(self) -> None:
         """Record that the entry answered a request now (``meta.json``'s mtime)."""
