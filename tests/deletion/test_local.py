@@ -20,7 +20,6 @@ from dandi_compute_plugin.deletion.local import (
     PRESENT,
     Expected,
     LocalFile,
-    check_removable,
     find_unuploaded,
     inventory,
     local_digest,
@@ -200,10 +199,6 @@ def test_the_journal_vouches_only_for_the_content_it_saw() -> None:
     }
 
 
-def test_check_removable_returns_the_real_directory(clone: Path) -> None:
-    assert check_removable(clone, VDIR) == Path(os.path.realpath(clone)) / VDIR
-
-
 @pytest.mark.parametrize(
     "relpath",
     [
@@ -215,28 +210,23 @@ def test_check_removable_returns_the_real_directory(clone: Path) -> None:
         "../derivatives/dandiset-000001/version-v1",
     ],
 )
-def test_check_removable_refuses_paths_of_the_wrong_shape(
-    clone: Path, relpath: str
-) -> None:
+def test_locate_refuses_paths_of_the_wrong_shape(clone: Path, relpath: str) -> None:
     with pytest.raises(UnsafePathError, match="Not a version directory path"):
-        check_removable(clone, relpath)
+        locate(clone, relpath)
 
 
-def test_check_removable_refuses_links_and_files_on_the_way(
-    clone: Path, tmp_path: Path
-) -> None:
+def test_locate_refuses_links_and_files_on_the_way(clone: Path, tmp_path: Path) -> None:
     sub = clone / "derivatives/dandiset-000001/sub-A"
     sub.rename(tmp_path / "moved")
     sub.symlink_to(tmp_path / "moved", target_is_directory=True)
     with pytest.raises(UnsafePathError, match="is a symbolic link"):
-        check_removable(clone, VDIR)
+        locate(clone, VDIR)
     sub.unlink()
     sub.write_text("a file now")
     with pytest.raises(UnsafePathError, match="is not a directory"):
-        check_removable(clone, VDIR)
+        locate(clone, VDIR)
     sub.unlink()
-    with pytest.raises(FileNotFoundError):
-        check_removable(clone, VDIR)
+    assert locate(clone, VDIR) == ABSENT
 
 
 def test_the_removal_takes_links_not_what_they_point_to(
