@@ -4,8 +4,9 @@ Every example builds a real clone and a fake archive from a generated descriptio
 (files, Zarrs with names dandi's checksum skips, dangling links, FIFOs, nested
 version directories, bind mounts inside or onto a version directory when root;
 hooks that veto, add targets, raise, answer as generators or print; a DELETE
-refused; a writer during the run), runs the deletion (in this process, or the real ``dandi`` killed part-way and then
-resumed), and checks the invariants that make the deletion trustworthy:
+refused; a writer during the run), runs the deletion (in this process, or the
+real ``dandi`` killed part-way and then resumed), and checks the invariants that
+make the deletion trustworthy:
 
 I1  every local byte removed was held by the archive at plan time (a file whose
     dandi-etag equals the asset's at its path, or a file a matching Zarr checksum
