@@ -101,6 +101,10 @@ def test_a_journal_of_another_instance_vouches_for_nothing(
         ({"event": "gone", "target": VDIR}, "unknown event"),
         ({"event": "done", "target": "derivatives/../etc"}, "not a version directory"),
         ({"event": "journal", "api_url": "x"}, "a second binding line"),
+        (intent(files()[0], members=[1, 2]), "an invalid 'members'"),
+        (intent(files()[0], members={"0/0": [1, 2, 3]}), "an invalid 'members'"),
+        (intent(files()[0], members={"../x": [1] * 5}), "an invalid 'members'"),
+        (intent(files()[0], members={"0/0": [1, 2, 3, 4, 5.0]}), "'members'"),
     ],
 )
 def test_a_damaged_line_stops_the_run_naming_file_and_line(
