@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import re
+import uuid
 
 import pytest
 
@@ -214,16 +215,19 @@ def test_new_files_in_a_recreated_directory_are_not_vouched_for_by_the_journal(
 
 ZARR_CHUNKS = {f"0/{i}": bytes([65 + i]) * (100 + i) for i in range(6)}
 ZARR_CHUNKS[".zattrs"] = b"{}"
+UPLOADED: dict[str, dict] = {}
 
 
 def zarr_in_last_target(w: World) -> str:
     """Put a Zarr (on the archive with the clone's checksum) into the last
-    target, and take the world's snapshot again."""
+    target, and take the world's snapshot again; the Zarr's record is kept in
+    ``UPLOADED``."""
     from ..archive.clones import tree_state
     from .test_local_rules import add_zarr
 
     zarr = w.targets[-1] + "/output/image.ome.zarr"
     add_zarr(w.archive, w.clone, zarr, ZARR_CHUNKS)
+    UPLOADED[zarr] = w.archive.assets(DANDISET)[zarr]["metadata"]
     w.tree, w.draft = tree_state(w.clone), w.archive.paths(DANDISET)
     return zarr
 
@@ -246,7 +250,7 @@ def test_sigkill_in_the_middle_of_a_zarrs_removal(world, nth: int) -> None:
     w.rerun_converges(0)
 
 
-@pytest.mark.parametrize("change", ["rewritten", "added"])
+@pytest.mark.parametrize("change", ["rewritten", "added", "uploaded-again"])
 def test_a_zarr_file_changed_after_the_kill_is_not_vouched_for(
     world, change: str
 ) -> None:
@@ -260,9 +264,12 @@ def test_a_zarr_file_changed_after_the_kill_is_not_vouched_for(
         st = rewritten.stat()
         rewritten.write_bytes(bytes(reversed(rewritten.read_bytes())) + b"!")
         os.utime(rewritten, ns=(st.st_atime_ns, st.st_mtime_ns))
-    else:  # a new chunk, written since
+    elif change == "added":  # a new chunk, written since
         (w.clone / zarr / "0" / "9").write_bytes(b"new results")
         left = zarr_files_left(w, zarr)
+    else:  # a colleague's whole copy on the archive again: not what is here
+        again = {**UPLOADED[zarr], "identifier": str(uuid.uuid4())}
+        w.archive.add_assets(DANDISET, [again])
 
     refused = w.run()
 
@@ -271,6 +278,7 @@ def test_a_zarr_file_changed_after_the_kill_is_not_vouched_for(
     assert (rec["path"], rec["status"]) == (w.targets[-1], "refused")
     assert rec["unuploaded"] == [zarr]
     assert zarr_files_left(w, zarr) == left  # nothing of it touched
+    assert (zarr in w.archive.paths(DANDISET)) == (change == "uploaded-again")
 
 
 @pytest.mark.parametrize("how", ["--include-unuploaded", "--verify=size"])
