@@ -270,7 +270,11 @@ class PluginHooks:
     def _unknown_hooks(self, plugin: object) -> list[str]:
         """Names of ``plugin`` that look like hooks and would never be called:
         marked implementations without a spec, and ``dandi_compute_*``
-        functions without the marker."""
+        functions without the marker.
+
+        Each caller's ``has_spec()``, not ``check_pending()``: the latter lets
+        an ``optionalhook`` implementation without a spec pass, and pluggy
+        sees no unmarked function at all."""
         unknown = {
             f"{caller.name} (no such hook)"
             for caller in self.manager.get_hookcallers(plugin) or ()

@@ -40,7 +40,7 @@ from typing import Any
 from ..errors import JournalBusyError, JournalError, JournalMismatchError
 from .journal_files import open_journal_dir, open_journal_file
 from .journal_format import BINDING, binding_record, encode, read_journal
-from .local import Expected
+from .local import Expected, Stamp
 from .model import PlannedAsset
 
 try:  # POSIX
@@ -130,7 +130,13 @@ class Journal:
         self.pending_targets = pending_targets(self._records)
         # read once: every target of the plan is compared with the same
         self._expected = {
-            r["path"]: Expected(r["size"], r["digest"], r["mtime_ns"], deleted=True)
+            r["path"]: Expected(
+                r["size"],
+                r["digest"],
+                r["mtime_ns"],
+                deleted=True,
+                members=_members(r.get("members")),
+            )
             for r in self._records
             if r["event"] == "intent" and r["target"] in self.pending_targets
         }
@@ -293,12 +299,16 @@ class Journal:
         target: str,
         assets: Iterable[PlannedAsset],
         local_mtimes: Mapping[str, int | None] | None = None,
+        zarr_members: Mapping[str, Mapping[str, Stamp]] | None = None,
     ) -> None:
         """Record, durably, the assets of ``target`` about to be deleted, with
-        the ``mtime_ns`` of the local files of the plan (None when unknown)."""
-        local_mtimes = local_mtimes or {}
-        records = [
-            {
+        the ``mtime_ns`` of the local files of the plan (None when unknown) and,
+        for a Zarr whose checksum matched the archive's, the stamps of the files
+        the checksum covered (``zarr_members``)."""
+        local_mtimes, zarr_members = local_mtimes or {}, zarr_members or {}
+        records = []
+        for a in assets:
+            record = {
                 "event": "intent",
                 "target": target,
                 "path": a.path,
@@ -308,8 +318,12 @@ class Journal:
                 "zarr": a.zarr,
                 "mtime_ns": local_mtimes.get(a.path),
             }
-            for a in assets
-        ]
+            if a.path in zarr_members:
+                record["members"] = {
+                    name: [st.dev, st.ino, st.size, st.mtime_ns, st.ctime_ns]
+                    for name, st in zarr_members[a.path].items()
+                }
+            records.append(record)
         if records:
             self._write(records, sync=True)
 
@@ -372,3 +386,10 @@ class Journal:
             self.path,
             len({r["target"] for r in keep}),
         )
+
+
+def _members(recorded: Mapping[str, list[int]] | None) -> dict[str, Stamp] | None:
+    """The stamps of a Zarr's covered files as an intent records them."""
+    if recorded is None:
+        return None
+    return {name: Stamp(*values) for name, values in recorded.items()}

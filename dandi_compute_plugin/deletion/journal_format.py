@@ -11,7 +11,9 @@ One JSON object per line (UTF-8):
     first deletion request of that target; ``digest`` is the asset's digest on the
     server (null when it gave none) and ``mtime_ns`` the modification time of the
     local file at that path when the run planned (null: none there, or its content
-    absent);
+    absent).  A Zarr whose checksum matched the archive's also has ``"members":
+    {NAME: [DEV, INO, SIZE, MTIME_NS, CTIME_NS]}``, the files inside it that the
+    checksum covered, as the run planned;
 ``{"event": "deleted", "target": REL, "asset_id": ID}``
     after the server confirmed one (204 or 404);
 ``{"event": "done", "target": REL}``
@@ -46,6 +48,7 @@ _FIELDS = {
         "digest": lambda v: v is None or isinstance(v, str),
         "zarr": lambda v: isinstance(v, bool),
         "mtime_ns": lambda v: v is None or type(v) is int,
+        "members": None,  # optional, checked apart
     },
     "deleted": {"asset_id": is_uuid},
     "done": {},
@@ -143,6 +146,10 @@ def _parse(raw: bytes, first: bool) -> tuple[str | None, dict[str, Any]]:
         return f"not a version directory: {str(target)[:120]!r}", record
     for key, check in _FIELDS[event].items():
         value = record.get(key)
+        if key == "members":
+            if key in record and not _members_ok(value):
+                return f"an invalid {key!r}", record
+            continue
         if check is None:
             problem = path_problem(value, target + "/")
             if problem:
@@ -150,3 +157,16 @@ def _parse(raw: bytes, first: bool) -> tuple[str | None, dict[str, Any]]:
         elif key not in record or not check(value):
             return f"an invalid {key!r}: {str(value)[:80]!r}", record
     return None, record
+
+
+def _members_ok(value: Any) -> bool:
+    """A Zarr's covered files: relative paths without empty, ``.`` or ``..``
+    parts, each with five integers (its stamp)."""
+    return isinstance(value, dict) and all(
+        isinstance(name, str)
+        and all(part not in ("", ".", "..") for part in name.split("/"))
+        and isinstance(stamp, list)
+        and len(stamp) == 5
+        and all(type(v) is int for v in stamp)
+        for name, stamp in value.items()
+    )

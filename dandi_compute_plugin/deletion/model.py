@@ -73,7 +73,8 @@ class DeletionTarget:
         How many files it holds locally (a git-annex link counts as one, a
         Zarr directory as the files its checksum covers).
     local_bytes
-        Their size (content that is absent counts 0).
+        Their size (content that is absent counts 0; a hard-linked file counts
+        once per name, though its data stays while a name outside remains).
     unuploaded
         Local files the server does not hold as they are here, as
         ``(path, reason)`` pairs.

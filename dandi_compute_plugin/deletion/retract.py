@@ -153,7 +153,11 @@ def _delete_remote(run: Run, item: PlanItem) -> tuple[int, list[AssetFailure]]:
     journal, target = run.plan.journal, item.target
     assert journal is not None
     if not run.record(
-        journal.record_intents, target.relpath, target.assets, item.local_mtimes
+        journal.record_intents,
+        target.relpath,
+        target.assets,
+        item.local_mtimes,
+        item.zarr_members,
     ):
         not_attempted = [
             AssetFailure(a.path, a.asset_id, "not attempted") for a in target.assets

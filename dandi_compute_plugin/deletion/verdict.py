@@ -33,6 +33,7 @@ from .listing import checked_assets
 from .local import (
     Expected,
     Inventory,
+    Stamp,
     find_unuploaded,
     inventory,
     local_digest,
@@ -77,6 +78,9 @@ class PlanItem:
     #: remote assets below a resumed target that its journal did not record
     #: (they appeared since): kept, unless remote-only directories are deleted
     kept_remote: tuple[PlannedAsset, ...] = ()
+    #: ``{Zarr path: {path inside it: Stamp}}`` of the Zarrs whose checksum
+    #: matched the archive's: the files it covered, for the journal
+    zarr_members: dict[str, dict[str, Stamp]] = field(default_factory=dict)
 
     @property
     def local_mtimes(self) -> dict[str, int | None]:
@@ -144,10 +148,10 @@ def plan_directory(
         return _unlisted(base, exc)
     remote, kept = _journaled_only(shared, relpath, remote, location)
     try:
-        target = _compared(shared, base, local, remote)
+        target, members = _compared(shared, base, local, remote)
     except OSError as exc:
         return _failed(base, "cannot read a local file", exc)
-    item = PlanItem(target, local=local, kept_remote=kept)
+    item = PlanItem(target, local=local, kept_remote=kept, zarr_members=members)
     item.verdict = _verdict(shared, target, local, location, reasons)
     return item
 
@@ -173,14 +177,24 @@ def _compared(
     base: DeletionTarget,
     local: Inventory,
     remote: list[PlannedAsset],
-) -> DeletionTarget:
+) -> tuple[DeletionTarget, dict[str, dict[str, Stamp]]]:
     """The target with its remote assets, its local files and those of them
-    the server lacks (un-uploaded)."""
+    the server lacks (un-uploaded); and the files of each Zarr whose checksum
+    equals its asset's on the server."""
     expected = shared.journal.expected()
     expected.update((a.path, Expected(a.size, a.digest)) for a in remote)
     verify = shared.options.verify
     digests = _local_digests(shared, local, expected)
     missing = find_unuploaded(local.files, expected, verify, digests)
+    on_server = {a.path: a.digest for a in remote}
+    members = {
+        f.path: dict(f.members)
+        for f in local.files
+        if f.kind == "zarr"
+        and f.members is not None
+        and f.path in digests
+        and digests[f.path] == on_server.get(f.path)
+    }
     return replace(
         base,
         assets=tuple(remote),
@@ -189,7 +203,7 @@ def _compared(
         unuploaded=tuple(
             sorted([(m.path, m.reason) for m in missing] + local.local_only)
         ),
-    )
+    ), members
 
 
 def _local_digests(

@@ -1,8 +1,12 @@
 """Deletion in generated worlds: random clones, archives, hooks and faults.
 
-Every example builds a real clone and a fake archive from a generated description,
-runs the deletion (in this process, or the real ``dandi`` killed part-way and then
-resumed), and checks the invariants that make the deletion trustworthy:
+Every example builds a real clone and a fake archive from a generated description
+(files, Zarrs with names dandi's checksum skips, dangling links, FIFOs, nested
+version directories, bind mounts inside or onto a version directory when root;
+hooks that veto, add targets, raise, answer as generators or print; a DELETE
+refused; a writer during the run), runs the deletion (in this process, or the
+real ``dandi`` killed part-way and then resumed), and checks the invariants that
+make the deletion trustworthy:
 
 I1  every local byte removed was held by the archive at plan time (a file whose
     dandi-etag equals the asset's at its path, or a file a matching Zarr checksum
@@ -77,6 +81,8 @@ class DirSpec:
     forbidden_asset: bool = False  # one DELETE answered 403
     nested: bool = False  # a hook adds a version directory inside it
     rewrite_during_run: bool = False  # a file rewritten after the plan
+    hook: str = "plain"  # how the veto hook answers for it: see HOOK_KINDS
+    mount: str = "none"  # "inside" / "target": a bind mount (root only)
 
     @property
     def relpath(self) -> str:
@@ -86,11 +92,21 @@ class DirSpec:
         )
 
 
+#: how the veto hook answers for a directory: as a plain function returning None,
+#: raising (the target is blocked), as a generator yielding a reason (a veto) or
+#: nothing (no veto), or printing to standard output (no veto)
+HOOK_KINDS = ("plain", "plain", "raise", "generator-veto", "generator-pass", "print")
+#: hooks that keep their target from being deleted
+BLOCKING_HOOKS = ("raise", "generator-veto")
+CAN_MOUNT = os.geteuid() == 0 and shutil.which("mount") is not None
+
+
 @dataclass
 class WorldSpec:
     dirs: list[DirSpec]
     include_remote: bool
     kill_after: int | None  # SIGKILL the real dandi after this many DELETEs
+    add_as_generator: bool = False  # the add-targets hook is a generator
 
 
 @st.composite
@@ -108,10 +124,14 @@ def world_specs(draw: st.DrawFn) -> WorldSpec:
                 forbidden_asset=draw(st.integers(0, 4)) == 0,
                 nested=draw(st.integers(0, 5)) == 0,
                 rewrite_during_run=draw(st.integers(0, 4)) == 0,
+                hook=draw(st.sampled_from(HOOK_KINDS)),
+                mount=draw(st.sampled_from(("none",) * 4 + ("inside", "target")))
+                if CAN_MOUNT
+                else "none",
             )
         )
     kill = draw(st.one_of(st.none(), st.none(), st.integers(0, 6)))
-    return WorldSpec(dirs, draw(st.booleans()), kill)
+    return WorldSpec(dirs, draw(st.booleans()), kill, draw(st.booleans()))
 
 
 def etag(content: bytes) -> str:
@@ -141,6 +161,8 @@ class World:
     outside: dict[str, bytes] = field(default_factory=dict)
     #: asset ids a killed run sent a DELETE for, before the resume
     deleted_before: set[str] = field(default_factory=set)
+    #: the bind mounts made in the clone, to undo before it is removed
+    mounts: list[Path] = field(default_factory=list)
 
     def build(self) -> World:
         self.clone = build_clone(self.root / "clone", [], DANDISET)
@@ -165,8 +187,32 @@ class World:
                 self.archive.add_assets(DANDISET, [asset_record(path)])
                 self.records[path] = asset_record(path)
                 self.nested.append(inner)
+        for d in self.spec.dirs:
+            if d.mount != "none" and d.local and os.path.isdir(self.clone / d.relpath):
+                self._mount(d)
+            else:  # nothing here to mount on
+                d.mount = "none"
         self.local = self._local_state()
         return self
+
+    def _mount(self, d: DirSpec) -> None:
+        """Bind-mount a directory of precious data inside ``d``, or ``d`` onto
+        itself (a target that is a mount point)."""
+        target = self.clone / d.relpath
+        source = target
+        if d.mount == "inside":
+            source = self.root / f"outside-{d.subject}"
+            source.mkdir()
+            (source / "precious.dat").write_bytes(b"on no archive")
+            target = target / "out" / "mnt"
+            target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "--bind", str(source), str(target)], check=True)
+        self.mounts.append(target)
+
+    def unmount(self) -> None:
+        for point in reversed(self.mounts):
+            subprocess.run(["umount", str(point)], check=True)
+        self.mounts.clear()
 
     def _write(self, rel: str, data: bytes) -> None:
         p = self.clone / rel
@@ -246,6 +292,8 @@ class World:
         """Whether the rules allow deleting anything of ``d``."""
         if d.veto or (d.nested and d.local):  # nesting needs a local directory
             return False
+        if d.hook in BLOCKING_HOOKS or (d.mount != "none" and d.local):
+            return False
         if not d.local:
             return self.spec.include_remote
         unsafe = {"local-only", "differs", "zarr-local-only-name", "zarr-differs"}
@@ -286,14 +334,29 @@ class Policy:
 
     @hookimpl
     def dandi_compute_veto_deletion(self, target):
-        for d in self.world.spec.dirs:
-            if d.veto and target.relpath == d.relpath:
-                return "kept by the generated policy"
+        mine = [d for d in self.world.spec.dirs if target.relpath == d.relpath]
+        if any(d.veto for d in mine):
+            return "kept by the generated policy"
+        kind = mine[0].hook if mine else "plain"
+        if kind == "raise":
+            raise RuntimeError("the generated policy cannot decide")
+        if kind.startswith("generator"):
+            return self._generated(kind == "generator-veto")
+        if kind == "print":
+            print(f"policy: {target.relpath} is fine")  # noqa: T201
         return None
+
+    @staticmethod
+    def _generated(veto: bool):
+        if veto:
+            yield "kept by a generator"
 
     @hookimpl
     def dandi_compute_add_targets(self, dandiset_directory, version):
-        return [Path(dandiset_directory) / n for n in self.world.nested]
+        added = [Path(dandiset_directory) / n for n in self.world.nested]
+        if self.world.spec.add_as_generator:
+            return (path for path in added)
+        return added
 
     @hookimpl
     def dandi_compute_before_target(self, target):
@@ -418,16 +481,18 @@ def test_generated_worlds_keep_the_invariants(
     root = Path(tempfile.mkdtemp(prefix="world-"))
     try:
         with FakeArchive(tokens={KEY: "owner"}) as archive:
-            world = World(spec, root, archive).build()
-            world.forbid_deletes()
-            os.environ[archive.api_key_env_var] = KEY
+            world = World(spec, root, archive)
             try:
+                world.build()
+                world.forbid_deletes()
+                os.environ[archive.api_key_env_var] = KEY
                 caplog.clear()
                 with caplog.at_level(logging.DEBUG):
                     report = run_world(world)
                 check_invariants(world, [report], caplog.text)
             finally:
                 os.environ.pop(archive.api_key_env_var, None)
+                world.unmount()
     finally:
         for dirpath, _dirs, _files in os.walk(root):
             os.chmod(dirpath, 0o700)
@@ -450,6 +515,7 @@ def run_world(world: World):
         # the killed run had no hooks: the rules are those of no policy
         for d in spec.dirs:
             d.veto = d.nested = d.rewrite_during_run = False
+            d.hook = "plain"
         world.nested = []
         plugins = ()
     return run_deletion(

@@ -359,6 +359,56 @@ def test_an_invalid_hook_implementation_fails_closed() -> None:
     )
 
 
+class _Good:
+    @hookimpl
+    def dandi_compute_veto_deletion(self, target):
+        return None
+
+
+class _MisspeltOptional(_Good):
+    # pluggy's check_pending() lets an optional hook without a spec pass: the
+    # plugin must fail all the same, its veto would never be asked
+    @hookimpl(optionalhook=True)
+    def dandi_compute_veto_delation(self, target):
+        return "never asked"
+
+
+class _Misspelt(_Good):
+    @hookimpl
+    def dandi_compute_veto_delation(self, target):
+        return "never asked"
+
+
+class _Unmarked:
+    def dandi_compute_veto_deletion(self, target):  # no @hookimpl
+        return "never asked"
+
+
+@pytest.mark.parametrize(
+    ("plugin", "why"),
+    [
+        (_Misspelt, "dandi_compute_veto_delation (no such hook)"),
+        (_MisspeltOptional, "dandi_compute_veto_delation (no such hook)"),
+        (_Unmarked, "dandi_compute_veto_deletion (not marked @hookimpl)"),
+    ],
+)
+def test_a_hook_that_would_never_be_called_fails_only_its_plugin(
+    plugin: type, why: str
+) -> None:
+    hooks = PluginHooks([plugin(), VetoDouble()], load_entry_points=False)
+    status = {i.name: (i.status, i.error) for i in hooks.infos}
+    assert status["VetoDouble"] == ("loaded", None)
+    state, error = status[plugin.__name__]
+    assert state == "failed" and why in error, error
+    # its good hooks are not called either: the whole plugin is out, and its
+    # failure vetoes every target
+    assert [name for name, _ in hooks._impls("dandi_compute_veto_deletion")] == [
+        "VetoDouble"
+    ]
+    reasons = hooks.veto(target=None)
+    assert any(plugin.__name__ in r and "failed to load" in r for r in reasons)
+
+
 def test_a_plan_is_executed_with_the_hooks_it_was_made_with(
     keyed: FakeArchive, clone: Path
 ) -> None:

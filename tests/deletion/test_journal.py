@@ -6,6 +6,8 @@ import errno
 import json
 import os
 from pathlib import Path
+import shutil
+import subprocess
 
 import pytest
 
@@ -99,6 +101,10 @@ def test_a_journal_of_another_instance_vouches_for_nothing(
         ({"event": "gone", "target": VDIR}, "unknown event"),
         ({"event": "done", "target": "derivatives/../etc"}, "not a version directory"),
         ({"event": "journal", "api_url": "x"}, "a second binding line"),
+        (intent(files()[0], members=[1, 2]), "an invalid 'members'"),
+        (intent(files()[0], members={"0/0": [1, 2, 3]}), "an invalid 'members'"),
+        (intent(files()[0], members={"../x": [1] * 5}), "an invalid 'members'"),
+        (intent(files()[0], members={"0/0": [1, 2, 3, 4, 5.0]}), "'members'"),
     ],
 )
 def test_a_damaged_line_stops_the_run_naming_file_and_line(
@@ -315,29 +321,66 @@ def test_every_intent_is_on_disk_before_its_delete_is_sent(
         )
 
 
-@needs_proc
-@pytest.mark.parametrize("call", ["write", "fsync"])
-def test_a_full_disk_at_the_first_intent_means_no_delete_at_all(
-    keyed: FakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str
-) -> None:
-    clone = seed(keyed, tmp_path / "clone", files() + files("B"))
-    # the journal may keep what it wrote before the fsync failed: intents only
-    before = tree_state(clone, skip=[".dandi-compute/"])
-    real = getattr(os, call)
-
-    def full(fd: int, *args: object) -> object:
-        if _is_journal(fd):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(fd, *args)
-
-    monkeypatch.setattr(os, call, full)
-    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=4)
-    monkeypatch.setattr(os, call, real)
-
+def _nothing_deleted_for_want_of_a_journal(keyed: FakeArchive, report) -> None:
     assert keyed.count("DELETE") == 0
     assert report.exit_code == 1 and len(report.results) == 2
     assert all(r.status.value == "failed" for r in report.results)
     assert all("journal cannot be written" in r.reason for r in report.results)
+
+
+def test_a_full_disk_at_the_first_intent_means_no_delete_at_all(
+    keyed: FakeArchive, tmp_path: Path
+) -> None:
+    """A real full file system under the journal: a tmpfs of one page, filled
+    before the run, so that the very first write of the journal (its binding
+    and the first target's intents, in one write) fails with ENOSPC."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root and mount(8) for a tiny tmpfs")
+    clone = seed(keyed, tmp_path / "clone", files() + files("B"))
+    before = tree_state(clone)
+    journal_dir = journal_path(clone).parent
+    journal_dir.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4k,mode=0700", "tmpfs", str(journal_dir)],
+        capture_output=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        (journal_dir / "filler").write_bytes(b"x" * os.statvfs(journal_dir).f_bsize)
+        assert os.statvfs(journal_dir).f_bavail == 0  # full: no byte more
+        report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=4)
+        left = sorted(p.name for p in journal_dir.iterdir())
+    finally:
+        subprocess.run(["umount", str(journal_dir)], check=True)
+    journal_dir.rmdir()
+
+    _nothing_deleted_for_want_of_a_journal(keyed, report)
+    assert tree_state(clone) == before
+    assert left == ["filler"]  # an empty journal and the lock file removed
+
+
+@needs_proc
+def test_a_failed_fsync_of_the_first_intents_means_no_delete_at_all(
+    keyed: FakeArchive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An fsync that fails (ENOSPC, EIO) cannot be made real on a tmpfs, whose
+    fsync never fails: the failure is simulated, for the journal's file only."""
+    clone = seed(keyed, tmp_path / "clone", files() + files("B"))
+    # the journal may keep what it wrote before the fsync failed: intents only
+    before = tree_state(clone, skip=[".dandi-compute/"])
+    real = os.fsync
+
+    def full(fd: int) -> None:
+        if _is_journal(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=4)
+    monkeypatch.setattr(os, "fsync", real)
+
+    _nothing_deleted_for_want_of_a_journal(keyed, report)
     assert tree_state(clone, skip=[".dandi-compute/"]) == before
 
 

@@ -3,6 +3,7 @@ check, the checks before a removal and the removal of vetted objects only."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 import os
 from pathlib import Path
 import stat
@@ -20,7 +21,6 @@ from dandi_compute_plugin.deletion.local import (
     PRESENT,
     Expected,
     LocalFile,
-    check_removable,
     find_unuploaded,
     inventory,
     local_digest,
@@ -31,6 +31,7 @@ from dandi_compute_plugin.deletion.local import (
     remove_vetted,
 )
 from dandi_compute_plugin.deletion.local import verify as verify_module
+from dandi_compute_plugin.deletion.local.verify import journal_vouches
 from dandi_compute_plugin.errors import UnsafePathError
 
 from ..unprivileged import can_be_locked_out, unprivileged
@@ -200,10 +201,6 @@ def test_the_journal_vouches_only_for_the_content_it_saw() -> None:
     }
 
 
-def test_check_removable_returns_the_real_directory(clone: Path) -> None:
-    assert check_removable(clone, VDIR) == Path(os.path.realpath(clone)) / VDIR
-
-
 @pytest.mark.parametrize(
     "relpath",
     [
@@ -215,28 +212,23 @@ def test_check_removable_returns_the_real_directory(clone: Path) -> None:
         "../derivatives/dandiset-000001/version-v1",
     ],
 )
-def test_check_removable_refuses_paths_of_the_wrong_shape(
-    clone: Path, relpath: str
-) -> None:
+def test_locate_refuses_paths_of_the_wrong_shape(clone: Path, relpath: str) -> None:
     with pytest.raises(UnsafePathError, match="Not a version directory path"):
-        check_removable(clone, relpath)
+        locate(clone, relpath)
 
 
-def test_check_removable_refuses_links_and_files_on_the_way(
-    clone: Path, tmp_path: Path
-) -> None:
+def test_locate_refuses_links_and_files_on_the_way(clone: Path, tmp_path: Path) -> None:
     sub = clone / "derivatives/dandiset-000001/sub-A"
     sub.rename(tmp_path / "moved")
     sub.symlink_to(tmp_path / "moved", target_is_directory=True)
     with pytest.raises(UnsafePathError, match="is a symbolic link"):
-        check_removable(clone, VDIR)
+        locate(clone, VDIR)
     sub.unlink()
     sub.write_text("a file now")
     with pytest.raises(UnsafePathError, match="is not a directory"):
-        check_removable(clone, VDIR)
+        locate(clone, VDIR)
     sub.unlink()
-    with pytest.raises(FileNotFoundError):
-        check_removable(clone, VDIR)
+    assert locate(clone, VDIR) == ABSENT
 
 
 def test_the_removal_takes_links_not_what_they_point_to(
@@ -394,3 +386,35 @@ def test_inventory_lists_what_the_archive_cannot_hold(clone: Path) -> None:
     # everything is stamped: --include-unuploaded removes it all
     assert {f"{VDIR}/pipe", f"{VDIR}/image.zarr/.git/objects/x"} <= set(seen.stamps)
     assert f"{VDIR}/pipe" not in {f.path for f in seen.files}  # never read
+
+
+def test_the_journal_vouches_for_a_zarrs_files_only_as_they_were(
+    clone: Path, tmp_path: Path
+) -> None:
+    zarr = clone / VDIR / "output/image.zarr"
+    (zarr / "0").mkdir(parents=True)
+    for name in ("0/0", "0/1", ".zattrs"):
+        (zarr / name).write_bytes(name.encode())
+    [seen] = [f for f in inventory(clone, VDIR).files if f.kind == "zarr"]
+    assert [name for name, _ in seen.members] == [".zattrs", "0/0", "0/1"]
+    deleted = Expected(0, "x-1--1", deleted=True, members=dict(seen.members))
+
+    (zarr / "0/0").unlink()  # half removed: what is left is as it was
+    [left] = [f for f in inventory(clone, VDIR).files if f.kind == "zarr"]
+    assert journal_vouches(left, deleted)
+    assert find_unuploaded([left], {left.path: deleted}) == []
+    # not when on the server (not deleted), nor unknown to the journal
+    assert not journal_vouches(left, replace(deleted, deleted=False))
+    assert not journal_vouches(left, replace(deleted, members=None))
+    # a file touched since (its change time moves), or a link among them
+    before, mode = os.stat(zarr / "0/1").st_ctime_ns, 0o600
+    while os.stat(zarr / "0/1").st_ctime_ns == before:  # a coarse clock: again
+        os.chmod(zarr / "0/1", mode)
+        mode ^= 0o040
+    [touched] = [f for f in inventory(clone, VDIR).files if f.kind == "zarr"]
+    assert not journal_vouches(touched, deleted)
+    (tmp_path / "elsewhere").write_bytes(b"0/1")
+    (zarr / "0/1").unlink()
+    (zarr / "0/1").symlink_to(tmp_path / "elsewhere")
+    [linked] = [f for f in inventory(clone, VDIR).files if f.kind == "zarr"]
+    assert linked.members is None and not journal_vouches(linked, deleted)

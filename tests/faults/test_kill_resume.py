@@ -28,7 +28,9 @@ product:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import re
+import uuid
 
 import pytest
 
@@ -120,7 +122,7 @@ LOCAL_POINTS = {
 }
 
 
-def kill_in_last_removal(w: World, event: str, nth: int) -> str:
+def kill_in_last_removal(w: World, event: str, nth: int, *args: str) -> str:
     """Run with ``-J 1``; SIGKILL just before the ``nth`` audit event ``event``
     of the last target's local removal.  Returns the last target."""
     last = w.targets[-1]
@@ -128,6 +130,7 @@ def kill_in_last_removal(w: World, event: str, nth: int) -> str:
     proc = w.start(
         "-J",
         "1",
+        *args,
         FAULTS_BLOCK=f"{event}:{N_DIRS}:{nth}",
         FAULTS_BLOCKED_FILE=str(blocked),
     )
@@ -208,3 +211,99 @@ def test_new_files_in_a_recreated_directory_are_not_vouched_for_by_the_journal(
     # uploaded (the server has it again): the run finishes
     w.archive.add_assets(DANDISET, [asset_record(rel, content=new)])
     w.rerun_converges(1)
+
+
+ZARR_CHUNKS = {f"0/{i}": bytes([65 + i]) * (100 + i) for i in range(6)}
+ZARR_CHUNKS[".zattrs"] = b"{}"
+UPLOADED: dict[str, dict] = {}
+
+
+def zarr_in_last_target(w: World) -> str:
+    """Put a Zarr (on the archive with the clone's checksum) into the last
+    target, and take the world's snapshot again; the Zarr's record is kept in
+    ``UPLOADED``."""
+    from ..archive.clones import tree_state
+    from .test_local_rules import add_zarr
+
+    zarr = w.targets[-1] + "/output/image.ome.zarr"
+    add_zarr(w.archive, w.clone, zarr, ZARR_CHUNKS)
+    UPLOADED[zarr] = w.archive.assets(DANDISET)[zarr]["metadata"]
+    w.tree, w.draft = tree_state(w.clone), w.archive.paths(DANDISET)
+    return zarr
+
+
+def zarr_files_left(w: World, zarr: str) -> list[Path]:
+    return sorted(p for p in (w.clone / zarr).rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("nth", [FILES + 2, FILES + 6])
+def test_sigkill_in_the_middle_of_a_zarrs_removal(world, nth: int) -> None:
+    """The kill leaves a Zarr half removed, its asset deleted: the journal
+    vouches for the files it saw covered by the matching checksum, so the
+    re-run finishes it without --include-unuploaded."""
+    w = world(N_DIRS, FILES)
+    zarr = zarr_in_last_target(w)
+    kill_in_last_removal(w, "os.remove", nth)
+    left = zarr_files_left(w, zarr)
+    assert 0 < len(left) < len(ZARR_CHUNKS), left  # really half removed
+    assert w.remote_left() == []
+    w.rerun_converges(0)
+
+
+@pytest.mark.parametrize("change", ["rewritten", "added", "uploaded-again"])
+def test_a_zarr_file_changed_after_the_kill_is_not_vouched_for(
+    world, change: str
+) -> None:
+    w = world(N_DIRS, FILES)
+    zarr = zarr_in_last_target(w)
+    kill_in_last_removal(w, "os.remove", FILES + 3)
+    left = zarr_files_left(w, zarr)
+    assert 0 < len(left) < len(ZARR_CHUNKS), left
+    if change == "rewritten":  # other bytes, mtime put back
+        rewritten = left[-1]
+        st = rewritten.stat()
+        rewritten.write_bytes(bytes(reversed(rewritten.read_bytes())) + b"!")
+        os.utime(rewritten, ns=(st.st_atime_ns, st.st_mtime_ns))
+    elif change == "added":  # a new chunk, written since
+        (w.clone / zarr / "0" / "9").write_bytes(b"new results")
+        left = zarr_files_left(w, zarr)
+    else:  # a colleague's whole copy on the archive again: not what is here
+        again = {**UPLOADED[zarr], "identifier": str(uuid.uuid4())}
+        w.archive.add_assets(DANDISET, [again])
+
+    refused = w.run()
+
+    assert refused.code == 1, refused.stderr
+    [rec] = refused.records
+    assert (rec["path"], rec["status"]) == (w.targets[-1], "refused")
+    assert rec["unuploaded"] == [zarr]
+    assert zarr_files_left(w, zarr) == left  # nothing of it touched
+    assert (zarr in w.archive.paths(DANDISET)) == (change == "uploaded-again")
+
+
+@pytest.mark.parametrize("how", ["--include-unuploaded", "--verify=size"])
+def test_a_zarr_never_matched_is_not_vouched_for_after_the_kill(
+    world, how: str
+) -> None:
+    """The killed run deleted a Zarr whose checksum was not compared with the
+    archive's (``--verify size``) or differed (``--include-unuploaded``): the
+    journal records none of its files, so a re-run without those options
+    refuses what is left of it."""
+    w = world(N_DIRS, FILES)
+    zarr = zarr_in_last_target(w)
+    if how == "--include-unuploaded":  # a chunk written after the upload
+        (w.clone / zarr / "0" / "0").write_bytes(b"written after the upload")
+        from ..archive.clones import tree_state
+
+        w.tree = tree_state(w.clone)
+    kill_in_last_removal(w, "os.remove", FILES + 3, how)
+    left = zarr_files_left(w, zarr)
+    assert 0 < len(left) < len(ZARR_CHUNKS), left
+
+    refused = w.run()
+
+    assert refused.code == 1, refused.stderr
+    [rec] = refused.records
+    assert (rec["path"], rec["status"]) == (w.targets[-1], "refused")
+    assert rec["unuploaded"] == [zarr]
+    assert zarr_files_left(w, zarr) == left

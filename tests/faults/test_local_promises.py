@@ -21,6 +21,7 @@ import subprocess
 
 import pytest
 
+from dandi_compute_plugin import hookimpl
 from dandi_compute_plugin.deletion import execute_plan, plan_deletion, run_deletion
 
 from ..archive import FakeArchive
@@ -143,3 +144,59 @@ def test_hard_links_are_removed_by_every_vetted_name(
     assert statuses(report) == {vdir("A"): "deleted"}, report.results[0].reason
     assert not os.path.lexists(clone / vdir("A"))
     assert other.exists() == (other_name == "outside-the-target")
+
+
+class _KeepB:
+    @hookimpl
+    def dandi_compute_veto_deletion(self, target):
+        return "kept" if "/sub-B/" in target.relpath + "/" else None
+
+
+@pytest.mark.parametrize("why_kept", ["vetoed", "unuploaded"])
+def test_a_hard_link_into_a_kept_target_keeps_its_data(
+    keyed: FakeArchive, tmp_path: Path, why_kept: str
+) -> None:
+    """One name in a deleted target, the other in a target that stays (vetoed,
+    or holding that name as data the archive lacks): only the vetted name goes,
+    the bytes stay under the other, and ``local_bytes`` counts the name."""
+    clone = seed(keyed, tmp_path / "clone", files("A") + files("B"))
+    original = clone / files("A")[1]
+    data = original.read_bytes()
+    kept_name = files("B")[1].replace("a.json", "shared.json")
+    os.link(original, clone / kept_name)
+    plugins: list[object] = []
+    if why_kept == "vetoed":  # the archive holds the other name too
+        keyed.add_assets(DANDISET, [asset_record(kept_name, content=data)])
+        plugins.append(_KeepB())
+    b_before = tree_state(clone / vdir("B"))
+    b_assets = [p for p in keyed.paths(DANDISET) if p.startswith(vdir("B") + "/")]
+    a_bytes = sum((clone / p).stat().st_size for p in files("A"))
+
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, plugins=plugins)
+
+    assert statuses(report) == {vdir("A"): "deleted", vdir("B"): "refused"}
+    assert records(report)[vdir("A")]["local_bytes"] == a_bytes
+    assert not os.path.lexists(clone / vdir("A"))
+    assert (clone / kept_name).read_bytes() == data
+    assert os.stat(clone / kept_name).st_nlink == 1  # the only name left
+    assert tree_state(clone / vdir("B")) == b_before
+    assert [
+        p for p in keyed.paths(DANDISET) if p.startswith(vdir("B") + "/")
+    ] == b_assets
+
+
+def test_a_hard_link_outside_keeps_the_data_of_a_removed_name(
+    keyed: FakeArchive, tmp_path: Path
+) -> None:
+    clone = seed(keyed, tmp_path / "clone", files("A"))
+    original = clone / files("A")[1]
+    data = original.read_bytes()
+    outside = clone / "derivatives/kept.json"
+    os.link(original, outside)
+    a_bytes = sum((clone / p).stat().st_size for p in files("A"))
+
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
+
+    assert statuses(report) == {vdir("A"): "deleted"}
+    assert records(report)[vdir("A")]["local_bytes"] == a_bytes
+    assert outside.read_bytes() == data and os.stat(outside).st_nlink == 1

@@ -7,7 +7,7 @@ lacks and :mod:`.removal` removes exactly what the plan vetted.
 
 from .inventory import Inventory, LocalFile, Stamp, inventory, mount_points
 from .place import ABSENT, PRESENT, locate, overlapping
-from .removal import check_removable, prune_empty_parents, remove_vetted
+from .removal import prune_empty_parents, remove_vetted
 from .verify import (
     CONTENT_DIFFERS,
     Expected,
@@ -26,7 +26,6 @@ __all__ = [
     "LocalFile",
     "Stamp",
     "UnuploadedFile",
-    "check_removable",
     "find_unuploaded",
     "inventory",
     "local_digest",

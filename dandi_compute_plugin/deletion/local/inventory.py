@@ -88,6 +88,12 @@ class LocalFile:
     readable
         False for a Zarr holding what must not be read (see the module): its
         checksum is not computed.
+    members
+        For a Zarr: ``(path inside it, Stamp)`` of each file its checksum
+        covers, sorted; None when one of them is a link (its stamp does not
+        stand for its content).  What the journal keeps, so that a re-run after
+        a kill in the middle of its removal can tell the files left for those
+        the checksum covered.
     """
 
     path: str
@@ -97,6 +103,7 @@ class LocalFile:
     zarr_files: int = 0
     zarr_bytes: int = 0
     readable: bool = True
+    members: tuple[tuple[str, Stamp], ...] | None = None
 
     @property
     def has_content(self) -> bool:
@@ -290,6 +297,7 @@ class _Walker:
 
         count = size = 0
         readable, broken = True, []
+        members: list[tuple[str, Stamp]] | None = []
         # the rule is given each path as dandi's walk gives it (a Path joined
         # to its parent's: cheaper than parsing each path anew)
         stack = [(full, real, path, False, Path(full))]
@@ -317,6 +325,10 @@ class _Walker:
                     readable = False
                 else:
                     count, size = count + 1, size + covered
+                    if members is not None and stat.S_ISREG(st.st_mode):
+                        members.append((sub[len(path) + 1 :], Stamp.of(st)))
+                    else:
+                        members = None
         if broken and not count and readable:
             # git-annex content not fetched: nothing here to lose, compared by
             # path as a broken link is
@@ -331,6 +343,7 @@ class _Walker:
                 zarr_files=count,
                 zarr_bytes=size,
                 readable=readable and not broken,
+                members=None if members is None else tuple(sorted(members)),
             )
         )
 

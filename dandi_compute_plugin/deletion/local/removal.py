@@ -33,38 +33,6 @@ _O_PATH = getattr(os, "O_PATH", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-def check_removable(top: str | Path, relpath: str) -> Path:
-    """Check that a version directory may be removed, and return its real path.
-
-    The rule of :mod:`.place`: every component from the real top directory down
-    is a real directory (``lstat``, no symbolic link) of the clone's file system
-    and no mount point; the path is ``derivatives/dandiset-*/.../version-*``
-    with no empty, ``.`` or ``..`` part.
-
-    Parameters
-    ----------
-    top
-        The dandiset's top directory (may itself be reached through a link).
-    relpath
-        POSIX path relative to ``top``.
-
-    Returns
-    -------
-    pathlib.Path
-        The directory to remove.
-
-    Raises
-    ------
-    FileNotFoundError
-        When the directory (or a parent) no longer exists.
-    UnsafePathError
-        When a component is a link, not a directory or a mount point, or the
-        path has the wrong shape.
-    """
-    with open_target_parent(top, relpath) as (_, real):
-        return Path(real)
-
-
 def remove_vetted(
     top: str | Path, relpath: str, stamps: Mapping[str, Stamp]
 ) -> tuple[bool, list[str]]:

@@ -11,7 +11,11 @@ content is not here) is compared by path only: there is nothing to lose.
 
 Assets that an interrupted run already deleted from the server (the journal)
 count as on the server for the very content it saw: the same digest (or, with
-``verify="size"``, the same size and modification time).
+``verify="size"``, the same size and modification time).  A Zarr whose removal
+was cut short holds only some of its files, so its checksum no longer matches:
+it counts as on the server when every file left in it is one that the journal
+recorded as covered by the checksum that matched the archive's -- the same
+device, inode, size, modification and change times (see :func:`journal_vouches`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import os
 import stat
 
 from ...defaults import DEFAULT_VERIFY
-from .inventory import LocalFile
+from .inventory import LocalFile, Stamp
 
 #: below this size a file's dandi-etag is computed directly: hashing so few bytes
 #: costs less than a look-up in dandi's on-disk digest cache, let alone storing a
@@ -47,12 +51,17 @@ class Expected:
         file that run saw at this path (None: none, or unknown).
     deleted
         Whether it is gone from the server already (the journal vouches for it).
+    members
+        For a Zarr an earlier run deleted: ``{path inside it: Stamp}`` of the
+        files its matching checksum covered when that run planned (None:
+        unknown).
     """
 
     size: int
     digest: str | None
     mtime_ns: int | None = None
     deleted: bool = False
+    members: Mapping[str, Stamp] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,10 +119,42 @@ def local_digest(path: str, kind: str, size: int | None) -> str:
     return get_digest(path, "zarr-checksum" if kind == "zarr" else "dandi-etag")
 
 
+def journal_vouches(f: LocalFile, expected: Expected | None) -> bool:
+    """Whether the journal vouches for what is left of a Zarr an earlier run
+    deleted from the server: every file still in it is one that run recorded
+    as covered by the checksum that matched the archive's, unchanged since (its
+    change time too, which no user can set back).
+
+    Parameters
+    ----------
+    f
+        A local Zarr (:attr:`LocalFile.members` lists its files).
+    expected
+        What the archive held at its path (the journal's, for a deleted one).
+
+    Returns
+    -------
+    bool
+        False for anything else, and whenever one file is not so recorded.
+    """
+    if (
+        f.kind != "zarr"
+        or not f.readable
+        or f.members is None
+        or expected is None
+        or not expected.deleted
+        or expected.members is None
+    ):
+        return False
+    known = expected.members
+    return all(known.get(name) == stamp for name, stamp in f.members)
+
+
 def needs_digest(f: LocalFile, expected: Expected | None, verify: str) -> bool:
     """Whether comparing ``f`` takes its digest (sizes agree, content here)."""
     return (
         verify == "digest"
+        and not journal_vouches(f, expected)
         and expected is not None
         and expected.digest is not None
         and f.has_content
@@ -168,6 +209,8 @@ def _problem(
         return f"{f.size} bytes here, {exp.size} on the server"
     if not f.has_content or not f.readable:
         # nothing here to lose, or a Zarr whose reasons are listed already
+        return None
+    if journal_vouches(f, exp):
         return None
     if verify == "size":
         if exp.deleted and exp.mtime_ns != f.mtime_ns and f.mtime_ns is not None:
