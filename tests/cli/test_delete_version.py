@@ -682,3 +682,61 @@ def test_the_prompt_shows_the_plan(
         assert re.search(re.escape(target) + r": 3 remote assets \(\d+ Bytes\)", shown)
     assert re.search(re.escape(refused) + r": refused: 1 local file\(s\) not on", shown)
     assert "not-uploaded.txt" in shown
+
+
+def test_the_table_on_an_80_column_terminal_with_the_bars(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    """-f auto on a real 80-column terminal, the bars on: one row per directory
+    within 80 columns, each starting with its dandiset and showing its status
+    and version; the refused one's reason under it; one summary at the end."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    refused = TARGETS[0]
+    (clone / refused / "not-uploaded.txt").write_text("only here")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**cli_env(archive, tmp_path), "COLUMNS": "80"}
+    proc = subprocess.Popen(
+        command(archive, clone), stdin=slave, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    seen, answered = b"", False
+    try:
+        while select.select([master], [], [], 120)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not answered and b"[y/N]" in seen:
+                os.write(master, b"y\n")
+                answered = True
+        assert proc.wait(timeout=120) == 1
+    finally:
+        os.close(master)
+        proc.kill()
+    text = seen.decode()
+    after = text[text.index("[y/N]") :]
+    lines = [
+        piece
+        for line in after.replace("\r\n", "\n").split("\n")
+        for piece in line.split("\r")
+        if piece.strip() and not piece.startswith("Deleting")
+    ]
+    rows = [line for line in lines if re.match(r"\d{6}/", line)]
+    assert len(rows) == len(TARGETS) and all(len(r) <= 80 for r in rows), lines
+    for target in TARGETS:
+        dandiset = target.split("/")[1].removeprefix("dandiset-")
+        version = target.rsplit("/version-", 1)[1]
+        (row,) = [r for r in rows if r.startswith(dandiset + "/")]
+        status = "refused" if target == refused else "deleted"
+        assert f" {status} " in row and version[:6] in row, row
+    under = lines[lines.index(next(r for r in rows if " refused " in r)) + 1]
+    assert under.startswith("    1 local file(s) not on the server"), lines
+    assert len(re.findall(r"version directories: 4 deleted, 1 refused", text)) == 1

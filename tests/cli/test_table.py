@@ -59,3 +59,80 @@ def test_sizes_are_humanized_and_numbers_right_aligned() -> None:
     assert lines[1].endswith("123.4 MB") and "77627571" not in "".join(lines)
     assert lines[2].endswith("0 Bytes")
     assert lines[1].index(" 8 ") > lines[2].index("12") - 1
+
+
+#: the directories of a deletion's report, in the shapes of 001697
+DELETION_ROWS = [
+    ("000233", "CGM3", "CGM3", "v1.1.1+b268fd2", "refused"),
+    ("000363", "480134", "20210107T120825", "v1.1.1+b268fd2", "deleted"),
+    ("001469", "Chronic-Implant-2", None, "v1.1.1+b268fd2", "failed"),
+    ("001470", "M489", "2024-08-05", "v1.1.1+b268fd2+b268fd2", "deleted"),
+    ("001747", "chip19894", "recording049", "v1.1.1", "nothing-to-do"),
+    ("001747", "chip19894", "recording050", "v1.1.1", "remote-only"),
+]
+DELETION_FIELDS = [
+    "path",
+    "status",
+    "remote_assets",
+    "remote_bytes",
+    "local_files",
+    "reason",
+]
+
+
+def deletion_record(dandiset, subject, session, version, status) -> dict:
+    levels = [f"dandiset-{dandiset}", f"sub-{subject}"]
+    levels += [f"ses-{session}"] if session else []
+    levels += ["pipeline-aind+ephys", f"version-{version}"]
+    return {
+        "path": "derivatives/" + "/".join(levels),
+        "status": status,
+        "remote_assets": 93,
+        "remote_bytes": 77627571,
+        "local_files": 1204,
+        "reason": "" if status == "deleted" else f"why {dandiset} {subject} " * 9,
+    }
+
+
+def test_a_deletion_report_on_80_columns_shows_each_row_whole() -> None:
+    """No header, status or number is cut; each path keeps its dandiset, subject,
+    session and version apart from the others; the reason goes under its row."""
+    records = [deletion_record(*row) for row in DELETION_ROWS]
+    lines: list[str] = []
+    table = TerminalTable(DELETION_FIELDS, lines.append, sample=records, width=80)
+    rows = []
+    for rec in records:
+        before = len(lines)
+        table.write(rec)
+        rows.append(lines[before:])
+    assert all(len(line) <= 80 for line in lines)
+    assert "…" not in lines[0], lines[0]
+    paths = set()
+    for (dandiset, subject, session, version, status), shown in zip(
+        DELETION_ROWS, rows
+    ):
+        row = shown[0]
+        assert f" {status} " in row and " 93 " in row and "77.6 MB" in row, row
+        assert row.endswith("1204"), row
+        path = row.split("  ")[0]
+        paths.add(path)
+        assert path.startswith(dandiset + "/"), path
+        assert subject[:3] in path and version[:6] in path, path
+        assert version[-3:] in path and (session or "")[-3:] in path, path
+        if status != "deleted":  # the reason's start, under the row
+            assert shown[1].startswith(f"    why {dandiset} {subject}"), shown
+        else:
+            assert len(shown) == 1
+    assert len(paths) == len(DELETION_ROWS)
+
+
+def test_a_wide_terminal_keeps_the_reason_in_its_column() -> None:
+    records = [deletion_record(*row) for row in DELETION_ROWS]
+    lines: list[str] = []
+    table = TerminalTable(DELETION_FIELDS, lines.append, sample=records, width=400)
+    for rec in records:
+        table.write(rec)
+    assert lines[0].split()[:2] == ["PATH", "STATUS"] and "REASON" in lines[0]
+    assert len(lines) == 1 + len(records)
+    assert records[0]["path"] in lines[1]
+
