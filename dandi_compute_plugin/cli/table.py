@@ -83,8 +83,8 @@ def shorten_path(path: str, width: int) -> str:
     Until it fits: ``derivatives/`` goes, the ``pipeline-`` level becomes
     ``…``, the prefixes that a level's place tells go (``dandiset-`` and
     ``version-``, then ``sub-`` and ``ses-``), the ``…`` goes; then the levels
-    are cut in their middle, the longest first (each keeps its start and end), the version
-    directory keeping up to half of the width.
+    are cut in their middle, the longest first (each keeps its start and end),
+    the version directory keeping up to half of the width.
     """
     if len(path) <= width:
         return path

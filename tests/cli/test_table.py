@@ -109,7 +109,7 @@ def test_a_deletion_report_on_80_columns_shows_each_row_whole() -> None:
     assert "…" not in lines[0], lines[0]
     paths = set()
     for (dandiset, subject, session, version, status), shown in zip(
-        DELETION_ROWS, rows
+        DELETION_ROWS, rows, strict=True
     ):
         row = shown[0]
         assert f" {status} " in row and " 93 " in row and "77.6 MB" in row, row
@@ -135,4 +135,3 @@ def test_a_wide_terminal_keeps_the_reason_in_its_column() -> None:
     assert lines[0].split()[:2] == ["PATH", "STATUS"] and "REASON" in lines[0]
     assert len(lines) == 1 + len(records)
     assert records[0]["path"] in lines[1]
-
