@@ -34,10 +34,11 @@ def validate_version_param(
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
+#: an existing directory, completed by click (the shell lists directories)
+DIRECTORY = click.Path(exists=True, file_okay=False, dir_okay=True)
+
 dandiset_dir_argument = click.argument(
-    "dandiset_dir",
-    metavar="DANDISET_DIR",
-    type=click.Path(exists=True, file_okay=False, dir_okay=True),
+    "dandiset_dir", metavar="DANDISET_DIR", type=DIRECTORY
 )
 
 
@@ -57,15 +58,6 @@ def complete_versions(
     except OSError:
         return []
     return [CompletionItem(v) for v in found if v.startswith(incomplete)]
-
-
-def complete_directories(
-    ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[Any]:
-    """Shell completion of a directory argument (the shell lists them)."""
-    from click.shell_completion import CompletionItem
-
-    return [CompletionItem(incomplete, type="dir")]
 
 
 version_argument = click.argument(

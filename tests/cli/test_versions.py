@@ -9,6 +9,7 @@ from pathlib import Path
 import shutil
 import tempfile
 
+import click
 from click.testing import CliRunner
 from dandi.cli.command import main
 from hypothesis import given, settings
@@ -238,3 +239,25 @@ def test_dandisets_of_known_instances_are_named_without_asking_them(ref) -> None
     parsed = parse_dandi_url(ref)
     expected = DandisetRef(parsed.dandiset_id, parsed.version_id, parsed.instance.name)
     assert _known_instance_ref(ref) == expected
+
+
+@pytest.mark.parametrize("command", ["scan-versions", "versions", "delete-version"])
+def test_dandiset_dir_completes_as_click_completes_a_directory(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DANDISET_DIR's completion is click.Path's own (not a copy of it): what
+    click.Path offers is what the shell gets, for every command taking one."""
+    from click.shell_completion import BashComplete, CompletionItem
+
+    offered = [CompletionItem(str(tmp_path / "clone-a"), type="dir")]
+    calls: list[str] = []
+
+    def path_completion(self, ctx, param, incomplete):  # noqa: ANN001
+        calls.append(incomplete)
+        return offered
+
+    monkeypatch.setattr(click.Path, "shell_complete", path_completion)
+    completer = BashComplete(main, {}, "dandi", "_DANDI_COMPLETE")
+    got = completer.get_completions(["compute", command], str(tmp_path / "clo"))
+    assert calls == [str(tmp_path / "clo")]
+    assert [(c.value, c.type) for c in got] == [(str(tmp_path / "clone-a"), "dir")]
