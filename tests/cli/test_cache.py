@@ -8,8 +8,8 @@ from typing import Any
 
 from click.testing import CliRunner
 from dandi.cli.command import main
-import pytest
 import humanize
+import pytest
 import ruamel.yaml
 
 from dandi_compute_plugin.manifest import MANIFEST_URL_ENV
