@@ -740,3 +740,30 @@ def test_the_table_on_an_80_column_terminal_with_the_bars(
     under = lines[lines.index(next(r for r in rows if " refused " in r)) + 1]
     assert under.startswith("    1 local file(s) not on the server"), lines
     assert len(re.findall(r"version directories: 4 deleted, 1 refused", text)) == 1
+
+
+def test_the_prompt_lists_twenty_directories_of_each_kind_then_the_rest(
+    archive: FakeArchive, tmp_path: Path
+) -> None:
+    """45 directories, 23 of them holding a file the archive lacks: the prompt
+    names 20 to delete and 20 kept, each with its sizes or reason, then how many
+    more of each; nothing is deleted on 'n'."""
+    paths = many_versions(45, 1)
+    clone = seed(archive, tmp_path / "clone", paths)
+    top = "/version-v1.1.1"
+    dirs = sorted({p.split(top + "/")[0] + top for p in paths if top + "/" in p})
+    refused = dirs[:23]
+    for d in refused:
+        (clone / d / "not-uploaded.txt").write_text("only here")
+    code, text = _pty_run(archive, clone, cli_env(archive, tmp_path), b"n\n")
+    assert code == 1
+    shown = text[: text.index("[y/N]")]
+    lines = shown.replace("\r\n", "\n").split("\n")
+    to_delete = [ln for ln in lines if re.match(r"  \S+: 1 remote assets \(", ln)]
+    kept = [ln for ln in lines if re.match(r"  \S+: refused: 1 local file", ln)]
+    assert "To delete (22):" in shown and "Kept (23):" in shown
+    assert len(to_delete) == 20 and len(kept) == 20
+    assert all(ln.split(":")[0].strip() in dirs[23:] for ln in to_delete)
+    assert all(ln.split(":")[0].strip() in refused for ln in kept)
+    assert lines.count("  ... and 2 more") == 1 and lines.count("  ... and 3 more") == 1
+    assert archive.count("DELETE") == 0
