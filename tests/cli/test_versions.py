@@ -261,3 +261,30 @@ def test_dandiset_dir_completes_as_click_completes_a_directory(
     got = completer.get_completions(["compute", command], str(tmp_path / "clo"))
     assert calls == [str(tmp_path / "clo")]
     assert [(c.value, c.type) for c in got] == [(str(tmp_path / "clone-a"), "dir")]
+
+
+@pytest.mark.parametrize("fmt", ["json_pp", "json_lines", "yaml", "pyout"])
+def test_every_format_carries_the_same_rows(fmt: str) -> None:
+    """The overview in each format holds the rows of ``-f json``; sizes exact in
+    the structured formats, humanized in the table."""
+    import humanize
+    import ruamel.yaml
+
+    code, out, err = invoke("versions", str(EXAMPLE), "--sizes", "-f", "json")
+    assert code == 0, err
+    rows = json.loads(out)
+    code, out, err = invoke("versions", str(EXAMPLE), "--sizes", "-f", fmt)
+    assert code == 0, err
+    if fmt == "json_pp":
+        assert json.loads(out) == rows
+    elif fmt == "json_lines":
+        assert [json.loads(line) for line in out.splitlines()] == rows
+    elif fmt == "yaml":
+        assert ruamel.yaml.YAML(typ="safe").load(out) == rows
+    else:
+        header, *lines = out.splitlines()
+        assert header.split()[:2] == ["PIPELINE", "VERSION"] and "BYTES" in header
+        assert len(lines) == len(rows)
+        for line, row in zip(lines, rows, strict=True):
+            assert line.split()[:2] == [row["pipeline"], row["version"]]
+            assert line.endswith(humanize.naturalsize(row["bytes"]) + "        0")
