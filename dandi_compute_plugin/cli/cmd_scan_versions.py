@@ -139,7 +139,10 @@ def _scan_local(dandiset_dir: str, version: str, output_format: str) -> None:
     if not found:
         from ..versions.overview import known_versions
 
-        _none_found(version, f"in {dandiset_dir}", known_versions(dandiset_dir))
+        # no second walk (and warning) of a clone without derivatives/
+        walked = os.path.isdir(os.path.join(dandiset_dir, "derivatives"))
+        known = known_versions(dandiset_dir) if walked else []
+        _none_found(version, f"in {dandiset_dir}", known)
     paths = {d.relpath: str(d.path) for d in found}
     write_records(
         (d.as_record() for d in found),
