@@ -740,6 +740,17 @@ def test_the_table_on_an_80_column_terminal_with_the_bars(
     under = lines[lines.index(next(r for r in rows if " refused " in r)) + 1]
     assert under.startswith("    1 local file(s) not on the server"), lines
     assert len(re.findall(r"version directories: 4 deleted, 1 refused", text)) == 1
+    known = (
+        r"\[y/N\]: y$",  # the answer echoed
+        r"PATH +STATUS +ASSETS +SIZE +FILES$",  # the header, whole
+        r"\d{6}/",  # a row
+        r"    \S",  # a reason under its row
+        r"5 version directories: 4 deleted, 1 refused$",  # the summary
+        r"The draft's manifest",
+        r"\d{4}-\d\d-\d\d [\d:,]+ \[ +INFO\] Logs saved in ",
+    )
+    stray = [ln for ln in lines if not any(re.match(k, ln) for k in known)]
+    assert stray == [], stray  # nothing else reached the terminal
 
 
 def test_the_prompt_lists_twenty_directories_of_each_kind_then_the_rest(
