@@ -95,7 +95,9 @@ def shorten_path(path: str, width: int) -> str:
         return "/".join(parts)
     parts = [ELLIPSIS if p.startswith("pipeline-") else p for p in parts]
     for prefixes in ((), *PLACE_PREFIXES):
-        parts = [_drop_prefix(p, prefixes) for p in parts]
+        # a file's name (an asset's path) keeps its prefixes
+        last = _drop_prefix(parts[-1], tuple(x for x in prefixes if x == "version-"))
+        parts = [_drop_prefix(p, prefixes) for p in parts[:-1]] + [last]
         if len("/".join(parts)) <= width:
             return "/".join(parts)
     parts = [p for p in parts if p != ELLIPSIS] or parts  # the version stays last

@@ -135,3 +135,13 @@ def test_a_wide_terminal_keeps_the_reason_in_its_column() -> None:
     assert lines[0].split()[:2] == ["PATH", "STATUS"] and "REASON" in lines[0]
     assert len(lines) == 1 + len(records)
     assert records[0]["path"] in lines[1]
+
+
+def test_an_asset_file_name_keeps_its_prefixes() -> None:
+    """Only directory levels lose the prefixes their place tells: an asset's
+    file name (sub-..._ses-....nwb) is never renamed."""
+    path = (
+        "derivatives/dandiset-000233/sub-CGM3/ses-CGM3/pipeline-aind+ephys/"
+        "version-v1.1.1/sub-CGM3_ses-CGM3.nwb"
+    )
+    assert shorten_path(path, 50) == "000233/CGM3/CGM3/v1.1.1/sub-CGM3_ses-CGM3.nwb"
