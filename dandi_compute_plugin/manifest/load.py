@@ -31,6 +31,7 @@ from typing import Any
 from ..defaults import (
     DEFAULT_DANDISET_ID,
     DEFAULT_DANDISET_VERSION,
+    DEFAULT_INSTANCE,
     DEFAULT_TIMEOUT,
     manifest_url_template,
 )
@@ -85,7 +86,7 @@ def iter_asset_metadata(
     dandiset_id: str = DEFAULT_DANDISET_ID,
     version: str = DEFAULT_DANDISET_VERSION,
     *,
-    dandi_instance: Any = None,
+    dandi_instance: Any = DEFAULT_INSTANCE,
     source: Source | None = None,
     cache: bool = True,
     refresh: bool = False,
@@ -221,7 +222,7 @@ def load_assets_jsonld_metadata(
     version: str = DEFAULT_DANDISET_VERSION,
     *,
     keep_records: bool = False,
-    dandi_instance: Any = None,
+    dandi_instance: Any = DEFAULT_INSTANCE,
     source: Source | None = None,
     cache: bool = True,
     refresh: bool = False,

@@ -16,6 +16,7 @@ from typing import IO, Any
 from ..defaults import (
     DEFAULT_DANDISET_ID,
     DEFAULT_DANDISET_VERSION,
+    DEFAULT_INSTANCE,
     MANIFEST_URL_ENV,
     manifest_url_template,
 )
@@ -65,7 +66,7 @@ def _instance_name(dandi_instance: Any) -> str | None:
 def manifest_url(
     dandiset_id: str = DEFAULT_DANDISET_ID,
     version: str = DEFAULT_DANDISET_VERSION,
-    dandi_instance: Any = None,
+    dandi_instance: Any = DEFAULT_INSTANCE,
     *,
     url_template: str | None = None,
 ) -> str:
@@ -79,9 +80,8 @@ def manifest_url(
         ``draft`` or a published version such as ``0.240101.1234``.
     dandi_instance
         A known instance name (as ``dandi -i``), an instance URL, or a
-        ``dandi.consts.DandiInstance``; None (the default): ``$DANDI_INSTANCE``
-        or ``dandi``, read now, as a deletion and the command line's ``-i``
-        take it.
+        ``dandi.consts.DandiInstance``; None: ``$DANDI_INSTANCE`` or ``dandi``,
+        as a deletion takes it.
     url_template
         A template with ``{dandiset_id}`` and ``{version}`` fields to use instead
         of the instance's; default: ``$DANDI_COMPUTE_MANIFEST_URL`` when set.

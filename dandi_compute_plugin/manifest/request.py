@@ -9,6 +9,7 @@ from typing import Any
 from ..defaults import (
     DEFAULT_DANDISET_ID,
     DEFAULT_DANDISET_VERSION,
+    DEFAULT_INSTANCE,
     DEFAULT_TIMEOUT,
 )
 from ..defaults import dandi_instance as instance_from_env
@@ -30,8 +31,7 @@ class ManifestRequest:
     dandi_instance
         A known instance name (as ``dandi -i``), an instance URL, or a
         ``dandi.consts.DandiInstance``; used when ``source`` is None.  None
-        (the default) means ``$DANDI_INSTANCE`` or ``dandi``, read when the
-        request is made, as a deletion and the command line's ``-i`` take it.
+        means ``$DANDI_INSTANCE`` or ``dandi``, read when the request is made.
     source
         An ``http(s)://`` URL, a file path, ``"-"`` (standard input) or a binary
         stream, instead of the dandiset's manifest.
@@ -51,7 +51,7 @@ class ManifestRequest:
 
     dandiset_id: str = DEFAULT_DANDISET_ID
     version: str = DEFAULT_DANDISET_VERSION
-    dandi_instance: Any = None
+    dandi_instance: Any = DEFAULT_INSTANCE
     source: Source | None = None
     cache: bool = True
     refresh: bool = False

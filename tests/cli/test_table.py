@@ -144,4 +144,4 @@ def test_an_asset_file_name_keeps_its_prefixes() -> None:
         "derivatives/dandiset-000233/sub-CGM3/ses-CGM3/pipeline-aind+ephys/"
         "version-v1.1.1/sub-CGM3_ses-CGM3.nwb"
     )
-    assert shorten_path(path, 50) == "000233/CGM3/CGM3/v1.1.1/sub-CGM3_ses-CGM3.nwb"
+    assert shorten_path(path, 50) == "000233/CGM3/CGM3/…/v1.1.1/sub-CGM3_ses-CGM3.nwb"
