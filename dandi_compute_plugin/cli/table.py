@@ -39,7 +39,11 @@ NARROW_HEADERS = {
     "remote_bytes": "SIZE",
     "local_files": "FILES",
     "created_assets": "CREATED",
+    "directories": "DIRS",
+    "remote_directories": "R.DIRS",
 }
+#: where both sides' bytes are columns, the remote one's narrow header says so
+NARROW_REMOTE_SIZE = "R.SIZE"
 #: free text, printed under its row when its column would be cut
 UNDER_THE_ROW = ("reason",)
 #: the least room a free-text column gets beside the others
@@ -175,6 +179,7 @@ class TerminalTable:
         self.echo = echo
         self.headers = {f: header(f) for f in self.fields}
         self.under: list[str] = []
+        self.gap = GAP
         # off a terminal (-f pyout into a file) nothing is cut
         self.width = width or (
             shutil.get_terminal_size().columns if _on_a_terminal() else UNBOUNDED
@@ -213,19 +218,32 @@ class TerminalTable:
             self.headers.update(
                 (f, NARROW_HEADERS[f]) for f in self.fields if f in NARROW_HEADERS
             )
+            if "remote_bytes" in self.fields and "bytes" in self.fields:
+                self.headers["remote_bytes"] = NARROW_REMOTE_SIZE
+
+        def leave_out_empty() -> None:
+            # a column with nothing in any row tells nothing (a pending 0)
+            self.fields = [f for f in self.fields if f in keys or self._values[f]]
+
+        def single_gap() -> None:
+            self.gap = " "
 
         def text_under_the_row() -> None:
             self.under = [f for f in self.fields if f in UNDER_THE_ROW]
             self.fields = [f for f in self.fields if f not in UNDER_THE_ROW]
 
+        keys = self.fields[:2]  # what a row is: its path and status, or its name
         if "path" not in self.fields:
-            return []
+            return [narrow_headers, leave_out_empty, single_gap]
         steps = [leave_out(label) for label in IN_THE_PATH if label in self.fields]
         return [*steps, narrow_headers, text_under_the_row]
 
     def _cramped(self) -> bool:
         """Whether the path column lost more than a quarter of its text, or a
-        free-text column has too little room."""
+        free-text column has too little room; without a path, whether a column
+        lost anything."""
+        if "path" not in self.fields:
+            return any(self.widths[f] < self._natural[f] for f in self.fields)
         text_cut = any(
             self.widths[f] < min(MIN_TEXT_WIDTH, self._natural[f])
             for f in self.fields
@@ -235,15 +253,17 @@ class TerminalTable:
 
     def _plan(self, sample: list[dict[str, Any]]) -> dict[str, int]:
         widths = {}
+        self._values = {}
         for f in self.fields:
-            cells = [len(cell(f, r.get(f))) for r in sample]
+            cells = [len(cell(f, r.get(f))) for r in sample if r.get(f) not in (0, "")]
+            self._values[f] = max(cells, default=0)
             natural = max([len(self.headers[f]), *cells])
             widths[f] = natural if sample or f != "path" else self.width
         if self.width == UNBOUNDED and "path" in widths:
             widths["path"] = max(len(header("path")), min(widths["path"], 80))
         self._natural = dict(widths)
         self._natural_path = min(widths.get("path", 0), self.width)
-        room = self.width - len(GAP) * (len(self.fields) - 1)
+        room = self.width - len(self.gap) * (len(self.fields) - 1)
         if "path" in widths:
             # the path first: the other columns give way down to their headers
             path_share = min(widths["path"], max(room // 2, 20))
@@ -256,12 +276,13 @@ class TerminalTable:
                 others[f] = max(floor, others[f] - excess)
             widths.update(others)
             widths["path"] = max(20, min(widths["path"], room - sum(others.values())))
-        while sum(widths.values()) > room:
-            shrinkable = [f for f in widths if f != "path"]
-            widest = max(shrinkable, key=widths.__getitem__, default=None)
-            if widest is None or widths[widest] <= MIN_WIDTH:
-                break
-            widths[widest] -= 1
+        # headers longer than their values give way first, then the values
+        for floor in (lambda f: max(self._values[f], MIN_WIDTH), lambda f: MIN_WIDTH):
+            while sum(widths.values()) > room:
+                shrinkable = [f for f in widths if f != "path" and widths[f] > floor(f)]
+                if not shrinkable:
+                    break
+                widths[max(shrinkable, key=widths.__getitem__)] -= 1
         return widths
 
     def _line(
@@ -281,4 +302,4 @@ class TerminalTable:
                 )
             right = f in numeric or (header_line and is_size(f))
             out.append(text.rjust(width) if right else text.ljust(width))
-        return GAP.join(out).rstrip()
+        return self.gap.join(out).rstrip()

@@ -3,6 +3,7 @@ tell rows apart on 80 columns, sizes humanized."""
 
 from __future__ import annotations
 
+import humanize
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -145,3 +146,51 @@ def test_an_asset_file_name_keeps_its_prefixes() -> None:
         "version-v1.1.1/sub-CGM3_ses-CGM3.nwb"
     )
     assert shorten_path(path, 50) == "000233/CGM3/CGM3/…/v1.1.1/sub-CGM3_ses-CGM3.nwb"
+
+
+def test_a_wide_overview_on_80_columns_cuts_no_value() -> None:
+    """versions --sizes --remote: eleven columns on 80: headers narrow or give
+    way, an all-zero column goes, and no value (name, version, count, size,
+    where) is cut."""
+    fields = [
+        "pipeline",
+        "version",
+        "directories",
+        "attempts",
+        "files",
+        "bytes",
+        "remote_directories",
+        "remote_assets",
+        "remote_bytes",
+        "where",
+        "pending",
+    ]
+    records = [
+        {
+            "pipeline": "aind+ephys",
+            "version": v,
+            "directories": 120 + i,
+            "attempts": 131 + i,
+            "files": 45678,
+            "bytes": 123361830 * (i + 1),
+            "remote_directories": 118,
+            "remote_assets": 9120,
+            "remote_bytes": 77627571 * (i + 1),
+            "where": ("both", "local", "archive")[i % 3],
+            "pending": 0,
+        }
+        for i, v in enumerate(["v1.1.0", "v1.1.1", "v1.1.1-rc", "v1.1.10"])
+    ]
+    lines: list[str] = []
+    table = TerminalTable(fields, lines.append, sample=records, width=80)
+    for rec in records:
+        table.write(rec)
+    assert all(len(line) <= 80 for line in lines), lines
+    assert not any("…" in line for line in lines[1:]), lines
+    for rec, line in zip(records, lines[1:], strict=True):
+        shown = line.split()
+        assert shown[:2] == [rec["pipeline"], rec["version"]]
+        for f in fields[2:-1]:
+            value = rec[f]
+            text = humanize.naturalsize(value) if "bytes" in f else str(value)
+            assert text in line, (f, text, line)
