@@ -56,6 +56,9 @@ GAP = "  "
 ELLIPSIS = "…"
 #: the narrowest a shrunk column gets
 MIN_WIDTH = 6
+#: a value this long or shorter (a status, a count, a size) is not cut to make
+#: room for the path
+SHORT_VALUE = 13
 #: the width of a table that is not on a terminal: nothing is cut
 UNBOUNDED = 10**6
 
@@ -272,7 +275,9 @@ class TerminalTable:
                 excess = sum(others.values()) + path_share - room
                 if excess <= 0:
                     break
-                floor = max(min(len(self.headers[f]), 12), MIN_WIDTH)
+                # short values (statuses, counts, sizes) stay whole
+                short = min(self._values[f], SHORT_VALUE)
+                floor = max(short, min(len(self.headers[f]), 12), MIN_WIDTH)
                 others[f] = max(floor, others[f] - excess)
             widths.update(others)
             widths["path"] = max(20, min(widths["path"], room - sum(others.values())))

@@ -194,3 +194,16 @@ def test_a_wide_overview_on_80_columns_cuts_no_value() -> None:
             value = rec[f]
             text = humanize.naturalsize(value) if "bytes" in f else str(value)
             assert text in line, (f, text, line)
+
+
+def test_on_60_columns_statuses_and_sizes_stay_whole() -> None:
+    records = [deletion_record(*row) for row in DELETION_ROWS]
+    lines: list[str] = []
+    table = TerminalTable(DELETION_FIELDS, lines.append, sample=records, width=60)
+    for rec in records:
+        table.write(rec)
+    rows = [line for line in lines[1:] if not line.startswith("    ")]
+    assert all(len(line) <= 60 for line in lines), lines
+    for (*_, status), row in zip(DELETION_ROWS, rows, strict=True):
+        assert f" {status} " in row and "77.6 MB" in row, row
+    assert len({row.split()[0] for row in rows}) == len(rows)
