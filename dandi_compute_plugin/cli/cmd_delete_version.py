@@ -139,12 +139,9 @@ class _Report:
         self.sample: list[dict] = []
 
     def planned(self, records: list[dict]) -> None:
-        """Know the plan's records: their number and the table's widths (each
-        status a record may end with, too)."""
-        from ..deletion import TargetStatus
-
+        """Know the plan's records: their number and the table's widths."""
         self.rows = len(records)
-        self.sample = records + [{"status": s.value} for s in TargetStatus]
+        self.sample = records
 
     def _open(self) -> RecordWriter:
         if self.writer is None:

@@ -54,6 +54,9 @@ IN_THE_PATH = ("pipeline", "session", "subject", "dandiset")
 PLACE_PREFIXES = (("dandiset-", "version-"), ("sub-", "ses-"))
 GAP = "  "
 ELLIPSIS = "…"
+#: the width of values known before any row (the longest status, nothing-to-do),
+#: for a table that is not shown its rows first
+KNOWN_WIDTHS = {"status": len("nothing-to-do")}
 #: the narrowest a shrunk column gets
 MIN_WIDTH = 6
 #: a value this long or shorter (a status, a count, a size) is not cut to make
@@ -259,8 +262,8 @@ class TerminalTable:
         self._values = {}
         for f in self.fields:
             cells = [len(cell(f, r.get(f))) for r in sample if r.get(f) not in (0, "")]
-            self._values[f] = max(cells, default=0)
-            natural = max([len(self.headers[f]), *cells])
+            self._values[f] = max(cells, default=KNOWN_WIDTHS.get(f, 0))
+            natural = max(len(self.headers[f]), self._values[f])
             widths[f] = natural if sample or f != "path" else self.width
         if self.width == UNBOUNDED and "path" in widths:
             widths["path"] = max(len(header("path")), min(widths["path"], 80))

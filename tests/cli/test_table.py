@@ -207,3 +207,13 @@ def test_on_60_columns_statuses_and_sizes_stay_whole() -> None:
     for (*_, status), row in zip(DELETION_ROWS, rows, strict=True):
         assert f" {status} " in row and "77.6 MB" in row, row
     assert len({row.split()[0] for row in rows}) == len(rows)
+
+
+def test_a_table_shown_no_rows_first_keeps_every_status_whole() -> None:
+    """A report opened before its rows are known (move's) sizes the status
+    column for the longest status."""
+    lines: list[str] = []
+    table = TerminalTable(DELETION_FIELDS, lines.append, width=80)
+    for status in ("moved", "refused", "nothing-to-do", "remote-only"):
+        table.write({**deletion_record(*DELETION_ROWS[1]), "status": status})
+        assert f" {status} " in lines[-1] + " ", lines[-1]
