@@ -288,3 +288,30 @@ def test_every_format_carries_the_same_rows(fmt: str) -> None:
         for line, row in zip(lines, rows, strict=True):
             assert line.split()[:2] == [row["pipeline"], row["version"]]
             assert line.endswith(humanize.naturalsize(row["bytes"]) + "        0")
+
+
+def test_the_operators_cases_through_the_real_dandi(
+    installed: Path, tmp_path: Path
+) -> None:
+    """What a user types, through the installed ``dandi``: the typos get a hint
+    (exit 0, nothing on standard output), a directory that is no clone and a
+    version that cannot be a dandiset's are usage errors, --version answers."""
+    for typo in ("1.1.1", "V1.1.1", "v1.1"):
+        proc = run_dandi("compute", "scan-versions", str(EXAMPLE), typo)
+        assert (proc.returncode, proc.stdout) == (0, ""), proc.stderr
+        assert "did you mean v1.1.1?" in proc.stderr
+    for args in (
+        ["scan-versions", str(tmp_path), "v1.1.1"],
+        ["scan-versions", str(EXAMPLE / "derivatives"), "v1.1.1"],
+        ["versions", str(tmp_path)],
+        ["index", "001697", "--dandiset-version", "1.0"],
+    ):
+        proc = run_dandi("compute", *args)
+        assert proc.returncode == 2 and "Error:" in proc.stderr, (args, proc.stderr)
+    from dandi_compute_plugin import __version__
+
+    proc = run_dandi("compute", "--version")
+    assert (proc.returncode, proc.stdout) == (
+        0,
+        f"dandi-compute-plugin {__version__}\n",
+    )
