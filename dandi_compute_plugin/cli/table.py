@@ -158,7 +158,10 @@ class TerminalTable:
     On a narrow terminal, the columns the path repeats go first, then the long
     headers of short values give way to shorter ones (:data:`NARROW_HEADERS`),
     and a free-text column (:data:`UNDER_THE_ROW`) that would get less than
-    :data:`MIN_TEXT_WIDTH` is printed under its row instead, indented.
+    :data:`MIN_TEXT_WIDTH` is printed under its row instead, indented.  A table
+    without a path narrows its headers, leaves out the columns empty in every
+    row and closes its gaps to one space.  Whatever still does not fit is cut:
+    headers before values, the values that say what a row is last.
 
     Parameters
     ----------
@@ -284,10 +287,20 @@ class TerminalTable:
                 others[f] = max(floor, others[f] - excess)
             widths.update(others)
             widths["path"] = max(20, min(widths["path"], room - sum(others.values())))
-        # headers longer than their values give way first, then the values
-        for floor in (lambda f: max(self._values[f], MIN_WIDTH), lambda f: MIN_WIDTH):
+        # headers longer than their values give way first, then the values,
+        # what a row is (its status or its name) last
+        keys = self.fields[:2]
+        for floor, spared in (
+            (lambda f: max(self._values[f], MIN_WIDTH), ()),
+            (lambda f: MIN_WIDTH, keys),
+            (lambda f: MIN_WIDTH, ()),
+        ):
             while sum(widths.values()) > room:
-                shrinkable = [f for f in widths if f != "path" and widths[f] > floor(f)]
+                shrinkable = [
+                    f
+                    for f in widths
+                    if f != "path" and f not in spared and widths[f] > floor(f)
+                ]
                 if not shrinkable:
                     break
                 widths[max(shrinkable, key=widths.__getitem__)] -= 1
@@ -303,11 +316,14 @@ class TerminalTable:
         for f in self.fields:
             text, width = cells[f], self.widths[f]
             if len(text) > width and self.width != UNBOUNDED:
-                text = (
-                    shorten_path(text, width)
-                    if f == "path" and not header_line
-                    else text[: width - 1] + ELLIPSIS
-                )
+                if header_line:
+                    text = text[: width - 1] + ELLIPSIS
+                elif f == "path":
+                    text = shorten_path(text, width)
+                elif f in self.fields[:2]:  # a name or version: both ends tell
+                    text = _cut_middle(text, width)
+                else:
+                    text = text[: width - 1] + ELLIPSIS
             right = f in numeric or (header_line and is_size(f))
             out.append(text.rjust(width) if right else text.ljust(width))
         return self.gap.join(out).rstrip()

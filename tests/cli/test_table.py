@@ -217,3 +217,30 @@ def test_a_table_shown_no_rows_first_keeps_every_status_whole() -> None:
     for status in ("moved", "refused", "nothing-to-do", "remote-only"):
         table.write({**deletion_record(*DELETION_ROWS[1]), "status": status})
         assert f" {status} " in lines[-1] + " ", lines[-1]
+
+
+def test_names_cut_as_a_last_resort_keep_both_ends() -> None:
+    """Long names and versions in a table too wide for 80 columns: the rows
+    still differ where the versions do (at their end)."""
+    records = [
+        {
+            "pipeline": "aind+ephys-long-name",
+            "version": f"v1.1.1+b268fd2-rc.{i}",
+            "directories": 1200,
+            "attempts": 1300,
+            "files": 456789,
+            "bytes": 123361830,
+            "remote_directories": 1,
+            "remote_assets": 91200,
+            "remote_bytes": 776275710,
+            "where": "archive",
+            "pending": 3,
+        }
+        for i in range(3)
+    ]
+    lines: list[str] = []
+    table = TerminalTable(list(records[0]), lines.append, sample=records, width=80)
+    for rec in records:
+        table.write(rec)
+    assert all(len(line) <= 80 for line in lines)
+    assert len({line.split()[1] for line in lines[1:]}) == 3, lines
