@@ -13,11 +13,12 @@ import sys
 # an en dash (or an em dash) right before an option name: smart quotes at work
 DASHED_OPTION = re.compile(r"[\u2013\u2014][a-z][a-z-]+")
 # what a reader sees as an error box: docutils' system messages (which -W lets
-# through when the theme renders them), error admonitions, and a local table of
-# contents, which Furo's style sheet covers with a red "ERROR: Adding a table of
-# contents ... is unnecessary" box
+# through when the theme renders them) and the red markers they leave in the text
+# (``problematic``, also when the message itself is not shown), error admonitions,
+# and a local table of contents, which Furo's style sheet covers with a red
+# "ERROR: Adding a table of contents ... is unnecessary" box
 ERROR_BOX = re.compile(
-    r'class="[^"]*\b(system-message|admonition error|error admonition)\b'
+    r'class="[^"]*\b(system-message|problematic|admonition error|error admonition)\b'
     r'|class="(?![^"]*this-will-duplicate-information)[^"]*\bcontents\b'
 )
 # the search page's box for browsers without JavaScript is no error of ours

@@ -117,6 +117,10 @@ def clear(names: tuple[str, ...]) -> None:
             failed.append(str(exc))
         else:
             removed, freed = removed + 1, freed + entry.size
-    click.echo(f"Removed {removed} cached manifest(s), {freed} bytes.", err=True)
+    from .progress import natural_size
+
+    click.echo(
+        f"Removed {removed} cached manifest(s), {natural_size(freed)}.", err=True
+    )
     if failed:
         raise click.ClickException("; ".join(failed))

@@ -135,6 +135,13 @@ class _Report:
         self.output_format, self.bars = output_format, bars
         self.rows = 0  # directories in the plan, known at the confirmation
         self.writer: RecordWriter | None = None
+        #: what the table's columns are sized by: the plan's records
+        self.sample: list[dict] = []
+
+    def planned(self, records: list[dict]) -> None:
+        """Know the plan's records: their number and the table's widths."""
+        self.rows = len(records)
+        self.sample = records
 
     def _open(self) -> RecordWriter:
         if self.writer is None:
@@ -143,7 +150,9 @@ class _Report:
                 fmt = "lines" if self.rows > MAX_TABLE_ROWS else "pyout"
             # a line goes above the progress bar, if there is one
             echo = self.bars.write if self.bars is not None else click.echo
-            self.writer = RecordWriter(fmt, DELETE_FIELDS, _delete_line, echo)
+            self.writer = RecordWriter(
+                fmt, DELETE_FIELDS, _delete_line, echo, sample=self.sample
+            )
         return self.writer
 
     def write(self, record: dict) -> None:
@@ -210,7 +219,7 @@ def _delete_reporting(
     def confirm(plan: DeletionPlan) -> bool:
         if bars is not None:
             bars.close()
-        report_out.rows = len(plan.items)
+        report_out.planned(list(plan.report().as_records()))
         confirmed = yes or _ask(plan)
         if confirmed:
             started.plan, started.journal = plan, plan.journal
@@ -238,8 +247,9 @@ def _delete_reporting(
         if bars is not None:
             bars.close()
     if report_out.writer is None:  # nothing was executed: the plan's report
-        report_out.rows = len(report.results)
-        for record in report.as_records():
+        records = list(report.as_records())
+        report_out.planned(records)
+        for record in records:
             report_out.write(record)
     report_out.close(complete=True)
     click.echo(escape_control(report.summary(), backslash=False), err=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from dandi.cli.base import map_to_click_exceptions
@@ -20,7 +20,6 @@ from .manifest_source import (
 )
 from .options import (
     check_clone,
-    complete_directories,
     examples,
     instance_option,
     version_argument,
@@ -33,25 +32,32 @@ SCAN_FIELDS = ("path", "dandiset", "subject", "session", "pipeline", "version")
 REMOTE_SCAN_FIELDS = (*SCAN_FIELDS, "asset_count", "total_bytes")
 
 
-def _dandiset_dir_or_id(
-    ctx: click.Context, param: click.Parameter, value: str
-) -> str | DandisetRef:
-    if not ctx.params.get("remote"):
-        return click.Path(exists=True, file_okay=False, dir_okay=True).convert(
-            value, param, ctx
-        )
-    if os.path.isfile(os.path.join(value, "dandiset.yaml")):  # a clone: its id
-        from dandi.dandiset import Dandiset
+class DirectoryOrDandiset(click.Path):
+    """A clone's directory, or with ``--remote`` also a dandiset as dandi names
+    them; completed as click completes a directory."""
 
-        try:
-            return DandisetRef(Dandiset(value).identifier)
-        except Exception as exc:
-            raise click.BadParameter(
-                f"cannot read the dandiset id of {value}: {exc}", ctx=ctx, param=param
-            ) from None
-    ref = parse_dandiset(ctx, param, value)
-    assert ref is not None
-    return ref
+    name = "directory or dandiset"
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, file_okay=False, dir_okay=True)
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str | DandisetRef:
+        if isinstance(value, DandisetRef):
+            return value
+        if ctx is None or not ctx.params.get("remote"):
+            return super().convert(value, param, ctx)
+        if os.path.isfile(os.path.join(value, "dandiset.yaml")):  # a clone: its id
+            from dandi.dandiset import Dandiset
+
+            try:
+                return DandisetRef(Dandiset(value).identifier)
+            except Exception as exc:
+                self.fail(f"cannot read the dandiset id of {value}: {exc}", param, ctx)
+        ref = parse_dandiset(ctx, param, value)  # type: ignore[arg-type]
+        assert ref is not None
+        return ref
 
 
 @click.command(
@@ -66,8 +72,7 @@ def _dandiset_dir_or_id(
 @click.argument(
     "dandiset_dir",
     metavar="DANDISET_DIR|DANDISET",
-    callback=_dandiset_dir_or_id,
-    shell_complete=complete_directories,
+    type=DirectoryOrDandiset(),
 )
 @version_argument
 @click.option(
@@ -134,7 +139,10 @@ def _scan_local(dandiset_dir: str, version: str, output_format: str) -> None:
     if not found:
         from ..versions.overview import known_versions
 
-        _none_found(version, f"in {dandiset_dir}", known_versions(dandiset_dir))
+        # no second walk (and warning) of a clone without derivatives/
+        walked = os.path.isdir(os.path.join(dandiset_dir, "derivatives"))
+        known = known_versions(dandiset_dir) if walked else []
+        _none_found(version, f"in {dandiset_dir}", known)
     paths = {d.relpath: str(d.path) for d in found}
     write_records(
         (d.as_record() for d in found),

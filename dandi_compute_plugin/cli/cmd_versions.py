@@ -14,7 +14,12 @@ from .manifest_source import (
     manifest_request,
     read_manifest,
 )
-from .options import check_clone, examples, instance_option
+from .options import (
+    check_clone,
+    dandiset_dir_argument,
+    examples,
+    instance_option,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..manifest import ManifestRequest
@@ -32,11 +37,7 @@ REMOTE_FIELDS = ("remote_directories", "remote_assets", "remote_bytes", "where")
         "dandi compute versions 001697 --remote -f json",
     ),
 )
-@click.argument(
-    "dandiset_dir",
-    metavar="DANDISET_DIR",
-    type=click.Path(exists=True, file_okay=False, dir_okay=True),
-)
+@dandiset_dir_argument
 @click.option(
     "--sizes",
     is_flag=True,

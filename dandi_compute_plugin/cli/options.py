@@ -34,10 +34,11 @@ def validate_version_param(
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
+#: an existing directory, completed by click (the shell lists directories)
+DIRECTORY = click.Path(exists=True, file_okay=False, dir_okay=True)
+
 dandiset_dir_argument = click.argument(
-    "dandiset_dir",
-    metavar="DANDISET_DIR",
-    type=click.Path(exists=True, file_okay=False, dir_okay=True),
+    "dandiset_dir", metavar="DANDISET_DIR", type=DIRECTORY
 )
 
 
@@ -57,15 +58,6 @@ def complete_versions(
     except OSError:
         return []
     return [CompletionItem(v) for v in found if v.startswith(incomplete)]
-
-
-def complete_directories(
-    ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[Any]:
-    """Shell completion of a directory argument (the shell lists them)."""
-    from click.shell_completion import CompletionItem
-
-    return [CompletionItem(incomplete, type="dir")]
 
 
 version_argument = click.argument(
@@ -118,10 +110,9 @@ def check_clone(dandiset_dir: str) -> str | None:
     """Check that ``dandiset_dir`` looks like a clone; return its dandiset id.
 
     A directory with neither ``dandiset.yaml`` nor ``derivatives/`` is a usage
-    error (exit 2) saying what a clone looks like; a clone without
-    ``derivatives/`` gets a warning (it holds no version directories).
+    error (exit 2) saying what a clone looks like; of a clone without
+    ``derivatives/`` the scan warns (once), as for the API.
     """
-    import logging
     import os
 
     has_yaml = os.path.isfile(os.path.join(dandiset_dir, "dandiset.yaml"))
@@ -131,11 +122,6 @@ def check_clone(dandiset_dir: str) -> str | None:
             f"{dandiset_dir} is not a clone of a dandiset: it has neither "
             "dandiset.yaml nor derivatives/. Give the top directory of the clone "
             "(the one holding dandiset.yaml and derivatives/dandiset-*/...)."
-        )
-    if not has_derivatives:
-        logging.getLogger("dandi.compute").warning(
-            "%s has no derivatives/ directory: it holds no version directories",
-            dandiset_dir,
         )
     if not has_yaml:
         return None

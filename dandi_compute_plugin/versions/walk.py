@@ -196,7 +196,13 @@ def _dandiset_directories(top: str, derivatives: str, on_error: OnError) -> list
         )
         return []
     if not os.path.isdir(derivatives):
-        lgr.info("%s has no %s/ directory: no version directories", top, DERIVATIVES)
+        # a warning: a directory that is a clone (checked by the caller) and
+        # holds nothing is more likely the wrong directory than an empty clone
+        lgr.warning(
+            "%s has no %s/ directory: it holds no version directories",
+            top,
+            DERIVATIVES,
+        )
         return []
     try:
         with os.scandir(derivatives) as it:

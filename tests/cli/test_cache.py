@@ -8,6 +8,7 @@ from typing import Any
 
 from click.testing import CliRunner
 from dandi.cli.command import main
+import humanize
 import pytest
 import ruamel.yaml
 
@@ -114,9 +115,11 @@ def test_info_of_an_empty_cache(cache_dir: Path) -> None:
 
 def test_clear_a_dandiset_then_a_url(cached: Any) -> None:
     server, env, urls = cached
+    sizes = {e["url"]: e["size"] for e in info(env)}
     result = invoke("cache", "clear", "DANDI:000233", env=env)
     assert result.exit_code == 0, result.output
-    assert "Removed 2 cached manifest(s)" in result.stderr
+    freed = humanize.naturalsize(sizes[urls[0]] + sizes[urls[1]])
+    assert f"Removed 2 cached manifest(s), {freed}." in result.stderr
     assert [e["url"] for e in info(env)] == [urls[2]]
     result = invoke("cache", "clear", urls[2], env=env)
     assert result.exit_code == 0, result.output

@@ -682,3 +682,99 @@ def test_the_prompt_shows_the_plan(
         assert re.search(re.escape(target) + r": 3 remote assets \(\d+ Bytes\)", shown)
     assert re.search(re.escape(refused) + r": refused: 1 local file\(s\) not on", shown)
     assert "not-uploaded.txt" in shown
+
+
+def test_the_table_on_an_80_column_terminal_with_the_bars(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    """-f auto on a real 80-column terminal, the bars on: one row per directory
+    within 80 columns, each starting with its dandiset and showing its status
+    and version; the refused one's reason under it; one summary at the end."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    refused = TARGETS[0]
+    (clone / refused / "not-uploaded.txt").write_text("only here")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**cli_env(archive, tmp_path), "COLUMNS": "80"}
+    proc = subprocess.Popen(
+        command(archive, clone), stdin=slave, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    seen, answered = b"", False
+    try:
+        while select.select([master], [], [], 120)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not answered and b"[y/N]" in seen:
+                os.write(master, b"y\n")
+                answered = True
+        assert proc.wait(timeout=120) == 1
+    finally:
+        os.close(master)
+        proc.kill()
+    text = seen.decode()
+    after = text[text.index("[y/N]") :]
+    lines = [
+        piece
+        for line in after.replace("\r\n", "\n").split("\n")
+        for piece in line.split("\r")
+        if piece.strip() and not piece.startswith("Deleting")
+    ]
+    rows = [line for line in lines if re.match(r"\d{6}/", line)]
+    assert len(rows) == len(TARGETS) and all(len(r) <= 80 for r in rows), lines
+    for target in TARGETS:
+        dandiset = target.split("/")[1].removeprefix("dandiset-")
+        version = target.rsplit("/version-", 1)[1]
+        (row,) = [r for r in rows if r.startswith(dandiset + "/")]
+        status = "refused" if target == refused else "deleted"
+        assert f" {status} " in row and version[:6] in row, row
+    under = lines[lines.index(next(r for r in rows if " refused " in r)) + 1]
+    assert under.startswith("    1 local file(s) not on the server"), lines
+    assert len(re.findall(r"version directories: 4 deleted, 1 refused", text)) == 1
+    known = (
+        r"\[y/N\]: y$",  # the answer echoed
+        r"PATH +STATUS +ASSETS +SIZE +FILES$",  # the header, whole
+        r"\d{6}/",  # a row
+        r"    \S",  # a reason under its row
+        r"5 version directories: 4 deleted, 1 refused$",  # the summary
+        r"The draft's manifest",
+        r"\d{4}-\d\d-\d\d [\d:,]+ \[ +INFO\] Logs saved in ",
+    )
+    stray = [ln for ln in lines if not any(re.match(k, ln) for k in known)]
+    assert stray == [], stray  # nothing else reached the terminal
+
+
+def test_the_prompt_lists_twenty_directories_of_each_kind_then_the_rest(
+    archive: FakeArchive, tmp_path: Path
+) -> None:
+    """45 directories, 23 of them holding a file the archive lacks: the prompt
+    names 20 to delete and 20 kept, each with its sizes or reason, then how many
+    more of each; nothing is deleted on 'n'."""
+    paths = many_versions(45, 1)
+    clone = seed(archive, tmp_path / "clone", paths)
+    top = "/version-v1.1.1"
+    dirs = sorted({p.split(top + "/")[0] + top for p in paths if top + "/" in p})
+    refused = dirs[:23]
+    for d in refused:
+        (clone / d / "not-uploaded.txt").write_text("only here")
+    code, text = _pty_run(archive, clone, cli_env(archive, tmp_path), b"n\n")
+    assert code == 1
+    shown = text[: text.index("[y/N]")]
+    lines = shown.replace("\r\n", "\n").split("\n")
+    to_delete = [ln for ln in lines if re.match(r"  \S+: 1 remote assets \(", ln)]
+    kept = [ln for ln in lines if re.match(r"  \S+: refused: 1 local file", ln)]
+    assert "To delete (22):" in shown and "Kept (23):" in shown
+    assert len(to_delete) == 20 and len(kept) == 20
+    assert all(ln.split(":")[0].strip() in dirs[23:] for ln in to_delete)
+    assert all(ln.split(":")[0].strip() in refused for ln in kept)
+    assert lines.count("  ... and 2 more") == 1 and lines.count("  ... and 3 more") == 1
+    assert archive.count("DELETE") == 0

@@ -166,6 +166,14 @@ def test_no_derivatives_is_empty_with_a_note(tmp_path: Path, installed: Path) ->
     assert proc.returncode == 0
     assert proc.stdout == ""
     assert "no derivatives/ directory" in proc.stderr
+    for command in (
+        ["scan-versions", str(tmp_path), "v1"],
+        ["versions", str(tmp_path)],
+    ):
+        proc = run_dandi("compute", *command, "-f", "json")
+        assert (proc.returncode, proc.stdout.strip()) == (0, "[]"), proc.stderr
+        said = [ln for ln in proc.stderr.splitlines() if "derivatives/" in ln]
+        assert len(said) == 1 and "WARNING" in said[0], proc.stderr
 
 
 def test_debug_logging_reaches_stderr_and_dandis_log_file(

@@ -9,6 +9,7 @@ from pathlib import Path
 import shutil
 import tempfile
 
+import click
 from click.testing import CliRunner
 from dandi.cli.command import main
 from hypothesis import given, settings
@@ -238,3 +239,79 @@ def test_dandisets_of_known_instances_are_named_without_asking_them(ref) -> None
     parsed = parse_dandi_url(ref)
     expected = DandisetRef(parsed.dandiset_id, parsed.version_id, parsed.instance.name)
     assert _known_instance_ref(ref) == expected
+
+
+@pytest.mark.parametrize("command", ["scan-versions", "versions", "delete-version"])
+def test_dandiset_dir_completes_as_click_completes_a_directory(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DANDISET_DIR's completion is click.Path's own (not a copy of it): what
+    click.Path offers is what the shell gets, for every command taking one."""
+    from click.shell_completion import BashComplete, CompletionItem
+
+    offered = [CompletionItem(str(tmp_path / "clone-a"), type="dir")]
+    calls: list[str] = []
+
+    def path_completion(self, ctx, param, incomplete):  # noqa: ANN001
+        calls.append(incomplete)
+        return offered
+
+    monkeypatch.setattr(click.Path, "shell_complete", path_completion)
+    completer = BashComplete(main, {}, "dandi", "_DANDI_COMPLETE")
+    got = completer.get_completions(["compute", command], str(tmp_path / "clo"))
+    assert calls == [str(tmp_path / "clo")]
+    assert [(c.value, c.type) for c in got] == [(str(tmp_path / "clone-a"), "dir")]
+
+
+@pytest.mark.parametrize("fmt", ["json_pp", "json_lines", "yaml", "pyout"])
+def test_every_format_carries_the_same_rows(fmt: str) -> None:
+    """The overview in each format holds the rows of ``-f json``; sizes exact in
+    the structured formats, humanized in the table."""
+    import humanize
+    import ruamel.yaml
+
+    code, out, err = invoke("versions", str(EXAMPLE), "--sizes", "-f", "json")
+    assert code == 0, err
+    rows = json.loads(out)
+    code, out, err = invoke("versions", str(EXAMPLE), "--sizes", "-f", fmt)
+    assert code == 0, err
+    if fmt == "json_pp":
+        assert json.loads(out) == rows
+    elif fmt == "json_lines":
+        assert [json.loads(line) for line in out.splitlines()] == rows
+    elif fmt == "yaml":
+        assert ruamel.yaml.YAML(typ="safe").load(out) == rows
+    else:
+        header, *lines = out.splitlines()
+        assert header.split()[:2] == ["PIPELINE", "VERSION"] and "BYTES" in header
+        assert len(lines) == len(rows)
+        for line, row in zip(lines, rows, strict=True):
+            assert line.split()[:2] == [row["pipeline"], row["version"]]
+            assert line.endswith(humanize.naturalsize(row["bytes"]) + "        0")
+
+
+def test_the_operators_cases_through_the_real_dandi(
+    installed: Path, tmp_path: Path
+) -> None:
+    """What a user types, through the installed ``dandi``: the typos get a hint
+    (exit 0, nothing on standard output), a directory that is no clone and a
+    version that cannot be a dandiset's are usage errors, --version answers."""
+    for typo in ("1.1.1", "V1.1.1", "v1.1"):
+        proc = run_dandi("compute", "scan-versions", str(EXAMPLE), typo)
+        assert (proc.returncode, proc.stdout) == (0, ""), proc.stderr
+        assert "did you mean v1.1.1?" in proc.stderr
+    for args in (
+        ["scan-versions", str(tmp_path), "v1.1.1"],
+        ["scan-versions", str(EXAMPLE / "derivatives"), "v1.1.1"],
+        ["versions", str(tmp_path)],
+        ["index", "001697", "--dandiset-version", "1.0"],
+    ):
+        proc = run_dandi("compute", *args)
+        assert proc.returncode == 2 and "Error:" in proc.stderr, (args, proc.stderr)
+    from dandi_compute_plugin import __version__
+
+    proc = run_dandi("compute", "--version")
+    assert (proc.returncode, proc.stdout) == (
+        0,
+        f"dandi-compute-plugin {__version__}\n",
+    )
