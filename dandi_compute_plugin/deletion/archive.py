@@ -22,6 +22,7 @@ import io
 import logging
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -57,33 +58,56 @@ lgr = logging.getLogger("dandi.compute")
 PAGE_SIZE = "1000"
 
 
-def _check_reachable(dandi_instance: Any, timeout: float) -> None:
-    """One plain request to the instance before dandi's client, which retries a
-    dead connection for about a minute: an archive that cannot be reached ends
-    the run at once.  The request, its status line, headers and body, ends
-    within ``timeout``."""
-    from dandi.consts import known_instances
+def _instance_info_urls(dandi_instance: Any) -> list[str]:
+    """The URLs dandi's instance lookup (``dandi.utils.get_instance``) asks, in
+    its order: the second only when the first answers 404.  Empty for what is
+    neither a known name nor a URL (dandi's own error says so)."""
+    from dandi.consts import DandiInstance, known_instances, known_instances_rev
+    from dandi.utils import joinurl
 
+    if isinstance(dandi_instance, DandiInstance):
+        return [joinurl(dandi_instance.api.rstrip("/"), "/info/")]
+    name = str(dandi_instance)
+    if not name.lower().startswith(("http://", "https://")):
+        known = known_instances.get(name)
+        return [] if known is None else [joinurl(known.api.rstrip("/"), "/info/")]
+    url = name.rstrip("/")
+    known_name = known_instances_rev.get(url)
+    if known_name is None:  # dandi asks the origin of an unknown URL
+        parts = urlsplit(url)
+        url = f"{parts.scheme}://{parts.netloc}"
+    elif known_instances[known_name].api.rstrip("/") == url:
+        return [joinurl(url, "/info/")]
+    return [joinurl(url, "/server-info"), joinurl(url, "/api/info/")]
+
+
+def _check_reachable(dandi_instance: Any, timeout: float) -> None:
+    """Ask the instance what dandi's client will ask it first, bounded and
+    capped, before dandi does: dandi asks with a plain ``requests.get``, without
+    a timeout or a size cap, and retries a dead connection for about a minute.
+    An archive that cannot be reached, or whose answer does not arrive whole
+    within ``timeout`` or exceeds :data:`MAX_JSON_BYTES`, ends the run at once
+    (dandi's unbounded request is then never made)."""
+    urls = _instance_info_urls(dandi_instance)
     name = str(getattr(dandi_instance, "name", dandi_instance))
-    known = known_instances.get(name)
-    url = f"{known.api}/info/" if known is not None else name
-    if not url.lower().startswith(("http://", "https://")):
-        return  # not a name nor a URL: dandi's own error says so
-    # a session of its own: no Authorization header on this request
+    # a session of its own: no Authorization header on these requests
     with session_with_deadlines(timeout) as session, deadline(timeout):
-        try:
-            response = session.get(url, stream=True)
-            read_capped(response, MAX_JSON_BYTES)
-        except requests.RequestException as exc:
-            reason = (
-                f"no complete answer within {timeout:g} s"
-                if expired()
-                else safe_text(network_reason(exc), 2 * QUOTED_CHARS)
-            )
-            raise ArchiveError(
-                f"Cannot reach DANDI instance {name} ({url}): {reason}. "
-                "Nothing was changed."
-            ) from None
+        for url in urls:
+            try:
+                response = session.get(url, stream=True)
+                read_capped(response, MAX_JSON_BYTES)
+            except requests.RequestException as exc:
+                reason = (
+                    f"no complete answer within {timeout:g} s"
+                    if expired()
+                    else safe_text(network_reason(exc), 2 * QUOTED_CHARS)
+                )
+                raise ArchiveError(
+                    f"Cannot reach DANDI instance {name} ({url}): {reason}. "
+                    "Nothing was changed."
+                ) from None
+            if response.status_code != 404:
+                return
 
 
 @contextlib.contextmanager
