@@ -245,6 +245,26 @@ def test_a_retry_after_beyond_the_time_left_fails_at_once(world: FakeArchive) ->
     assert world.count("GET", ASSETS) == 1
 
 
+@pytest.mark.parametrize(
+    "header", ["soon", "-60", "Wed, 21 Oct 2015 07:28:00 GMT", str(8 * 24 * 3600)]
+)
+def test_a_retry_after_dandi_would_not_honour_fails_at_once_quietly(
+    world: FakeArchive, debug_log: pytest.LogCaptureFixture, header: str
+) -> None:
+    """Neither seconds nor a date, a past date, more than a week: dandi's
+    ``get_retry_after`` refuses them (with a warning, kept for the log file at
+    DEBUG); the request fails at once, naming the header, as one beyond the
+    time left does."""
+    s = session(world, timeout=600)
+    world.fail("GET", ASSETS, status=503, retry_after=header)
+    with pytest.raises(RetryAfterTooLong) as info:
+        s.assets_under(VDIR)
+    assert f"Retry-After: {header}" in describe_error(info.value)
+    assert world.count("GET", ASSETS) == 1
+    dandis = [r for r in debug_log.records if r.funcName == "get_retry_after"]
+    assert dandis and all(r.levelno == logging.DEBUG for r in dandis)
+
+
 def test_a_short_retry_after_is_honoured_within_the_budget(world: FakeArchive) -> None:
     s = session(world, timeout=30)
     world.fail("GET", ASSETS, status=503, retry_after="1", times=1)
