@@ -9,9 +9,9 @@ result of every single deletion is known (``dandi.delete.delete()`` would swallo
 them).  The client is dandi's, each request bounded as a whole by the timeout,
 its retries included (:mod:`.client`).
 
-The API key never leaves this module in a message: it is registered for
-redaction before it is sent, and errors are redacted before they are shortened,
-raised or reported.
+The API key never leaves this module in a message: the client registers it for
+redaction before it is sent (:meth:`.client.BoundedClient.authenticate`), and
+errors are redacted before they are shortened, raised or reported.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from .client import (
 from .client import origin as _origin
 from .listing import by_version_directory, checked_assets, is_uuid
 from .model import PlannedAsset
-from .secrets import hide_in_logs, key_problem, redact
+from .secrets import redact
 
 __all__ = ["ArchiveSession", "describe_error"]
 
@@ -177,7 +177,6 @@ class ArchiveSession:
         from dandi.consts import DRAFT
         from dandi.exceptions import NotFoundError
 
-        self._secrets: list[str] = []
         _check_reachable(dandi_instance, min(timeout, 15.0))
         try:
             # dandi asks an instance URL for its API without a timeout of its own
@@ -235,13 +234,9 @@ class ArchiveSession:
             # the client registers the key typed before it sends it
             self._check_key("the prompt", client.dandi_authenticate)
             return
-        self._keep_secret(key)
-        problem = key_problem(key)
-        if problem is not None:
-            raise AuthenticationError(
-                f"The API key from {source} {problem}: it was not sent. "
-                "Nothing was changed."
-            )
+        # the client registers the key for redaction, and checks it, before
+        # it sends it: the one place every key passes, the prompt's too
+        client.key_source = source
         self._check_key(source, client.authenticate, key)
 
     def _check_key(self, source: str, check: Any, *args: Any) -> None:
@@ -273,13 +268,10 @@ class ArchiveSession:
             f"(HTTP {status}). Nothing was changed."
         )
 
-    def _keep_secret(self, key: str) -> None:
-        self._secrets.append(key)
-        hide_in_logs(key)
-
     def redact(self, text: str) -> str:
-        """Return ``text`` without the API key in it."""
-        return redact(text, self._secrets)
+        """Return ``text`` without the API key in it (nor any other key
+        registered for redaction: the client registers every key it is given)."""
+        return redact(text)
 
     # -- assets ----------------------------------------------------------------
 

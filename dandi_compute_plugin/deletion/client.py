@@ -139,15 +139,23 @@ class BoundedClient(DandiAPIClient):
     """dandi's client; see the module.  ``timeout`` bounds each request."""
 
     timeout: float = DEFAULT_TIMEOUT
+    #: where the key comes from, for the message that refuses it
+    key_source: str = "the prompt"
 
     def authenticate(self, token: str, save_to_keyring: bool = False) -> None:
-        """Register ``token`` for redaction and check it; then dandi's check."""
+        """Register ``token`` for redaction and check it; then dandi's check.
+
+        Raises
+        ------
+        AuthenticationError
+            When the key is unfit to be sent (:func:`.secrets.key_problem`).
+        """
         hide_in_logs(token)
         problem = key_problem(token)
         if problem is not None:
             raise AuthenticationError(
-                f"The API key {problem}: it was not sent to {self.api_url}. "
-                "Nothing was changed."
+                f"The API key from {self.key_source} {problem}: it was not sent "
+                f"to {self.api_url}. Nothing was changed."
             )
         super().authenticate(token, save_to_keyring=save_to_keyring)
 

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 import select
 import subprocess
+import sys
 import termios
 
 from dandi.consts import REQUEST_RETRIES
@@ -142,6 +143,37 @@ def test_an_echo_straddling_any_cut_stays_out_of_the_report_and_log(
     text = proc.stdout + proc.stderr + log_text(tmp_path)
     assert KEY not in text
     assert KEY[: len(KEY) // 2] not in text and KEY[len(KEY) // 2 :] not in text
+
+
+#: a real keyring backend (a file under XDG_DATA_HOME), installed with dandi
+PLAINTEXT_KEYRING = "keyrings.alt.file.PlaintextKeyring"
+
+
+@pytest.mark.parametrize("ending", ["", "\r"])
+def test_a_key_from_the_keyring_is_redacted_before_it_is_sent(
+    archive: FakeArchive, clone: Path, tmp_path: Path, ending: str
+) -> None:
+    """A key found in the keyring (no variable): the server rejects it with a
+    401 echoing it -- or, with a line end, it is refused unsent; not a
+    character of it in the output or the log file."""
+    stored = "kr-7f3e9a2b5150d4c6" + ending
+    env = cli_env(archive, tmp_path, key=None)
+    env["PYTHON_KEYRING_BACKEND"] = PLAINTEXT_KEYRING
+    service = f"dandi-api-{archive.instance_name}"
+    code = f"import keyring; keyring.set_password({service!r}, 'key', {stored!r})"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    echo = archive.fail("GET", r"^/api/auth/token/$", status=401, echo=True)
+    proc = run_dandi("-l", "DEBUG", *delete(archive, clone, "--yes"), env=env)
+    assert proc.returncode == 1, proc.stderr
+    text = proc.stdout + proc.stderr + log_text(tmp_path)
+    if ending:
+        assert "from the keyring" in proc.stderr and "a line end" in proc.stderr
+        assert all(r.authorization is None for r in archive.log)
+    else:
+        assert "was rejected" in proc.stderr and echo.hits == 1, proc.stderr
+        assert "<redacted>" in text  # the echo arrived, and was logged redacted
+    assert stored.strip() not in text and stored.strip()[3:] not in text
+    assert archive.count("DELETE") == 0
 
 
 FORGED = "version-v1.1.1+link\x1b[31m\nFORGED-WARNING"
