@@ -50,8 +50,16 @@ class _Watch:
         self.when = when
         self.expired = False
         self.done = False
+        #: kept past its block, for a body read later (see :class:`BodyDeadline`)
+        self.kept = False
         self.connections: list[Any] = []
         self.lock = threading.Lock()
+
+    def extend(self, when: float) -> None:
+        """Move the deadline later (never earlier), unless it passed already."""
+        with self.lock:
+            if not self.expired and when > self.when:
+                self.when = when
 
     def add(self, connection: Any) -> None:
         with self.lock:
@@ -70,8 +78,10 @@ class _Watch:
         for connection in mine:
             _shut(connection)
 
-    def finish(self) -> None:
+    def finish(self, *, kept_too: bool = False) -> None:
         with self.lock:
+            if self.kept and not kept_too:
+                return
             self.done = True
             self.connections.clear()
 
@@ -116,6 +126,9 @@ class _Watchdog:
                     left = self._heap[0][0] - time.monotonic() if self._heap else None
                     self._cond.wait(left)
                 _when, _n, due = heapq.heappop(self._heap)
+                if due.when > time.monotonic() and not due.done:  # extended
+                    heapq.heappush(self._heap, (due.when, next(self._order), due))
+                    continue
             due.expire()
 
 
@@ -139,6 +152,57 @@ def deadline(seconds: float) -> Iterator[_Watch]:
     finally:
         watch.finish()
         _local.watch = saved
+
+
+#: the mean rate, in bytes a second, at which a body read past its request's
+#: deadline must keep coming (see :class:`BodyDeadline`)
+MIN_BODY_RATE = 16 * 1024
+
+
+class BodyDeadline:
+    """The overall deadline of a body read after its request's block ended.
+
+    A body of hundreds of MB may take longer than the request's ``seconds``,
+    but not for ever: its deadline moves one second later for every
+    :data:`MIN_BODY_RATE` bytes received (call :meth:`received`), so that the
+    whole download -- connection, status line, headers and body -- ends within
+    ``seconds + size / MIN_BODY_RATE`` of its start.  Made by
+    :func:`keep_for_body`; :meth:`close` when the body is read or abandoned.
+    """
+
+    def __init__(self, watch: _Watch, min_rate: float = MIN_BODY_RATE) -> None:
+        self._watch = watch
+        self._first = watch.when
+        self.min_rate = min_rate
+
+    def received(self, total: int) -> None:
+        """``total`` bytes of the body came so far: the deadline moves on."""
+        self._watch.extend(self._first + total / self.min_rate)
+
+    @property
+    def expired(self) -> bool:
+        """Whether the deadline passed (the connection was shut down)."""
+        return self._watch.expired
+
+    def close(self) -> None:
+        """The body is read (or abandoned): the deadline is forgotten."""
+        self._watch.finish(kept_too=True)
+
+
+def keep_for_body() -> BodyDeadline:
+    """Keep this thread's current :func:`deadline` past its block, for the body
+    of the answer just received, read later (by any thread).
+
+    Raises
+    ------
+    RuntimeError
+        Outside a :func:`deadline` block.
+    """
+    watch = getattr(_local, "watch", None)
+    if watch is None:
+        raise RuntimeError("keep_for_body() outside a deadline() block")
+    watch.kept = True
+    return BodyDeadline(watch)
 
 
 def expired() -> bool:

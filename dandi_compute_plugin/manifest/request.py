@@ -44,8 +44,10 @@ class ManifestRequest:
         instead of the instance's (see
         :func:`~dandi_compute_plugin.manifest.manifest_url`).
     timeout
-        Seconds for the connection, status line and headers together, then
-        for each wait for more of the body (the command line's ``--timeout``
+        Seconds for the connection, status line and headers together, and
+        for each wait for more of the body, which may take longer as a whole
+        only while it keeps coming at 16 KiB a second on average (the command
+        line's ``--timeout``
         or ``$DANDI_COMPUTE_TIMEOUT``; the library does not read the variable).
     """
 
