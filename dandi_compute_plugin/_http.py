@@ -9,7 +9,8 @@ it then fails, and :func:`read_capped` (or the caller, through
 :func:`expired`) names the deadline.  Nothing private of ``requests`` or
 ``urllib3`` is used: the adapter's public ``init_poolmanager`` picks connection
 pools whose connection class registers itself with the deadline of the thread
-that uses it.
+that uses it, for a direct connection and through the environment's proxy alike
+(HTTP or, with ``requests[socks]``, SOCKS).
 
 :func:`network_reason` shortens a failure of ``requests`` to the message that says
 what went wrong, for the manifest's downloads and the archive's API alike.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
+import functools
 import heapq
 import io
 import itertools
@@ -254,6 +256,27 @@ class _HTTPSPool(urllib3.HTTPSConnectionPool):
 _WATCHED_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
+@functools.cache
+def _watched_socks_pools() -> dict[str, type]:
+    """Pools of watched connections through a SOCKS proxy (only asked for when
+    requests made a SOCKS proxy's manager: PySocks is installed then)."""
+    from urllib3.contrib import socks
+
+    class SOCKSConnection(_Watched, socks.SOCKSConnection):
+        pass
+
+    class SOCKSHTTPSConnection(_Watched, socks.SOCKSHTTPSConnection):
+        pass
+
+    class SOCKSHTTPPool(socks.SOCKSHTTPConnectionPool):
+        ConnectionCls = SOCKSConnection
+
+    class SOCKSHTTPSPool(socks.SOCKSHTTPSConnectionPool):
+        ConnectionCls = SOCKSHTTPSConnection
+
+    return {"http": SOCKSHTTPPool, "https": SOCKSHTTPSPool}
+
+
 class DeadlineAdapter(HTTPAdapter):
     """An adapter whose connections honour :func:`deadline`; a request made
     without ``timeout=`` gets ``timeout`` (to connect, and for each read)."""
@@ -267,12 +290,14 @@ class DeadlineAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
 
     def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:  # noqa: D102
-        # the proxy of the environment (http_proxy, https_proxy) gets its own
-        # manager: its connections must be watched as well.  A SOCKS proxy's
-        # pools are its own classes and are left as they are.
+        # the proxy of the environment (http_proxy, https_proxy, all_proxy)
+        # gets its own manager: its connections must be watched as well, a
+        # SOCKS proxy's (requests[socks]) through watched SOCKS connections
         manager = super().proxy_manager_for(proxy, **kwargs)
         if type(manager) is urllib3.ProxyManager:
             manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+        elif proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(_watched_socks_pools())
         return manager
 
     def send(self, request: Any, **kwargs: Any) -> Any:  # noqa: D102

@@ -28,8 +28,8 @@ ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n" + b"x" * 400
 
 
 class Dripping:
-    """A server on 127.0.0.1 that answers anything, proxy requests too, with
-    :data:`ANSWER` dripped."""
+    """A server on 127.0.0.1 that answers anything, proxy requests too (an
+    HTTP proxy's, or through a SOCKS5 tunnel), with :data:`ANSWER` dripped."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -49,7 +49,11 @@ def dripping() -> Iterator[Dripping]:
 
     def drip(conn: socket.socket) -> None:
         with conn:
-            conn.recv(65536)
+            if conn.recv(65536).startswith(b"\x05"):  # a SOCKS5 greeting
+                conn.sendall(b"\x05\x00")  # no authentication
+                conn.recv(65536)  # "connect to archive.invalid:80": done
+                conn.sendall(b"\x05\x00\x00\x01" + bytes(6))
+                conn.recv(65536)  # the HTTP request, through the tunnel
             for byte in ANSWER:
                 if stop.wait(0.05):
                     return
@@ -76,13 +80,19 @@ def dripping() -> Iterator[Dripping]:
     server.close()
 
 
-@pytest.mark.parametrize("way", ["direct", "proxy"])
+@pytest.mark.parametrize("way", ["direct", "proxy", "socks5", "socks5h"])
 def test_a_dripping_answer_is_cut_at_the_deadline(dripping: Dripping, way: str) -> None:
     session = session_with_deadlines(timeout=5)
-    if way == "proxy":
-        url, proxies = "http://archive.invalid/api/", {"http": dripping.url}
-    else:
+    url = "http://archive.invalid/api/"
+    if way == "direct":
         url, proxies = f"{dripping.url}/api/", {}
+    elif way == "proxy":
+        proxies = {"http": dripping.url}
+    else:  # requests[socks]: a SOCKS proxy, the host resolved here or there
+        pytest.importorskip("socks", reason="requests[socks] is not installed")
+        if way == "socks5":
+            url = f"{dripping.url}/api/"
+        proxies = {"http": dripping.url.replace("http", way, 1)}
     with pytest.raises(DeadlineExceeded), deadline(1):
         response = session.get(url, proxies=proxies, stream=True)
         read_capped(response, 1 << 20)
