@@ -198,6 +198,26 @@ def test_a_forged_link_name_reaches_standard_error_escaped(
     assert "\\x1b[31m\\nFORGED-WARNING" in proc.stderr
 
 
+def test_bidirectional_overrides_in_names_reach_no_output_raw(
+    archive: FakeArchive, clone: Path, tmp_path: Path
+) -> None:
+    """A right-to-left override (U+202E) or isolate (U+2066) in a name would
+    make the terminal show the line's characters in another order: escaped on
+    standard output (a version directory) and standard error (a link)."""
+    parent = clone / (
+        "derivatives/dandiset-000233/sub-CGM3/ses-CGM3/pipeline-aind+ephys"
+    )
+    (parent / "version-v1.1.1+\u202egnp.exe").mkdir()
+    (parent / "version-v1.1.1+link\u2066x").symlink_to("version-v1.1.1+b268fd2")
+    proc = run_dandi(
+        "compute", "scan-versions", str(clone), V, env=cli_env(archive, tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "\u202e" not in proc.stdout and "\u2066" not in proc.stderr
+    assert "version-v1.1.1+\\u202egnp.exe" in proc.stdout, proc.stdout
+    assert "version-v1.1.1+link\\u2066x" in proc.stderr, proc.stderr
+
+
 def _no_echo(fd: int) -> None:
     attrs = termios.tcgetattr(fd)
     attrs[3] &= ~termios.ECHO  # lflag: the typed key is not shown back
