@@ -265,6 +265,26 @@ def test_a_retry_after_dandi_would_not_honour_fails_at_once_quietly(
     assert dandis and all(r.levelno == logging.DEBUG for r in dandis)
 
 
+def test_a_key_echoed_into_retry_after_is_in_no_message_nor_log(
+    world: FakeArchive, debug_log: pytest.LogCaptureFixture
+) -> None:
+    """``Retry-After: 5 token KEY``: dandi's reading of it warns, quoting it;
+    the warning (demoted to DEBUG) and the failure's message are redacted."""
+    s = session(world, timeout=600)
+    world.fail(
+        "GET", ASSETS, status=503, retry_after="5", echo=True, echo_in_header=True
+    )
+    with pytest.raises(RetryAfterTooLong) as info:
+        s.assets_under(VDIR)
+    text = describe_error(info.value) + str(info.value)
+    assert "Retry-After: 5 token <redacted>" in text, text
+    logged = "\n".join(r.getMessage() for r in debug_log.records)
+    assert "token <redacted>" in logged
+    for part in (text, logged):
+        assert_no_key(part)
+        assert KEY[:8] not in part
+
+
 def test_a_short_retry_after_is_honoured_within_the_budget(world: FakeArchive) -> None:
     s = session(world, timeout=30)
     world.fail("GET", ASSETS, status=503, retry_after="1", times=1)
