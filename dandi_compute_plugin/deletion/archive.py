@@ -232,6 +232,7 @@ class ArchiveSession:
                 )
             # a terminal: dandi's own prompt (and its saving to the keyring);
             # the client registers the key typed before it sends it
+            client.key_source = "the prompt"
             self._check_key("the prompt", client.dandi_authenticate)
             return
         # the client registers the key for redaction, and checks it, before

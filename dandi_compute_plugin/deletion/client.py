@@ -140,7 +140,7 @@ class BoundedClient(DandiAPIClient):
 
     timeout: float = DEFAULT_TIMEOUT
     #: where the key comes from, for the message that refuses it
-    key_source: str = "the prompt"
+    key_source: str = "dandi's key lookup"
 
     def authenticate(self, token: str, save_to_keyring: bool = False) -> None:
         """Register ``token`` for redaction and check it; then dandi's check.
