@@ -180,6 +180,11 @@ def http_get(
     if resp.status_code in (200, 304):
         return resp
     resp.close()
+    raise _refused(resp, url, what)
+
+
+def _refused(resp: Any, url: str, what: str | None) -> ManifestUnavailableError:
+    """The error for an answer other than 200 or 304, saying what it means."""
     status = f"HTTP {resp.status_code} {resp.reason or ''}".rstrip()
     subject = f"The manifest of {what}" if what else "The manifest"
     if resp.status_code == 404:
@@ -197,7 +202,7 @@ def http_get(
         )
     else:
         message = f"{subject} could not be downloaded ({status}) from {url}"
-    raise ManifestUnavailableError(message, url, resp.status_code)
+    return ManifestUnavailableError(message, url, resp.status_code)
 
 
 #: the deadline of each 200 answer http_get returned, for response_chunks
