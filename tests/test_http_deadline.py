@@ -6,6 +6,7 @@ that moves on only while the body keeps coming."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 import socket
 import threading
 
@@ -204,3 +205,23 @@ def test_the_docs_state_the_body_rate_in_force() -> None:
     for doc in ("README.md", "docs/user-guide/manifests.rst"):
         text = " ".join((REPO / doc).read_text().split())
         assert f"{MIN_BODY_RATE // 1024} KiB" in text, doc
+
+
+def test_index_ends_a_manifest_download_that_stops_coming(
+    body_server: list[BodyServer], tmp_path: Path
+) -> None:
+    """The real command, its download read ahead by a thread: one line naming
+    the rate, the server sees it hang up (200 s of body unsent)."""
+    from .subprocesses import run_dandi, subprocess_env
+
+    server = BodyServer(size=4000, piece=1, pause=0.05)
+    body_server.append(server)
+    env = subprocess_env(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = run_dandi(
+        "compute", "index", "--source", server.url, "--timeout", "1", "--no-cache",
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "did not keep coming at" in proc.stderr and "Traceback" not in proc.stderr
+    server.ended.wait(server.size * server.pause)
+    assert server.cut.is_set() and not server.sent.is_set()
