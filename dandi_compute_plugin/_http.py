@@ -9,7 +9,8 @@ it then fails, and :func:`read_capped` (or the caller, through
 :func:`expired`) names the deadline.  Nothing private of ``requests`` or
 ``urllib3`` is used: the adapter's public ``init_poolmanager`` picks connection
 pools whose connection class registers itself with the deadline of the thread
-that uses it.
+that uses it, for a direct connection and through the environment's proxy alike
+(HTTP or, with ``requests[socks]``, SOCKS).
 
 :func:`network_reason` shortens a failure of ``requests`` to the message that says
 what went wrong, for the manifest's downloads and the archive's API alike.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
+import functools
 import heapq
 import io
 import itertools
@@ -50,8 +52,16 @@ class _Watch:
         self.when = when
         self.expired = False
         self.done = False
+        #: kept past its block, for a body read later (see :class:`BodyDeadline`)
+        self.kept = False
         self.connections: list[Any] = []
         self.lock = threading.Lock()
+
+    def extend(self, when: float) -> None:
+        """Move the deadline later (never earlier), unless it passed already."""
+        with self.lock:
+            if not self.expired and when > self.when:
+                self.when = when
 
     def add(self, connection: Any) -> None:
         with self.lock:
@@ -70,8 +80,10 @@ class _Watch:
         for connection in mine:
             _shut(connection)
 
-    def finish(self) -> None:
+    def finish(self, *, kept_too: bool = False) -> None:
         with self.lock:
+            if self.kept and not kept_too:
+                return
             self.done = True
             self.connections.clear()
 
@@ -116,6 +128,9 @@ class _Watchdog:
                     left = self._heap[0][0] - time.monotonic() if self._heap else None
                     self._cond.wait(left)
                 _when, _n, due = heapq.heappop(self._heap)
+                if due.when > time.monotonic() and not due.done:  # extended
+                    heapq.heappush(self._heap, (due.when, next(self._order), due))
+                    continue
             due.expire()
 
 
@@ -139,6 +154,57 @@ def deadline(seconds: float) -> Iterator[_Watch]:
     finally:
         watch.finish()
         _local.watch = saved
+
+
+#: the mean rate, in bytes a second, at which a body read past its request's
+#: deadline must keep coming (see :class:`BodyDeadline`)
+MIN_BODY_RATE = 16 * 1024
+
+
+class BodyDeadline:
+    """The overall deadline of a body read after its request's block ended.
+
+    A body of hundreds of MB may take longer than the request's ``seconds``,
+    but not for ever: its deadline moves one second later for every
+    :data:`MIN_BODY_RATE` bytes received (call :meth:`received`), so that the
+    whole download -- connection, status line, headers and body -- ends within
+    ``seconds + size / MIN_BODY_RATE`` of its start.  Made by
+    :func:`keep_for_body`; :meth:`close` when the body is read or abandoned.
+    """
+
+    def __init__(self, watch: _Watch, min_rate: float = MIN_BODY_RATE) -> None:
+        self._watch = watch
+        self._first = watch.when
+        self.min_rate = min_rate
+
+    def received(self, total: int) -> None:
+        """``total`` bytes of the body came so far: the deadline moves on."""
+        self._watch.extend(self._first + total / self.min_rate)
+
+    @property
+    def expired(self) -> bool:
+        """Whether the deadline passed (the connection was shut down)."""
+        return self._watch.expired
+
+    def close(self) -> None:
+        """The body is read (or abandoned): the deadline is forgotten."""
+        self._watch.finish(kept_too=True)
+
+
+def keep_for_body() -> BodyDeadline:
+    """Keep this thread's current :func:`deadline` past its block, for the body
+    of the answer just received, read later (by any thread).
+
+    Raises
+    ------
+    RuntimeError
+        Outside a :func:`deadline` block.
+    """
+    watch = getattr(_local, "watch", None)
+    if watch is None:
+        raise RuntimeError("keep_for_body() outside a deadline() block")
+    watch.kept = True
+    return BodyDeadline(watch)
 
 
 def expired() -> bool:
@@ -190,6 +256,27 @@ class _HTTPSPool(urllib3.HTTPSConnectionPool):
 _WATCHED_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
+@functools.cache
+def _watched_socks_pools() -> dict[str, type]:
+    """Pools of watched connections through a SOCKS proxy (only asked for when
+    requests made a SOCKS proxy's manager: PySocks is installed then)."""
+    from urllib3.contrib import socks
+
+    class SOCKSConnection(_Watched, socks.SOCKSConnection):
+        pass
+
+    class SOCKSHTTPSConnection(_Watched, socks.SOCKSHTTPSConnection):
+        pass
+
+    class SOCKSHTTPPool(socks.SOCKSHTTPConnectionPool):
+        ConnectionCls = SOCKSConnection
+
+    class SOCKSHTTPSPool(socks.SOCKSHTTPSConnectionPool):
+        ConnectionCls = SOCKSHTTPSConnection
+
+    return {"http": SOCKSHTTPPool, "https": SOCKSHTTPSPool}
+
+
 class DeadlineAdapter(HTTPAdapter):
     """An adapter whose connections honour :func:`deadline`; a request made
     without ``timeout=`` gets ``timeout`` (to connect, and for each read)."""
@@ -203,12 +290,14 @@ class DeadlineAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
 
     def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:  # noqa: D102
-        # the proxy of the environment (http_proxy, https_proxy) gets its own
-        # manager: its connections must be watched as well.  A SOCKS proxy's
-        # pools are its own classes and are left as they are.
+        # the proxy of the environment (http_proxy, https_proxy, all_proxy)
+        # gets its own manager: its connections must be watched as well, a
+        # SOCKS proxy's (requests[socks]) through watched SOCKS connections
         manager = super().proxy_manager_for(proxy, **kwargs)
         if type(manager) is urllib3.ProxyManager:
             manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+        elif proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(_watched_socks_pools())
         return manager
 
     def send(self, request: Any, **kwargs: Any) -> Any:  # noqa: D102

@@ -5,10 +5,15 @@ from __future__ import annotations
 import re
 
 #: characters shown escaped on a terminal or in line output: C0 and C1 controls,
-#: DEL, line and paragraph separators, lone surrogates (valid in JSON, not
-#: encodable) -- and the backslash that starts an escape
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\\]")
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+#: DEL, line and paragraph separators, the marks and overrides of bidirectional
+#: text (which make a terminal show a line's characters in another order than
+#: they are), lone surrogates (valid in JSON, not encodable) -- and the
+#: backslash that starts an escape
+_CONTROL_CLASS = (
+    r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
+)
+_UNSAFE = re.compile(f"[{_CONTROL_CLASS}\\\\]")
+_CONTROLS = re.compile(f"[{_CONTROL_CLASS}]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
 
 

@@ -14,8 +14,9 @@ import os
 # -- requests to the archive -------------------------------------------------
 
 #: seconds a request to the archive may take as a whole (connection, answer,
-#: retries and their waits); for a manifest, its connection and headers, then
-#: each wait for more of its body
+#: retries and their waits); for a manifest, its connection and headers, and
+#: each wait for more of its body, which may take longer only while it keeps
+#: coming (``_http.MIN_BODY_RATE``)
 DEFAULT_TIMEOUT = 60.0
 #: a timeout must be below this many seconds: longer than any real wait, and a
 #: round ceiling under :data:`threading.TIMEOUT_MAX`, which no wait may exceed

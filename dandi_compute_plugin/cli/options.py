@@ -78,7 +78,8 @@ timeout_option = click.option(
     metavar="SECONDS",
     help="How long a request to the archive may take as a whole (connection, "
     "answer, retries and their waits); for a manifest, the connection and "
-    "headers, then each wait for more of its body. A request that takes longer "
+    "headers, then each wait for more of its body (which may take longer only "
+    "while it keeps coming at 16 KiB/s). A request that takes longer "
     "fails.",
 )
 

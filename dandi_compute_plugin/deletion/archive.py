@@ -9,9 +9,9 @@ result of every single deletion is known (``dandi.delete.delete()`` would swallo
 them).  The client is dandi's, each request bounded as a whole by the timeout,
 its retries included (:mod:`.client`).
 
-The API key never leaves this module in a message: it is registered for
-redaction before it is sent, and errors are redacted before they are shortened,
-raised or reported.
+The API key never leaves this module in a message: the client registers it for
+redaction before it is sent (:meth:`.client.BoundedClient.authenticate`), and
+errors are redacted before they are shortened, raised or reported.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import io
 import logging
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -47,7 +48,7 @@ from .client import (
 from .client import origin as _origin
 from .listing import by_version_directory, checked_assets, is_uuid
 from .model import PlannedAsset
-from .secrets import hide_in_logs, key_problem, redact
+from .secrets import redact
 
 __all__ = ["ArchiveSession", "describe_error"]
 
@@ -57,33 +58,56 @@ lgr = logging.getLogger("dandi.compute")
 PAGE_SIZE = "1000"
 
 
-def _check_reachable(dandi_instance: Any, timeout: float) -> None:
-    """One plain request to the instance before dandi's client, which retries a
-    dead connection for about a minute: an archive that cannot be reached ends
-    the run at once.  The request, its status line, headers and body, ends
-    within ``timeout``."""
-    from dandi.consts import known_instances
+def _instance_info_urls(dandi_instance: Any) -> list[str]:
+    """The URLs dandi's instance lookup (``dandi.utils.get_instance``) asks, in
+    its order: the second only when the first answers 404.  Empty for what is
+    neither a known name nor a URL (dandi's own error says so)."""
+    from dandi.consts import DandiInstance, known_instances, known_instances_rev
+    from dandi.utils import joinurl
 
+    if isinstance(dandi_instance, DandiInstance):
+        return [joinurl(dandi_instance.api.rstrip("/"), "/info/")]
+    name = str(dandi_instance)
+    if not name.lower().startswith(("http://", "https://")):
+        known = known_instances.get(name)
+        return [] if known is None else [joinurl(known.api.rstrip("/"), "/info/")]
+    url = name.rstrip("/")
+    known_name = known_instances_rev.get(url)
+    if known_name is None:  # dandi asks the origin of an unknown URL
+        parts = urlsplit(url)
+        url = f"{parts.scheme}://{parts.netloc}"
+    elif known_instances[known_name].api.rstrip("/") == url:
+        return [joinurl(url, "/info/")]
+    return [joinurl(url, "/server-info"), joinurl(url, "/api/info/")]
+
+
+def _check_reachable(dandi_instance: Any, timeout: float) -> None:
+    """Ask the instance what dandi's client will ask it first, bounded and
+    capped, before dandi does: dandi asks with a plain ``requests.get``, without
+    a timeout or a size cap, and retries a dead connection for about a minute.
+    An archive that cannot be reached, or whose answer does not arrive whole
+    within ``timeout`` or exceeds :data:`MAX_JSON_BYTES`, ends the run at once
+    (dandi's unbounded request is then never made)."""
+    urls = _instance_info_urls(dandi_instance)
     name = str(getattr(dandi_instance, "name", dandi_instance))
-    known = known_instances.get(name)
-    url = f"{known.api}/info/" if known is not None else name
-    if not url.lower().startswith(("http://", "https://")):
-        return  # not a name nor a URL: dandi's own error says so
-    # a session of its own: no Authorization header on this request
+    # a session of its own: no Authorization header on these requests
     with session_with_deadlines(timeout) as session, deadline(timeout):
-        try:
-            response = session.get(url, stream=True)
-            read_capped(response, MAX_JSON_BYTES)
-        except requests.RequestException as exc:
-            reason = (
-                f"no complete answer within {timeout:g} s"
-                if expired()
-                else safe_text(network_reason(exc), 2 * QUOTED_CHARS)
-            )
-            raise ArchiveError(
-                f"Cannot reach DANDI instance {name} ({url}): {reason}. "
-                "Nothing was changed."
-            ) from None
+        for url in urls:
+            try:
+                response = session.get(url, stream=True)
+                read_capped(response, MAX_JSON_BYTES)
+            except requests.RequestException as exc:
+                reason = (
+                    f"no complete answer within {timeout:g} s"
+                    if expired()
+                    else safe_text(network_reason(exc), 2 * QUOTED_CHARS)
+                )
+                raise ArchiveError(
+                    f"Cannot reach DANDI instance {name} ({url}): {reason}. "
+                    "Nothing was changed."
+                ) from None
+            if response.status_code != 404:
+                return
 
 
 @contextlib.contextmanager
@@ -153,7 +177,6 @@ class ArchiveSession:
         from dandi.consts import DRAFT
         from dandi.exceptions import NotFoundError
 
-        self._secrets: list[str] = []
         _check_reachable(dandi_instance, min(timeout, 15.0))
         try:
             # dandi asks an instance URL for its API without a timeout of its own
@@ -209,15 +232,12 @@ class ArchiveSession:
                 )
             # a terminal: dandi's own prompt (and its saving to the keyring);
             # the client registers the key typed before it sends it
+            client.key_source = "the prompt"
             self._check_key("the prompt", client.dandi_authenticate)
             return
-        self._keep_secret(key)
-        problem = key_problem(key)
-        if problem is not None:
-            raise AuthenticationError(
-                f"The API key from {source} {problem}: it was not sent. "
-                "Nothing was changed."
-            )
+        # the client registers the key for redaction, and checks it, before
+        # it sends it: the one place every key passes, the prompt's too
+        client.key_source = source
         self._check_key(source, client.authenticate, key)
 
     def _check_key(self, source: str, check: Any, *args: Any) -> None:
@@ -249,13 +269,10 @@ class ArchiveSession:
             f"(HTTP {status}). Nothing was changed."
         )
 
-    def _keep_secret(self, key: str) -> None:
-        self._secrets.append(key)
-        hide_in_logs(key)
-
     def redact(self, text: str) -> str:
-        """Return ``text`` without the API key in it."""
-        return redact(text, self._secrets)
+        """Return ``text`` without the API key in it (nor any other key
+        registered for redaction: the client registers every key it is given)."""
+        return redact(text)
 
     # -- assets ----------------------------------------------------------------
 

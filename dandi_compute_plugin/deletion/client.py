@@ -12,16 +12,18 @@ dandiset, checking a key, its prompt included) obeys these rules:
   deadline, ``timeout`` seconds after it starts.  It retries what dandi retries
   (dandi's ``RETRY_STATUSES`` and broken connections, up to dandi's
   ``REQUEST_RETRIES`` attempts, with dandi's back-off) while time is left; a
-  ``Retry-After`` longer than the time left fails the request at once, naming
-  it.  A JSON answer larger than :data:`MAX_JSON_BYTES` fails the request.
+  ``Retry-After`` (read by dandi's ``get_retry_after``) longer than the time
+  left, or one dandi would not honour, fails the request at once, naming it.
+  A JSON answer larger than :data:`MAX_JSON_BYTES` fails the request.
   Retries and the final failure are logged at DEBUG only (dandi's log file):
   the caller reports the failure once.
 """
 
 from __future__ import annotations
 
-from email.utils import parsedate_to_datetime
 import logging
+import math
+import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +31,7 @@ from urllib.parse import urlsplit
 from dandi.consts import REQUEST_RETRIES, RETRY_STATUSES
 from dandi.dandiapi import DandiAPIClient
 from dandi.exceptions import HTTP404Error
+from dandi.utils import get_retry_after
 import requests
 import tenacity
 
@@ -74,19 +77,40 @@ class RetryAfterTooLong(requests.HTTPError):
     """The server asked to wait longer than the request's time left."""
 
 
+class _QuietRetryAfter(logging.Filter):
+    """Demotes to DEBUG the warnings of dandi's ``get_retry_after`` about a
+    header it cannot honour, in the threads of this client only (the failure is
+    reported once, by the caller; dandi's log file keeps the warning)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(self.local, "active", False) and (
+            record.funcName == "get_retry_after" and record.levelno > logging.DEBUG
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_QUIET = _QuietRetryAfter()
+
+
 def retry_after(response: requests.Response) -> float | None:
-    """Seconds the ``Retry-After`` header asks to wait (seconds or an HTTP
-    date), or None without one (or with one that is neither)."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
+    """Seconds the ``Retry-After`` header asks to wait, as dandi reads it
+    (:func:`dandi.utils.get_retry_after`: seconds or an HTTP date); None
+    without the header; infinity for one dandi would not honour (neither
+    seconds nor a date, a date in the past, more than a week)."""
+    if "Retry-After" not in response.headers:
         return None
-    if value.isdigit():
-        return float(value)
+    logging.getLogger("dandi").addFilter(_QUIET)  # once: a filter is added once
+    _QUIET.local.active = True
     try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        seconds = get_retry_after(response)
+    finally:
+        _QUIET.local.active = False
+    return math.inf if seconds is None else float(seconds)
 
 
 def origin(url: str) -> str:
@@ -115,15 +139,23 @@ class BoundedClient(DandiAPIClient):
     """dandi's client; see the module.  ``timeout`` bounds each request."""
 
     timeout: float = DEFAULT_TIMEOUT
+    #: where the key comes from, for the message that refuses it
+    key_source: str = "dandi's key lookup"
 
     def authenticate(self, token: str, save_to_keyring: bool = False) -> None:
-        """Register ``token`` for redaction and check it; then dandi's check."""
+        """Register ``token`` for redaction and check it; then dandi's check.
+
+        Raises
+        ------
+        AuthenticationError
+            When the key is unfit to be sent (:func:`.secrets.key_problem`).
+        """
         hide_in_logs(token)
         problem = key_problem(token)
         if problem is not None:
             raise AuthenticationError(
-                f"The API key {problem}: it was not sent to {self.api_url}. "
-                "Nothing was changed."
+                f"The API key from {self.key_source} {problem}: it was not sent "
+                f"to {self.api_url}. Nothing was changed."
             )
         super().authenticate(token, save_to_keyring=save_to_keyring)
 
@@ -236,10 +268,15 @@ class BoundedClient(DandiAPIClient):
         if asked is not None and asked > remaining:
             lgr.debug("%s %s: %s; Retry-After beyond the time left", method, url, what)
             header = safe_text(result.headers.get("Retry-After", ""), 40)
+            beyond = (
+                f"is beyond the {remaining:.1f} s left"
+                if asked < math.inf
+                else "is not a wait dandi honours (neither seconds within a week "
+                f"nor a date to come), with {remaining:.1f} s left"
+            )
             raise RetryAfterTooLong(
-                f"the server's Retry-After: {header} is beyond the "
-                f"{remaining:.1f} s left of the {self.timeout:g} s timeout "
-                f"({what})",
+                f"the server's Retry-After: {header} {beyond} of the "
+                f"{self.timeout:g} s timeout ({what})",
                 response=result,
             )
         wait = max(_backoff(attempt), asked or 0.0)

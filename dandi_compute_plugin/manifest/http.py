@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 from typing import Any
+import weakref
 
 from .._version import __version__
 from ..errors import ManifestUnavailableError
@@ -118,9 +119,11 @@ def http_get(
     headers
         Extra request headers (the conditional ones).
     timeout
-        Seconds for the connection, the status line and the headers together;
-        then for each read of the body (which may take longer as a whole, as
-        long as data keeps coming).
+        Seconds for the connection, the status line and the headers together,
+        and for each read of the body; the body may take longer as a whole only
+        while it keeps coming at a mean of ``MIN_BODY_RATE`` bytes a second
+        (:class:`~dandi_compute_plugin._http.BodyDeadline`): the download ends
+        within ``timeout + size / MIN_BODY_RATE`` seconds of its start.
     what
         What the manifest is of (``dandiset 001697 version draft``), for the
         messages; None for a URL given as the source.
@@ -138,7 +141,13 @@ def http_get(
     """
     import requests
 
-    from .._http import deadline, expired, network_reason, session_with_deadlines
+    from .._http import (
+        deadline,
+        expired,
+        keep_for_body,
+        network_reason,
+        session_with_deadlines,
+    )
 
     headers = {
         "User-Agent": f"dandi-compute-plugin/{__version__} "
@@ -152,7 +161,8 @@ def http_get(
         url,
     )
     # the connection, status line and headers within one deadline; the body,
-    # hundreds of MB, may take longer as long as it keeps coming
+    # hundreds of MB, may take longer while it keeps coming (read by
+    # response_chunks, which moves the deadline on as bytes arrive)
     with session_with_deadlines(timeout) as session, deadline(timeout):
         try:
             resp = session.get(url, headers=headers, stream=True)
@@ -165,9 +175,16 @@ def http_get(
         if expired():  # headers the deadline cut short may look whole
             resp.close()
             raise late
+        if resp.status_code == 200:
+            _BODY_DEADLINES[resp] = keep_for_body()
     if resp.status_code in (200, 304):
         return resp
     resp.close()
+    raise _refused(resp, url, what)
+
+
+def _refused(resp: Any, url: str, what: str | None) -> ManifestUnavailableError:
+    """The error for an answer other than 200 or 304, saying what it means."""
     status = f"HTTP {resp.status_code} {resp.reason or ''}".rstrip()
     subject = f"The manifest of {what}" if what else "The manifest"
     if resp.status_code == 404:
@@ -185,7 +202,11 @@ def http_get(
         )
     else:
         message = f"{subject} could not be downloaded ({status}) from {url}"
-    raise ManifestUnavailableError(message, url, resp.status_code)
+    return ManifestUnavailableError(message, url, resp.status_code)
+
+
+#: the deadline of each 200 answer http_get returned, for response_chunks
+_BODY_DEADLINES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _bytes_read(resp: Any) -> str:
@@ -223,17 +244,36 @@ def response_chunks(resp: Any, url: str, size: int = 1 << 18) -> Iterator[bytes]
 
     from .._http import network_reason
 
+    body_deadline = _BODY_DEADLINES.pop(resp, None)
     try:
         # read1 hands over whatever has arrived (up to size) instead of waiting
         # for a whole chunk, so a stalled download has passed on every byte
         # it received when the wait times out
         while chunk := resp.raw.read1(size, decode_content=True):
+            if body_deadline is not None:
+                body_deadline.received(resp.raw.tell())
             yield chunk
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        if body_deadline is not None and body_deadline.expired:
+            raise _too_slow(resp, url, body_deadline.min_rate) from None
         raise ManifestUnavailableError(
             f"The download of {url} failed after {_bytes_read(resp)}: "
             + network_reason(exc),
             url,
         ) from exc
     finally:
+        if body_deadline is not None:
+            body_deadline.close()
         resp.close()
+    if body_deadline is not None and body_deadline.expired:
+        # a body the deadline cut short may look whole (no Content-Length)
+        raise _too_slow(resp, url, body_deadline.min_rate)
+
+
+def _too_slow(resp: Any, url: str, min_rate: float) -> ManifestUnavailableError:
+    return ManifestUnavailableError(
+        f"The download of {url} failed after {_bytes_read(resp)}: timed out, "
+        f"the body did not keep coming at {min_rate:g} bytes a second on "
+        "average past the timeout",
+        url,
+    )

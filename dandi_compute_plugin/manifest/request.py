@@ -45,11 +45,12 @@ class ManifestRequest:
         instead of the instance's (see
         :func:`~dandi_compute_plugin.manifest.manifest_url`).
     timeout
-        Seconds for the connection, status line and headers together, then
-        for each wait for more of the body, and for all waits for the cache
-        entry's lock together (the command line's ``--timeout`` or
-        ``$DANDI_COMPUTE_TIMEOUT``; the library does not read the variable).
-        More than 0 and below
+        Seconds for the connection, status line and headers together, and
+        for each wait for more of the body, which may take longer as a whole
+        only while it keeps coming at 16 KiB a second on average; also for all
+        waits for the cache entry's lock together (the command line's
+        ``--timeout`` or ``$DANDI_COMPUTE_TIMEOUT``; the library does not read
+        the variable). More than 0 and below
         :data:`~dandi_compute_plugin.defaults.MAX_TIMEOUT` (else ``ValueError``).
     """
 

@@ -53,7 +53,8 @@ class Fault:
         With ``endless``: the ``Content-Length`` header to lie with (None: none,
         the connection's end marks the body's).
     delay
-        Seconds to wait before answering (or serving).
+        Seconds to wait before answering (or serving); a client that hangs up
+        meanwhile is counted in ``cut`` and not answered.
     drop
         Close the connection without any answer.
     trickle
@@ -97,6 +98,10 @@ class Fault:
     seen: int = 0
     #: requests it was applied to
     hits: int = 0
+    #: of those, the requests whose client hung up before the answer was whole
+    #: (while the server waited, dripped, trickled or streamed): a client that
+    #: gives up at its deadline shows here, one that waits for ever never does
+    cut: int = 0
     _regex: re.Pattern | None = field(default=None, repr=False)
     _query_regex: re.Pattern | None = field(default=None, repr=False)
 
@@ -174,6 +179,12 @@ class Accounting:
                 fault.hits += 1
                 return fault
         return None
+
+    def hung_up(self, fault: Fault) -> None:
+        """Count a client that hung up before ``fault``'s answer was whole."""
+        with self.lock:
+            fault.cut += 1
+            self.lock.notify_all()
 
     def leave(self, method: str) -> None:
         with self.lock:

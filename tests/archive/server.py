@@ -53,6 +53,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 import re
+import select
 import socket
 import threading
 import time
@@ -557,6 +558,7 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(self._trickle)
             except OSError:  # the client gave up
                 self.close_connection = True
+                self._hung_up()
         elif data:
             self.wfile.write(data)
 
@@ -580,11 +582,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._record()
         head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 10_000 + b"\r\n\r\n"
         self.close_connection = True
-        with contextlib.suppress(OSError):
+        try:
             for i in range(len(head)):
                 self.wfile.write(head[i : i + 1])
                 self.wfile.flush()
                 time.sleep(every)
+        except OSError:  # the client gave up
+            self._hung_up()
 
     def _endless(self, announce: int | None) -> None:
         """A 200 whose body never ends (until the client goes away)."""
@@ -596,11 +600,13 @@ class _Handler(BaseHTTPRequestHandler):
             head += f"Content-Length: {announce}\r\n"
         item = json.dumps({"path": "derivatives/x", "asset_id": "0" * 36}) + ","
         block = (item * (65536 // len(item))).encode()
-        with contextlib.suppress(OSError):
+        try:
             self.wfile.write(head.encode() + b"Connection: close\r\n\r\n")
             self.wfile.write(b'{"count": 1, "next": null, "results": [')
             while True:
                 self.wfile.write(block)
+        except OSError:  # the client gave up
+            self._hung_up()
 
     def _gzip_bomb(self, size: int) -> None:
         """A small gzip-encoded answer that expands to ``size`` bytes."""
@@ -632,6 +638,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _hung_up(self) -> None:
+        """The client went away before the whole answer: count it."""
+        if self._fault is not None:
+            self.archive.accounting.hung_up(self._fault)
+
+    def _wait_unless_hung_up(self, seconds: float) -> bool:
+        """Wait ``seconds`` before answering; False (counted) as soon as the
+        client hangs up meanwhile (its end of the connection closed)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if not readable:
+                continue
+            try:
+                peeked = self.connection.recv(1, socket.MSG_PEEK)
+            except OSError:
+                peeked = b""
+            if not peeked:
+                self.close_connection = True
+                self._hung_up()
+                return False
+            time.sleep(min(left, 0.05))  # a pipelined request: only wait
+        return True
 
     def _hang_up(self) -> None:
         """Close the connection without (or without the rest of) an answer."""
@@ -667,14 +697,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._raw = self._read_body() if method in ("POST", "PUT") else b""
         self._posted = self._json(self._raw) if method == "POST" else None
         fault = acc.admit(method, split.path, split.query)
+        self._fault = fault
         try:
             if archive.latency:
                 time.sleep(archive.latency)
             if fault is not None:
                 if fault.hold:
                     acc.hold(method, fault.hold, fault.hold_timeout)
-                if fault.delay:
-                    time.sleep(fault.delay)
+                if fault.delay and not self._wait_unless_hung_up(fault.delay):
+                    return
                 if fault.drop:
                     self._hang_up()
                     return

@@ -27,6 +27,7 @@ from ..archive.clones import seed
 from ..archive.fixtures import cli_env
 from ..records import build_clone, version_files
 from ..subprocesses import run_dandi
+from .trees import vdir
 
 LONG = "v" * 10_000
 INVALID = {
@@ -37,10 +38,6 @@ INVALID = {
     "nul": ("v1\x00", "must not contain a NUL byte"),
     "10000-chars": (LONG, "VERSION is too long (10000 characters)"),
 }
-
-
-def vdir(sub: str, version: str = "v1.1.1", ds: str = "000001") -> str:
-    return f"derivatives/dandiset-{ds}/sub-{sub}/pipeline-aind+ephys/version-{version}"
 
 
 def make_clone(archive: FakeArchive, root: Path) -> Path:

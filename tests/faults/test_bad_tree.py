@@ -26,19 +26,9 @@ from dandi_compute_plugin.deletion import execute_plan, plan_deletion, run_delet
 from ..archive import FakeArchive
 from ..archive.clones import seed, tree_state
 from ..archive.fixtures import cli_env
-from ..records import version_files
 from ..subprocesses import dandi_executable
 from ..unprivileged import can_be_locked_out, unprivileged
-
-NAMES = ("code/run.sh", "output/a.json", "output/b.json")
-
-
-def vdir(sub: str, version: str = "v1.1.1", ds: str = "000001") -> str:
-    return f"derivatives/dandiset-{ds}/sub-{sub}/pipeline-aind+ephys/version-{version}"
-
-
-def files(sub: str, version: str = "v1.1.1", ds: str = "000001") -> list[str]:
-    return version_files(ds, sub, version, names=NAMES)
+from .trees import files, vdir
 
 
 def test_version_directories_that_are_links_into_and_out_of_the_tree(

@@ -11,11 +11,9 @@ plugin veto with ``--include-unuploaded``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 import re
 import shutil
-import subprocess
 import threading
 
 import pytest
@@ -26,23 +24,11 @@ from dandi_compute_plugin.deletion import execute_plan, plan_deletion, run_delet
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, seed, tree_state
 from ..archive.fixtures import cli_env
-from ..records import asset_record, content_of, version_files
+from ..records import asset_record, content_of
 from ..subprocesses import run_dandi
+from .trees import bind_mount, files, mount, statuses, unmount, vdir
 
-NAMES = ("code/run.sh", "output/a.json", "output/b.json")
 ASSET_URL = r"/api/dandisets/001697/versions/draft/assets/[0-9a-f-]{36}/"
-
-
-def vdir(sub: str, ds: str = "000001") -> str:
-    return f"derivatives/dandiset-{ds}/sub-{sub}/pipeline-aind+ephys/version-v1.1.1"
-
-
-def files(sub: str, ds: str = "000001") -> list[str]:
-    return version_files(ds, sub, "v1.1.1", names=NAMES)
-
-
-def statuses(report) -> dict[str, str]:
-    return {r.target.relpath: r.status.value for r in report.results}
 
 
 def test_same_size_other_bytes_is_content_the_archive_lacks(
@@ -154,19 +140,13 @@ def test_files_written_during_the_removal_stay(
 def test_a_file_system_mounted_inside_a_version_directory(
     keyed: FakeArchive, tmp_path: Path, bad_input
 ) -> None:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root and mount(8) for a bind mount")
     clone = seed(keyed, tmp_path / "clone", files("A") + files("B"))
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "precious.nwb").write_bytes(b"not in the archive")
     mount_point = clone / vdir("A") / "mnt"
     mount_point.mkdir()
-    done = subprocess.run(
-        ["mount", "--bind", str(outside), str(mount_point)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {done.stderr.decode().strip()}")
+    bind_mount(outside, mount_point)
     try:
         snap = bad_input.snapshot(keyed, clone, outside)
         report = run_deletion(
@@ -176,7 +156,7 @@ def test_a_file_system_mounted_inside_a_version_directory(
         assert "another file system is mounted inside it" in report.results[0].reason
         snap.assert_only_removed([vdir("B")])
     finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
+        unmount(mount_point)
     assert (outside / "precious.nwb").read_bytes() == b"not in the archive"
     bad_input.ended("refused: a bind mount inside, not crossed, exit 1")
 
@@ -184,17 +164,19 @@ def test_a_file_system_mounted_inside_a_version_directory(
 def test_a_copy_of_dandiset_yaml_deeper_in_the_tree(
     keyed: FakeArchive, tmp_path: Path, bad_input
 ) -> None:
-    clone = seed(keyed, tmp_path / "clone", files("A", "000233") + files("B", "000233"))
+    clone = seed(
+        keyed, tmp_path / "clone", files("A", ds="000233") + files("B", ds="000233")
+    )
     shutil.copy(clone / "dandiset.yaml", clone / "derivatives/dandiset-000233")
     snap = bad_input.snapshot(keyed, clone)
 
     report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url)
 
     assert statuses(report) == {
-        vdir("A", "000233"): "deleted",
-        vdir("B", "000233"): "deleted",
+        vdir("A", ds="000233"): "deleted",
+        vdir("B", ds="000233"): "deleted",
     }
-    snap.assert_only_removed([vdir("A", "000233"), vdir("B", "000233")])
+    snap.assert_only_removed([vdir("A", ds="000233"), vdir("B", ds="000233")])
     bad_input.ended("deleted: paths taken from DANDISET_DIR, exit 0")
 
 
@@ -254,18 +236,13 @@ def test_a_veto_holds_with_include_unuploaded(
 def test_a_full_disk_under_the_journal_stops_new_deletions(
     keyed: FakeArchive, tmp_path: Path, bad_input
 ) -> None:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root and mount(8) for a tiny tmpfs")
     paths = [p for s in "ABCDEF" for p in files(s)]
     clone = seed(keyed, tmp_path / "clone", paths)
     journal_dir = clone / ".dandi-compute"
     journal_dir.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(journal_dir)],
-        capture_output=True,
+    mount(
+        "-t", "tmpfs", "-o", "size=8k", "tmpfs", target=journal_dir, what="a tiny tmpfs"
     )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     env = cli_env(keyed, tmp_path)
     try:
         snap = bad_input.snapshot(keyed, clone)
@@ -276,7 +253,7 @@ def test_a_full_disk_under_the_journal_stops_new_deletions(
     finally:
         # space is freed: the journal as the full disk left it, on the real one
         journal = (journal_dir / "delete-journal.jsonl").read_bytes()
-        subprocess.run(["umount", str(journal_dir)], check=True)
+        unmount(journal_dir)
         (journal_dir / "delete-journal.jsonl").write_bytes(journal)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr

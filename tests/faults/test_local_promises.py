@@ -30,7 +30,7 @@ from ..archive.fixtures import cli_env
 from ..records import asset_record
 from ..subprocesses import dandi_executable
 from ..unprivileged import can_be_locked_out, unprivileged
-from .test_local_rules import _bind_mount, files, records, statuses, vdir
+from .trees import bind_mount, files, records, statuses, unmount, vdir
 
 
 @pytest.mark.parametrize("where", ["inside", "above"])
@@ -54,13 +54,13 @@ def test_a_bind_mount_made_after_the_plan_is_never_entered(
     (storage / "read-only").chmod(stat.S_IRUSR | stat.S_IXUSR)
     before = tree_state(storage)
     hidden = tree_state(point)  # what the mount hides
-    _bind_mount(storage, point)
+    bind_mount(storage, point)
     try:
         report = execute_plan(plan)
         after = tree_state(storage)
         mode = stat.S_IMODE((storage / "read-only").stat().st_mode)
     finally:
-        subprocess.run(["umount", str(point)], check=True)
+        unmount(point)
     assert statuses(report) == {vdir("A"): "failed", vdir("B"): "deleted"}
     assert "mount" in report.results[0].reason
     # not entered: nothing of it removed, no permission changed

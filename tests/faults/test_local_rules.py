@@ -22,7 +22,6 @@ from pathlib import Path
 import shutil
 import socket
 import stat
-import subprocess
 import threading
 
 import pytest
@@ -32,9 +31,9 @@ from dandi_compute_plugin.deletion import execute_plan, plan_deletion, run_delet
 
 from ..archive import FakeArchive
 from ..archive.clones import DANDISET, seed
-from ..records import asset_record, version_files
+from ..records import asset_record
+from .trees import NAMES, bind_mount, files, records, statuses, unmount, vdir
 
-NAMES = ("code/run.sh", "output/a.json", "output/b.json")
 #: a Zarr kept as a git/DataLad dataset: what dandi's Zarr checksum skips
 EXCLUDED = (
     ".git/HEAD",
@@ -44,22 +43,6 @@ EXCLUDED = (
     ".gitattributes",
     "0/.gitmodules",
 )
-
-
-def vdir(sub: str, ds: str = "000001") -> str:
-    return f"derivatives/dandiset-{ds}/sub-{sub}/pipeline-aind+ephys/version-v1.1.1"
-
-
-def files(sub: str, ds: str = "000001") -> list[str]:
-    return version_files(ds, sub, "v1.1.1", names=NAMES)
-
-
-def statuses(report) -> dict[str, str]:
-    return {r.target.relpath: r.status.value for r in report.results}
-
-
-def records(report) -> dict[str, dict]:
-    return {r["path"]: r for r in report.as_records()}
 
 
 def add_zarr(
@@ -180,23 +163,13 @@ def test_a_link_on_the_way_is_never_remote_only(
     bad_input.ended(f"refused: {link} on the way, never remote-only, exit 1")
 
 
-def _bind_mount(source: Path, target: Path) -> None:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root and mount(8) for a bind mount")
-    done = subprocess.run(
-        ["mount", "--bind", str(source), str(target)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {done.stderr.decode().strip()}")
-
-
 def test_a_target_that_is_a_mount_point_is_refused_before_any_delete(
     keyed: FakeArchive, tmp_path: Path, bad_input
 ) -> None:
     clone = seed(keyed, tmp_path / "clone", files("A") + files("B"))
     storage = tmp_path / "storage"
     shutil.copytree(clone / vdir("A"), storage)  # what the mount shows
-    _bind_mount(storage, clone / vdir("A"))
+    bind_mount(storage, clone / vdir("A"))
     try:
         snap = bad_input.snapshot(keyed, clone, storage)
         dry = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, dry_run=True)
@@ -207,7 +180,7 @@ def test_a_target_that_is_a_mount_point_is_refused_before_any_delete(
         assert keyed.count("DELETE") == len(files("B"))
         snap.assert_only_removed([vdir("B")])
     finally:
-        subprocess.run(["umount", str(clone / vdir("A"))], check=True)
+        unmount(clone / vdir("A"))
     bad_input.ended("refused in the plan: the target is a mount point, exit 1")
 
 
@@ -471,7 +444,7 @@ def test_a_hook_added_target_passes_the_same_place_check(
         def dandi_compute_add_targets(self, dandiset_directory, version):
             return [hidden, a_file]
 
-    _bind_mount(storage, clone / hidden)
+    bind_mount(storage, clone / hidden)
     try:
         snap = bad_input.snapshot(keyed, clone, storage)
         report = run_deletion(
@@ -479,7 +452,7 @@ def test_a_hook_added_target_passes_the_same_place_check(
         )
         snap.assert_only_removed([vdir("A")])
     finally:
-        subprocess.run(["umount", str(clone / hidden)], check=True)
+        unmount(clone / hidden)
     assert statuses(report) == {
         a_file: "refused",
         hidden: "refused",

@@ -11,7 +11,7 @@ connection closed: a plain early end), ``drop`` (the connection closes before an
 answer), ``hang`` (no answer at all for ``stall_seconds``, then the connection
 closes), ``chunked`` (``Transfer-Encoding: chunked`` in pieces of ``chunk_size``
 bytes, as servers that compress on the fly send), ``stall`` (part of the body,
-then silence for ``stall_seconds``), or an
+then silence for ``stall_seconds``, or until the client hangs up), or an
 HTTP status such as ``404``/``403``/``500``.  Unknown paths get 404.  Every request
 is recorded (path, conditional headers, status sent).
 """
@@ -24,6 +24,7 @@ import email.utils
 import gzip
 import hashlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import select
 import socket
 import threading
 import time
@@ -49,6 +50,8 @@ class Request:
     if_modified_since: str | None
     accept_encoding: str | None
     status: int | None = None
+    #: the client hung up while the answer stalled (``stall`` mode)
+    hung_up: bool = False
 
 
 @dataclass
@@ -198,11 +201,23 @@ class _Handler(BaseHTTPRequestHandler):
         elif mode == "stall":
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
-            time.sleep(self.owner.stall_seconds)
+            req.hung_up = self._hung_up_within(self.owner.stall_seconds)
             self.close_connection = True
         else:
             self.wfile.write(body)
         return None
+
+    def _hung_up_within(self, seconds: float) -> bool:
+        """Wait ``seconds``; True as soon as the client closes its end."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    return not self.connection.recv(1, socket.MSG_PEEK)
+                except OSError:
+                    return True
+        return False
 
     def _not_modified(self, entry: Served) -> bool:
         tag = self.headers.get("If-None-Match")
