@@ -10,7 +10,6 @@ import click
 from dandi.cli.base import map_to_click_exceptions
 
 from .formats import RecordWriter, format_option
-from .manifest_source import parse_dandiset
 from .options import (
     checked_deletion_options,
     dandiset_dir_argument,
@@ -53,7 +52,6 @@ def _move_line(rec: dict) -> str:
     "to",
     required=True,
     metavar="DANDISET",
-    callback=lambda ctx, param, value: (parse_dandiset(ctx, param, value), value)[1],
     help="The dandiset to move to, on the same instance: an id (001873), "
     "DANDI:001873, an archive URL or dandi://... (its draft).",
 )
@@ -179,10 +177,11 @@ def _run(
     from .move_bars import MoveBars
     from .progress import on_terminal
 
-    try:
-        out = _Report(output_format, parse_target(to)[0], None)
+    try:  # once, within the timeout: the forms of known instances ask nobody
+        target = parse_target(to, options.timeout)
     except MoveUsageError as exc:
         return str(exc)
+    out = _Report(output_format, target.dandiset_id, None)
     bars = out.bars = MoveBars() if on_terminal() else None
 
     def confirm(plan: DeletionPlan, summary: str) -> bool:
@@ -194,7 +193,7 @@ def _run(
         report = run_move(
             dandiset_dir,
             what,
-            to,
+            target,
             options,
             confirm=confirm,
             on_result=out.write,
