@@ -119,16 +119,22 @@ def _walk(dandiset_directory: str, version: str, on_error: OnError) -> Iterator[
                 yield relpath
             else:
                 misfits.append(relpath)
-    if misfits:
+    log_misfits(misfits)
+
+
+def log_misfits(relpaths: list[str]) -> None:
+    """Say at INFO how many ``version-*`` directories of the version asked for
+    were skipped because their name fits neither form, with the first one."""
+    if relpaths:
         lgr.info(
             "Skipped %d director%s named %s* that fit%s neither the nested form "
             "(version-V) nor the flat one "
             "(version-V_codebase-C_params-P_config-K_attempt-N), e.g. %s",
-            len(misfits),
-            "y" if len(misfits) == 1 else "ies",
+            len(relpaths),
+            "y" if len(relpaths) == 1 else "ies",
             VERSION_PREFIX,
-            "s" if len(misfits) == 1 else "",
-            misfits[0],
+            "s" if len(relpaths) == 1 else "",
+            relpaths[0],
         )
 
 
