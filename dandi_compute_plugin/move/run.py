@@ -1,13 +1,17 @@
 """Running a move: the deletion's plan, the copy into the target, the deletion.
 
-Per version of the selection: :func:`~..deletion.plan_deletion` plans the source
-side exactly as ``delete-version`` does (the place rules, un-uploaded files,
-vetoes, the journal and its lock), the directories not asked for are left out,
-both dandisets are listed (a directory the target cannot take is refused), the
-user confirms, every directory still planned is copied into the target and
-confirmed there (:mod:`.copy`), and only the confirmed ones go to
+Once per run: the target is read (:func:`~.target.parse_target`) and a session
+opened on each dandiset, one instance for both (a target that cannot be meant is
+a usage error before any plan).  Per version of the selection:
+:func:`~..deletion.plan_deletion` plans the chosen directories exactly as
+``delete-version`` does (the place rules, un-uploaded files, vetoes, the journal
+and its lock), both dandisets are listed (a directory the target cannot take is
+refused), the user confirms, every directory still planned is copied into the
+target and confirmed there (:mod:`.copy`), and only the confirmed ones go to
 :func:`~..deletion.execute_plan`, which deletes them from the source (and the
 clone, unless ``keep_local``) with the journal, hooks and report of a deletion.
+A version that cannot be planned after others were done, or a Ctrl-C then, ends
+the run with the report of what was done.
 """
 
 from __future__ import annotations
