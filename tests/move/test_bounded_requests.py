@@ -59,3 +59,23 @@ def test_a_checksum_the_archive_never_finishes_fails_within_the_timeout(
     assert "checksum" in result.result.reason and "3 s" in result.result.reason
     assert ZARR in w.archive.paths(SOURCE)
     assert (w.clone / ZARR).is_dir()
+
+
+def test_a_creation_asked_to_wait_beyond_the_timeout_fails_at_once(
+    world: World,  # noqa: F811
+) -> None:
+    w = world
+    w.archive.fail(
+        "POST",
+        rf"/dandisets/{TARGET}/versions/draft/assets/$",
+        status=503,
+        retry_after="3600",
+    )
+    mover, done = _run_in_thread(w, capsule(2), timeout=5)
+    mover.join(LIVENESS)
+    assert not mover.is_alive()
+    (result,) = done[0].results
+    assert result.status == "failed"
+    assert "Retry-After" in result.result.reason, result.result.reason
+    assert w.archive.count("DELETE") == 0
+    assert w.archive.count("POST") == 3  # one attempt per asset: no retry

@@ -13,7 +13,7 @@ import pytest
 from dandi_compute_plugin import hookimpl, move_version_directories
 from dandi_compute_plugin.deletion import DeletionProgress
 from dandi_compute_plugin.errors import MoveIncomplete
-from dandi_compute_plugin.move import run_move
+from dandi_compute_plugin.move import MoveProgress, run_move
 
 from ..archive import FakeArchive
 from .world import SOURCE, TARGET, World, capsule, directory_of
@@ -140,3 +140,59 @@ def test_one_session_per_dandiset_for_every_version(world: World) -> None:
     # a session reads its dandiset once: one for the source, one for the target
     for dandiset in (SOURCE, TARGET):
         assert w.archive.count("GET", rf"^/api/dandisets/{dandiset}/$") == 1
+
+
+def test_a_chosen_capsule_nested_with_another_target_is_still_refused(
+    world: World,
+) -> None:
+    """Planning only the chosen directory keeps the rules of the version as a
+    whole: a hook's target nested in it refuses both, chosen or not."""
+    w = world
+    inner = f"{capsule(1)}/logs/version-v1.1.1+x"
+    (w.clone / inner).mkdir()
+
+    class AddsNested:
+        @hookimpl
+        def dandi_compute_add_targets(self, dandiset_directory, version):
+            return [Path(dandiset_directory) / inner]
+
+    report = run_move(
+        w.clone,
+        [capsule(1)],
+        TARGET,
+        dandi_instance=w.archive.url,
+        plugins=[AddsNested()],
+    )
+    (result,) = report.results
+    assert result.status == "refused" and "nested" in result.reason, result.reason
+    assert w.archive.count("POST") == w.archive.count("DELETE") == 0
+    assert w.archive.paths(SOURCE) == sorted(w.paths)
+
+
+class CtrlCAtTheSecondCopy(MoveProgress):
+    def __init__(self) -> None:
+        self.copies = 0
+
+    def copying(self, directories: int, assets: int) -> None:
+        self.copies += 1
+        if self.copies == 2:
+            raise KeyboardInterrupt
+
+
+def test_a_ctrl_c_at_a_later_versions_copy_keeps_the_report_and_the_lock(
+    world: World,
+) -> None:
+    w = world
+    report = run_move(
+        w.clone,
+        ["v1.1.1", "v1.1.0"],
+        TARGET,
+        dandi_instance=w.archive.url,
+        progress=CtrlCAtTheSecondCopy(),
+    )
+    _moved_v111(w, report)
+    assert report.interrupted and report.exit_code == 130
+    # the second version's plan let go of the journal's lock: a new run goes on
+    again = run_move(w.clone, ["v1.1.0"], TARGET, dandi_instance=w.archive.url)
+    assert {r.status for r in again.results} == {"moved"}, again.failures_text()
+    assert not set(w.of_version("v1.1.0")) & set(w.archive.paths(SOURCE))
