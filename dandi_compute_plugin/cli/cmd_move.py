@@ -214,7 +214,7 @@ def _run(
             bars.close()
     out.close()
     click.echo(report.summary(), err=True)
-    if report.abandoned:
+    if report.abandoned or report.interrupted:  # creations in flight: not waited for
         _exit_now(report.exit_code)
     if report.exit_code:
         sys.exit(report.exit_code)

@@ -46,6 +46,12 @@ from .target import TargetDandiset, parse_target, same_instance, selection
 
 lgr = logging.getLogger("dandi.compute")
 
+#: the reason of a directory whose copy a Ctrl-C stopped
+STOPPED = (
+    "interrupted during the copy: the source keeps its assets; running the move "
+    "again finishes it (the copies made count as moved)"
+)
+
 #: asked with the plan and what the copy will take; False refuses every directory
 Confirm = Callable[[DeletionPlan, str], bool]
 
@@ -243,14 +249,17 @@ def _move_version(run: _MoveRun, version: str, relpaths: set[str] | None) -> Non
                     )
         else:
             outcomes = _copy_all(plan, copies, (source, target), progress)
+    except KeyboardInterrupt:  # told, then the run ends as interrupted
+        for item in plan.items:
+            if item.verdict is None:
+                item.verdict = TargetResult(item.target, TargetStatus.FAILED, STOPPED)
+        _report_plan(report, plan, on_result)
+        raise
     finally:
         if outcomes is None:  # nothing to execute: the lock goes now
             plan.close()
     if outcomes is None:
-        results = [MoveResult(r) for r in plan.report().results]
-        report.results += results
-        for result in results if on_result is not None else ():
-            on_result(result)
+        _report_plan(report, plan, on_result)
         return
 
     def result_of(result: TargetResult) -> MoveResult:
@@ -263,6 +272,18 @@ def _move_version(run: _MoveRun, version: str, relpaths: set[str] | None) -> Non
     report.interrupted |= deletion.interrupted
     report.terminated |= deletion.terminated
     report.abandoned |= deletion.abandoned
+
+
+def _report_plan(
+    report: MoveReport,
+    plan: DeletionPlan,
+    on_result: Callable[[MoveResult], None] | None,
+) -> None:
+    """Each directory of a plan that goes no further, into the report."""
+    results = [MoveResult(r) for r in plan.report().results]
+    report.results += results
+    for result in results if on_result is not None else ():
+        on_result(result)
 
 
 def _keep_selected(plan: DeletionPlan, relpaths: set[str] | None) -> None:
