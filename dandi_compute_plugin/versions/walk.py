@@ -106,15 +106,16 @@ def _walk(dandiset_directory: str, version: str, on_error: OnError) -> Iterator[
     """Yield the relative POSIX paths of the directories of ``version``."""
     validate_version(version)
     exact, variant, capsule = version_names(version)
+    others = (variant, capsule)  # one startswith call for both
 
     def candidate(name: str) -> bool:
-        return name == exact or name.startswith(variant) or name.startswith(capsule)
+        return name == exact or name.startswith(others)
 
     misfits: list[str] = []
     for name, relpath in walk_version_named(dandiset_directory, on_error, candidate):
         if name == exact:
             yield relpath
-        elif name.startswith(variant) or name.startswith(capsule):
+        elif name.startswith(others):
             if fits_a_form(name):
                 yield relpath
             else:
