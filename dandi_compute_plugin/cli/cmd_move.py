@@ -110,7 +110,7 @@ def move(
     as delete-version deletes (journal, hooks, resume after a crash).
 
     Exit status: 0 when every directory was moved (or had nothing to move), 1
-    otherwise, 2 for a usage error, 130 after Ctrl-C.
+    otherwise, 2 for a usage error, 130 after Ctrl-C, 143 after SIGTERM.
     """
     # usage errors (exit 2) come before the error mapping, which would make them 1
     # every other option is a field of DeletionOptions, under its name
