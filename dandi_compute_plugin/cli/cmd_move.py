@@ -10,7 +10,6 @@ import click
 from dandi.cli.base import map_to_click_exceptions
 
 from .formats import RecordWriter, format_option
-from .manifest_source import parse_dandiset
 from .options import (
     checked_deletion_options,
     dandiset_dir_argument,
@@ -53,7 +52,6 @@ def _move_line(rec: dict) -> str:
     "to",
     required=True,
     metavar="DANDISET",
-    callback=lambda ctx, param, value: (parse_dandiset(ctx, param, value), value)[1],
     help="The dandiset to move to, on the same instance: an id (001873), "
     "DANDI:001873, an archive URL or dandi://... (its draft).",
 )
@@ -112,7 +110,7 @@ def move(
     as delete-version deletes (journal, hooks, resume after a crash).
 
     Exit status: 0 when every directory was moved (or had nothing to move), 1
-    otherwise, 2 for a usage error, 130 after Ctrl-C.
+    otherwise, 2 for a usage error, 130 after Ctrl-C, 143 after SIGTERM.
     """
     # usage errors (exit 2) come before the error mapping, which would make them 1
     # every other option is a field of DeletionOptions, under its name
@@ -179,10 +177,11 @@ def _run(
     from .move_bars import MoveBars
     from .progress import on_terminal
 
-    try:
-        out = _Report(output_format, parse_target(to)[0], None)
+    try:  # once, within the timeout: the forms of known instances ask nobody
+        target = parse_target(to, options.timeout)
     except MoveUsageError as exc:
         return str(exc)
+    out = _Report(output_format, target.dandiset_id, None)
     bars = out.bars = MoveBars() if on_terminal() else None
 
     def confirm(plan: DeletionPlan, summary: str) -> bool:
@@ -194,7 +193,7 @@ def _run(
         report = run_move(
             dandiset_dir,
             what,
-            to,
+            target,
             options,
             confirm=confirm,
             on_result=out.write,
@@ -215,7 +214,7 @@ def _run(
             bars.close()
     out.close()
     click.echo(report.summary(), err=True)
-    if report.abandoned:
+    if report.abandoned or report.interrupted:  # creations in flight: not waited for
         _exit_now(report.exit_code)
     if report.exit_code:
         sys.exit(report.exit_code)

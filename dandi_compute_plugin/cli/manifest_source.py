@@ -4,16 +4,18 @@ The ``DANDISET`` argument (an id, ``DANDI:`` identifier or archive URL), the
 ``--dandiset-version`` and ``-i`` that it may contradict, the manifest source
 options (``--source``, ``--no-cache``, ``--refresh``) and reading the chosen
 manifest with a progress line.  Used by ``versions``, ``scan-versions --remote``
-and ``index``; ``move`` parses its ``--to`` dandiset here too.
+and ``index``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from .._identifiers import DandisetRef
+from .._identifiers import known_instance_ref as _known_instance_ref
 from ..defaults import DEFAULT_DANDISET_VERSION, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,26 +24,13 @@ if TYPE_CHECKING:  # pragma: no cover
 T = TypeVar("T")
 
 
-class DandisetRef(NamedTuple):
-    """A dandiset as the user named it: its id, and the version and instance
-    the identifier carries (None when it names none)."""
-
-    dandiset_id: str
-    version: str | None = None
-    instance: str | None = None
-
-
 def parse_dandiset(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> DandisetRef | None:
     """Accept what dandi accepts for a dandiset: ``001697``, ``DANDI:001697``,
     ``DANDI:001697/draft``, an archive URL, ``dandi://DANDI/001697@draft``."""
-    import re
-
     if value is None:
         return None
-    if re.fullmatch(r"[0-9]{6}", value):
-        return DandisetRef(value)
     known = _known_instance_ref(value)
     if known is not None:
         return known
@@ -64,33 +53,6 @@ def parse_dandiset(
             param=param,
         )
     return DandisetRef(parsed.dandiset_id, parsed.version_id, parsed.instance.name)
-
-
-def _known_instance_ref(value: str) -> DandisetRef | None:
-    """``DANDI:ID[/VERSION]`` and the web or API URL of a dandiset on one of
-    dandi's known instances, read without asking the server (dandi's parser
-    asks the instance for its URLs first: a wait, and warnings, offline)."""
-    import re
-
-    from dandi.consts import known_instances
-
-    version = r"(?:draft|[0-9]+\.[0-9]+\.[0-9]+)"
-    found = re.fullmatch(rf"DANDI:([0-9]{{6}})(?:/({version}))?/?", value, re.I)
-    if found is not None:
-        return DandisetRef(found[1], found[2], "dandi")
-    found = re.fullmatch(rf"dandi://([^/]+)/([0-9]{{6}})(?:@({version}))?/?", value)
-    if found is not None and found[1].lower() in known_instances:
-        return DandisetRef(found[2], found[3], found[1].lower())
-    for instance in known_instances.values():
-        for base, shape in (
-            (instance.gui, rf"/dandiset/([0-9]{{6}})(?:/({version}))?/?"),
-            (instance.api, rf"/dandisets/([0-9]{{6}})(?:/versions/({version}))?/?"),
-        ):
-            if base and value.startswith(base + "/"):
-                found = re.fullmatch(shape, value[len(base) :])
-                if found is not None:
-                    return DandisetRef(found[1], found[2], instance.name)
-    return None
 
 
 def _given(ctx: click.Context, name: str) -> bool:

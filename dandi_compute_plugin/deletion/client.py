@@ -9,7 +9,10 @@ dandiset, checking a key, its prompt included) obeys these rules:
   before the first request that carries it.
 - :meth:`~BoundedClient.request` gives each request -- its attempts, their
   connection, status line, headers and body, and the waits between them -- one
-  deadline, ``timeout`` seconds after it starts.  It retries what dandi retries
+  deadline, ``timeout`` seconds after it starts, or the caller's
+  :func:`~.._http.deadline` if that comes first.  A JSON body is sent again as
+  it is; a body from a file or a stream (dandi's content uploads) goes through
+  dandi's own request.  It retries what dandi retries
   (dandi's ``RETRY_STATUSES`` and broken connections, up to dandi's
   ``REQUEST_RETRIES`` attempts, with dandi's back-off) while time is left; a
   ``Retry-After`` (read by dandi's ``get_retry_after``) longer than the time
@@ -173,16 +176,21 @@ class BoundedClient(DandiAPIClient):
         retry_if: Any = None,
         **kwargs: Any,
     ) -> Any:
-        if data is not None or files is not None or json is not None or retry_if:
-            # uploads and metadata edits (never made by this package): dandi's
+        if data is not None or files is not None or retry_if:
+            # a body from a file or a stream (dandi's uploads of content) cannot
+            # be sent again by this loop: dandi's own request
             return super().request(
                 method, path, params, data, files, json, headers, json_resp,
                 retry_statuses, retry_if, **kwargs,
             )  # fmt: skip
+        if json is not None:  # a JSON body is sent again as it is
+            kwargs["json"] = json
         url = self.get_url(path)
         headers = {"accept": "application/json", **(headers or {})}
         statuses = {*RETRY_STATUSES, *retry_statuses}
-        with deadline(self.timeout):
+        outer = left()  # a deadline of the caller's: never outlived
+        budget = self.timeout if outer is None else min(self.timeout, outer)
+        with deadline(budget):
             result = self._attempts(method, url, params, headers, statuses, kwargs)
         if not result.ok:
             failure = _failure(method, url, result)

@@ -188,8 +188,79 @@ class TargetResult:
         }
 
 
+class RunOutcome:
+    """What the reports of a deletion and of a move share: how a run of
+    directories ended as a whole.  A base of their dataclasses, holding no
+    field: each report has ``results`` (with ``ok``, ``status``, ``target``
+    and ``reason``), ``interrupted``, ``terminated`` and ``scan_errors``."""
+
+    results: list[Any]
+    interrupted: bool
+    terminated: bool
+    scan_errors: list[str]
+
+    def _run_errors(self) -> list[str]:
+        """What failed the run beside its directories (the scan's errors)."""
+        return self.scan_errors
+
+    @property
+    def ok(self) -> bool:
+        """Every directory ended well (done, nothing to do, or planned), the
+        scan read every directory, and no Ctrl-C or SIGTERM stopped the run."""
+        return (
+            not self.interrupted
+            and not self.terminated
+            and not self._run_errors()
+            and all(r.ok for r in self.results)
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """0 when :attr:`ok`, 130 after Ctrl-C, 143 after SIGTERM, 1 otherwise."""
+        if self.terminated:
+            return 143
+        if self.interrupted:
+            return 130
+        return 0 if self.ok else 1
+
+    def _status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.results:
+            counts[str(r.status)] = counts.get(str(r.status), 0) + 1
+        return counts
+
+    def _ending(self) -> str:
+        """What stopped the run, for its summary: `` (terminated)``..."""
+        if self.terminated:
+            return " (terminated)"
+        return " (interrupted)" if self.interrupted else ""
+
+    def _failure_lines(self) -> list[str]:
+        """One line per directory not done and per directory not read, control
+        characters escaped (a newline in a directory name or a hook's reason
+        could pass for another line)."""
+        lines = [
+            f"{r.target.relpath}: {r.status}: {r.reason}"
+            for r in self.results
+            if not r.ok
+        ]
+        lines += [f"cannot be read: {e}" for e in self.scan_errors]
+        return [escape_control(line) for line in lines]
+
+    def _scan_errors_text(self) -> str:
+        if not self.scan_errors:
+            return ""
+        shown = "; ".join(self.scan_errors[:MAX_LISTED])
+        more = len(self.scan_errors) - MAX_LISTED
+        return (
+            f"; {len(self.scan_errors)} directories could not be read, version "
+            f"directories below them were not looked at: {shown}"
+            + (f" and {more} more" if more > 0 else "")
+        )
+
+
 @dataclass
-class DeletionReport:
+class DeletionReport(RunOutcome):
     """The outcome of a run: one :class:`TargetResult` per target, sorted.
 
     Attributes
@@ -230,26 +301,6 @@ class DeletionReport:
     scan_errors: list[str] = field(default_factory=list)
 
     @property
-    def ok(self) -> bool:
-        """True when every target ended deleted or nothing-to-do (or planned),
-        and the scan read every directory."""
-        return (
-            not self.interrupted
-            and not self.terminated
-            and not self.scan_errors
-            and all(r.ok for r in self.results)
-        )
-
-    @property
-    def exit_code(self) -> int:
-        """0 when :attr:`ok`, 130 after Ctrl-C, 143 after SIGTERM, 1 otherwise."""
-        if self.terminated:
-            return 143
-        if self.interrupted:
-            return 130
-        return 0 if self.ok else 1
-
-    @property
     def deleted(self) -> list[Path]:
         """The sorted local directories this run removed."""
         return sorted(r.target.path for r in self.results if r.local_removed)
@@ -260,21 +311,13 @@ class DeletionReport:
 
     def summary(self) -> str:
         """One line: how many targets ended how."""
-        counts: dict[str, int] = {}
-        for r in self.results:
-            counts[r.status.value] = counts.get(r.status.value, 0) + 1
+        counts = self._status_counts()
         if not counts:
             text = f"No directory of version {self.version}: nothing to do"
             text += prefix_hint(self.version)
         else:
             parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-            extra = (
-                " (terminated)"
-                if self.terminated
-                else " (interrupted)"
-                if self.interrupted
-                else ""
-            )
+            extra = self._ending()
             text = f"{len(self.results)} version directories: {parts}{extra}"
         kept = counts.get(TargetStatus.REMOTE_ONLY.value, 0)
         if kept and self.dry_run:
@@ -299,9 +342,7 @@ class DeletionReport:
         One line each: control characters (a newline in a directory name or a
         hook's reason) are escaped, so no line can pass for another's."""
         bad = [r for r in self.results if not r.ok]
-        lines = [f"{r.target.relpath}: {r.status.value}: {r.reason}" for r in bad]
-        lines += [f"cannot be read: {e}" for e in self.scan_errors]
-        lines = [escape_control(line) for line in lines]
+        lines = self._failure_lines()
         not_read = (
             f", {len(self.scan_errors)} directories not read"
             if self.scan_errors
@@ -309,17 +350,6 @@ class DeletionReport:
         )
         head = f"{len(bad)} of {len(self.results)} version directories not deleted"
         return "\n".join([f"{head}{not_read}:", *lines])
-
-    def _scan_errors_text(self) -> str:
-        if not self.scan_errors:
-            return ""
-        shown = "; ".join(self.scan_errors[:MAX_LISTED])
-        more = len(self.scan_errors) - MAX_LISTED
-        return (
-            f"; {len(self.scan_errors)} directories could not be read, version "
-            f"directories below them were not looked at: {shown}"
-            + (f" and {more} more" if more > 0 else "")
-        )
 
 
 class DeletionProgress:

@@ -22,6 +22,7 @@ hooks' vetoes); directories nested in one another are both refused.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 import logging
@@ -166,6 +167,8 @@ def plan_deletion(
     options: DeletionOptions | None = None,
     *,
     progress: DeletionProgress | None = None,
+    session: ArchiveSession | None = None,
+    only: Collection[str] | None = None,
     **changes: Any,
 ) -> DeletionPlan:
     """Find the targets of ``version`` and what deleting each would take.
@@ -185,6 +188,13 @@ def plan_deletion(
         How to run (default: :class:`~.options.DeletionOptions` ()).
     progress
         Told how many directories are planned, and of each one planned.
+    session
+        An open session on the clone's dandiset, made with ``options`` (its
+        instance, key, jobs and timeout), instead of a new one.
+    only
+        Plan only these targets (relative paths); the others of the version
+        are left out of the plan.  What concerns the version as a whole (the
+        listing, directories nested in one another) still sees every target.
     **changes
         Fields of :class:`~.options.DeletionOptions` to set, e.g. ``dry_run=True``.
 
@@ -206,8 +216,10 @@ def plan_deletion(
     gone = journaled_and_gone(top, version, found, pending)
     plan.dandiset_id = dandiset_id_of(top)
     try:
-        _open_archive_and_journal(plan)
+        _open_archive_and_journal(plan, session)
         directories, locations, shared = _gather(plan, found, gone)
+        if only is not None:
+            directories = [d for d in directories if d.relpath in only]
         _plan_items(
             plan, directories, locations, shared, progress or DeletionProgress()
         )
@@ -232,12 +244,20 @@ def _scanned_and_added(plan: DeletionPlan) -> dict[str, VersionDirectory]:
     return found
 
 
-def _open_archive_and_journal(plan: DeletionPlan) -> None:
-    """The archive session (authenticated unless a dry run), then the journal,
-    which must belong to that instance, dandiset and clone."""
+def _open_archive_and_journal(
+    plan: DeletionPlan, session: ArchiveSession | None
+) -> None:
+    """The archive session (``session``, or a new one authenticated unless a
+    dry run), then the journal, which must belong to that instance, dandiset
+    and clone."""
     options = plan.options
     assert plan.dandiset_id is not None
-    plan.session = ArchiveSession(
+    if session is not None and session.dandiset.identifier != plan.dandiset_id:
+        raise ValueError(
+            f"the session is on dandiset {session.dandiset.identifier}, the clone's "
+            f"is {plan.dandiset_id}"
+        )
+    plan.session = session or ArchiveSession(
         options.dandi_instance or dandi_instance(),
         plan.dandiset_id,
         authenticate=not options.dry_run,

@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from .._text import escape_control
-from ..deletion.model import MAX_LISTED, DeletionProgress, TargetResult, TargetStatus
+from ..deletion.model import (
+    MAX_LISTED,
+    DeletionProgress,
+    DeletionTarget,
+    RunOutcome,
+    TargetResult,
+    TargetStatus,
+)
 from .copy import CopyOutcome
 
 #: the status of a directory whose every asset is in the target and gone from
@@ -45,6 +52,16 @@ class MoveResult:
         """As the deletion's ``ok``."""
         return self.result.ok
 
+    @property
+    def target(self) -> DeletionTarget:
+        """The directory (the deletion's target)."""
+        return self.result.target
+
+    @property
+    def reason(self) -> str | None:
+        """Why it was not moved (the deletion's or the copy's reason)."""
+        return self.result.reason
+
     def as_record(self, to: str) -> dict[str, Any]:
         """The output record: the deletion's, its status, ``to`` and the copy's
         counts (``created_assets``, ``uploaded_zarrs``, ``already_in_target``)."""
@@ -61,7 +78,7 @@ class MoveResult:
 
 
 @dataclass
-class MoveReport:
+class MoveReport(RunOutcome):
     """The outcome of a move: one :class:`MoveResult` per directory, in order.
 
     Attributes
@@ -76,6 +93,10 @@ class MoveReport:
         As the deletion's report (over every version of the move).
     results
         Per directory.
+    version_errors
+        The versions whose move could not go on after an earlier version's
+        had started (``"VERSION: reason"``); their directories are not in
+        ``results``, and the run is not ok.
     """
 
     dandiset_directory: Path
@@ -87,26 +108,10 @@ class MoveReport:
     terminated: bool = False
     abandoned: bool = False
     scan_errors: list[str] = field(default_factory=list)
+    version_errors: list[str] = field(default_factory=list)
 
-    @property
-    def ok(self) -> bool:
-        """Every directory moved, had nothing to move or was planned; every
-        directory of the clone was read; no Ctrl-C or SIGTERM."""
-        return (
-            not self.interrupted
-            and not self.terminated
-            and not self.scan_errors
-            and all(r.ok for r in self.results)
-        )
-
-    @property
-    def exit_code(self) -> int:
-        """0 when :attr:`ok`, 130 after Ctrl-C, 143 after SIGTERM, 1 otherwise."""
-        if self.terminated:
-            return 143
-        if self.interrupted:
-            return 130
-        return 0 if self.ok else 1
+    def _run_errors(self) -> list[str]:
+        return self.scan_errors + self.version_errors
 
     @property
     def moved(self) -> list[Path]:
@@ -119,37 +124,29 @@ class MoveReport:
 
     def summary(self) -> str:
         """One line: how many directories ended how."""
-        counts: dict[str, int] = {}
-        for r in self.results:
-            counts[r.status] = counts.get(r.status, 0) + 1
+        counts = self._status_counts()
         if not counts:
             text = "No directory to move: nothing to do"
         else:
             parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-            extra = (
-                " (terminated)"
-                if self.terminated
-                else " (interrupted)"
-                if self.interrupted
-                else ""
+            text = (
+                f"{len(self.results)} directories to {self.to}: {parts}"
+                + self._ending()
             )
-            text = f"{len(self.results)} directories to {self.to}: {parts}{extra}"
-        if self.scan_errors:
-            shown = "; ".join(self.scan_errors[:MAX_LISTED])
-            text += f"; {len(self.scan_errors)} directories could not be read: {shown}"
-        return text
+        if self.version_errors:
+            shown = "; ".join(self.version_errors[:MAX_LISTED])
+            text += f"; {len(self.version_errors)} versions not moved: {shown}"
+        return text + self._scan_errors_text()
 
     def failures_text(self) -> str:
-        """Each directory not moved, with its status and reason, and each
-        directory the scan could not read, under a count; the text of
+        """Each directory not moved, with its status and reason, each version
+        whose move could not go on and each directory the scan could not read,
+        under a count; the text of
         :class:`~dandi_compute_plugin.errors.MoveIncomplete`, one line each
         (control characters escaped)."""
         bad = [r for r in self.results if not r.ok]
-        lines = [
-            f"{r.result.target.relpath}: {r.status}: {r.result.reason}" for r in bad
-        ]
-        lines += [f"cannot be read: {e}" for e in self.scan_errors]
-        lines = [escape_control(line) for line in lines]
+        lines = self._failure_lines()
+        lines += [escape_control(f"not moved: {e}") for e in self.version_errors]
         head = f"{len(bad)} of {len(self.results)} directories not moved:"
         return "\n".join([head, *lines])
 

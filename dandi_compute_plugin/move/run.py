@@ -1,25 +1,29 @@
 """Running a move: the deletion's plan, the copy into the target, the deletion.
 
-Per version of the selection: :func:`~..deletion.plan_deletion` plans the source
-side exactly as ``delete-version`` does (the place rules, un-uploaded files,
-vetoes, the journal and its lock), the directories not asked for are left out,
-both dandisets are listed (a directory the target cannot take is refused), the
-user confirms, every directory still planned is copied into the target and
-confirmed there (:mod:`.copy`), and only the confirmed ones go to
+Once per run: the target is read (:func:`~.target.parse_target`) and a session
+opened on each dandiset, one instance for both (a target that cannot be meant is
+a usage error before any plan).  Per version of the selection:
+:func:`~..deletion.plan_deletion` plans the chosen directories exactly as
+``delete-version`` does (the place rules, un-uploaded files, vetoes, the journal
+and its lock), both dandisets are listed (a directory the target cannot take is
+refused), the user confirms, every directory still planned is copied into the
+target and confirmed there (:mod:`.copy`), and only the confirmed ones go to
 :func:`~..deletion.execute_plan`, which deletes them from the source (and the
 clone, unless ``keep_local``) with the journal, hooks and report of a deletion.
+A version that cannot be planned after others were done, or a Ctrl-C then, ends
+the run with the report of what was done.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 import logging
 from pathlib import Path
 from typing import Any
 
-from ..defaults import DEFAULT_JOBS, DEFAULT_TIMEOUT, DEFAULT_VERIFY
+from ..defaults import DEFAULT_JOBS, DEFAULT_TIMEOUT, DEFAULT_VERIFY, dandi_instance
 from ..deletion import (
     DeletionOptions,
     DeletionPlan,
@@ -30,15 +34,23 @@ from ..deletion import (
     execute_plan,
     plan_deletion,
 )
+from ..deletion.client import QUOTED_CHARS, safe_text
+from ..deletion.targets import dandiset_id_of
 from ..deletion.verdict import PlanItem
 from ..errors import ArchiveError, MoveIncomplete, MoveUsageError
 from ..versions import VersionDirectory
 from .copy import CopyOutcome, DirectoryCopy, copy_directory, plan_copy
 from .model import MoveProgress, MoveReport, MoveResult
 from .session import MoveSession
-from .target import parse_target, same_instance, selection
+from .target import TargetDandiset, parse_target, same_instance, selection
 
 lgr = logging.getLogger("dandi.compute")
+
+#: the reason of a directory whose copy a Ctrl-C stopped
+STOPPED = (
+    "interrupted during the copy: the source keeps its assets; running the move "
+    "again finishes it (the copies made count as moved)"
+)
 
 #: asked with the plan and what the copy will take; False refuses every directory
 Confirm = Callable[[DeletionPlan, str], bool]
@@ -125,7 +137,7 @@ def move_version_directories(
 def run_move(
     dandiset_directory: str | Path,
     what: str | Sequence[str],
-    to: str,
+    to: str | TargetDandiset,
     options: DeletionOptions | None = None,
     *,
     confirm: Confirm | None = None,
@@ -145,7 +157,8 @@ def run_move(
         list of such.
     to
         The target dandiset on the same instance: an id or anything
-        :func:`dandi.dandiarchive.parse_dandi_url` takes.
+        :func:`dandi.dandiarchive.parse_dandi_url` takes (read within the
+        timeout), or what :func:`~.target.parse_target` made of it.
     options, **changes
         As for :func:`~dandi_compute_plugin.deletion.plan_deletion`
         (``keep_local`` keeps the clone's copies).
@@ -166,39 +179,69 @@ def run_move(
     """
     options = replace(options or DeletionOptions(), **changes)
     chosen = selection(dandiset_directory, what)
-    to_id, named = parse_target(to)
-    report = MoveReport(Path(dandiset_directory), to_id, dry_run=options.dry_run)
+    target = to if isinstance(to, TargetDandiset) else parse_target(to, options.timeout)
+    report = MoveReport(
+        Path(dandiset_directory), target.dandiset_id, dry_run=options.dry_run
+    )
+    source, target_session = _sessions(Path(dandiset_directory), options, target)
+    report.api_url = source.instance.api
+    run = _MoveRun(
+        report, options, source, target_session, confirm, on_result, progress
+    )
     for version, relpaths in chosen.items():
         if report.interrupted or report.terminated:
             break
-        plan = plan_deletion(dandiset_directory, version, options, progress=progress)
-        report.scan_errors += plan.scan_errors
-        _move_version(
-            report, plan, relpaths, (to_id, named), confirm, on_result, progress
-        )
+        try:
+            _move_version(run, version, relpaths)
+        except KeyboardInterrupt:
+            if not report.results:  # nothing done yet: the caller's to tell
+                raise
+            report.interrupted = True
+        except Exception as exc:  # the versions before keep their report
+            if not report.results and not report.version_errors:
+                raise
+            reason = safe_text(str(exc) or type(exc).__name__, 2 * QUOTED_CHARS)
+            report.version_errors.append(f"{version}: {reason}")
     return report
 
 
-def _move_version(
-    report: MoveReport,
-    plan: DeletionPlan,
-    relpaths: set[str] | None,
-    to_named: tuple[str, str | None],
-    confirm: Confirm | None,
-    on_result: Callable[[MoveResult], None] | None,
-    progress: DeletionProgress | None,
-) -> None:
-    """Move the planned directories of one version; the plan is closed after."""
-    to, named = to_named
+@dataclass
+class _MoveRun:
+    """What every version of a run shares."""
+
+    report: MoveReport
+    options: DeletionOptions
+    source: MoveSession
+    target: MoveSession
+    confirm: Confirm | None
+    on_result: Callable[[MoveResult], None] | None
+    progress: DeletionProgress | None
+
+
+def _move_version(run: _MoveRun, version: str, relpaths: set[str] | None) -> None:
+    """Move the chosen directories of one version (all when ``relpaths`` is
+    None): plan them, copy them, delete them; the plan is closed after."""
+    report, on_result, progress = run.report, run.on_result, run.progress
+    source, target = run.source, run.target
+    plan = plan_deletion(
+        report.dandiset_directory,
+        version,
+        run.options,
+        progress=progress,
+        session=source,
+        only=relpaths,
+    )
+    report.scan_errors += plan.scan_errors
+    to = target.dandiset.identifier
     outcomes = None
     try:
         _keep_selected(plan, relpaths)
-        source, target = _sessions(plan, to, named)
         copies = _plan_copies(plan, source, target)
-        report.api_url = source.instance.api
         if plan.options.dry_run or not plan.to_delete:
             pass
-        elif confirm is not None and not confirm(plan, copy_summary(plan, to, copies)):
+        elif run.confirm is not None and not run.confirm(
+            plan, copy_summary(plan, to, copies)
+        ):
             for item in plan.items:
                 if item.verdict is None:
                     item.verdict = TargetResult(
@@ -206,14 +249,17 @@ def _move_version(
                     )
         else:
             outcomes = _copy_all(plan, copies, (source, target), progress)
+    except KeyboardInterrupt:  # told, then the run ends as interrupted
+        for item in plan.items:
+            if item.verdict is None:
+                item.verdict = TargetResult(item.target, TargetStatus.FAILED, STOPPED)
+        _report_plan(report, plan, on_result)
+        raise
     finally:
         if outcomes is None:  # nothing to execute: the lock goes now
             plan.close()
     if outcomes is None:
-        results = [MoveResult(r) for r in plan.report().results]
-        report.results += results
-        for result in results if on_result is not None else ():
-            on_result(result)
+        _report_plan(report, plan, on_result)
         return
 
     def result_of(result: TargetResult) -> MoveResult:
@@ -226,6 +272,18 @@ def _move_version(
     report.interrupted |= deletion.interrupted
     report.terminated |= deletion.terminated
     report.abandoned |= deletion.abandoned
+
+
+def _report_plan(
+    report: MoveReport,
+    plan: DeletionPlan,
+    on_result: Callable[[MoveResult], None] | None,
+) -> None:
+    """Each directory of a plan that goes no further, into the report."""
+    results = [MoveResult(r) for r in plan.report().results]
+    report.results += results
+    for result in results if on_result is not None else ():
+        on_result(result)
 
 
 def _keep_selected(plan: DeletionPlan, relpaths: set[str] | None) -> None:
@@ -246,32 +304,40 @@ def _keep_selected(plan: DeletionPlan, relpaths: set[str] | None) -> None:
 
 
 def _sessions(
-    plan: DeletionPlan, to: str, named: str | None
+    top: Path, options: DeletionOptions, to: TargetDandiset
 ) -> tuple[MoveSession, MoveSession]:
-    """Sessions on the source and the target dandiset, on the plan's instance."""
-    assert plan.session is not None and plan.dandiset_id is not None
-    instance = plan.session.instance
-    if not same_instance(named, instance):
-        raise MoveUsageError(
-            f"--to (to= in Python) names instance {named}, the clone's dandiset is "
-            f"on {instance.name}: a move stays on one instance"
-        )
-    if to == plan.dandiset_id:
-        raise MoveUsageError(
-            f"--to {to} (to= in Python) is the clone's own dandiset: nothing to move"
-        )
-    options = plan.options
+    """Sessions on the clone's dandiset and on the target, on one instance,
+    for the whole run (the source's also plans and deletes).
+
+    Raises
+    ------
+    MoveUsageError
+        For a target on another instance, the clone's own dandiset, or an open
+        target of an embargoed source.
+    """
+    source_id = dandiset_id_of(top)
     kw = {
         "authenticate": not options.dry_run,
         "jobs": options.jobs,
         "timeout": options.timeout,
     }
-    source = MoveSession(instance, plan.dandiset_id, **kw)
-    target = MoveSession(instance, to, **kw)
+    source = MoveSession(options.dandi_instance or dandi_instance(), source_id, **kw)
+    instance = source.instance
+    if not same_instance(to.instance, instance):
+        raise MoveUsageError(
+            f"--to (to= in Python) names instance {to.instance}, the clone's dandiset "
+            f"is on {instance.name}: a move stays on one instance"
+        )
+    if to.dandiset_id == source_id:
+        raise MoveUsageError(
+            f"--to {to.dandiset_id} (to= in Python) is the clone's own dandiset: "
+            "nothing to move"
+        )
+    target = MoveSession(instance, to.dandiset_id, **kw)
     if source.embargoed and not target.embargoed:
         raise MoveUsageError(
-            f"Dandiset {plan.dandiset_id} is embargoed and {to} is open: creating "
-            "the assets there would unembargo their content; not moving"
+            f"Dandiset {source_id} is embargoed and {to.dandiset_id} is open: "
+            "creating the assets there would unembargo their content; not moving"
         )
     return source, target
 

@@ -3,11 +3,14 @@ an asset created from an existing blob, a Zarr uploaded by dandi's own code."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import os
+import time
 from typing import Any
 
 import requests
 
+from .._http import deadline
 from ..deletion.archive import PAGE_SIZE, ArchiveSession, describe_error
 from ..deletion.listing import checked_assets
 from ..deletion.model import PlannedAsset
@@ -83,23 +86,58 @@ class MoveSession(ArchiveSession):
         """Upload the local Zarr directory ``local`` as a new asset of the draft,
         with dandi's own Zarr upload (its batches, retries and checksum check).
 
+        Each request to the API ends within the session's timeout; the wait for
+        the archive's checksum of the uploaded files (dandi polls for it without
+        limit) ends within the timeout too.  The files themselves go to object
+        storage with dandi's own limits for such uploads.
+
         Raises
         ------
         ArchiveError
-            When the upload fails (redacted).
+            When the upload fails or the checksum is not ready in time (redacted).
         """
         from dandi.files import ZarrAsset, dandi_file
 
         zarr = dandi_file(local, dandiset_path=None)
         if not isinstance(zarr, ZarrAsset):
             raise ArchiveError(f"{local} is not a Zarr directory for dandi")
+        upload = zarr.iter_upload(self.dandiset, dict(metadata), jobs=jobs)
+        checksum_by: float | None = None  # when the wait for the checksum ends
         try:
-            for status in zarr.iter_upload(self.dandiset, dict(metadata), jobs=jobs):
-                if status.get("status") in ("done", "skipped"):
+            while True:
+                status = _next_status(upload, checksum_by)
+                if status in ("done", "skipped"):
                     return
+                if status == CHECKSUM_STATUS:
+                    checksum_by = time.monotonic() + self.client.timeout
+                elif status is None:
+                    break
+                else:  # uploading again after a mismatch: no wait for now
+                    checksum_by = None
         except Exception as exc:  # requests', dandi's UploadError, ...
+            if checksum_by is not None and time.monotonic() >= checksum_by:
+                raise ArchiveError(
+                    f"the archive did not finish the checksum of the uploaded Zarr "
+                    f"within the {self.client.timeout:g} s timeout; run again once "
+                    "it has (the Zarr then counts as moved)"
+                ) from None
             raise ArchiveError(self.redact(describe_error(exc))) from None
+        finally:
+            upload.close()
         raise ArchiveError(f"dandi's upload of {os.path.basename(local)} did not end")
+
+
+#: the status dandi's Zarr upload reports before it waits for the checksum
+CHECKSUM_STATUS = "server calculating checksum"
+
+
+def _next_status(upload: Iterator[dict], until: float | None) -> str | None:
+    """The next status of dandi's upload (None at its end); with ``until``, its
+    requests end by then (a monotonic time)."""
+    if until is None:
+        return next(upload, {"status": None}).get("status")
+    with deadline(max(0.0, until - time.monotonic())):
+        return next(upload, {"status": None}).get("status")
 
 
 def metadata_for_copy(record: dict[str, Any], path: str) -> dict[str, Any]:

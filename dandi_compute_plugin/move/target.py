@@ -6,30 +6,58 @@ from __future__ import annotations
 from collections.abc import Sequence
 import os
 from pathlib import Path
-import re
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..errors import MoveUsageError
+from .._identifiers import DandisetRef, known_instance_ref
+from .._limits import TimeLimitExceeded, call_within
+from ..defaults import DEFAULT_TIMEOUT
+from ..errors import ArchiveError, MoveUsageError
 from ..versions import VersionDirectory, validate_version
 
 
-def parse_target(to: str) -> tuple[str, str | None]:
+class TargetDandiset(NamedTuple):
+    """The dandiset a move goes to: its id, and the instance its identifier
+    names (None when it names none: the clone's)."""
+
+    dandiset_id: str
+    instance: str | None = None
+
+
+def parse_target(to: str, timeout: float = DEFAULT_TIMEOUT) -> TargetDandiset:
     """The target dandiset's id and the instance its identifier names.
 
     ``to`` is an id (``001873``) or anything :func:`dandi.dandiarchive.parse_dandi_url`
     takes for a dandiset (``DANDI:001873``, an archive URL, ``dandi://...``).
+    The forms that name a known instance are read without asking it; for any
+    other, dandi's parser asks the instance (without a deadline of its own):
+    it is waited for ``timeout`` seconds at most.
 
     Raises
     ------
     MoveUsageError
-        When ``to`` names no dandiset.
+        When ``to`` names no dandiset, or a version other than the draft.
+    ArchiveError
+        When the instance ``to`` names does not answer within ``timeout``.
     """
-    if re.fullmatch(r"[0-9]{6}", to):
-        return to, None
+    ref = known_instance_ref(to) or _asking_the_instance(to, timeout)
+    if ref.version not in (None, "draft"):
+        raise MoveUsageError(
+            f"--to {to!r} (to= in Python) names version {ref.version}: "
+            "assets go to the draft"
+        )
+    return TargetDandiset(ref.dandiset_id, ref.instance)
+
+
+def _asking_the_instance(to: str, timeout: float) -> DandisetRef:
     from dandi.dandiarchive import DandisetURL, parse_dandi_url
 
     try:
-        parsed = parse_dandi_url(to)
+        parsed = call_within(timeout, parse_dandi_url, url=to)
+    except TimeLimitExceeded:
+        raise ArchiveError(
+            f"--to {to!r} (to= in Python): the instance it names did not answer "
+            f"within the {timeout:g} s timeout. Nothing was changed."
+        ) from None
     except Exception as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise MoveUsageError(
@@ -39,12 +67,7 @@ def parse_target(to: str) -> tuple[str, str | None]:
         raise MoveUsageError(
             f"--to {to!r} (to= in Python) names {type(parsed).__name__}, not a dandiset"
         )
-    if parsed.version_id not in (None, "draft"):
-        raise MoveUsageError(
-            f"--to {to!r} (to= in Python) names version {parsed.version_id}: "
-            "assets go to the draft"
-        )
-    return parsed.dandiset_id, parsed.instance.name
+    return DandisetRef(parsed.dandiset_id, parsed.version_id, parsed.instance.name)
 
 
 def same_instance(named: str | None, session_instance: Any) -> bool:

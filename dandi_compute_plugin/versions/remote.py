@@ -12,7 +12,14 @@ import logging
 import os
 from typing import Any, Protocol
 
-from .layout import VersionDirectory, validate_version, version_directory_of
+from .layout import (
+    VersionDirectory,
+    first_version_directory,
+    fits_a_form,
+    validate_version,
+    version_names,
+)
+from .walk import log_misfits
 
 lgr = logging.getLogger("dandi.compute")
 
@@ -76,13 +83,25 @@ def remote_version_directories(
     # {directory: {asset path: size}}: a path listed twice counts once, with
     # its last record, as in the index
     found: dict[str, dict[str, int]] = {}
+    misfits: set[str] = set()
+    exact, variant, capsule = version_names(version)
     repeated = 0
     for asset in assets:
-        rel = version_directory_of(asset.path, version)
-        if rel is not None:
-            sizes = found.setdefault(rel, {})
-            repeated += asset.path in sizes
-            sizes[asset.path] = asset.content_size
+        # version_directory_of, keeping the names of the version that fit no form
+        rel = first_version_directory(asset.path)
+        if rel is None:
+            continue
+        name = rel[rel.rindex("/") + 1 :]
+        if name != exact:
+            if not name.startswith((variant, capsule)):
+                continue
+            if not fits_a_form(name):
+                misfits.add(rel)
+                continue
+        sizes = found.setdefault(rel, {})
+        repeated += asset.path in sizes
+        sizes[asset.path] = asset.content_size
+    log_misfits(sorted(misfits))
     if repeated:
         lgr.warning(
             "The manifest lists %d asset path(s) more than once: each is counted "

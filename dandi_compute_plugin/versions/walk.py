@@ -106,29 +106,36 @@ def _walk(dandiset_directory: str, version: str, on_error: OnError) -> Iterator[
     """Yield the relative POSIX paths of the directories of ``version``."""
     validate_version(version)
     exact, variant, capsule = version_names(version)
+    others = (variant, capsule)  # one startswith call for both
 
     def candidate(name: str) -> bool:
-        return name == exact or name.startswith(variant) or name.startswith(capsule)
+        return name == exact or name.startswith(others)
 
     misfits: list[str] = []
     for name, relpath in walk_version_named(dandiset_directory, on_error, candidate):
         if name == exact:
             yield relpath
-        elif name.startswith(variant) or name.startswith(capsule):
+        elif name.startswith(others):
             if fits_a_form(name):
                 yield relpath
             else:
                 misfits.append(relpath)
-    if misfits:
+    log_misfits(misfits)
+
+
+def log_misfits(relpaths: list[str]) -> None:
+    """Say at INFO how many ``version-*`` directories of the version asked for
+    were skipped because their name fits neither form, with the first one."""
+    if relpaths:
         lgr.info(
             "Skipped %d director%s named %s* that fit%s neither the nested form "
             "(version-V) nor the flat one "
             "(version-V_codebase-C_params-P_config-K_attempt-N), e.g. %s",
-            len(misfits),
-            "y" if len(misfits) == 1 else "ies",
+            len(relpaths),
+            "y" if len(relpaths) == 1 else "ies",
             VERSION_PREFIX,
-            "s" if len(misfits) == 1 else "",
-            misfits[0],
+            "s" if len(relpaths) == 1 else "",
+            relpaths[0],
         )
 
 

@@ -142,3 +142,25 @@ def test_the_version_part_ends_at_the_first_codebase() -> None:
     assert parse_version_name(name) is None
     assert not version_name_matches(name, "v1")
     assert not version_name_matches(name, "v1_codebase-a")
+
+
+def test_the_remote_scan_counts_names_that_fit_neither_form_at_info(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """As the local walk: the asset paths below a misfit of the version are
+    skipped, and the directories counted once each."""
+    misfits = (
+        "version-v1.1.1_codebase-v0.3.0_attempt-1",
+        "version-v1.1.1+x_codebase-v0.3.0_params-1_config-2_attempt-y",
+    )
+    names = (*misfits, "version-v1.1.1", "version-v2_codebase-a_attempt-1")
+    assets = [
+        _Asset(f"{PIPE}/{name}/{leaf}", 1) for name in names for leaf in ("a", "b/c")
+    ]
+    with caplog.at_level(logging.INFO, logger="dandi.compute"):
+        found = remote_version_directories(assets, "v1.1.1")
+    assert [d.directory.relpath for d in found] == [f"{PIPE}/version-v1.1.1"]
+    (record,) = [r for r in caplog.records if "Skipped" in r.getMessage()]
+    assert record.levelno == logging.INFO
+    assert "Skipped 2 directories named version-*" in record.getMessage()
+    assert min(f"{PIPE}/{m}" for m in misfits) in record.getMessage()
