@@ -58,7 +58,7 @@ class Run:
     #: whether the stop came from SIGTERM
     terminated: bool = False
     progress: DeletionProgress = field(default_factory=DeletionProgress)
-    #: DELETE requests in flight at once (None: as many as the pool's workers)
+    #: how many DELETE requests may be in flight (set by the execution)
     pace: DeletePace | None = None
 
     @property
