@@ -342,8 +342,12 @@ def main() -> None:
         print(f"{archive.api_key_env_var}={archive.key}", flush=True)
         print(f"manifests: {archive.manifest_url_template}", flush=True)
         print(f"logs: {workdir}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        # blocked, so that sigwait takes them (a handler would take them first,
+        # and a SIGTERM would end this process and orphan the servers); blocked
+        # only now: the servers inherit the mask of the process that starts them
+        stop = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+        signal.sigwait(stop)
 
 
 if __name__ == "__main__":
