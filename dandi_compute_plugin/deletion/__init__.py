@@ -13,7 +13,8 @@ Its modules, in the order a run goes through them:
     place, its files, the refusals, the vetoes);
 :mod:`.execute`
     the targets carried out side by side, with Ctrl-C, the hooks and the report,
-    each one retracted by :mod:`.retract` (remote first, then local);
+    each one retracted by :mod:`.retract` (remote first, then local), its
+    deletions as many at once as :mod:`.pace` lets the archive take;
 :mod:`.aftermath`
     what can be said of a run that ended abruptly;
 :mod:`.model`

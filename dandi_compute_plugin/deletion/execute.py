@@ -29,6 +29,7 @@ from .model import (
     TargetResult,
     TargetStatus,
 )
+from .pace import DeletePace
 from .plan import DeletionPlan
 from .retract import Run, retract
 from .verdict import PlanItem
@@ -91,6 +92,9 @@ def execute_plan(
     pool = ThreadPoolExecutor(max_workers=jobs)
     lanes_pool = ThreadPoolExecutor(max_workers=jobs)
     run = Run(plan, plan.session, pool, progress=progress or DeletionProgress())
+    if plan.session is not None:
+        run.pace = DeletePace(jobs)
+        plan.session.client.session.hooks["response"].append(run.pace.observe)
     lanes = _Lanes(run, jobs, lanes_pool, on_result)
     try:
         with _ctrl_c_stops(run):

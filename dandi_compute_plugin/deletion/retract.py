@@ -7,6 +7,10 @@ directory's path is empty is the local directory removed: exactly the objects
 the plan vetted, then the directories that became empty (:mod:`.local`);
 anything else stays and the target is reported failed.  A resumed target keeps
 the assets its journal did not record.  :mod:`.execute` runs the targets.
+
+How many ``DELETE`` requests are in flight at once is the run's
+:class:`~.pace.DeletePace`: crowded deletions in one draft deadlock in the
+archive's database.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import logging
 import threading
 from typing import Any
 
+from ..errors import ArchiveError
 from .archive import ArchiveSession, describe_error
+from .client import QUOTED_CHARS, safe_text
 from .local import prune_empty_parents, remove_vetted
 from .model import (
     MAX_LISTED,
@@ -28,6 +34,7 @@ from .model import (
     TargetResult,
     TargetStatus,
 )
+from .pace import Crowded, DeletePace, delete_paced
 from .plan import DeletionPlan
 from .verdict import PlanItem
 
@@ -51,6 +58,8 @@ class Run:
     #: whether the stop came from SIGTERM
     terminated: bool = False
     progress: DeletionProgress = field(default_factory=DeletionProgress)
+    #: how many DELETE requests may be in flight (set by the execution)
+    pace: DeletePace | None = None
 
     @property
     def stopping(self) -> str | None:
@@ -189,8 +198,18 @@ def _delete_one(run: Run, asset: PlannedAsset) -> bool:
     """Delete one asset; False when the run is stopping and it was not attempted."""
     if run.stopping:
         return False
-    assert run.session is not None
-    run.session.delete_asset(asset)
+    session = run.session
+    assert session is not None and run.pace is not None
+    timeout = run.plan.options.timeout
+    try:
+        if not delete_paced(
+            run.pace, lambda: session.delete_asset(asset), lambda: run.stopping, timeout
+        ):
+            return False
+    except Crowded as exc:  # as the client describes a failure (redacted first)
+        quoted = safe_text(exc.body, QUOTED_CHARS)
+        text = f"HTTP {exc.status}" + (f": {quoted}" if quoted else "")
+        raise ArchiveError(session.redact(text)) from None
     run.progress.asset_deleted(asset)
     return True
 

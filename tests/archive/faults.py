@@ -71,6 +71,11 @@ class Fault:
         Keep each matching request waiting until this many are in flight at
         once (or :meth:`Accounting.release`, or ``hold_timeout`` passed): makes
         parallelism observable without timing anything.
+    crowd
+        Apply only to a request that arrives while at least this many of its
+        method are in flight (itself included); others pass as unmatched.  The
+        real archive's crowded deletions in one draft deadlock in its database
+        (HTTP 500).
     """
 
     method: str | None = None
@@ -94,6 +99,7 @@ class Fault:
     after: int = 0
     hold: int = 0
     hold_timeout: float = 10.0
+    crowd: int = 0
     #: matching requests seen, including those let through by ``after``
     seen: int = 0
     #: requests it was applied to
@@ -170,6 +176,8 @@ class Accounting:
         with self.lock:
             for fault in self.faults:
                 if not fault.matches(method, path, query):
+                    continue
+                if self.in_flight.get(method, 0) < fault.crowd:
                     continue
                 fault.seen += 1
                 if fault.seen <= fault.after:

@@ -7,7 +7,11 @@ skipped, with the way to run it, where the archive's source is absent.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import contextlib
 from pathlib import Path
+import signal
+import threading
+from typing import Any
 
 import pytest
 
@@ -38,5 +42,25 @@ def real_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealArchi
     if source is None:
         pytest.skip(HOW_TO_RUN)
     installation = install(source)
-    with running(installation, tmp_path_factory.mktemp("real-archive")) as archive:
+    workdir = tmp_path_factory.mktemp("real-archive")
+    with _terminate_as_interrupt(), running(installation, workdir) as archive:
         yield archive
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """A SIGTERM to the test run (a CI time limit, ``kill``) ends it as Ctrl-C
+    does, through the fixtures' teardown: Python's default would end the process
+    at once and leave the servers running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -338,12 +338,17 @@ def main() -> None:
         raise SystemExit(HOW_TO_RUN)
     workdir = Path(tempfile.mkdtemp(prefix="dandi-archive-run-"))
     with running(install(source), workdir) as archive:
+        # blocked, so that sigwait takes them (a handler would take them first,
+        # and a SIGTERM would end this process and orphan the servers); blocked
+        # once the servers run (they inherit the mask of the process starting
+        # them), before saying so (a signal then waits for sigwait)
+        stop = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
         print(f"api: {archive.api_url}", flush=True)
         print(f"{archive.api_key_env_var}={archive.key}", flush=True)
         print(f"manifests: {archive.manifest_url_template}", flush=True)
         print(f"logs: {workdir}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        signal.sigwait(stop)
 
 
 if __name__ == "__main__":
