@@ -7,6 +7,7 @@ import humanize
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dandi_compute_plugin.cli.cmd_delete_version import DELETE_FIELDS
 from dandi_compute_plugin.cli.table import TerminalTable, shorten_path
 
 labels = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-+.", min_size=1)
@@ -71,14 +72,7 @@ DELETION_ROWS = [
     ("001747", "chip19894", "recording049", "v1.1.1", "nothing-to-do"),
     ("001747", "chip19894", "recording050", "v1.1.1", "remote-only"),
 ]
-DELETION_FIELDS = [
-    "path",
-    "status",
-    "remote_assets",
-    "remote_bytes",
-    "local_files",
-    "reason",
-]
+DELETION_FIELDS = list(DELETE_FIELDS)  # the columns delete-version shows
 
 
 def deletion_record(dandiset, subject, session, version, status) -> dict:
