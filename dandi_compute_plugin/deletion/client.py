@@ -133,7 +133,7 @@ class ForeignRedirect(requests.RequestException):
     the ``Authorization`` header on such a redirect)."""
 
 
-def _backoff(attempt: int) -> float:
+def backoff(attempt: int) -> float:
     """dandi's wait after attempt ``attempt`` (tenacity's exponential, base 1.25)."""
     return 1.25 * 1.25 ** (attempt - 1)
 
@@ -287,7 +287,7 @@ class BoundedClient(DandiAPIClient):
                 f"{self.timeout:g} s timeout ({what})",
                 response=result,
             )
-        wait = max(_backoff(attempt), asked or 0.0)
+        wait = max(backoff(attempt), asked or 0.0)
         if attempt >= REQUEST_RETRIES or wait >= remaining:
             lgr.debug("%s %s failed after %d attempts: %s", method, url, attempt, what)
             return None

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from dandi.consts import REQUEST_RETRIES
 import tenacity
 
+from .client import backoff
+
 if TYPE_CHECKING:
     import requests
 
@@ -114,11 +116,6 @@ class DeletePace:
                 head = b""
             response.close()
             raise Crowded(status, head.decode("utf-8", "replace"))
-
-
-def backoff(attempt: int) -> float:
-    """dandi's wait after attempt ``attempt`` (tenacity's exponential, base 1.25)."""
-    return 1.25 * 1.25 ** (attempt - 1)
 
 
 def delete_paced(
