@@ -310,12 +310,14 @@ def select_entries(
         The chosen entries, in the order of ``entries``, and the names that
         chose none.
     """
+    from dandi.consts import DANDISET_ID_REGEX
+
     chosen: set[Path] = set()
     unmatched = []
     for name in names:
         if is_url(name):
             found = {e.directory for e in entries if e.url == name}
-        elif re.fullmatch(r"(?i:DANDI:)?[0-9]{6}", name):
+        elif re.fullmatch(rf"(?i:DANDI:)?{DANDISET_ID_REGEX}", name):
             found = {e.directory for e in entries if e.dandiset_id == name[-6:]}
         else:
             found = set()

@@ -105,13 +105,16 @@ def _blocks_problem(meta: dict[str, Any]) -> str | None:
 
 
 def _dandiset_ok(value: Any) -> bool:
-    """A recorded ``[dandiset id, version]``: six digits and a version."""
+    """A recorded ``[dandiset id, version]``: an id and a version as dandi
+    spells them (:mod:`dandi.consts`)."""
+    from dandi.consts import DANDISET_ID_REGEX, VERSION_REGEX
+
     return (
         type(value) is list
         and len(value) == 2
         and all(type(v) is str for v in value)
-        and re.fullmatch(r"[0-9]{6}", value[0]) is not None
-        and re.fullmatch(r"draft|[0-9]+\.[0-9]+\.[0-9]+", value[1]) is not None
+        and re.fullmatch(DANDISET_ID_REGEX, value[0]) is not None
+        and re.fullmatch(VERSION_REGEX, value[1]) is not None
     )
 
 
