@@ -21,6 +21,11 @@ lgr = logging.getLogger("dandi.compute")
 
 _DONE = object()
 
+#: the most bytes (decoded) a manifest's download may bring: far above any real
+#: dandiset's, it stops a server that never ends the body from filling the disk
+#: and the index (a listing page of the API has its own, smaller cap)
+MAX_MANIFEST_BYTES = 16 << 30
+
 
 def prefetch(
     chunks: Iterable[bytes],
@@ -237,7 +242,8 @@ def response_chunks(resp: Any, url: str, size: int = 1 << 18) -> Iterator[bytes]
     Raises
     ------
     ManifestUnavailableError
-        When the connection breaks or times out, naming the bytes received.
+        When the connection breaks or times out, naming the bytes received, or
+        when the body passes :data:`MAX_MANIFEST_BYTES` once decoded.
     """
     import requests
     import urllib3
@@ -245,6 +251,7 @@ def response_chunks(resp: Any, url: str, size: int = 1 << 18) -> Iterator[bytes]
     from .._http import network_reason
 
     body_deadline = _BODY_DEADLINES.pop(resp, None)
+    decoded = 0
     try:
         # read1 hands over whatever has arrived (up to size) instead of waiting
         # for a whole chunk, so a stalled download has passed on every byte
@@ -252,6 +259,9 @@ def response_chunks(resp: Any, url: str, size: int = 1 << 18) -> Iterator[bytes]
         while chunk := resp.raw.read1(size, decode_content=True):
             if body_deadline is not None:
                 body_deadline.received(resp.raw.tell())
+            decoded += len(chunk)
+            if decoded > MAX_MANIFEST_BYTES:
+                raise _too_large(url)
             yield chunk
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         if body_deadline is not None and body_deadline.expired:
@@ -268,6 +278,17 @@ def response_chunks(resp: Any, url: str, size: int = 1 << 18) -> Iterator[bytes]
     if body_deadline is not None and body_deadline.expired:
         # a body the deadline cut short may look whole (no Content-Length)
         raise _too_slow(resp, url, body_deadline.min_rate)
+
+
+def _too_large(url: str) -> ManifestUnavailableError:
+    import humanize
+
+    return ManifestUnavailableError(
+        f"The download of {url} was stopped: its body passed "
+        f"{humanize.naturalsize(MAX_MANIFEST_BYTES, binary=True)} once decoded, the "
+        "most a manifest may be",
+        url,
+    )
 
 
 def _too_slow(resp: Any, url: str, min_rate: float) -> ManifestUnavailableError:

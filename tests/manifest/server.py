@@ -11,7 +11,9 @@ connection closed: a plain early end), ``drop`` (the connection closes before an
 answer), ``hang`` (no answer at all for ``stall_seconds``, then the connection
 closes), ``chunked`` (``Transfer-Encoding: chunked`` in pieces of ``chunk_size``
 bytes, as servers that compress on the fly send), ``stall`` (part of the body,
-then silence for ``stall_seconds``, or until the client hangs up), or an
+then silence for ``stall_seconds``, or until the client hangs up), ``endless``
+(chunked: ``[`` and the body's bytes again and again, until the client hangs up),
+or an
 HTTP status such as ``404``/``403``/``500``.  Unknown paths get 404.  Every request
 is recorded (path, conditional headers, status sent).
 """
@@ -50,8 +52,11 @@ class Request:
     if_modified_since: str | None
     accept_encoding: str | None
     status: int | None = None
-    #: the client hung up while the answer stalled (``stall`` mode)
+    #: the client hung up while the answer stalled (``stall`` mode) or went on
+    #: (``endless`` mode)
     hung_up: bool = False
+    #: bytes of the body sent (``endless`` mode)
+    sent: int = 0
 
 
 @dataclass
@@ -181,6 +186,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%b\r\n" % (len(piece), piece))
             self.wfile.write(b"0\r\n\r\n")
             return None
+        if mode == "endless":
+            return self._endless(req, entry.body, headers)
         if mode == "truncate-eof":
             self.close_connection = True
             self._answer(req, 200, {**headers, "Connection": "close"})
@@ -206,6 +213,17 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.wfile.write(body)
         return None
+
+    def _endless(self, req: Request, piece: bytes, headers: dict[str, str]) -> None:
+        self._answer(req, 200, {**headers, "Transfer-Encoding": "chunked"})
+        self.close_connection = True
+        try:
+            self.wfile.write(b"1\r\n[\r\n")
+            while True:
+                self.wfile.write(b"%x\r\n%b\r\n" % (len(piece), piece))
+                req.sent += len(piece)
+        except OSError:  # the client hung up
+            req.hung_up = True
 
     def _hung_up_within(self, seconds: float) -> bool:
         """Wait ``seconds``; True as soon as the client closes its end."""

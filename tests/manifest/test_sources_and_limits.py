@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import zlib
 
 import pytest
@@ -132,3 +133,28 @@ def test_a_small_gzip_answer_inflating_to_a_huge_record_fails_in_bounded_memory(
     assert error == "1 True"
     # the window holds at most twice the cap, and decoding is not reached
     assert int(peak) - int(baseline.stdout.split()[-1]) < 4 * 32
+
+
+def test_a_body_that_never_ends_is_stopped_at_the_size_cap(
+    server: ManifestServer, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that sends ``[`` and then white space for ever (valid JSON so far:
+    no record ends, no record cap applies, and it comes fast enough for any
+    deadline): the download stops at the manifest cap, the client hangs up, and
+    nothing of it is left in the cache."""
+    from dandi_compute_plugin.errors import ManifestUnavailableError
+    from dandi_compute_plugin.manifest import http
+
+    cap = 4 << 20
+    monkeypatch.setattr(http, "MAX_MANIFEST_BYTES", cap)
+    server.add(PATH, b" " * 65536, mode="endless")
+    with pytest.raises(ManifestUnavailableError, match=r"passed 4\.0 MiB once decoded"):
+        load_fresh(source=server.url(PATH))
+    (request,) = server.requests
+    deadline = time.monotonic() + 30  # the server notices at its next write
+    while not request.hung_up and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert request.hung_up
+    assert cap <= request.sent < 64 * cap  # what the sockets' buffers hold beyond
+    leftovers = [p for p in cache_dir.rglob("*") if p.is_file() and p.name != "lock"]
+    assert leftovers == []
