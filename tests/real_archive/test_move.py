@@ -94,14 +94,20 @@ class Pair:
         return PUT.findall(log)
 
 
-def make_pair(archive: RealArchive, tmp_path: Path, name: str, zarr: bool) -> Pair:
+def make_pair(
+    archive: RealArchive,
+    tmp_path: Path,
+    name: str,
+    zarr: bool,
+    files: dict[str, bytes] = FILES,
+) -> Pair:
     api = Api(archive.api_url, archive.key)
     source = api.new_dandiset(f"{name} source")
     target = api.new_dandiset(f"{name} target")
     clone = tmp_path / "clone"
     clone.mkdir()
     (clone / "dandiset.yaml").write_text(f"identifier: DANDI:{source}\nname: x\n")
-    write_files(clone, FILES)
+    write_files(clone, files)
     if zarr:
         write_zarr(clone, ZARR)
     env = dandi_env(archive, tmp_path / "home", archive.key)
@@ -166,6 +172,45 @@ def test_zarr_uploaded_from_the_clone_and_clone_kept(
     assert len(new) == ZARR_FILES, new
     assert all(f"/zarr/{target[ZARR]['zarr']}/" in key for key in new), new
     assert set(clone_files(pair.clone)) == local
+
+
+def _capsule(attempt: int) -> str:
+    """A flat job capsule of v1.1.1 (the layout pipelines write today)."""
+    session = "derivatives/dandiset-000233/sub-CGM3/ses-CGM3/pipeline-aind+ephys"
+    return (
+        f"{session}/version-v1.1.1_codebase-v0.3.0_params-98fd947_config-6568dda"
+        f"_attempt-{attempt}"
+    )
+
+
+def test_one_flat_capsule_moves_and_nothing_else(
+    real_archive: RealArchive, tmp_path: Path
+) -> None:
+    """The operator's case: one failed job capsule (the flat form) moved out by
+    its directory; its sibling attempt and the nested form of the same version
+    stay where they are, on the archive and in the clone."""
+    failed, sibling = _capsule(1), _capsule(2)
+    files = {
+        **FILES,
+        f"{failed}/logs/run.log": b"attempt 1 failed\n",
+        f"{failed}/output/partial.json": b'{"units": 1}\n',
+        f"{sibling}/logs/run.log": SAME,
+    }
+    pair = make_pair(real_archive, tmp_path, "capsule move", zarr=False, files=files)
+    before = pair.digests(pair.source)
+    puts = pair.puts()
+    argv = pair.argv("--yes")
+    argv[argv.index("v1.1.1")] = failed
+    done = dandi(pair.env, *argv[1:])
+    assert done.returncode == 0, done.stderr
+    records = {r["path"]: r for r in json.loads(done.stdout)}
+    assert {p: r["status"] for p, r in records.items()} == {failed: "moved"}
+    moving = {p for p in files if p.startswith(failed + "/")}
+    target = assert_moved(pair, before, moving)
+    assert all(target[p]["blob"] == before[p]["blob"] for p in moving)
+    assert pair.puts() == puts
+    assert pair.api.paths(pair.source) == set(files) - moving
+    assert set(clone_files(pair.clone)) == set(files) - moving
 
 
 def test_a_target_path_taken_by_other_content_is_refused(pair: Pair) -> None:
