@@ -92,9 +92,12 @@ def execute_plan(
     pool = ThreadPoolExecutor(max_workers=jobs)
     lanes_pool = ThreadPoolExecutor(max_workers=jobs)
     run = Run(plan, plan.session, pool, progress=progress or DeletionProgress())
-    if plan.session is not None:
-        run.pace = DeletePace(jobs)
-        plan.session.client.session.hooks["response"].append(run.pace.observe)
+    # the pace sees every answer to a deletion, for this run only: a session
+    # may serve several runs (a move's versions)
+    assert plan.session is not None
+    run.pace = DeletePace(jobs)
+    hooks = plan.session.client.session.hooks["response"]
+    hooks.append(run.pace.observe)
     lanes = _Lanes(run, jobs, lanes_pool, on_result)
     try:
         with _ctrl_c_stops(run):
@@ -111,6 +114,7 @@ def execute_plan(
         # abandoned requests are not waited for; nothing new starts either way
         for executor in (lanes_pool, pool):
             executor.shutdown(wait=not run.abandon.is_set(), cancel_futures=True)
+        hooks.remove(run.pace.observe)
         plan.close()
     report.results = [lanes.results[i] for i in range(len(plan.items))]
     report.interrupted = run.stop.is_set()

@@ -208,8 +208,9 @@ def _delete_one(run: Run, asset: PlannedAsset) -> bool:
             return False
     except Crowded as exc:  # as the client describes a failure (redacted first)
         quoted = safe_text(exc.body, QUOTED_CHARS)
-        text = f"HTTP {exc.status}" + (f": {quoted}" if quoted else "")
-        raise ArchiveError(session.redact(text)) from None
+        raise ArchiveError(
+            f"HTTP {exc.status}" + (f": {quoted}" if quoted else "")
+        ) from None
     run.progress.asset_deleted(asset)
     return True
 

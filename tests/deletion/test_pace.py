@@ -15,7 +15,13 @@ import pytest
 import requests
 import tenacity
 
-from dandi_compute_plugin.deletion import TargetStatus, run_deletion
+from dandi_compute_plugin.deletion import (
+    TargetStatus,
+    execute_plan,
+    plan_deletion,
+    run_deletion,
+)
+from dandi_compute_plugin.deletion.archive import ArchiveSession
 from dandi_compute_plugin.deletion.pace import (
     Crowded,
     DeletePace,
@@ -239,3 +245,23 @@ def test_a_failing_archive_ends_the_run_with_the_reason_redacted(
         assert "Injected error 500" in failure.error and KEY not in failure.error
     assert len(keyed.paths(DANDISET)) == 12
     assert (clone / result.target.relpath).is_dir()
+
+
+def test_a_session_run_after_run_carries_only_the_running_pace(
+    keyed: FakeArchive, tmp_path
+) -> None:
+    """One session for several runs (a move plans and deletes each version with
+    the run's session): each run's pace leaves with it.  A pace left behind
+    would see the next run's crowded answers first and raise, so the new pace
+    would never slow down."""
+    old = version_files("000001", "C", "v1.1.0", names=["output/f.json"])
+    clone = seed(keyed, tmp_path / "clone", files("A", 3) + old)
+    session = ArchiveSession(keyed.url, DANDISET, authenticate=True)
+    hooks = session.client.session.hooks["response"]
+    before = list(hooks)
+    for version in ("v1.1.1", "v1.1.0"):
+        plan = plan_deletion(clone, version, session=session, dandi_instance=keyed.url)
+        report = execute_plan(plan)
+        assert [r.status for r in report.results] == [TargetStatus.DELETED]
+        assert hooks == before
+    assert keyed.paths(DANDISET) == []
