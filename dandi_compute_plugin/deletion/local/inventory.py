@@ -315,7 +315,7 @@ class _Walker:
                     if self.enters(st, sub, real_sub):
                         stack.append((entry.path, real_sub, sub, excluded, member))
                     continue
-                self.found.stamps[sub] = Stamp.of(st)
+                stamp = self.found.stamps[sub] = Stamp.of(st)
                 if excluded:
                     continue
                 covered = self._zarr_member(entry.path, sub, st)
@@ -326,7 +326,7 @@ class _Walker:
                 else:
                     count, size = count + 1, size + covered
                     if members is not None and stat.S_ISREG(st.st_mode):
-                        members.append((sub[len(path) + 1 :], Stamp.of(st)))
+                        members.append((sub[len(path) + 1 :], stamp))
                     else:
                         members = None
         if broken and not count and readable:
