@@ -13,8 +13,9 @@ A ``500`` answer to a deletion is not retried by the client, whose request
 would keep its place while it waits and come back with the crowd that failed it:
 :meth:`DeletePace.observe` raises :class:`Crowded`, and :func:`delete_paced`
 gives the place back, waits dandi's back-off, and tries again once the pace has a
-place.  Its attempts are as many as dandi's (``REQUEST_RETRIES``, their back-offs
-within ``timeout``); the waits for a place do not count.
+place.  Its attempts are as many as dandi's (``REQUEST_RETRIES``), and they
+and their back-offs end within ``timeout``, as a request's; the waits for a
+place do not count.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from dandi.consts import REQUEST_RETRIES
 import tenacity
 
+from .._http import deadline
 from .client import backoff
 
 if TYPE_CHECKING:
@@ -135,7 +138,8 @@ def delete_paced(
     stopping
         Tells that the run stops: no new attempt then.
     timeout
-        The back-offs of one deletion stay within it, as a request's.
+        One deletion's attempts and the back-offs between them end within it,
+        as a request's do (each attempt within what is left of it).
 
     Returns
     -------
@@ -148,21 +152,24 @@ def delete_paced(
         The last crowded answer, after ``REQUEST_RETRIES`` attempts or when
         the next back-off would pass ``timeout``.
     """
-    waited = 0.0
+    spent = 0.0  # in attempts and back-offs; not in waits for a place
     for attempt in range(1, REQUEST_RETRIES + 1):
         if not pace.enter(stopping):
             return False
+        started = time.monotonic()
         try:
-            delete()
+            with deadline(timeout - spent):
+                delete()
             return True
         except Crowded:
+            spent += time.monotonic() - started
             wait = backoff(attempt)
-            if attempt >= REQUEST_RETRIES or waited + wait >= timeout:
+            if attempt >= REQUEST_RETRIES or spent + wait >= timeout:
                 raise
         finally:
             pace.leave()
         lgr.debug("A crowded deletion, attempt %d again in %.1f s", attempt + 1, wait)
-        waited += wait
+        spent += wait
         # in steps, to stop early; tenacity's sleep, as the client's back-off
         left = wait
         while left > 0:

@@ -60,12 +60,13 @@ def files(sub: str, n: int) -> list[str]:
 def test_a_crowded_archive_loses_no_asset(keyed: FakeArchive, tmp_path) -> None:
     """A DELETE arriving while three others are in flight fails (500), as the
     real archive's deadlocks do when crowded: at sixteen jobs the run slows
-    down and deletes everything, although each deletion has time for four
-    attempts only (without the pace, many ran out of them)."""
+    down and deletes everything, although each deletion has time for about
+    four attempts (they and their back-offs within 8 s; without the pace, many
+    ran out of them)."""
     clone = seed(keyed, tmp_path / "clone", files("A", 40) + files("B", 40))
     keyed.fail("DELETE", status=500, crowd=4, delay=0.2)
     keyed.fail("DELETE", delay=0.02)
-    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=16, timeout=5)
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=16, timeout=8)
     assert [r.status for r in report.results] == [TargetStatus.DELETED] * 2, [
         r.reason for r in report.results
     ]
@@ -265,3 +266,21 @@ def test_a_session_run_after_run_carries_only_the_running_pace(
         assert [r.status for r in report.results] == [TargetStatus.DELETED]
         assert hooks == before
     assert keyed.paths(DANDISET) == []
+
+
+def test_a_crowded_deletion_ends_within_its_timeout_attempts_included(
+    keyed: FakeArchive, tmp_path
+) -> None:
+    """Every DELETE is answered 500 after 1.5 s, the timeout is 2 s: the first
+    attempt and the back-off after it (1.25 s) already pass the timeout, so no
+    second attempt is made (the attempts' own time counts, not only the
+    back-offs: else a slow crowded archive held each asset for twelve slow
+    attempts)."""
+    clone = seed(keyed, tmp_path / "clone", files("A", 3))
+    keyed.fail("DELETE", status=500, delay=1.5)
+    report = run_deletion(clone, "v1.1.1", dandi_instance=keyed.url, jobs=4, timeout=2)
+    [result] = report.results
+    assert result.status is TargetStatus.FAILED and len(result.failed_assets) == 3
+    deletes = [r for r in keyed.log if r.method == "DELETE"]
+    assert len(deletes) == 3  # one attempt each
+    assert len(keyed.paths(DANDISET)) == 3
